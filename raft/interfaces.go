@@ -1,0 +1,105 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Storage is the durable log as the driver sees it. package logs implements it.
+type Storage interface {
+	// Load returns what survived the last run: the hard state and every
+	// entry in the log, in index order.
+	Load() (HardState, []Entry, error)
+	// Save makes hs (when non-nil) and entries durable before it returns,
+	// with one fsync for the batch. When entries[0].Index is at or below the
+	// last stored index, the stored suffix from entries[0].Index on is
+	// discarded first (a leader overwrote a conflicting tail).
+	Save(hs *HardState, entries []Entry) error
+}
+
+// Transport carries messages between peers. Send never blocks: a message
+// that cannot be queued is dropped (and counted), since Raft retries.
+type Transport interface {
+	Send(msgs []Message)
+	// Receive delivers messages addressed to this node.
+	Receive() <-chan Message
+}
+
+// StateMachine is what Raft replicates into. Raft knows nothing else of it.
+type StateMachine interface {
+	// Apply applies committed entries, in order, exactly once. Entries of
+	// type EntryNoop are passed too, so the applied index has no gaps.
+	Apply(entries []Entry) error
+	// AppliedIndex is the index of the last applied entry that survived
+	// the last restart.
+	AppliedIndex() uint64
+}
+
+// Describer is optionally implemented by a StateMachine to render a
+// command for the human-readable trail of committed entries.
+type Describer interface {
+	Describe(data []byte) string
+}
+
+// Role of a node.
+type Role uint8
+
+const (
+	Follower Role = iota
+	PreCandidate
+	Candidate
+	Leader
+)
+
+func (r Role) String() string {
+	switch r {
+	case Follower:
+		return "follower"
+	case PreCandidate:
+		return "precandidate"
+	case Candidate:
+		return "candidate"
+	case Leader:
+		return "leader"
+	}
+	return "unknown"
+}
+
+// PeerStatus is the leader's view of one follower.
+type PeerStatus struct {
+	ID         NodeID `json:"id"`
+	MatchIndex uint64 `json:"match_index"`
+	NextIndex  uint64 `json:"next_index"`
+}
+
+// Status is a snapshot of a node's Raft state for operators.
+type Status struct {
+	ID           NodeID
+	Role         Role
+	Term         uint64
+	Leader       NodeID // None when unknown
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastLogIndex uint64
+	Peers        []PeerStatus // filled on the leader only
+}
+
+// Errors returned by Node.
+var (
+	ErrStopped         = errors.New("raft: node stopped")
+	ErrNoLeader        = errors.New("raft: no leader known")
+	ErrProposalDropped = errors.New("raft: proposal lost to a leader change; it was not applied")
+)
+
+// NotLeaderError is returned when a proposal reaches a node that is not
+// the leader. Leader is None when no leader is known.
+type NotLeaderError struct {
+	Leader NodeID
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == None {
+		return "raft: not the leader, and no leader is known"
+	}
+	return fmt.Sprintf("raft: not the leader; leader is node %d", e.Leader)
+}

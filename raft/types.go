@@ -1,0 +1,88 @@
+// Package raft implements the Raft consensus protocol as a deterministic core
+// (no goroutines, clocks or I/O: time arrives as ticks and messages as values)
+// wrapped by a driver that persists, sends and applies.
+package raft
+
+import (
+	"math"
+
+	"github.com/raftkv/raftkv/logs"
+)
+
+// NodeID names a member of the cluster. IDs start at 0, as in config.json.
+type NodeID = uint64
+
+// None is the NodeID that means "nobody" (no vote cast, no leader known).
+const None NodeID = math.MaxUint64
+
+// Entry and HardState are the records package logs persists; Raft shares
+// the types so that nothing is copied between the core and the disk.
+type (
+	Entry     = logs.Entry
+	HardState = logs.HardState
+	EntryType = logs.EntryType
+)
+
+// Entry types.
+const (
+	EntryNormal EntryType = 0 // opaque command for the state machine
+	EntryNoop   EntryType = 1 // appended by a new leader to commit earlier terms
+)
+
+// MessageType enumerates the one-way messages peers exchange.
+type MessageType uint8
+
+const (
+	MsgApp           MessageType = iota + 1 // AppendEntries (leader -> follower)
+	MsgAppResp                              // its answer
+	MsgVote                                 // RequestVote (candidate -> all)
+	MsgVoteResp                             // its answer
+	MsgPreVote                              // pre-vote probe; does not change terms
+	MsgPreVoteResp                          // its answer
+	MsgHeartbeat                            // empty AppendEntries carrying commit and a read context
+	MsgHeartbeatResp                        // its answer
+	MsgReadIndex                            // follower asks the leader for a read index
+	MsgReadIndexResp                        // leader's answer with the index
+	MsgTimeoutNow                           // leader tells a target to campaign now (leadership transfer)
+	msgTypeEnd
+)
+
+var msgTypeNames = [...]string{
+	MsgApp: "MsgApp", MsgAppResp: "MsgAppResp", MsgVote: "MsgVote", MsgVoteResp: "MsgVoteResp",
+	MsgPreVote: "MsgPreVote", MsgPreVoteResp: "MsgPreVoteResp", MsgHeartbeat: "MsgHeartbeat",
+	MsgHeartbeatResp: "MsgHeartbeatResp", MsgReadIndex: "MsgReadIndex", MsgReadIndexResp: "MsgReadIndexResp",
+	MsgTimeoutNow: "MsgTimeoutNow",
+}
+
+func (t MessageType) String() string {
+	if t > 0 && t < msgTypeEnd {
+		return msgTypeNames[t]
+	}
+	return "MsgUnknown"
+}
+
+// Valid reports whether t is a known message type.
+func (t MessageType) Valid() bool { return t > 0 && t < msgTypeEnd }
+
+// Message is one Raft message. Fields are reused across types as in the
+// Raft paper's RPCs:
+//
+//	MsgApp:        Index/LogTerm = prevLogIndex/prevLogTerm, Entries, Commit
+//	MsgAppResp:    Index = last index matched (accept) or the rejected prevLogIndex;
+//	               Reject, RejectHint/LogTerm = hint for fast backup
+//	MsgVote/Pre:   Index/LogTerm = candidate's last log index/term
+//	MsgHeartbeat:  Commit, Context (read-index round id)
+//	MsgReadIndex*: Context (request id), Index (read index in the response)
+type Message struct {
+	Type       MessageType
+	From       NodeID
+	To         NodeID
+	Term       uint64
+	LogTerm    uint64
+	Index      uint64
+	Commit     uint64
+	Reject     bool
+	RejectHint uint64
+	Context    uint64
+	Entries    []Entry
+}
