@@ -1,0 +1,348 @@
+package raft
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+)
+
+// Config configures a Core. Times are in ticks; the driver decides how long
+// a tick is.
+type Config struct {
+	ID    NodeID
+	Peers []NodeID // every voting member, this node included
+	// ElectionTickMin and ElectionTickMax bound the randomized election
+	// timeout; a follower that hears nothing from a leader for that many
+	// ticks starts an election.
+	ElectionTickMin int
+	ElectionTickMax int
+	HeartbeatTick   int
+	// PreVote makes a node ask whether it could win before raising its
+	// term, so a node that was cut off does not depose a healthy leader.
+	PreVote bool
+	// CheckQuorum makes a leader step down when it has not heard from a
+	// majority for an election timeout, and makes followers ignore vote
+	// requests while they have a live leader.
+	CheckQuorum bool
+	// MaxInflight bounds the MsgApps in flight to one follower.
+	MaxInflight int
+	// MaxMsgBytes bounds the entry data in one MsgApp.
+	MaxMsgBytes int
+	// MaxApplyEntries bounds the committed entries handed out per Ready.
+	MaxApplyEntries int
+	// Seed makes the randomized timeouts reproducible.
+	Seed uint64
+}
+
+func (c *Config) validate() error {
+	if !slices.Contains(c.Peers, c.ID) {
+		return fmt.Errorf("raft: node %d is not in its own peer list %v", c.ID, c.Peers)
+	}
+	if c.ElectionTickMin <= c.HeartbeatTick || c.HeartbeatTick <= 0 {
+		return fmt.Errorf("raft: election ticks (%d) must exceed heartbeat ticks (%d) > 0", c.ElectionTickMin, c.HeartbeatTick)
+	}
+	if c.ElectionTickMax < c.ElectionTickMin {
+		return fmt.Errorf("raft: election tick max %d below min %d", c.ElectionTickMax, c.ElectionTickMin)
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 256
+	}
+	if c.MaxMsgBytes <= 0 {
+		c.MaxMsgBytes = 1 << 20
+	}
+	if c.MaxApplyEntries <= 0 {
+		c.MaxApplyEntries = 4096
+	}
+	return nil
+}
+
+// SoftState is volatile state worth reporting when it changes.
+type SoftState struct {
+	Lead NodeID
+	Role Role
+}
+
+// ReadState releases a linearizable read: once the state machine has
+// applied Index, reads registered under Context may be served. Dropped
+// means leadership was lost before the read was confirmed.
+type ReadState struct {
+	Context uint64
+	Index   uint64
+	Dropped bool
+}
+
+// Ready is the work the driver must do, in this order: persist HardState
+// and Entries (one fsync), send Messages (those with SafeBeforePersist may
+// go out before the fsync), apply CommittedEntries, serve ReadStates; then
+// call Advance.
+type Ready struct {
+	SoftState        *SoftState
+	HardState        *HardState
+	Entries          []Entry
+	Messages         []Message
+	CommittedEntries []Entry
+	ReadStates       []ReadState
+}
+
+// SafeBeforePersist reports whether m may be sent before this node's
+// pending log and hard state writes are durable. A leader's appends and
+// heartbeats may: it counts itself towards a quorum only after its own
+// fsync. Votes and acknowledgements may not: they promise durable state.
+func (m *Message) SafeBeforePersist() bool {
+	switch m.Type {
+	case MsgApp, MsgHeartbeat, MsgReadIndexResp, MsgReadIndex:
+		return true
+	}
+	return false
+}
+
+type readReq struct {
+	from    NodeID
+	ctx     uint64
+	index   uint64
+	round   uint64
+	waiting bool // registered before the leader committed in its term
+}
+
+// Core is the Raft protocol as a deterministic state machine. It is not
+// safe for concurrent use: one goroutine (the driver) owns it.
+type Core struct {
+	cfg   Config
+	id    NodeID
+	peers []NodeID
+	rng   *rand.Rand
+
+	term uint64
+	vote NodeID
+	role Role
+	lead NodeID
+	log  *memLog
+
+	prs   map[NodeID]*progress
+	votes map[NodeID]bool
+
+	electionElapsed  int
+	heartbeatElapsed int
+	electionTimeout  int // randomized, in [ElectionTickMin, ElectionTickMax]
+
+	readSeq       uint64 // last read-index round started by this leader
+	readRoundOpen bool   // readSeq's heartbeats are not out yet: new reads may join it
+	readQueue     []readReq
+	readStates    []ReadState
+
+	transferee NodeID
+
+	msgs     []Message
+	prevHard HardState
+	prevSoft SoftState
+}
+
+// NewCore builds a core from what survived the last run: the hard state,
+// the persisted log and the state machine's applied index.
+func NewCore(cfg Config, hs HardState, entries []Entry, applied uint64) (*Core, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	l, err := newMemLog(entries, applied)
+	if err != nil {
+		return nil, err
+	}
+	peers := slices.Clone(cfg.Peers)
+	slices.Sort(peers)
+	c := &Core{
+		cfg: cfg, id: cfg.ID, peers: peers,
+		rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+1)),
+		term: hs.Term, vote: hs.Vote, log: l,
+		lead: None, transferee: None,
+	}
+	if hs.Term == 0 {
+		c.vote = None
+	}
+	c.prevHard = c.hardState()
+	c.becomeFollower(c.term, None)
+	c.prevSoft = c.softState()
+	return c, nil
+}
+
+func (c *Core) hardState() HardState { return HardState{Term: c.term, Vote: c.vote} }
+func (c *Core) softState() SoftState { return SoftState{Lead: c.lead, Role: c.role} }
+func (c *Core) quorum() int          { return len(c.peers)/2 + 1 }
+
+// Term, Role, Leader and commit index, for the driver and tests.
+func (c *Core) Term() uint64      { return c.term }
+func (c *Core) Role() Role        { return c.role }
+func (c *Core) Leader() NodeID    { return c.lead }
+func (c *Core) Committed() uint64 { return c.log.committed }
+func (c *Core) LastIndex() uint64 { return c.log.lastIndex() }
+
+// Status reports the core's state; Peers is filled on the leader.
+func (c *Core) Status() Status {
+	s := Status{ID: c.id, Role: c.role, Term: c.term, Leader: c.lead,
+		CommitIndex: c.log.committed, AppliedIndex: c.log.applied, LastLogIndex: c.log.lastIndex()}
+	if c.role == Leader {
+		for _, id := range c.peers {
+			if id != c.id {
+				pr := c.prs[id]
+				s.Peers = append(s.Peers, PeerStatus{ID: id, MatchIndex: pr.match, NextIndex: pr.next})
+			}
+		}
+	}
+	return s
+}
+
+func (c *Core) send(m Message) {
+	m.From = c.id
+	if m.Term == 0 {
+		m.Term = c.term
+	}
+	c.msgs = append(c.msgs, m)
+}
+
+func (c *Core) resetTimers() {
+	c.electionElapsed, c.heartbeatElapsed = 0, 0
+	c.electionTimeout = c.cfg.ElectionTickMin + c.rng.IntN(c.cfg.ElectionTickMax-c.cfg.ElectionTickMin+1)
+}
+
+func (c *Core) reset(term uint64) {
+	c.dropReads() // before the term changes: the answers carry the old term
+	if term != c.term {
+		c.term, c.vote = term, None
+	}
+	c.lead = None
+	c.resetTimers()
+	c.votes = nil
+	c.transferee = None
+	c.prs = nil
+}
+
+func (c *Core) becomeFollower(term uint64, lead NodeID) {
+	c.reset(term)
+	c.role, c.lead = Follower, lead
+}
+
+func (c *Core) becomePreCandidate() {
+	// Pre-vote leaves term and vote alone: it only asks.
+	c.lead = None
+	c.dropReads()
+	c.role, c.votes, c.prs = PreCandidate, map[NodeID]bool{}, nil
+	c.resetTimers()
+}
+
+func (c *Core) becomeCandidate() {
+	c.reset(c.term + 1)
+	c.role, c.vote, c.votes = Candidate, c.id, map[NodeID]bool{}
+}
+
+func (c *Core) becomeLeader() {
+	c.reset(c.term)
+	c.role, c.lead = Leader, c.id
+	c.prs = make(map[NodeID]*progress, len(c.peers))
+	last := c.log.lastIndex()
+	for _, id := range c.peers {
+		c.prs[id] = &progress{next: last + 1, recentActive: true}
+	}
+	c.prs[c.id].match = c.log.stable
+	// A no-op of our own term lets us commit what earlier terms left, and
+	// is what ReadIndex waits for before it trusts the commit index.
+	c.appendLocal([]Entry{{Type: EntryNoop}})
+	c.bcastAppend()
+}
+
+// campaign starts a pre-vote or an election. force skips pre-vote and
+// asks voters to ignore their leader lease (leadership transfer).
+func (c *Core) campaign(force bool) {
+	if c.cfg.PreVote && !force && c.role != PreCandidate {
+		c.becomePreCandidate()
+		c.requestVotes(MsgPreVote, c.term+1, false)
+		return
+	}
+	c.becomeCandidate()
+	c.requestVotes(MsgVote, c.term, force)
+}
+
+func (c *Core) requestVotes(t MessageType, term uint64, force bool) {
+	c.votes[c.id] = true
+	if c.tally() {
+		return
+	}
+	var ctx uint64
+	if force {
+		ctx = 1
+	}
+	for _, id := range c.peers {
+		if id != c.id {
+			c.send(Message{Type: t, To: id, Term: term, Index: c.log.lastIndex(), LogTerm: c.log.lastTerm(), Context: ctx})
+		}
+	}
+}
+
+// tally counts votes and acts on a decided election; it reports whether
+// the election is decided.
+func (c *Core) tally() bool {
+	granted, rejected := 0, 0
+	for _, v := range c.votes {
+		if v {
+			granted++
+		} else {
+			rejected++
+		}
+	}
+	switch {
+	case granted >= c.quorum():
+		if c.role == PreCandidate {
+			c.campaign(true)
+			return true
+		}
+		c.becomeLeader()
+		return true
+	case rejected >= c.quorum():
+		c.becomeFollower(c.term, None)
+		return true
+	}
+	return false
+}
+
+// Tick advances logical time by one tick.
+func (c *Core) Tick() {
+	c.electionElapsed++
+	if c.role != Leader {
+		if c.electionElapsed >= c.electionTimeout {
+			c.campaign(false)
+		}
+		return
+	}
+	c.heartbeatElapsed++
+	if c.electionElapsed >= c.cfg.ElectionTickMin {
+		c.electionElapsed = 0
+		if c.cfg.CheckQuorum && !c.quorumActive() {
+			c.becomeFollower(c.term, None)
+			return
+		}
+		if c.transferee != None {
+			c.transferee = None // the transfer took too long; serve again
+		}
+	}
+	if c.heartbeatElapsed >= c.cfg.HeartbeatTick {
+		c.heartbeatElapsed = 0
+		c.bcastHeartbeat(c.readSeq)
+	}
+}
+
+// quorumActive reports whether a majority was heard from since the last
+// check, and starts a new check.
+func (c *Core) quorumActive() bool {
+	n := 0
+	for id, pr := range c.prs {
+		if id == c.id || pr.recentActive {
+			n++
+		}
+		pr.recentActive = false
+	}
+	return n >= c.quorum()
+}
+
+// inLease reports whether this node heard from a live leader within the
+// minimum election timeout; with CheckQuorum such a node refuses votes.
+func (c *Core) inLease() bool {
+	return c.cfg.CheckQuorum && c.lead != None && c.electionElapsed < c.cfg.ElectionTickMin
+}

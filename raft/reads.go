@@ -1,0 +1,135 @@
+package raft
+
+import (
+	"math"
+	"slices"
+)
+
+// ReadIndex starts a linearizable read registered under ctx, which must be
+// non-zero and unique on this node. The answer arrives as a ReadState in a
+// later Ready: serve the read once the state machine has applied its Index.
+// Reads started before the next Ready share one heartbeat round.
+func (c *Core) ReadIndex(ctx uint64) error {
+	switch {
+	case c.role == Leader:
+		c.startRead(c.id, ctx)
+	case c.lead != None:
+		c.send(Message{Type: MsgReadIndex, To: c.lead, Context: ctx})
+	default:
+		return ErrNoLeader
+	}
+	return nil
+}
+
+func (c *Core) committedInTerm() bool {
+	t, _ := c.log.term(c.log.committed)
+	return t == c.term
+}
+
+func (c *Core) startRead(from NodeID, ctx uint64) {
+	req := readReq{from: from, ctx: ctx}
+	if !c.committedInTerm() {
+		// Until our no-op commits we do not know the true commit index.
+		req.waiting = true
+		c.readQueue = append(c.readQueue, req)
+		return
+	}
+	c.queueRead(req)
+}
+
+func (c *Core) queueRead(req readReq) {
+	req.index, req.waiting = c.log.committed, false
+	if len(c.peers) == 1 {
+		c.deliverRead(req)
+		return
+	}
+	if !c.readRoundOpen {
+		c.readSeq++
+		c.readRoundOpen = true
+		c.bcastHeartbeat(c.readSeq)
+	}
+	req.round = c.readSeq
+	c.readQueue = append(c.readQueue, req)
+}
+
+func (c *Core) deliverRead(req readReq) {
+	if req.from == c.id {
+		c.readStates = append(c.readStates, ReadState{Context: req.ctx, Index: req.index})
+		return
+	}
+	c.send(Message{Type: MsgReadIndexResp, To: req.from, Context: req.ctx, Index: req.index})
+}
+
+// releaseReads delivers every read whose heartbeat round a quorum has
+// acknowledged: those peers still followed us after the read arrived, so
+// no other leader could have committed anything we do not know of.
+func (c *Core) releaseReads() {
+	acks := make([]uint64, 0, len(c.peers))
+	for id, pr := range c.prs {
+		if id == c.id {
+			acks = append(acks, math.MaxUint64)
+		} else {
+			acks = append(acks, pr.readAck)
+		}
+	}
+	slices.Sort(acks)
+	confirmed := acks[len(acks)-c.quorum()]
+	kept := c.readQueue[:0]
+	for _, req := range c.readQueue {
+		if !req.waiting && req.round <= confirmed {
+			c.deliverRead(req)
+		} else {
+			kept = append(kept, req)
+		}
+	}
+	c.readQueue = kept
+}
+
+// serveWaitingReads starts the rounds of reads that waited for the first
+// commit of this leader's term.
+func (c *Core) serveWaitingReads() {
+	if !c.committedInTerm() {
+		return
+	}
+	for i := range c.readQueue {
+		if c.readQueue[i].waiting {
+			req := c.readQueue[i]
+			c.readQueue = slices.Delete(c.readQueue, i, i+1)
+			c.queueRead(req)
+			c.serveWaitingReads()
+			return
+		}
+	}
+}
+
+// dropReads fails every pending read; called when leadership is lost.
+func (c *Core) dropReads() {
+	for _, req := range c.readQueue {
+		if req.from == c.id {
+			c.readStates = append(c.readStates, ReadState{Context: req.ctx, Dropped: true})
+		} else {
+			c.send(Message{Type: MsgReadIndexResp, To: req.from, Context: req.ctx, Reject: true})
+		}
+	}
+	c.readQueue = nil
+}
+
+// TransferLeader asks the leader to hand leadership to `to`: it brings
+// `to` up to date, then tells it to campaign at once. Proposals are
+// refused meanwhile; the transfer is abandoned after an election timeout.
+func (c *Core) TransferLeader(to NodeID) error {
+	if c.role != Leader {
+		return &NotLeaderError{Leader: c.lead}
+	}
+	if to == c.id || !slices.Contains(c.peers, to) {
+		return nil
+	}
+	c.transferee = to
+	c.electionElapsed = 0
+	if c.prs[to].match == c.log.lastIndex() {
+		c.send(Message{Type: MsgTimeoutNow, To: to})
+	} else {
+		c.sendAppend(to)
+	}
+	return nil
+}

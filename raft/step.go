@@ -1,0 +1,282 @@
+package raft
+
+import "slices"
+
+// Step feeds one message from a peer into the core. Messages for other
+// nodes, of unknown peers, or of unknown types are ignored.
+func (c *Core) Step(m Message) {
+	if m.To != c.id || !m.Type.Valid() || !slices.Contains(c.peers, m.From) || m.From == c.id {
+		return
+	}
+	if !c.stepTerm(m) {
+		return
+	}
+	switch m.Type {
+	case MsgVote, MsgPreVote:
+		c.handleVote(m)
+		return
+	}
+	switch c.role {
+	case Leader:
+		c.stepLeader(m)
+	case Candidate, PreCandidate:
+		c.stepCandidate(m)
+	default:
+		c.stepFollower(m)
+	}
+}
+
+// stepTerm applies the term rules every message obeys, and reports whether
+// the message should be processed further.
+func (c *Core) stepTerm(m Message) bool {
+	switch {
+	case m.Term > c.term:
+		if m.Type == MsgVote || m.Type == MsgPreVote {
+			if m.Context == 0 && c.inLease() {
+				return false // a live leader exists; this candidate is disruptive
+			}
+		}
+		switch {
+		case m.Type == MsgPreVote:
+			return true // pre-votes never change our term
+		case m.Type == MsgPreVoteResp && !m.Reject:
+			return true // a grant for the term we would campaign in
+		case m.Type == MsgApp || m.Type == MsgHeartbeat:
+			c.becomeFollower(m.Term, m.From)
+		default:
+			c.becomeFollower(m.Term, None)
+		}
+		return true
+	case m.Term < c.term:
+		switch m.Type {
+		case MsgApp, MsgHeartbeat:
+			// A stale leader: tell it our term so it steps down. Without
+			// this a leader cut off by check-quorum or pre-vote could keep
+			// a node that moved on from ever hearing from it again.
+			c.send(Message{Type: MsgAppResp, To: m.From})
+		case MsgPreVote:
+			c.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
+		}
+		return false
+	}
+	return true
+}
+
+func (c *Core) handleVote(m Message) {
+	pre := m.Type == MsgPreVote
+	canVote := c.vote == m.From || (c.vote == None && c.lead == None) || (pre && m.Term > c.term)
+	upToDate := m.LogTerm > c.log.lastTerm() || (m.LogTerm == c.log.lastTerm() && m.Index >= c.log.lastIndex())
+	respType := MsgVoteResp
+	if pre {
+		respType = MsgPreVoteResp
+	}
+	if canVote && upToDate {
+		// A pre-vote answer carries the term it was asked about so the
+		// candidate can tell it from stale answers.
+		c.send(Message{Type: respType, To: m.From, Term: m.Term})
+		if !pre {
+			c.electionElapsed = 0
+			c.vote = m.From
+		}
+		return
+	}
+	c.send(Message{Type: respType, To: m.From, Reject: true})
+}
+
+func (c *Core) stepCandidate(m Message) {
+	switch m.Type {
+	case MsgApp, MsgHeartbeat:
+		c.becomeFollower(m.Term, m.From)
+		c.stepFollower(m)
+	case MsgVoteResp, MsgPreVoteResp:
+		if (m.Type == MsgVoteResp) != (c.role == Candidate) {
+			return // an answer to a round we are no longer in
+		}
+		if _, seen := c.votes[m.From]; !seen {
+			c.votes[m.From] = !m.Reject
+		}
+		c.tally()
+	case MsgReadIndexResp:
+		c.readStates = append(c.readStates, ReadState{Context: m.Context, Dropped: true})
+	}
+}
+
+func (c *Core) stepFollower(m Message) {
+	switch m.Type {
+	case MsgApp:
+		c.electionElapsed, c.lead = 0, m.From
+		c.handleAppend(m)
+	case MsgHeartbeat:
+		c.electionElapsed, c.lead = 0, m.From
+		c.log.commitTo(m.Commit)
+		c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context})
+	case MsgReadIndexResp:
+		c.readStates = append(c.readStates, ReadState{Context: m.Context, Index: m.Index, Dropped: m.Reject})
+	case MsgTimeoutNow:
+		c.campaign(true)
+	case MsgReadIndex:
+		c.send(Message{Type: MsgReadIndexResp, To: m.From, Context: m.Context, Reject: true})
+	}
+}
+
+func (c *Core) handleAppend(m Message) {
+	if m.Index < c.log.committed {
+		// Everything up to our commit index already matches the leader.
+		c.send(Message{Type: MsgAppResp, To: m.From, Index: c.log.committed})
+		return
+	}
+	if !c.log.matchTerm(m.Index, m.LogTerm) {
+		hint, hintTerm := c.log.conflictHint(m.Index, m.LogTerm)
+		c.send(Message{Type: MsgAppResp, To: m.From, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
+		return
+	}
+	lastNew := m.Index + uint64(len(m.Entries))
+	if ci := c.log.findConflict(m.Entries); ci != 0 {
+		c.log.appendEntries(m.Entries[ci-m.Index-1:])
+	}
+	// Only entries we now know match the leader may be committed.
+	c.log.commitTo(min(m.Commit, lastNew))
+	c.send(Message{Type: MsgAppResp, To: m.From, Index: lastNew})
+}
+
+func (c *Core) stepLeader(m Message) {
+	pr := c.prs[m.From]
+	pr.recentActive = true
+	switch m.Type {
+	case MsgAppResp:
+		c.handleAppResp(m, pr)
+	case MsgHeartbeatResp:
+		pr.probeSent = false
+		if pr.replicating && len(pr.inflight) >= c.cfg.MaxInflight {
+			// Appends may have been lost; let one more through so a
+			// rejection can tell us where the follower really is.
+			pr.inflight = pr.inflight[1:]
+		}
+		if m.Context > pr.readAck {
+			pr.readAck = m.Context
+			c.releaseReads()
+		}
+		if pr.match < c.log.lastIndex() {
+			c.sendAppend(m.From)
+		}
+	case MsgReadIndex:
+		c.startRead(m.From, m.Context)
+	}
+}
+
+func (c *Core) handleAppResp(m Message, pr *progress) {
+	if m.Reject {
+		// Ignore rejections of probes we already moved past.
+		if (pr.replicating && m.Index <= pr.match) || (!pr.replicating && m.Index != pr.next-1) {
+			return
+		}
+		next := m.RejectHint
+		if m.LogTerm > 0 {
+			next, _ = c.log.conflictHint(m.RejectHint, m.LogTerm)
+		}
+		pr.becomeProbe()
+		pr.next = max(min(m.Index, next+1), pr.match+1)
+		c.sendAppend(m.From)
+		return
+	}
+	if !pr.acked(m.Index) {
+		return
+	}
+	if !pr.replicating {
+		pr.becomeReplicate()
+	}
+	if c.maybeCommit() {
+		c.bcastAppend()
+	} else {
+		c.sendAppend(m.From)
+	}
+	if m.From == c.transferee && pr.match == c.log.lastIndex() {
+		c.send(Message{Type: MsgTimeoutNow, To: m.From})
+	}
+}
+
+// maybeCommit advances the commit index to what a quorum has stored, but
+// only through an entry of the current term (Raft §5.4.2, Figure 8).
+func (c *Core) maybeCommit() bool {
+	matches := make([]uint64, 0, len(c.peers))
+	for _, pr := range c.prs {
+		matches = append(matches, pr.match)
+	}
+	slices.Sort(matches)
+	q := matches[len(matches)-c.quorum()]
+	if t, ok := c.log.term(q); !ok || t != c.term || !c.log.commitTo(q) {
+		return false
+	}
+	c.serveWaitingReads()
+	return true
+}
+
+func (c *Core) sendAppend(to NodeID) {
+	pr := c.prs[to]
+	if pr.paused(c.cfg.MaxInflight) {
+		return
+	}
+	prev := pr.next - 1
+	prevTerm, ok := c.log.term(prev)
+	if !ok {
+		return // compacted away: needs a snapshot (not implemented yet)
+	}
+	ents := c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.MaxMsgBytes)
+	if len(ents) == 0 && pr.replicating && pr.sentCommit >= c.log.committed {
+		return // nothing new to tell this follower
+	}
+	pr.sentCommit = c.log.committed
+	c.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: c.log.committed})
+	last := prev
+	if len(ents) > 0 {
+		last = ents[len(ents)-1].Index
+	}
+	pr.sent(last, len(ents))
+}
+
+func (c *Core) bcastAppend() {
+	for _, id := range c.peers {
+		if id != c.id {
+			c.sendAppend(id)
+		}
+	}
+}
+
+func (c *Core) bcastHeartbeat(readRound uint64) {
+	for _, id := range c.peers {
+		if id == c.id {
+			continue
+		}
+		// Never tell a follower to commit past what it matches: its log
+		// beyond that may still hold entries the leader will overwrite.
+		commit := min(c.prs[id].match, c.log.committed)
+		c.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: readRound})
+	}
+}
+
+func (c *Core) appendLocal(ents []Entry) {
+	last := c.log.lastIndex()
+	for i := range ents {
+		ents[i].Index = last + 1 + uint64(i)
+		ents[i].Term = c.term
+	}
+	c.log.appendEntries(ents)
+}
+
+// Propose appends commands to the leader's log and returns the index and
+// term of the first. It fails with *NotLeaderError on other nodes.
+func (c *Core) Propose(data ...[]byte) (uint64, uint64, error) {
+	if c.role != Leader {
+		return 0, 0, &NotLeaderError{Leader: c.lead}
+	}
+	if c.transferee != None {
+		return 0, 0, ErrProposalDropped
+	}
+	ents := make([]Entry, len(data))
+	for i, d := range data {
+		ents[i].Data = d
+	}
+	c.appendLocal(ents)
+	c.bcastAppend()
+	return ents[0].Index, c.term, nil
+}
