@@ -1,0 +1,212 @@
+package raft
+
+import (
+	"time"
+)
+
+// maxBatch bounds how many queued inputs of one kind the driver takes in
+// one turn, so a flood of proposals cannot starve ticks and messages.
+const maxBatch = 1024
+
+// run is the driver: the only goroutine that touches the core.
+func (n *Node) run() {
+	defer n.wg.Done()
+	defer close(n.applyc)
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	recv := n.cfg.Transport.Receive()
+	for {
+		if n.core.HasReady() {
+			if err := n.handleReady(); err != nil {
+				n.fail(err)
+				return
+			}
+			n.publishStatus()
+		}
+		select {
+		case <-ticker.C:
+			n.tickNum++
+			n.core.Tick()
+			n.retryReads()
+		case m := <-recv:
+			n.core.Step(m)
+			for i := 0; i < maxBatch; i++ {
+				select {
+				case m = <-recv:
+					n.core.Step(m)
+					continue
+				default:
+				}
+				break
+			}
+		case p := <-n.propc:
+			n.propose(p)
+		case r := <-n.readc:
+			n.startReads(r)
+		case t := <-n.transferc:
+			t.resp <- n.core.TransferLeader(t.to)
+		case <-n.stopc:
+			n.failReads(ErrStopped)
+			return
+		}
+	}
+}
+
+// propose takes p and every proposal queued behind it into one batch: one
+// log append, one fsync, one MsgApp per follower.
+func (n *Node) propose(first proposal) {
+	batch := []proposal{first}
+	for len(batch) < maxBatch {
+		select {
+		case p := <-n.propc:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		break
+	}
+	data := make([][]byte, len(batch))
+	for i, p := range batch {
+		data[i] = p.data
+	}
+	index, term, err := n.core.Propose(data...)
+	for i, p := range batch {
+		if err != nil {
+			p.resp <- proposeResult{err: err}
+			continue
+		}
+		idx := index + uint64(i)
+		p.resp <- proposeResult{index: idx, wait: n.waits.register(idx, term)}
+	}
+}
+
+// startReads takes r and every read queued behind it into one ReadIndex
+// request: they share one heartbeat round.
+func (n *Node) startReads(first chan error) {
+	batch := []chan error{first}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-n.readc:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		break
+	}
+	n.issueRead(&pendingRead{waiters: batch})
+}
+
+func (n *Node) issueRead(pr *pendingRead) {
+	n.readCtx++
+	if err := n.core.ReadIndex(n.readCtx); err != nil {
+		for _, w := range pr.waiters {
+			w <- err
+		}
+		return
+	}
+	pr.tick = n.tickNum
+	n.reads[n.readCtx] = pr
+}
+
+// retryReads re-issues read requests that got no answer within an
+// election timeout: the request or its answer may have been dropped.
+func (n *Node) retryReads() {
+	limit := uint64(n.core.cfg.ElectionTickMax)
+	for ctx, pr := range n.reads {
+		if n.tickNum-pr.tick > limit {
+			delete(n.reads, ctx)
+			n.issueRead(pr)
+		}
+	}
+}
+
+func (n *Node) failReads(err error) {
+	for ctx, pr := range n.reads {
+		for _, w := range pr.waiters {
+			w <- err
+		}
+		delete(n.reads, ctx)
+	}
+}
+
+func (n *Node) handleReady() error {
+	rd := n.core.Ready()
+	if rd.SoftState != nil {
+		n.logRoleChange(*rd.SoftState)
+	}
+	// A leader's appends go out while it writes its own log.
+	var later []Message
+	var now []Message
+	for _, m := range rd.Messages {
+		if m.SafeBeforePersist() {
+			now = append(now, m)
+		} else {
+			later = append(later, m)
+		}
+	}
+	if len(now) > 0 {
+		n.cfg.Transport.Send(now)
+	}
+	if rd.HardState != nil || len(rd.Entries) > 0 {
+		if err := n.cfg.Storage.Save(rd.HardState, rd.Entries); err != nil {
+			return err
+		}
+	}
+	if len(later) > 0 {
+		n.cfg.Transport.Send(later)
+	}
+	if len(rd.CommittedEntries) > 0 {
+		select {
+		case n.applyc <- rd.CommittedEntries:
+		case <-n.stopc:
+			return ErrStopped
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		pr, ok := n.reads[rs.Context]
+		if !ok {
+			continue // already retried under another context
+		}
+		delete(n.reads, rs.Context)
+		if rs.Dropped {
+			for _, w := range pr.waiters {
+				w <- ErrNoLeader
+			}
+			continue
+		}
+		n.waits.addReads(rs.Index, pr.waiters)
+	}
+	n.core.Advance(rd)
+	return nil
+}
+
+func (n *Node) logRoleChange(ss SoftState) {
+	if ss.Role != n.lastRole || ss.Role == Leader {
+		n.logger.Info("raft role changed", "from", n.lastRole.String(), "to", ss.Role.String(), "term", n.core.Term())
+	}
+	if ss.Lead != None {
+		n.logger.Info("raft leader known", "leader", ss.Lead, "term", n.core.Term())
+	} else if ss.Role != Leader {
+		n.logger.Info("raft leader lost", "term", n.core.Term())
+	}
+	n.lastRole = ss.Role
+}
+
+// applyLoop hands committed entries to the state machine, in order, and
+// then releases whoever waits for them.
+func (n *Node) applyLoop() {
+	defer n.wg.Done()
+	defer n.waits.stop()
+	for ents := range n.applyc {
+		if err := n.cfg.StateMachine.Apply(ents); err != nil {
+			n.fail(err)
+			return
+		}
+		if err := n.writeTrail(ents); err != nil {
+			// The trail is a view for humans; the data is safe in badger.
+			n.logger.Warn("committed-entry trail not written", "err", err)
+		}
+		n.applied.Store(ents[len(ents)-1].Index)
+		n.waits.appliedTo(ents)
+	}
+}

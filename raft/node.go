@@ -1,0 +1,282 @@
+package raft
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkv/raftkv/logs"
+)
+
+// NodeConfig configures a Node: the core's settings in wall-clock terms and
+// the outside parts the driver does I/O with.
+type NodeConfig struct {
+	ID                 NodeID
+	Peers              []NodeID
+	TickInterval       time.Duration // default 10ms
+	ElectionTimeoutMin time.Duration
+	ElectionTimeoutMax time.Duration
+	HeartbeatInterval  time.Duration
+	MaxInflight        int
+	MaxMsgBytes        int
+	Seed               uint64 // 0 = from the clock
+
+	Storage      Storage
+	Transport    Transport
+	StateMachine StateMachine
+	Trail        *logs.Trail // optional: the human-readable trail of committed entries
+	Logger       *slog.Logger
+}
+
+func (nc *NodeConfig) coreConfig() Config {
+	tick := nc.TickInterval
+	ticks := func(d time.Duration) int { return int((d + tick - 1) / tick) }
+	seed := nc.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	return Config{
+		ID: nc.ID, Peers: nc.Peers,
+		ElectionTickMin: ticks(nc.ElectionTimeoutMin), ElectionTickMax: ticks(nc.ElectionTimeoutMax),
+		HeartbeatTick: ticks(nc.HeartbeatInterval),
+		PreVote:       true, CheckQuorum: true,
+		MaxInflight: nc.MaxInflight, MaxMsgBytes: nc.MaxMsgBytes, Seed: seed,
+	}
+}
+
+type proposal struct {
+	data []byte
+	resp chan proposeResult
+}
+
+type proposeResult struct {
+	index uint64
+	wait  chan error // registered with the wait list by the driver
+	err   error
+}
+
+// pendingRead is one batch of reads sharing a ReadIndex request.
+type pendingRead struct {
+	waiters []chan error
+	tick    uint64 // when the request was issued, to retry lost ones
+}
+
+// Node runs a Core: it owns the core in one goroutine (the driver), which
+// persists, sends and hands committed entries to a second goroutine (the
+// applier). All exported methods are safe for concurrent use.
+type Node struct {
+	cfg    NodeConfig
+	core   *Core // owned by the driver goroutine
+	logger *slog.Logger
+
+	propc     chan proposal
+	readc     chan chan error
+	transferc chan transferReq
+	applyc    chan []Entry
+	stopc     chan struct{}
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
+
+	// Owned by the driver goroutine.
+	reads    map[uint64]*pendingRead
+	readCtx  uint64
+	tickNum  uint64
+	lastRole Role
+
+	waits   *waitList
+	status  atomic.Pointer[Status] // refreshed by the driver after each step
+	applied atomic.Uint64
+
+	errMu sync.Mutex // guards err
+	err   error
+	failc chan struct{} // closed on a fatal error
+}
+
+type transferReq struct {
+	to   NodeID
+	resp chan error
+}
+
+// StartNode recovers the node's state from storage and the state machine,
+// and starts the driver and applier goroutines.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 10 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	hs, ents, err := cfg.Storage.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load raft log: %w", err)
+	}
+	applied := cfg.StateMachine.AppliedIndex()
+	core, err := NewCore(cfg.coreConfig(), hs, ents, applied)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, core: core, logger: cfg.Logger.With("node", cfg.ID),
+		propc: make(chan proposal, 4096), readc: make(chan chan error, 4096),
+		transferc: make(chan transferReq), applyc: make(chan []Entry, 64),
+		stopc: make(chan struct{}), failc: make(chan struct{}),
+		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
+		lastRole: core.Role(),
+	}
+	n.applied.Store(applied)
+	if err := n.catchUpTrail(ents, applied); err != nil {
+		return nil, err
+	}
+	n.publishStatus()
+	n.logger.Info("raft node started", "term", hs.Term, "last_index", core.LastIndex(), "applied", applied)
+	n.wg.Add(2)
+	go n.run()
+	go n.applyLoop()
+	return n, nil
+}
+
+// catchUpTrail writes trail lines for entries the state machine applied
+// before a crash but the trail had not recorded yet.
+func (n *Node) catchUpTrail(ents []Entry, applied uint64) error {
+	t := n.cfg.Trail
+	if t == nil || len(ents) == 0 {
+		return nil
+	}
+	var missing []Entry
+	for _, e := range ents {
+		if e.Index > t.LastIndex() && e.Index <= applied {
+			missing = append(missing, e)
+		}
+	}
+	return n.writeTrail(missing)
+}
+
+func (n *Node) writeTrail(ents []Entry) error {
+	t := n.cfg.Trail
+	if t == nil || len(ents) == 0 {
+		return nil
+	}
+	desc, _ := n.cfg.StateMachine.(Describer)
+	lines := make([]logs.TrailLine, 0, len(ents))
+	for _, e := range ents {
+		cmd := "NOOP"
+		if e.Type == EntryNormal {
+			cmd = fmt.Sprintf("DATA %d bytes", len(e.Data))
+			if desc != nil {
+				cmd = desc.Describe(e.Data)
+			}
+		}
+		lines = append(lines, logs.TrailLine{Index: e.Index, Term: e.Term, Command: cmd})
+	}
+	if err := t.Append(lines); err != nil {
+		return fmt.Errorf("write trail: %w", err)
+	}
+	return nil
+}
+
+// Stop stops the node and waits for its goroutines. Pending proposals and
+// reads fail with ErrStopped. It does not close Storage or Transport.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	n.wg.Wait()
+}
+
+// Done is closed when the node stopped on a fatal error (see Err).
+func (n *Node) Done() <-chan struct{} { return n.failc }
+
+// Err returns the fatal error that stopped the node, if any.
+func (n *Node) Err() error {
+	n.errMu.Lock()
+	defer n.errMu.Unlock()
+	return n.err
+}
+
+// fail records a fatal error and stops the node: after a failed fsync or
+// apply nothing it would acknowledge could be trusted.
+func (n *Node) fail(err error) {
+	n.errMu.Lock()
+	first := n.err == nil
+	if first {
+		n.err = err
+	}
+	n.errMu.Unlock()
+	if first {
+		n.logger.Error("raft node stopping on fatal error", "err", err)
+		close(n.failc)
+		n.stopOnce.Do(func() { close(n.stopc) })
+	}
+}
+
+// Status returns the node's latest published state.
+func (n *Node) Status() Status {
+	s := *n.status.Load()
+	s.AppliedIndex = n.applied.Load()
+	return s
+}
+
+func (n *Node) publishStatus() {
+	s := n.core.Status()
+	n.status.Store(&s)
+}
+
+// Propose replicates data and returns its index once it is committed and
+// applied on this node.
+func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
+	p := proposal{data: data, resp: make(chan proposeResult, 1)}
+	select {
+	case n.propc <- p:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.stopc:
+		return 0, ErrStopped
+	}
+	var r proposeResult
+	select {
+	case r = <-p.resp:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.stopc:
+		return 0, ErrStopped
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	return r.index, n.waits.waitProposal(ctx, r.index, r.wait)
+}
+
+// ReadIndex returns once the state machine on this node reflects every
+// write committed before the call: a read served after it is linearizable.
+func (n *Node) ReadIndex(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case n.readc <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return ErrStopped
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return ErrStopped
+	}
+}
+
+// TransferLeadership asks the leader to hand over to `to`.
+func (n *Node) TransferLeadership(ctx context.Context, to NodeID) error {
+	req := transferReq{to: to, resp: make(chan error, 1)}
+	select {
+	case n.transferc <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return ErrStopped
+	}
+	return <-req.resp
+}
