@@ -1,0 +1,10 @@
+package logs_test
+
+import (
+	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// The raft driver persists through this interface; keep *logs.Log
+// satisfying it.
+var _ raft.Storage = (*logs.Log)(nil)

@@ -1,0 +1,328 @@
+package raft_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/transport"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// counterSM is a state machine that records every applied entry, so a
+// test sees any entry applied twice or out of order.
+type counterSM struct {
+	mu      sync.Mutex // guards all fields
+	applied uint64
+	values  map[string]uint64 // data -> index it was applied at
+	dup     error
+}
+
+func newCounterSM(applied uint64) *counterSM {
+	return &counterSM{applied: applied, values: map[string]uint64{}}
+}
+
+func (s *counterSM) Apply(ents []raft.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range ents {
+		if e.Index != s.applied+1 {
+			s.dup = fmt.Errorf("applied %d after %d", e.Index, s.applied)
+		}
+		s.applied = e.Index
+		if e.Type == raft.EntryNormal {
+			if at, ok := s.values[string(e.Data)]; ok {
+				s.dup = fmt.Errorf("%q applied twice, at %d and %d", e.Data, at, e.Index)
+			}
+			s.values[string(e.Data)] = e.Index
+		}
+	}
+	return nil
+}
+
+func (s *counterSM) AppliedIndex() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
+
+func (s *counterSM) has(v string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.values[v]
+	return ok
+}
+
+type testNode struct {
+	id   raft.NodeID
+	dir  string
+	wal  *logs.Log
+	sm   *counterSM
+	node *raft.Node
+}
+
+type testCluster struct {
+	t     *testing.T
+	net   *transport.Network
+	ids   []raft.NodeID
+	nodes map[raft.NodeID]*testNode
+}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}}
+	for i := range n {
+		c.ids = append(c.ids, raft.NodeID(i))
+	}
+	for _, id := range c.ids {
+		c.nodes[id] = &testNode{id: id, dir: t.TempDir(), sm: newCounterSM(0)}
+		c.start(id)
+	}
+	t.Cleanup(func() {
+		for _, id := range c.ids {
+			c.stop(id)
+		}
+		c.net.Close()
+	})
+	return c
+}
+
+func (c *testCluster) start(id raft.NodeID) {
+	tn := c.nodes[id]
+	wal, err := logs.Open(filepath.Join(tn.dir, "wal"), logs.Options{NoSync: true})
+	if err != nil {
+		c.t.Fatalf("open wal %d: %v", id, err)
+	}
+	node, err := raft.StartNode(raft.NodeConfig{
+		ID: id, Peers: c.ids, TickInterval: 5 * time.Millisecond,
+		ElectionTimeoutMin: 100 * time.Millisecond, ElectionTimeoutMax: 200 * time.Millisecond,
+		HeartbeatInterval: 20 * time.Millisecond, Seed: uint64(id) + 1,
+		Storage: wal, Transport: c.net.Endpoint(id), StateMachine: tn.sm,
+	})
+	if err != nil {
+		c.t.Fatalf("start %d: %v", id, err)
+	}
+	tn.wal, tn.node = wal, node
+}
+
+func (c *testCluster) stop(id raft.NodeID) {
+	tn := c.nodes[id]
+	if tn.node == nil {
+		return
+	}
+	tn.node.Stop()
+	if err := tn.wal.Close(); err != nil {
+		c.t.Errorf("close wal %d: %v", id, err)
+	}
+	tn.node, tn.wal = nil, nil
+	if tn.sm.dup != nil {
+		c.t.Errorf("node %d: %v", id, tn.sm.dup)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// leader waits until the running nodes agree on one leader.
+func (c *testCluster) leader() raft.NodeID {
+	c.t.Helper()
+	var lead raft.NodeID
+	waitFor(c.t, "a leader", func() bool {
+		lead = raft.None
+		for _, id := range c.ids {
+			tn := c.nodes[id]
+			if tn.node == nil {
+				continue
+			}
+			if st := tn.node.Status(); st.Role == raft.Leader {
+				lead = id
+			}
+		}
+		if lead == raft.None {
+			return false
+		}
+		for _, id := range c.ids {
+			if tn := c.nodes[id]; tn.node != nil && tn.node.Status().Leader != lead {
+				return false
+			}
+		}
+		return true
+	})
+	return lead
+}
+
+func (c *testCluster) propose(id raft.NodeID, v string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.nodes[id].node.Propose(ctx, []byte(v))
+}
+
+func TestNodeReplicatesAndReads(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	for i := range 20 {
+		if _, err := c.propose(lead, fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatalf("propose v%d: %v", i, err)
+		}
+	}
+	// A linearizable read on any node sees every acknowledged write.
+	for _, id := range c.ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.nodes[id].node.ReadIndex(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("ReadIndex on %d: %v", id, err)
+		}
+		if !c.nodes[id].sm.has("v19") {
+			t.Fatalf("node %d served a read without the last acknowledged write", id)
+		}
+	}
+}
+
+func TestNodeProposeOnFollower(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	_, err := c.propose(follower, "x")
+	var nle *raft.NotLeaderError
+	if !errors.As(err, &nle) || nle.Leader != lead {
+		t.Fatalf("propose on follower: got %v, want NotLeaderError{%d}", err, lead)
+	}
+}
+
+func TestNodeConcurrentProposalsBatch(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			if _, err := c.propose(lead, fmt.Sprintf("c%d", i)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent propose: %v", err)
+	}
+	for _, id := range c.ids {
+		waitFor(t, fmt.Sprintf("node %d to apply all", id), func() bool { return c.nodes[id].sm.has("c199") && c.nodes[id].sm.has("c0") })
+	}
+}
+
+func TestNodeFailoverAndRejoin(t *testing.T) {
+	c := newTestCluster(t, 3)
+	old := c.leader()
+	if _, err := c.propose(old, "before"); err != nil {
+		t.Fatal(err)
+	}
+	c.net.Isolate(old)
+	var lead raft.NodeID
+	waitFor(t, "a new leader", func() bool {
+		for _, id := range c.ids {
+			if id != old && c.nodes[id].node.Status().Role == raft.Leader {
+				lead = id
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := c.propose(lead, "after"); err != nil {
+		t.Fatalf("propose on new leader: %v", err)
+	}
+	// The isolated old leader steps down (check-quorum) and cannot serve
+	// linearizable reads.
+	waitFor(t, "old leader to step down", func() bool { return c.nodes[old].node.Status().Role != raft.Leader })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := c.nodes[old].node.ReadIndex(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("an isolated node confirmed a linearizable read")
+	}
+	c.net.Heal()
+	waitFor(t, "old leader to catch up", func() bool { return c.nodes[old].sm.has("after") })
+}
+
+func TestNodeRestartKeepsState(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	for i := range 10 {
+		if _, err := c.propose(lead, fmt.Sprintf("p%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "all nodes to apply", func() bool {
+		for _, id := range c.ids {
+			if !c.nodes[id].sm.has("p9") {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range c.ids {
+		c.stop(id)
+	}
+	// Restart with the state machines as they were: nothing may be applied twice.
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	lead = c.leader()
+	if _, err := c.propose(lead, "p10"); err != nil {
+		t.Fatal(err)
+	}
+	// And with a state machine that lost everything (as if badger was wiped):
+	// the log replays it all.
+	victim := (lead + 1) % 3
+	c.stop(victim)
+	c.nodes[victim].sm = newCounterSM(0)
+	c.start(victim)
+	waitFor(t, "replay on the wiped node", func() bool { return c.nodes[victim].sm.has("p0") && c.nodes[victim].sm.has("p10") })
+}
+
+func TestNodeStopFailsWaiters(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	for _, id := range c.ids {
+		if id != lead {
+			c.net.Isolate(id)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.propose(lead, "never")
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the proposal reach the driver
+	c.stop(lead)
+	select {
+	case err := <-done:
+		if !errors.Is(err, raft.ErrStopped) {
+			t.Fatalf("pending proposal after stop: %v, want ErrStopped", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("pending proposal did not fail on stop")
+	}
+}
+
+var _ = binary.LittleEndian
