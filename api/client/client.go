@@ -1,0 +1,343 @@
+// Package client is the Go client of the raftkv HTTP API, shared by kvcli
+// and its benchmark. It spreads nothing: it talks to one endpoint at a time
+// and moves on only when that one cannot serve (refused, or 503).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Errors.
+var (
+	// ErrNotFound is returned by Get when the key is absent.
+	ErrNotFound = errors.New("key not found")
+	// ErrUnavailable is returned (wrapped, with the last cause) when every
+	// endpoint refused the connection or answered 503.
+	ErrUnavailable = errors.New("cluster unavailable")
+)
+
+// APIError is an error answer from a server, other than the cases above.
+type APIError struct {
+	Status  int    // HTTP status
+	Message string // the server's {"error": ...}, or the body when it was not JSON
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Item is one key and value from List. Key holds arbitrary bytes when the
+// server had to send it base64.
+type Item struct {
+	Key   string
+	Value []byte
+}
+
+// Status mirrors GET /v1/status.
+type Status struct {
+	ID           uint64       `json:"id"`
+	State        string       `json:"state"`
+	Term         uint64       `json:"term"`
+	Leader       *uint64      `json:"leader"`      // nil while no leader is known
+	LeaderHTTP   *string      `json:"leader_http"` // nil while no leader is known
+	CommitIndex  uint64       `json:"commit_index"`
+	AppliedIndex uint64       `json:"applied_index"`
+	LastLogIndex uint64       `json:"last_log_index"`
+	Peers        []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is the leader's view of one follower.
+type PeerStatus struct {
+	ID         uint64 `json:"id"`
+	MatchIndex uint64 `json:"match_index"`
+}
+
+// Client talks to a raftkv cluster. It is safe for concurrent use.
+type Client struct {
+	endpoints []string // normalized base URLs, e.g. "http://127.0.0.1:8000"
+	timeout   time.Duration
+	http      *http.Client
+	// next is the index of the endpoint to try first: the last one that
+	// answered, so a client settles on a live node instead of probing dead
+	// ones on every call.
+	next atomic.Uint32
+}
+
+// New returns a client for endpoints ("http://host:port" or "host:port").
+// timeout bounds each call, failover included; 0 means no bound beyond the
+// caller's context.
+func New(endpoints []string, timeout time.Duration) (*Client, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	c := &Client{timeout: timeout}
+	for _, e := range endpoints {
+		u, err := normalize(e)
+		if err != nil {
+			return nil, err
+		}
+		c.endpoints = append(c.endpoints, u)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Benchmarks run many goroutines against a few nodes; the default of 2
+	// idle connections per host would make most requests dial.
+	tr.MaxIdleConns = 512
+	tr.MaxIdleConnsPerHost = 256
+	c.http = &http.Client{Transport: tr}
+	return c, nil
+}
+
+// normalize turns "host:port" or "http://host:port/" into "http://host:port".
+func normalize(endpoint string) (string, error) {
+	e := strings.TrimSpace(endpoint)
+	if !strings.Contains(e, "://") {
+		e = "http://" + e
+	}
+	u, err := url.Parse(e)
+	if err != nil {
+		return "", fmt.Errorf("client: endpoint %q: %w", endpoint, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("client: endpoint %q: scheme must be http or https", endpoint)
+	}
+	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("client: endpoint %q: want host:port", endpoint)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// Endpoints returns the normalized endpoints, in the order given.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Get returns key's value. consistency is "" (the server's default,
+// linearizable), "linearizable" or "stale".
+func (c *Client) Get(ctx context.Context, key string, consistency string) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Put sets key to value and returns the log index of the write.
+func (c *Client) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	body, err := c.do(ctx, http.MethodPut, keyPath(key), value)
+	if err != nil {
+		return 0, err
+	}
+	return decodeIndex(body)
+}
+
+// Delete removes key (absent is fine) and returns the log index of the write.
+func (c *Client) Delete(ctx context.Context, key string) (uint64, error) {
+	body, err := c.do(ctx, http.MethodDelete, keyPath(key), nil)
+	if err != nil {
+		return 0, err
+	}
+	return decodeIndex(body)
+}
+
+// List returns at most limit items whose keys start with prefix, in key
+// order. limit <= 0 uses the server's default.
+func (c *Client) List(ctx context.Context, prefix string, limit int, consistency string) ([]Item, error) {
+	q := url.Values{}
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	body, err := c.do(ctx, http.MethodGet, "/v1/kv"+consistencyQuery(consistency, q), nil)
+	if err != nil {
+		return nil, err
+	}
+	var raw struct {
+		Items []struct {
+			Key         *string `json:"key"`
+			KeyBase64   *string `json:"key_base64"`
+			Value       *string `json:"value"`
+			ValueBase64 *string `json:"value_base64"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("client: decode list: %w", err)
+	}
+	items := make([]Item, 0, len(raw.Items))
+	for i, r := range raw.Items {
+		k, err := textOrBase64(r.Key, r.KeyBase64)
+		if err != nil {
+			return nil, fmt.Errorf("client: list item %d key: %w", i, err)
+		}
+		v, err := textOrBase64(r.Value, r.ValueBase64)
+		if err != nil {
+			return nil, fmt.Errorf("client: list item %d value: %w", i, err)
+		}
+		items = append(items, Item{Key: string(k), Value: v})
+	}
+	return items, nil
+}
+
+// Status asks one endpoint (any address, not only those given to New) for
+// its status; there is no failover, since the point is that node's view.
+func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
+	base, err := normalize(endpoint)
+	if err != nil {
+		return Status{}, err
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	body, err := c.once(ctx, base, http.MethodGet, "/v1/status", nil)
+	if err != nil {
+		return Status{}, err
+	}
+	var st Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return Status{}, fmt.Errorf("client: decode status from %s: %w", base, err)
+	}
+	return st, nil
+}
+
+func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }
+
+func consistencyQuery(consistency string, q url.Values) string {
+	if consistency != "" {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("consistency", consistency)
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+func decodeIndex(body []byte) (uint64, error) {
+	var b struct {
+		Index *uint64 `json:"index"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || b.Index == nil {
+		return 0, fmt.Errorf("client: answer %q has no index", truncate(body))
+	}
+	return *b.Index, nil
+}
+
+func textOrBase64(text, b64 *string) ([]byte, error) {
+	switch {
+	case text != nil:
+		return []byte(*text), nil
+	case b64 != nil:
+		return base64.StdEncoding.DecodeString(*b64)
+	}
+	return nil, errors.New("neither text nor base64 present")
+}
+
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// do sends the request to one endpoint after another, starting from the last
+// one that answered, until one answers with something other than a refused
+// connection or a 503. It returns the body of a 2xx answer.
+func (c *Client) do(ctx context.Context, method, pathAndQuery string, body []byte) ([]byte, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	n := len(c.endpoints)
+	start := int(c.next.Load()) % n
+	var last error
+	for i := range n {
+		idx := (start + i) % n
+		out, err := c.once(ctx, c.endpoints[idx], method, pathAndQuery, body)
+		if err == nil || !retryable(err) {
+			c.next.Store(uint32(idx)) // it answered: start there next time
+			return out, err
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, last)
+}
+
+// retryable reports whether err means the request was certainly not served
+// by that endpoint, so another may take it (writes included).
+func retryable(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Status == http.StatusServiceUnavailable
+	}
+	// A failed dial never sent the request.
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// once sends one request to base and returns the body of a 2xx answer.
+func (c *Client) once(ctx context.Context, base, method, pathAndQuery string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+pathAndQuery, rd)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, pathAndQuery, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err // a *url.Error, which names the method and URL already
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("client: read answer from %s: %w", base, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return out, nil
+	}
+	if resp.StatusCode == http.StatusNotFound && method == http.MethodGet && strings.HasPrefix(pathAndQuery, "/v1/kv/") {
+		return nil, ErrNotFound
+	}
+	return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(out)}
+}
+
+// errorMessage extracts {"error": ...}, falling back to the (shortened) body.
+func errorMessage(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return truncate(body)
+}
+
+func truncate(b []byte) string {
+	const max = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// TestWithClient runs the real client against the real handler over HTTP, so
+// the two agree on paths, escaping and JSON shapes, forwarding included.
+func TestWithClient(t *testing.T) {
+	leaderStore := newFakeStore()
+	leaderNode := newLeader(leaderStore)
+	leader := httptest.NewServer(newTestServer(t, Options{NodeID: 0}, leaderNode, leaderStore).Handler())
+	t.Cleanup(leader.Close)
+
+	followerNode := &fakeNode{id: 1, leader: 0, role: raft.Follower, store: leaderStore}
+	peers := map[uint64]string{0: leader.Listener.Addr().String()}
+	follower := httptest.NewServer(newTestServer(t, Options{NodeID: 1, PeerHTTP: peers}, followerNode, leaderStore).Handler())
+	t.Cleanup(follower.Close)
+
+	c, err := client.New([]string{follower.URL}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+
+	keys := []string{"a/b", "a+b", " lead space", "100%", "\xff\x00bin", "?#&=", "/"}
+	for i, k := range keys {
+		idx, err := c.Put(ctx, k, []byte("v"+k))
+		if err != nil || idx != uint64(i+1) {
+			t.Fatalf("Put(%q) via follower = %d, %v", k, idx, err)
+		}
+		if _, ok := leaderStore.get(k); !ok {
+			t.Fatalf("Put(%q) stored under another key: %v", k, leaderStore.data)
+		}
+		for _, consistency := range []string{"", "stale", "linearizable"} {
+			v, err := c.Get(ctx, k, consistency)
+			if err != nil || string(v) != "v"+k {
+				t.Fatalf("Get(%q, %q) = %q, %v", k, consistency, v, err)
+			}
+		}
+	}
+	items, err := c.List(ctx, "", 0, "stale")
+	if err != nil || len(items) != len(keys) {
+		t.Fatalf("List = %d items, %v", len(items), err)
+	}
+	for _, it := range items {
+		if string(it.Value) != "v"+it.Key {
+			t.Errorf("List item %q = %q", it.Key, it.Value)
+		}
+	}
+	if _, err := c.Delete(ctx, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "a/b", ""); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Get after Delete: %v", err)
+	}
+	var apiErr *client.APIError
+	if _, err := c.Get(ctx, "", ""); !errors.As(err, &apiErr) || apiErr.Status != 400 {
+		t.Errorf("empty key: %v", err)
+	}
+
+	st, err := c.Status(ctx, follower.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ID != 1 || st.State != "follower" || st.Leader == nil || *st.Leader != 0 || st.LeaderHTTP == nil ||
+		*st.LeaderHTTP != peers[0] || st.Peers == nil {
+		t.Errorf("Status = %+v", st)
+	}
+
+	// No leader anywhere: the client reports the cluster unavailable.
+	followerNode.mu.Lock()
+	followerNode.leader = raft.None
+	followerNode.mu.Unlock()
+	if _, err := c.Put(ctx, "k", nil); !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("Put with no leader: %v", err)
+	}
+}

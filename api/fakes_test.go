@@ -1,0 +1,223 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// fakeStore is an in-memory Store.
+type fakeStore struct {
+	mu   sync.Mutex // guards data and the hooks
+	data map[string][]byte
+	// listLimit records the limit of the last List call.
+	listLimit int
+	// panicOnGet makes Get panic, standing in for a bug.
+	panicOnGet bool
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{data: map[string][]byte{}} }
+
+func (s *fakeStore) Get(key []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.panicOnGet {
+		panic("fakeStore: deliberate panic")
+	}
+	v, ok := s.data[string(key)]
+	if !ok {
+		return nil, kv.ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+func (s *fakeStore) List(prefix []byte, limit int) ([]kv.Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listLimit = limit
+	var keys []string
+	for k := range s.data {
+		if strings.HasPrefix(k, string(prefix)) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) > limit {
+		keys = keys[:limit]
+	}
+	items := make([]kv.Item, 0, len(keys))
+	for _, k := range keys {
+		items = append(items, kv.Item{Key: []byte(k), Value: bytes.Clone(s.data[k])})
+	}
+	return items, nil
+}
+
+func (s *fakeStore) set(k string, v []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data[k] = v
+}
+
+func (s *fakeStore) get(k string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.data[k]
+	return v, ok
+}
+
+// fakeNode is a Consensus that applies proposals straight to its store when
+// it is the leader.
+type fakeNode struct {
+	mu     sync.Mutex // guards every field below
+	id     uint64
+	leader uint64 // raft.None when unknown
+	role   raft.Role
+	store  *fakeStore
+	index  uint64
+	// proposeErr and readErr, when set, are returned instead of doing the work.
+	proposeErr error
+	readErr    error
+	// block makes Propose and ReadIndex wait for their context to end.
+	block     bool
+	proposals [][]byte
+	reads     int
+	peers     []raft.PeerStatus
+}
+
+func newLeader(store *fakeStore) *fakeNode {
+	return &fakeNode{id: 0, leader: 0, role: raft.Leader, store: store}
+}
+
+func (n *fakeNode) Propose(ctx context.Context, data []byte) (uint64, error) {
+	n.mu.Lock()
+	if n.block {
+		n.mu.Unlock()
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	defer n.mu.Unlock()
+	n.proposals = append(n.proposals, bytes.Clone(data))
+	if n.proposeErr != nil {
+		return 0, n.proposeErr
+	}
+	if n.leader != n.id {
+		return 0, &raft.NotLeaderError{Leader: n.leader}
+	}
+	cmd, err := kv.DecodeCommand(data)
+	if err != nil {
+		return 0, err
+	}
+	n.index++
+	switch cmd.Op {
+	case kv.OpSet:
+		n.store.set(string(cmd.Key), bytes.Clone(cmd.Value))
+	case kv.OpDel:
+		n.store.mu.Lock()
+		delete(n.store.data, string(cmd.Key))
+		n.store.mu.Unlock()
+	}
+	return n.index, nil
+}
+
+func (n *fakeNode) ReadIndex(ctx context.Context) error {
+	n.mu.Lock()
+	if n.block {
+		n.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	defer n.mu.Unlock()
+	n.reads++
+	return n.readErr
+}
+
+func (n *fakeNode) Status() raft.Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return raft.Status{
+		ID: n.id, Role: n.role, Term: 3, Leader: n.leader,
+		CommitIndex: n.index, AppliedIndex: n.index, LastLogIndex: n.index + 1,
+		Peers: n.peers,
+	}
+}
+
+func (n *fakeNode) readCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.reads
+}
+
+func (n *fakeNode) proposalCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.proposals)
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newTestServer builds a Server over node and store and closes it at cleanup.
+func newTestServer(t *testing.T, opts Options, node Consensus, store Store) *Server {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	s := New(opts, node, store)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// request is one in-process request against a handler.
+type request struct {
+	method, target string
+	body           io.Reader
+	header         map[string]string
+}
+
+func serve(t *testing.T, h http.Handler, r request) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(r.method, r.target, r.body)
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// errorMessage decodes a JSON error answer, failing the test when the body is
+// not one.
+func errorMessage(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("error answer has Content-Type %q, want JSON; body %q", ct, rec.Body.String())
+	}
+	var e struct {
+		Error *string `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == nil || *e.Error == "" {
+		t.Fatalf("error body %q is not {\"error\": \"...\"} (%v)", rec.Body.String(), err)
+	}
+	return *e.Error
+}
+
+func decodeIndex(t *testing.T, body []byte) uint64 {
+	t.Helper()
+	var b struct {
+		Index *uint64 `json:"index"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || b.Index == nil {
+		t.Fatalf("body %q is not {\"index\": N} (%v)", body, err)
+	}
+	return *b.Index
+}

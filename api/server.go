@@ -1,0 +1,157 @@
+// Package api serves the key-value store over HTTP (gin, everything under
+// /v1). It reaches consensus and storage only through the small interfaces
+// below, so it can be tested with fakes and knows nothing of their insides.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// Consensus is the part of a Raft node the API needs.
+type Consensus interface {
+	// Propose replicates data and returns its log index once it is committed and applied on this node.
+	// Errors: *raft.NotLeaderError (this node is not the leader; .Leader may be raft.None), raft.ErrProposalDropped,
+	// raft.ErrStopped, context errors.
+	Propose(ctx context.Context, data []byte) (uint64, error)
+	// ReadIndex returns once this node's state machine reflects every write committed before the call
+	// (linearizable read barrier, via the leader). Errors: raft.ErrNoLeader, raft.ErrStopped, context errors.
+	ReadIndex(ctx context.Context) error
+	Status() raft.Status
+}
+
+// Store is the read side of the state machine.
+type Store interface {
+	Get(key []byte) ([]byte, error) // kv.ErrNotFound when absent
+	List(prefix []byte, limit int) ([]kv.Item, error)
+}
+
+// Options configures a Server. Zero values get the documented defaults.
+type Options struct {
+	NodeID         uint64
+	PeerHTTP       map[uint64]string // every node's http "host:port", this node included (for forwarding and status)
+	RequestTimeout time.Duration     // default 5s
+	MaxValueBytes  int64             // default 1 MiB
+	Logger         *slog.Logger      // default slog.Default()
+	Client         *http.Client      // for forwarding; nil = a pooled keep-alive client made here
+}
+
+// Limits and names shared with clients.
+const (
+	// ForwardedHeader marks a write a follower forwarded to the leader; its
+	// value is the forwarding node's id. Such a request is never forwarded
+	// again, so two nodes that each think the other leads cannot bounce it.
+	ForwardedHeader = "X-Raftkv-Forwarded"
+	MaxKeyBytes     = 1024
+
+	DefaultRequestTimeout = 5 * time.Second
+	DefaultMaxValueBytes  = 1 << 20
+	DefaultListLimit      = 100
+	MaxListLimit          = 10000
+)
+
+// Server is the HTTP front end of one node.
+type Server struct {
+	opts   Options
+	cons   Consensus
+	store  Store
+	log    *slog.Logger
+	client *http.Client
+	// ownClient is true when client was made by New, so Close may shut its
+	// idle connections without disturbing a caller's client.
+	ownClient bool
+	engine    *gin.Engine
+}
+
+// New builds a Server. It does not listen; serve Handler() with net/http.
+func New(opts Options, c Consensus, s Store) *Server {
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	if opts.MaxValueBytes <= 0 {
+		opts.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	srv := &Server{
+		opts:   opts,
+		cons:   c,
+		store:  s,
+		log:    opts.Logger.With("component", "api", "node", opts.NodeID),
+		client: opts.Client,
+	}
+	if srv.client == nil {
+		srv.client = newForwardClient()
+		srv.ownClient = true
+	}
+	srv.engine = srv.newEngine()
+	return srv
+}
+
+// Handler returns the gin engine serving every route.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Close releases the idle keep-alive connections of the forwarding client
+// made by New (a caller-supplied client is left alone). The Handler stays
+// usable; later forwards simply dial again.
+func (s *Server) Close() {
+	if s.ownClient {
+		s.client.CloseIdleConnections()
+	}
+}
+
+// newForwardClient is a keep-alive client sized for many concurrent forwards
+// to one leader: the default transport keeps only 2 idle connections per
+// host, which would make every burst of writes on a follower dial anew.
+func newForwardClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Node-to-node traffic must not detour through an HTTP_PROXY meant for
+	// the operator's own outbound requests.
+	tr.Proxy = nil
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 128
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport: tr,
+		// The leader's answer is passed through as is, redirects included.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (s *Server) newEngine() *gin.Engine {
+	// Release mode before gin.New, or gin prints its debug banner and every route.
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	// An API answers the path it was given; redirects to a "fixed" path
+	// would make PUT /v1/kv a 307 instead of a clear 405.
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	// Routing uses URL.Path (decoded once by net/url), and the key is taken
+	// from it verbatim: see keyParam for why gin's UseRawPath is not used.
+	e.UseRawPath = false
+	e.ForwardedByClientIP = false
+
+	e.Use(s.logRequests, s.recoverPanics, s.withTimeout)
+	e.NoRoute(func(c *gin.Context) { abortError(c, http.StatusNotFound, "no such route: "+c.Request.URL.Path) })
+	e.NoMethod(func(c *gin.Context) {
+		abortError(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)
+	})
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	v1 := e.Group("/v1")
+	v1.GET("/status", s.handleStatus)
+	v1.GET("/kv", s.handleList)
+	v1.GET("/kv/*key", s.handleGet)
+	v1.PUT("/kv/*key", s.handlePut)
+	v1.DELETE("/kv/*key", s.handleDelete)
+	return e
+}

@@ -1,0 +1,8 @@
+// Command kvcli is the command-line client of a raftkv cluster.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
