@@ -1,0 +1,168 @@
+// Package config reads and checks the cluster configuration (config.json):
+// the nodes, Raft timing, limits and storage sizes. It only reads; every
+// error is one line that names the file and the field at fault.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults for optional fields.
+const (
+	DefaultDataDir          = "data"
+	DefaultRequestTimeoutMS = 5000
+	DefaultMaxValueBytes    = 1 << 20
+	DefaultHeartbeatMS      = 50
+	DefaultElectionMinMS    = 300
+	DefaultElectionMaxMS    = 600
+	DefaultMemTableBytes    = 16 << 20
+	DefaultBlockCacheBytes  = 32 << 20
+	DefaultIndexCacheBytes  = 16 << 20
+)
+
+// MaxValueBytesLimit caps max_value_bytes: a value travels whole in one
+// Raft entry, one AppendEntries and one badger write.
+const MaxValueBytesLimit = 64 << 20
+
+const (
+	defaultSourceName  = "config"
+	maxConfigFileBytes = 1 << 20
+
+	// reservedNodeID is raft.None, the ID that means "no node".
+	reservedNodeID = ^uint64(0)
+
+	// Sanity bounds; values outside them are typos, not tuning.
+	minMemTableBytes     = 1 << 20 // badger cannot work with less
+	maxMemTableBytes     = 1 << 30
+	minCacheBytes        = 1 << 20
+	maxCacheBytes        = 64 << 30
+	maxElectionTimeoutMS = 60_000
+	maxRequestTimeoutMS  = 3_600_000
+)
+
+// Node is one member of the cluster.
+type Node struct {
+	ID       uint64 `json:"id"`
+	RaftAddr string `json:"raft_addr"` // tcp://host:port, for ZeroMQ
+	HTTPAddr string `json:"http_addr"` // host:port, for the API
+}
+
+// Range is an inclusive range of milliseconds.
+type Range struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+// BadgerConfig sizes each node's badger database.
+type BadgerConfig struct {
+	MemTableBytes   int64 `json:"memtable_bytes"`
+	BlockCacheBytes int64 `json:"block_cache_bytes"`
+	IndexCacheBytes int64 `json:"index_cache_bytes"`
+}
+
+// Config is the whole cluster configuration. Every node reads the same
+// file and finds itself by ID.
+type Config struct {
+	Nodes             []Node       `json:"nodes"`
+	ElectionTimeoutMS Range        `json:"election_timeout_ms"`
+	HeartbeatMS       int          `json:"heartbeat_ms"`
+	DataDir           string       `json:"data_dir"`
+	RequestTimeoutMS  int          `json:"request_timeout_ms"`
+	MaxValueBytes     int64        `json:"max_value_bytes"`
+	Badger            BadgerConfig `json:"badger,omitzero"`
+
+	// source names the file in error messages.
+	source string
+}
+
+// Load reads, decodes, fills defaults into and validates the file at path.
+// It never writes anything.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: config file not found: %w", path, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("%s: cannot read config: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read config: %w", path, unwrapPathError(err))
+	}
+	if len(data) > maxConfigFileBytes {
+		return nil, fmt.Errorf("%s: config file is larger than %d bytes", path, maxConfigFileBytes)
+	}
+	return parse(path, data)
+}
+
+// unwrapPathError drops the *fs.PathError wrapper, whose message would
+// repeat the path the caller already prints.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Parse decodes and validates a config held in memory. Errors name it
+// "config".
+func Parse(data []byte) (*Config, error) {
+	return parse(defaultSourceName, data)
+}
+
+func parse(name string, data []byte) (*Config, error) {
+	raw, err := decode(name, data)
+	if err != nil {
+		return nil, err
+	}
+	c := raw.withDefaults()
+	c.source = name
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Node returns the node with the given ID.
+func (c *Config) Node(id uint64) (Node, error) {
+	ids := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		if n.ID == id {
+			return n, nil
+		}
+		ids[i] = fmt.Sprint(n.ID)
+	}
+	return Node{}, fmt.Errorf("unknown node id %d (config has %s)", id, strings.Join(ids, ", "))
+}
+
+// NodeDir is where node id keeps its Raft log and its badger data.
+func (c *Config) NodeDir(id uint64) string {
+	return filepath.Join(c.DataDir, fmt.Sprintf("node-%d", id))
+}
+
+// TrailPath is the human-readable trail of entries node id committed.
+func (c *Config) TrailPath(id uint64) string {
+	return filepath.Join(c.DataDir, "logs", fmt.Sprintf("%d.txt", id))
+}
+
+// ElectionTimeout is the range election timeouts are drawn from.
+func (c *Config) ElectionTimeout() (min, max time.Duration) {
+	return ms(c.ElectionTimeoutMS.Min), ms(c.ElectionTimeoutMS.Max)
+}
+
+// HeartbeatInterval is how often a leader sends heartbeats.
+func (c *Config) HeartbeatInterval() time.Duration { return ms(c.HeartbeatMS) }
+
+// RequestTimeout bounds how long the API waits for a write to commit.
+func (c *Config) RequestTimeout() time.Duration { return ms(c.RequestTimeoutMS) }
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }

@@ -1,0 +1,165 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/raftkv/raftkv/logs"
+)
+
+// entryNormal is raft.EntryNormal; kv must not import raft (raft would
+// then be unable to import anything that imports kv), and the value is
+// part of the log format, so it cannot drift silently.
+const entryNormal logs.EntryType = 0
+
+// mutation is the badger write one entry turns into. key is nil for an
+// entry that only advances the applied index (no-op, unknown type, or a
+// command every node rejects the same way).
+type mutation struct {
+	index uint64
+	key   []byte // badger key, in the user namespace
+	value []byte
+	del   bool
+}
+
+// Apply applies committed entries in index order. Entries at or below the
+// applied index are skipped, so replaying the log after a restart applies
+// each entry exactly once. All writes of a call go into one badger
+// transaction, together with the new applied index; a batch too big for
+// one transaction is split, and every part carries the index of its own
+// last entry, so a crash between parts leaves data and index consistent.
+func (s *Store) Apply(entries []logs.Entry) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+
+	applied := s.applied.Load()
+	skip := 0
+	for skip < len(entries) && entries[skip].Index <= applied {
+		skip++
+	}
+	pending := entries[skip:]
+	if len(pending) == 0 {
+		return nil
+	}
+	// Check the whole batch before writing any of it: a gap or a reorder
+	// is a bug upstream, and applying past it would lose an entry forever.
+	muts := make([]mutation, len(pending))
+	for i, e := range pending {
+		if want := applied + 1 + uint64(i); e.Index != want {
+			return fmt.Errorf("kv: apply: got entry %d where %d was expected (applied index %d)", e.Index, want, applied)
+		}
+		muts[i] = s.mutationFor(e)
+	}
+
+	for len(muts) > 0 {
+		n, err := s.writeChunk(muts)
+		if err != nil {
+			return err
+		}
+		s.applied.Store(muts[n-1].index)
+		muts = muts[n:]
+	}
+	return nil
+}
+
+// mutationFor decodes one entry. Everything here depends only on the
+// entry, so every replica makes the same decision for it.
+func (s *Store) mutationFor(e logs.Entry) mutation {
+	m := mutation{index: e.Index}
+	if e.Type != entryNormal {
+		return m
+	}
+	cmd, err := DecodeCommand(e.Data)
+	if err != nil {
+		s.logger.Warn("skipping undecodable command", "index", e.Index, "term", e.Term, "bytes", len(e.Data), "err", err)
+		return m
+	}
+	if len(cmd.Key) > maxUserKey {
+		s.logger.Warn("skipping command with an oversized key", "index", e.Index, "term", e.Term, "key_bytes", len(cmd.Key), "max", maxUserKey)
+		return m
+	}
+	m.key = userKey(cmd.Key)
+	m.value = cmd.Value
+	m.del = cmd.Op == OpDel
+	return m
+}
+
+// writeChunk commits as many leading mutations as fit in one badger
+// transaction (at least one) plus the applied index of the last of them,
+// and returns how many it committed.
+func (s *Store) writeChunk(muts []mutation) (int, error) {
+	for limit := len(muts); limit > 0; {
+		txn := s.db.NewTransaction(true)
+		n, err := fill(txn, muts[:limit], s.chunkBytes)
+		if err == nil && n > 0 {
+			err = txn.Set(metaApplied, binary.BigEndian.AppendUint64(nil, muts[n-1].index))
+			if errors.Is(err, badger.ErrTxnTooBig) {
+				// The index must ride with the data it covers; make room.
+				txn.Discard()
+				limit = n - 1
+				continue
+			}
+		}
+		if err != nil {
+			txn.Discard()
+			return 0, err
+		}
+		if n == 0 {
+			txn.Discard()
+			break
+		}
+		if s.commitHook != nil {
+			if err := s.commitHook(muts[n-1].index); err != nil {
+				txn.Discard()
+				return 0, fmt.Errorf("kv: apply: commit through entry %d: %w", muts[n-1].index, err)
+			}
+		}
+		if err := txn.Commit(); err != nil {
+			return 0, fmt.Errorf("kv: apply: commit through entry %d: %w", muts[n-1].index, err)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("kv: apply: entry %d does not fit in one badger transaction", muts[0].index)
+}
+
+// maxChunkBytes bounds the keys and values of one transaction. Badger
+// counts a value stored in the value log as a pointer, so without this a
+// batch of large values would become one huge write and memory spike.
+const maxChunkBytes = 128 << 20
+
+// fill adds mutations to txn until it is full and returns how many it
+// added.
+func fill(txn *badger.Txn, muts []mutation, maxBytes int) (int, error) {
+	var bytes int
+	for i, m := range muts {
+		if m.key == nil {
+			continue
+		}
+		bytes += len(m.key) + len(m.value)
+		if bytes > maxBytes && i > 0 {
+			return i, nil
+		}
+		var err error
+		switch {
+		case m.del:
+			err = txn.Delete(m.key)
+		default:
+			err = txn.Set(m.key, m.value)
+		}
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			return i, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("kv: apply entry %d: %w", m.index, err)
+		}
+	}
+	return len(muts), nil
+}

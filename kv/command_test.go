@@ -1,0 +1,128 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCommandRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		enc  []byte
+		want Command
+	}{
+		{"set", EncodeSet([]byte("color"), []byte("blue")), Command{OpSet, []byte("color"), []byte("blue")}},
+		{"set empty value", EncodeSet([]byte("k"), nil), Command{OpSet, []byte("k"), nil}},
+		{"set binary", EncodeSet([]byte{0, 0xff}, []byte{0, 1, 2}), Command{OpSet, []byte{0, 0xff}, []byte{0, 1, 2}}},
+		{"set 200-byte key (2-byte varint)", EncodeSet(bytes.Repeat([]byte("k"), 200), []byte("v")),
+			Command{OpSet, bytes.Repeat([]byte("k"), 200), []byte("v")}},
+		{"set 1 MiB value", EncodeSet([]byte("big"), bytes.Repeat([]byte("v"), 1<<20)),
+			Command{OpSet, []byte("big"), bytes.Repeat([]byte("v"), 1<<20)}},
+		{"del", EncodeDel([]byte("color")), Command{OpDel, []byte("color"), nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeCommand(tt.enc)
+			if err != nil {
+				t.Fatalf("DecodeCommand: %v", err)
+			}
+			if got.Op != tt.want.Op || !bytes.Equal(got.Key, tt.want.Key) || !bytes.Equal(got.Value, tt.want.Value) {
+				t.Fatalf("got {%d %q %d bytes}, want {%d %q %d bytes}",
+					got.Op, got.Key, len(got.Value), tt.want.Op, tt.want.Key, len(tt.want.Value))
+			}
+		})
+	}
+}
+
+// The decoded key must not share capacity with the value: appending to it
+// would otherwise overwrite the value in place.
+func TestDecodeKeyDoesNotAliasValue(t *testing.T) {
+	c, err := DecodeCommand(EncodeSet([]byte("ab"), []byte("cd")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(c.Key, 'X')
+	if string(c.Value) != "cd" {
+		t.Fatalf("value changed to %q after appending to key", c.Value)
+	}
+}
+
+func TestDecodeCommandMalformed(t *testing.T) {
+	valid := EncodeSet([]byte("key"), []byte("value"))
+	tests := []struct {
+		name string
+		in   []byte
+		want string // substring of the error
+	}{
+		{"nil", nil, "too short"},
+		{"one byte", []byte{1}, "too short"},
+		{"version 0", []byte{0, 1, 1, 'k'}, "unknown version 0"},
+		{"version 2", []byte{2, 1, 1, 'k'}, "unknown version 2"},
+		{"op 0", []byte{1, 0, 1, 'k'}, "unknown op 0"},
+		{"op 3", []byte{1, 3, 1, 'k'}, "unknown op 3"},
+		{"no key length", []byte{1, 1}, "bad key length"},
+		{"truncated varint", []byte{1, 1, 0x80}, "bad key length"},
+		{"overflowing varint", append([]byte{1, 1}, bytes.Repeat([]byte{0xff}, 11)...), "bad key length"},
+		{"padded varint", []byte{1, 1, 0x81, 0x00, 'k'}, "non-minimal"},
+		{"zero key length", []byte{1, 1, 0}, "key length 0"},
+		{"key longer than data", []byte{1, 1, 5, 'a', 'b'}, "key length 5 with 2 bytes left"},
+		{"truncated set", valid[:4], "key length 3"},
+		{"huge key length", []byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'k'}, "with 1 bytes left"},
+		{"del with trailing bytes", append(EncodeDel([]byte("k")), 'x'), "DEL with 1 trailing bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := DecodeCommand(tt.in)
+			if err == nil {
+				t.Fatalf("DecodeCommand(%x) = %+v, want error", tt.in, c)
+			}
+			if !errors.Is(err, ErrBadCommand) {
+				t.Errorf("error %v does not wrap ErrBadCommand", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzDecodeCommand checks that decoding never panics, that whatever
+// decodes re-encodes to exactly the same bytes (one encoding per command),
+// and that the result never reaches outside the input.
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add(EncodeSet([]byte("color"), []byte("blue")))
+	f.Add(EncodeSet(bytes.Repeat([]byte("k"), 300), nil))
+	f.Add(EncodeDel([]byte("color")))
+	f.Add([]byte{1, 1, 0x81, 0x00, 'k'})
+	f.Add([]byte{})
+	f.Add([]byte{1, 2, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeCommand(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadCommand) {
+				t.Fatalf("error %v does not wrap ErrBadCommand", err)
+			}
+			return
+		}
+		if len(c.Key) == 0 {
+			t.Fatal("decoded an empty key")
+		}
+		var re []byte
+		switch c.Op {
+		case OpSet:
+			re = EncodeSet(c.Key, c.Value)
+		case OpDel:
+			if len(c.Value) != 0 {
+				t.Fatalf("DEL decoded with a %d-byte value", len(c.Value))
+			}
+			re = EncodeDel(c.Key)
+		default:
+			t.Fatalf("decoded unknown op %d", c.Op)
+		}
+		if !bytes.Equal(re, b) {
+			t.Fatalf("re-encoding %x gave %x", b, re)
+		}
+	})
+}

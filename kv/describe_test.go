@@ -1,0 +1,49 @@
+package kv
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDescribe(t *testing.T) {
+	long := strings.Repeat("v", 100)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"set", EncodeSet([]byte("color"), []byte("blue")), "SET color blue"},
+		{"del", EncodeDel([]byte("color")), "DEL color"},
+		{"punctuation stays bare", EncodeSet([]byte("a/b:c"), []byte("{x=1}")), "SET a/b:c {x=1}"},
+		{"space in value", EncodeSet([]byte("k"), []byte("two words")), `SET k "two words"`},
+		{"space in key", EncodeDel([]byte("a b")), `DEL "a b"`},
+		{"empty value", EncodeSet([]byte("k"), nil), `SET k ""`},
+		{"leading quote", EncodeSet([]byte(`"k"`), []byte("v")), `SET "\"k\"" v`},
+		{"inner quote stays bare", EncodeSet([]byte(`k"`), []byte("v")), `SET k" v`},
+		{"newline", EncodeSet([]byte("k"), []byte("a\nb")), `SET k "a\nb"`},
+		{"tab", EncodeSet([]byte("k"), []byte("a\tb")), `SET k "a\tb"`},
+		{"binary", EncodeSet([]byte{0, 0xff}, []byte{0x7f}), `SET "\x00\xff" "\x7f"`},
+		{"utf-8", EncodeSet([]byte("k"), []byte("héllo")), `SET k "héllo"`},
+		{"64 bytes stays whole", EncodeSet([]byte("k"), []byte(long[:64])), "SET k " + long[:64]},
+		{"65 bytes is cut", EncodeSet([]byte("k"), []byte(long[:65])), `SET k "` + long[:64] + `"...(+1 bytes)`},
+		{"100 bytes is cut", EncodeSet([]byte("k"), []byte(long)), `SET k "` + long[:64] + `"...(+36 bytes)`},
+		{"long key is cut", EncodeDel([]byte(long)), `DEL "` + long[:64] + `"...(+36 bytes)`},
+		{"cut inside a rune", EncodeSet([]byte("k"), []byte(strings.Repeat("a", 63)+"é")),
+			`SET k "` + strings.Repeat("a", 63) + `\xc3"...(+1 bytes)`},
+		{"nil", nil, "INVALID 0 bytes"},
+		{"garbage", []byte{7, 7, 7}, "INVALID 3 bytes"},
+		{"del with trailing", append(EncodeDel([]byte("k")), 'x'), "INVALID 5 bytes"},
+	}
+	var s *Store // Describe needs no open store
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.Describe(tt.data)
+			if got != tt.want {
+				t.Fatalf("Describe = %s\nwant       %s", got, tt.want)
+			}
+			if strings.ContainsAny(got, "\n\r") {
+				t.Fatalf("Describe output spans lines: %q", got)
+			}
+		})
+	}
+}

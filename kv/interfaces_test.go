@@ -1,0 +1,16 @@
+package kv_test
+
+import (
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// Store is plugged into raft through these interfaces; kv cannot import
+// raft, so the check lives here.
+var (
+	_ raft.StateMachine = (*kv.Store)(nil)
+	_ raft.Describer    = (*kv.Store)(nil)
+)
+
+// kv spells raft.EntryNormal itself; the two must agree.
+var _ = [1]struct{}{}[raft.EntryNormal]
