@@ -181,13 +181,12 @@ func (n *Node) handleReady() error {
 }
 
 func (n *Node) logRoleChange(ss SoftState) {
-	if ss.Role != n.lastRole || ss.Role == Leader {
-		n.logger.Info("raft role changed", "from", n.lastRole.String(), "to", ss.Role.String(), "term", n.core.Term())
+	term := n.core.Term()
+	if ss.Role != n.lastRole {
+		n.logger.Info("raft role changed", "from", n.lastRole.String(), "to", ss.Role.String(), "term", term)
 	}
-	if ss.Lead != None {
-		n.logger.Info("raft leader known", "leader", ss.Lead, "term", n.core.Term())
-	} else if ss.Role != Leader {
-		n.logger.Info("raft leader lost", "term", n.core.Term())
+	if ss.Lead != None && ss.Lead != n.cfg.ID {
+		n.logger.Info("raft following leader", "leader", ss.Lead, "term", term)
 	}
 	n.lastRole = ss.Role
 }

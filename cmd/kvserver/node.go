@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/raftkv/raftkv/api"
+	"github.com/raftkv/raftkv/config"
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/transport"
+)
+
+// node is one running raftkv node: every part it owns, in start order.
+type node struct {
+	id     uint64
+	logger *slog.Logger
+	wal    *logs.Log
+	store  *kv.Store
+	trail  *logs.Trail
+	tr     *transport.ZMQ
+	raft   *raft.Node
+	http   *http.Server
+	httpc  chan error // the HTTP server's exit
+}
+
+// startNode opens the node's storage, joins the cluster and serves HTTP.
+// On error everything opened so far is closed again.
+func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err error) {
+	self, err := cfg.Node(id)
+	if err != nil {
+		return nil, err
+	}
+	n = &node{id: id, logger: logger}
+	defer func() {
+		if err != nil {
+			n.close()
+			n = nil
+		}
+	}()
+	dir := cfg.NodeDir(id)
+	if n.wal, err = logs.Open(filepath.Join(dir, "raft"), logs.Options{Logger: logger}); err != nil {
+		return n, fmt.Errorf("open raft log: %w", err)
+	}
+	if n.store, err = kv.Open(kv.Options{Dir: filepath.Join(dir, "kv"), Logger: logger,
+		MemTableBytes: cfg.Badger.MemTableBytes, BlockCacheBytes: cfg.Badger.BlockCacheBytes,
+		IndexCacheBytes: cfg.Badger.IndexCacheBytes}); err != nil {
+		return n, fmt.Errorf("open state machine: %w", err)
+	}
+	if n.trail, err = logs.OpenTrail(cfg.TrailPath(id)); err != nil {
+		return n, fmt.Errorf("open trail: %w", err)
+	}
+	peers := map[uint64]string{}
+	peerHTTP := map[uint64]string{}
+	var ids []uint64
+	for _, p := range cfg.Nodes {
+		ids = append(ids, p.ID)
+		peerHTTP[p.ID] = p.HTTPAddr
+		if p.ID != id {
+			peers[p.ID] = p.RaftAddr
+		}
+	}
+	// Bind HTTP before joining so a taken port fails before any Raft traffic.
+	ln, err := net.Listen("tcp", self.HTTPAddr)
+	if err != nil {
+		return n, fmt.Errorf("listen http %s: %w", self.HTTPAddr, err)
+	}
+	defer func() {
+		if n.http == nil {
+			ln.Close()
+		}
+	}()
+	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr, Peers: peers, Logger: logger}); err != nil {
+		return n, fmt.Errorf("start transport: %w", err)
+	}
+	emin, emax := cfg.ElectionTimeout()
+	n.raft, err = raft.StartNode(raft.NodeConfig{
+		ID: id, Peers: ids, ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
+		HeartbeatInterval: cfg.HeartbeatInterval(),
+		Storage:           n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
+	})
+	if err != nil {
+		return n, fmt.Errorf("start raft: %w", err)
+	}
+	srv := api.New(api.Options{NodeID: id, PeerHTTP: peerHTTP, RequestTimeout: cfg.RequestTimeout(),
+		MaxValueBytes: cfg.MaxValueBytes, Logger: logger}, n.raft, n.store)
+	n.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	n.httpc = make(chan error, 1)
+	go func() { n.httpc <- n.http.Serve(ln) }()
+	logger.Info("node serving", "http", "http://"+ln.Addr().String(), "raft", self.RaftAddr, "data", dir)
+	return n, nil
+}
+
+// done is closed when the node can no longer serve: Raft stopped on a
+// fatal error or the HTTP server failed.
+func (n *node) failed() <-chan struct{} { return n.raft.Done() }
+
+// stop shuts the node down: HTTP first (no new requests), then Raft, the
+// transport and the stores. It returns the fatal error, if Raft had one.
+func (n *node) stop(ctx context.Context) error {
+	if n.http != nil {
+		if err := n.http.Shutdown(ctx); err != nil {
+			n.logger.Warn("http shutdown", "err", err)
+		}
+		if err := <-n.httpc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.logger.Warn("http server", "err", err)
+		}
+	}
+	var fatal error
+	if n.raft != nil {
+		fatal = n.raft.Err()
+	}
+	n.close()
+	return fatal
+}
+
+// close releases what startNode opened, in reverse order.
+func (n *node) close() {
+	if n.raft != nil {
+		n.raft.Stop()
+	}
+	if n.tr != nil {
+		n.tr.Close()
+	}
+	if n.trail != nil {
+		if err := n.trail.Close(); err != nil {
+			n.logger.Warn("close trail", "err", err)
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.logger.Warn("close state machine", "err", err)
+		}
+	}
+	if n.wal != nil {
+		if err := n.wal.Close(); err != nil {
+			n.logger.Warn("close raft log", "err", err)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/raftkv/raftkv/config"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFatal  = 1 // the node could not start or stopped on a fatal error
+	exitConfig = 2 // bad flags or config
+)
+
+// usageError marks errors that are the user's to fix (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+type options struct {
+	configPath string
+	nodeID     int
+	all        bool
+	dataDir    string
+	logLevel   string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var opts options
+	cmd := &cobra.Command{
+		Use:   "kvserver (--node-id N | --all) [--config config.json]",
+		Short: "Run raftkv nodes: one node, or every node of the config on this machine",
+		Example: `  kvserver --all                      # the whole local cluster in one process
+  kvserver --node-id 0                # one node; start 1 and 2 in other terminals`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unexpected argument %q (flags start with --)", args[0])}
+			}
+			return nil
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), opts, stderr)
+		},
+	}
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	f := cmd.Flags()
+	f.StringVar(&opts.configPath, "config", "config.json", "path of the cluster config")
+	f.IntVar(&opts.nodeID, "node-id", -1, "id of the node to run (also --node_id)")
+	f.BoolVar(&opts.all, "all", false, "run every node of the config in this process")
+	f.StringVar(&opts.dataDir, "data-dir", "", "override the config's data_dir")
+	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
+	// The original project's users typed --node_id; accept both spellings.
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+	})
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.ExecuteContext(ctx)
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "kvserver: %v\n", err)
+		return exitConfig
+	default:
+		fmt.Fprintf(stderr, "kvserver: %v\n", err)
+		return exitFatal
+	}
+}
+
+func serve(ctx context.Context, opts options, stderr io.Writer) error {
+	if opts.all == (opts.nodeID >= 0) {
+		return usageError{errors.New("give exactly one of --node-id N or --all")}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	cfg, err := config.Load(opts.configPath)
+	if err != nil {
+		return usageError{err}
+	}
+	if opts.dataDir != "" {
+		cfg.DataDir = opts.dataDir
+	}
+	ids := []uint64{}
+	if opts.all {
+		for _, n := range cfg.Nodes {
+			ids = append(ids, n.ID)
+		}
+	} else {
+		if _, err := cfg.Node(uint64(opts.nodeID)); err != nil {
+			return usageError{fmt.Errorf("%s: %w", opts.configPath, err)}
+		}
+		ids = append(ids, uint64(opts.nodeID))
+	}
+	return runNodes(ctx, cfg, ids, newLogWriter(stderr), level, opts.all)
+}
+
+// runNodes starts the nodes and serves until ctx is cancelled or one of
+// them fails; then it stops them all.
+func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWriter, level slog.Level, prefixed bool) error {
+	var nodes []*node
+	stopAll := func() error {
+		var errs []error
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		var mu sync.Mutex // guards errs
+		for _, n := range nodes {
+			wg.Go(func() {
+				if err := n.stop(sctx); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("node %d: %w", n.id, err))
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	for _, id := range ids {
+		prefix := ""
+		if prefixed {
+			prefix = fmt.Sprintf("[node %d] ", id)
+		}
+		logger := slog.New(slog.NewTextHandler(w.prefixed(prefix), &slog.HandlerOptions{Level: level}))
+		n, err := startNode(cfg, id, logger)
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("node %d: %w", id, err)
+		}
+		nodes = append(nodes, n)
+	}
+	failed := make(chan uint64, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			select {
+			case <-n.failed():
+				failed <- n.id
+			case <-ctx.Done():
+			}
+		}()
+	}
+	var cause error
+	select {
+	case <-ctx.Done():
+	case id := <-failed:
+		cause = fmt.Errorf("node %d stopped", id)
+	}
+	err := stopAll()
+	if cause != nil {
+		return errors.Join(cause, err)
+	}
+	return err
+}

@@ -1,0 +1,371 @@
+// Package transport carries raft.Messages between nodes: over ZeroMQ
+// (go-zeromq/zmq4) in production, and over an in-memory network with
+// injectable faults in tests.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// ZMQConfig configures a ZMQ transport. Zero values take the defaults.
+type ZMQConfig struct {
+	ID     raft.NodeID
+	Listen string                 // e.g. "tcp://127.0.0.1:7000"; bind address of this node's PULL inbox
+	Peers  map[raft.NodeID]string // peer id -> its Listen address (this node excluded)
+
+	QueueSize   int           // per-peer outbound queue (messages); default 1024
+	SendTimeout time.Duration // bound of one zmq send; default 200ms
+	// MaxFrameBytes caps one zmq message both ways: batches are cut to fit,
+	// a single message that cannot fit is dropped, and a peer announcing a
+	// larger inbound frame is disconnected. Keep it equal on all nodes and
+	// above the Raft layer's largest MsgApp. Default 8 MiB.
+	MaxFrameBytes int
+	// SilenceTimeout: a peer socket is re-created before sending when
+	// nothing has been heard from that peer for this long, because zmq4
+	// has no heartbeats and can keep writing into a dead connection.
+	// Default 2s.
+	SilenceTimeout   time.Duration
+	DialTimeout      time.Duration // TCP connect; default 1s
+	HandshakeTimeout time.Duration // ZMTP greeting and READY, either way; default 1s
+	Logger           *slog.Logger  // default slog.Default()
+}
+
+const (
+	defaultQueueSize        = 1024
+	defaultSendTimeout      = 200 * time.Millisecond
+	defaultMaxFrameBytes    = 8 << 20
+	defaultSilenceTimeout   = 2 * time.Second
+	defaultDialTimeout      = time.Second
+	defaultHandshakeTimeout = time.Second
+
+	receiveBuffer = 4096
+
+	backoffMin = 20 * time.Millisecond
+	backoffMax = 200 * time.Millisecond
+
+	// zmq4 leaks a reader goroutine per connection whose queue is full at
+	// Close unless Recv keeps draining; closeDrain bounds that drain and
+	// closeWait the wait for our own goroutines.
+	closeDrain = 200 * time.Millisecond
+	closeWait  = 5 * time.Second
+)
+
+func (c *ZMQConfig) setDefaults() {
+	if c.QueueSize == 0 {
+		c.QueueSize = defaultQueueSize
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = defaultSendTimeout
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = defaultMaxFrameBytes
+	}
+	if c.SilenceTimeout == 0 {
+		c.SilenceTimeout = defaultSilenceTimeout
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = defaultDialTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *ZMQConfig) validate() error {
+	if c.ID == raft.None {
+		return errors.New("node ID is raft.None")
+	}
+	if c.QueueSize < 0 || c.SendTimeout < 0 || c.MaxFrameBytes < 0 || c.SilenceTimeout < 0 ||
+		c.DialTimeout < 0 || c.HandshakeTimeout < 0 {
+		return errors.New("negative size or duration")
+	}
+	if _, ok := c.Peers[c.ID]; ok {
+		return fmt.Errorf("peers include this node (%d)", c.ID)
+	}
+	return nil
+}
+
+// ZMQ is the production transport: one PULL inbox bound at Listen, and per
+// peer one PUSH socket owned by one goroutine that drains a bounded queue
+// and packs everything queued into one zmq message. See ZMQ4.md for why.
+type ZMQ struct {
+	cfg    ZMQConfig
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	policy *connPolicy
+
+	inbox zmq4.Socket           // used by recvLoop; closed by Close
+	peers map[raft.NodeID]*peer // fixed after NewZMQ, so read without a lock
+	recvc chan raft.Message
+
+	wg        sync.WaitGroup // recvLoop and one run per peer
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	droppedUnknown atomic.Uint64
+	droppedInvalid atomic.Uint64
+	recvMsgs       atomic.Uint64
+	recvFrames     atomic.Uint64
+	malformed      atomic.Uint64
+	misaddressed   atomic.Uint64
+	recvErrors     atomic.Uint64
+	oversized      atomic.Uint64
+	handshakeFails atomic.Uint64
+}
+
+var _ raft.Transport = (*ZMQ)(nil)
+
+// NewZMQ binds the inbox (failing if the address is taken) and starts the
+// receive goroutine and one goroutine per peer. Peers are dialed lazily,
+// when there is something to send them.
+func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("zmq transport config: %w", err)
+	}
+	listen, err := zmqEndpoint(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("zmq transport listen address: %w", err)
+	}
+	if err := registerSchemes(); err != nil {
+		return nil, fmt.Errorf("register zmq transports: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &ZMQ{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "transport", "node", cfg.ID),
+		ctx:    ctx,
+		cancel: cancel,
+		peers:  make(map[raft.NodeID]*peer, len(cfg.Peers)),
+		recvc:  make(chan raft.Message, receiveBuffer),
+	}
+	t.policy = &connPolicy{
+		handshakeTimeout: cfg.HandshakeTimeout,
+		maxFrame:         uint64(cfg.MaxFrameBytes),
+		oversized:        &t.oversized,
+		handshakeFails:   &t.handshakeFails,
+	}
+	sockCtx := withPolicy(ctx, t.policy)
+	zlog := slog.NewLogLogger(t.log.With("lib", "zmq4").Handler(), slog.LevelDebug)
+
+	for id, addr := range cfg.Peers {
+		ep, err := zmqEndpoint(addr)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("zmq transport peer %d: %w", id, err)
+		}
+		t.peers[id] = newPeer(id, addr, ep, &cfg, sockCtx, zlog, t.log)
+	}
+
+	t.inbox = zmq4.NewPull(sockCtx, zmq4.WithLogger(zlog))
+	if err := t.inbox.Listen(listen); err != nil {
+		t.inbox.Close()
+		cancel()
+		return nil, fmt.Errorf("bind zmq inbox %s: %w", cfg.Listen, err)
+	}
+
+	t.wg.Add(1 + len(t.peers))
+	go t.recvLoop()
+	for _, p := range t.peers {
+		go p.run(ctx, &t.wg)
+	}
+	t.log.Info("zmq transport started", "listen", cfg.Listen, "peers", len(cfg.Peers))
+	return t, nil
+}
+
+// Send queues each message for its destination and returns at once. A
+// message is dropped and counted when its peer's queue is full, its peer is
+// unknown, its type is invalid or it cannot fit in one frame; Raft retries.
+// Entries are copied so the caller may reuse its slice; their Data is
+// shared and must not be modified afterwards. After Close, Send does
+// nothing.
+func (t *ZMQ) Send(msgs []raft.Message) {
+	if t.closed.Load() {
+		return
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		p := t.peers[m.To]
+		switch {
+		case p == nil:
+			t.droppedUnknown.Add(1)
+			continue
+		case !m.Type.Valid():
+			t.droppedInvalid.Add(1)
+			continue
+		case raft.BatchHeaderMaxSize+raft.EncodedMessageSize(m) > t.cfg.MaxFrameBytes:
+			if n := p.droppedTooLarge.Add(1); n&(n-1) == 0 {
+				t.log.Warn("message larger than MaxFrameBytes dropped", "peer", m.To, "type", m.Type,
+					"entries", len(m.Entries), "max_frame_bytes", t.cfg.MaxFrameBytes, "dropped_so_far", n)
+			}
+			continue
+		}
+		c := *m
+		if len(c.Entries) > 0 {
+			c.Entries = slices.Clone(c.Entries)
+		}
+		select {
+		case p.queue <- c:
+		default:
+			p.droppedQueueFull.Add(1)
+		}
+	}
+}
+
+// Receive delivers the messages addressed to this node. The channel is
+// never closed (a closed channel would hand zero Messages to a select
+// loop); stop reading when you Close the transport.
+func (t *ZMQ) Receive() <-chan raft.Message { return t.recvc }
+
+// recvLoop reads the inbox until Close. zmq4's Recv errors are not fatal:
+// it returns EOF each time one peer's connection ends.
+func (t *ZMQ) recvLoop() {
+	defer t.wg.Done()
+	for {
+		msg, err := t.inbox.Recv()
+		if t.ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			t.recvErrors.Add(1)
+			t.log.Debug("inbox receive", "err", err)
+			continue
+		}
+		if !t.deliverFrame(msg) {
+			break
+		}
+	}
+	t.drainInbox()
+}
+
+// deliverFrame decodes one zmq message and hands its messages to Receive.
+// It returns false when Close interrupted it.
+func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
+	if len(msg.Frames) != 1 {
+		t.countMalformed(fmt.Errorf("%w: %d parts, want 1", raft.ErrMalformedFrame, len(msg.Frames)))
+		return true
+	}
+	msgs, err := raft.DecodeBatch(msg.Frames[0])
+	if err != nil {
+		t.countMalformed(err)
+		return true
+	}
+	t.recvFrames.Add(1)
+	now := time.Now().UnixNano()
+	for _, m := range msgs {
+		if m.To != t.cfg.ID {
+			if n := t.misaddressed.Add(1); n&(n-1) == 0 {
+				t.log.Warn("dropped message addressed to another node", "to", m.To, "from", m.From, "dropped_so_far", n)
+			}
+			continue
+		}
+		if p := t.peers[m.From]; p != nil {
+			p.lastHeard.Store(now)
+		}
+		// Counted first so that a reader never sees a message the
+		// counter does not include yet.
+		t.recvMsgs.Add(1)
+		select {
+		case t.recvc <- m:
+		case <-t.ctx.Done():
+			t.recvMsgs.Add(^uint64(0))
+			return false
+		}
+	}
+	return true
+}
+
+func (t *ZMQ) countMalformed(err error) {
+	// Logged at powers of two: a broken or hostile peer must not flood the log.
+	if n := t.malformed.Add(1); n&(n-1) == 0 {
+		t.log.Warn("dropped malformed frame", "err", err, "malformed_so_far", n)
+	}
+}
+
+// drainInbox keeps receiving after Close so that zmq4's per-connection
+// readers blocked on its full internal queue can exit. Once cancelled, Recv
+// picks at random between the cancellation and a queued message, so many
+// cancellations in a row mean the queue is empty; and a reader blocked on a
+// full queue keeps it full, so an empty queue means none is left.
+func (t *ZMQ) drainInbox() {
+	deadline := time.Now().Add(closeDrain)
+	for misses := 0; misses < 64 && time.Now().Before(deadline); {
+		if _, err := t.inbox.Recv(); errors.Is(err, context.Canceled) {
+			misses++
+		} else {
+			misses = 0
+		}
+	}
+}
+
+// Close stops all goroutines and closes every socket. It is idempotent and
+// returns an error only if goroutines were still running after a few seconds.
+func (t *ZMQ) Close() error {
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		t.cancel()
+		if err := t.inbox.Close(); err != nil {
+			t.log.Debug("close inbox", "err", err)
+		}
+		done := make(chan struct{})
+		go func() {
+			t.wg.Wait()
+			close(done)
+		}()
+		timer := time.NewTimer(closeWait)
+		defer timer.Stop()
+		select {
+		case <-done:
+			t.log.Info("zmq transport closed")
+		case <-timer.C:
+			t.closeErr = fmt.Errorf("close zmq transport of node %d: goroutines still running after %v", t.cfg.ID, closeWait)
+		}
+	})
+	return t.closeErr
+}
+
+// Stats returns a snapshot of the counters.
+func (t *ZMQ) Stats() Stats {
+	s := Stats{
+		DroppedUnknownPeer: t.droppedUnknown.Load(),
+		DroppedInvalid:     t.droppedInvalid.Load(),
+		RecvMsgs:           t.recvMsgs.Load(),
+		RecvFrames:         t.recvFrames.Load(),
+		MalformedFrames:    t.malformed.Load(),
+		Misaddressed:       t.misaddressed.Load(),
+		OversizedFrames:    t.oversized.Load(),
+		HandshakeTimeout:   t.handshakeFails.Load(),
+		RecvErrors:         t.recvErrors.Load(),
+		Peers:              make(map[raft.NodeID]PeerStats, len(t.peers)),
+	}
+	for id, p := range t.peers {
+		ps := p.stats()
+		s.Peers[id] = ps
+		s.SentMsgs += ps.SentMsgs
+		s.SentFrames += ps.SentFrames
+		s.DroppedQueueFull += ps.DroppedQueueFull
+		s.DroppedSendError += ps.DroppedSendError
+		s.DroppedDisconnected += ps.DroppedDisconnected
+		s.DroppedTooLarge += ps.DroppedTooLarge
+		s.Reconnects += ps.Reconnects
+		s.DialFailures += ps.DialFailures
+	}
+	return s
+}

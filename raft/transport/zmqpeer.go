@@ -1,0 +1,246 @@
+package transport
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// peer is the outbound side of one peer: a bounded queue filled by Send
+// and one goroutine (run) that owns the PUSH socket.
+type peer struct {
+	id       raft.NodeID
+	addr     string // as configured
+	endpoint string // with our guarded scheme
+	queue    chan raft.Message
+	sockCtx  context.Context
+	zlog     *log.Logger
+	log      *slog.Logger
+
+	maxFrame    int
+	sendTimeout time.Duration
+	dialTimeout time.Duration
+	silence     time.Duration
+
+	lastHeard atomic.Int64 // unix nanoseconds; stored by the receive loop
+	connected atomic.Bool
+
+	sentMsgs            atomic.Uint64
+	sentFrames          atomic.Uint64
+	sentBytes           atomic.Uint64
+	droppedQueueFull    atomic.Uint64
+	droppedSendError    atomic.Uint64
+	droppedDisconnected atomic.Uint64
+	droppedTooLarge     atomic.Uint64
+	reconnects          atomic.Uint64
+	dialFailures        atomic.Uint64
+
+	// Owned by the run goroutine alone.
+	sock          zmq4.Socket
+	everConnected bool
+	down          bool // a failure was logged and no success since
+	connectedAt   time.Time
+	backoff       time.Duration
+	nextDial      time.Time
+	buf           []byte
+	batch         []raft.Message
+	carry         raft.Message
+	hasCarry      bool
+}
+
+func newPeer(id raft.NodeID, addr, endpoint string, cfg *ZMQConfig, sockCtx context.Context, zlog *log.Logger, lg *slog.Logger) *peer {
+	return &peer{
+		id:          id,
+		addr:        addr,
+		endpoint:    endpoint,
+		queue:       make(chan raft.Message, cfg.QueueSize),
+		sockCtx:     sockCtx,
+		zlog:        zlog,
+		log:         lg.With("peer", id, "addr", addr),
+		maxFrame:    cfg.MaxFrameBytes,
+		sendTimeout: cfg.SendTimeout,
+		dialTimeout: cfg.DialTimeout,
+		silence:     cfg.SilenceTimeout,
+		backoff:     backoffMin,
+	}
+}
+
+// run sends batches until ctx ends. While the peer is unreachable it
+// drops what is queued (Raft retries) instead of letting it go stale.
+func (p *peer) run(ctx context.Context, wg *sync.WaitGroup) {
+	defer wg.Done()
+	defer p.closeSocket()
+	for {
+		var first raft.Message
+		if p.hasCarry {
+			first, p.carry, p.hasCarry = p.carry, raft.Message{}, false
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case first = <-p.queue:
+			}
+		}
+		if !p.ready(ctx) {
+			p.dropQueued()
+			continue
+		}
+		p.send(ctx, p.collect(first))
+	}
+}
+
+// ready makes sure there is a socket to send on, dialing if the backoff
+// allows. A socket to a peer silent for too long is re-created first: a
+// PUSH whose peer restarted can otherwise keep "succeeding" into nothing.
+func (p *peer) ready(ctx context.Context) bool {
+	now := time.Now()
+	if p.sock != nil {
+		last := max(p.lastHeard.Load(), p.connectedAt.UnixNano())
+		if now.UnixNano()-last <= p.silence.Nanoseconds() {
+			return true
+		}
+		p.log.Debug("peer silent; re-creating its socket", "silent_for", time.Duration(now.UnixNano()-last))
+		p.closeSocket()
+		p.nextDial = time.Time{}
+	}
+	if now.Before(p.nextDial) {
+		return false
+	}
+	return p.dial(ctx)
+}
+
+func (p *peer) dial(ctx context.Context) bool {
+	sock := zmq4.NewPush(p.sockCtx,
+		zmq4.WithTimeout(p.sendTimeout),
+		zmq4.WithDialerMaxRetries(0), // we retry, with backoff and without blocking anyone
+		zmq4.WithDialerTimeout(p.dialTimeout),
+		zmq4.WithLogger(p.zlog),
+		// No WithAutomaticReconnect: it re-dials inside a failing Send
+		// and can deadlock (ZMQ4.md).
+	)
+	if err := sock.Dial(p.endpoint); err != nil {
+		sock.Close()
+		if ctx.Err() == nil {
+			p.dialFailures.Add(1)
+			p.failed("dial", err)
+		}
+		return false
+	}
+	p.sock = sock
+	p.connectedAt = time.Now()
+	p.connected.Store(true)
+	if p.everConnected {
+		p.reconnects.Add(1)
+	}
+	p.everConnected = true
+	if p.down {
+		p.down = false
+		p.log.Info("peer reachable again")
+	}
+	return true
+}
+
+// failed schedules the next dial and logs the first failure of a run.
+func (p *peer) failed(op string, err error) {
+	p.nextDial = time.Now().Add(p.backoff)
+	p.backoff = min(2*p.backoff, backoffMax)
+	if !p.down {
+		p.down = true
+		p.log.Warn("peer unreachable; dropping its messages until it is back", "op", op, "err", err)
+	}
+}
+
+// collect batches first with everything already queued, up to maxFrame.
+// A message that does not fit is carried to the next batch. Send refused
+// messages that cannot fit alone, so first always fits.
+func (p *peer) collect(first raft.Message) []raft.Message {
+	p.batch = append(p.batch[:0], first)
+	size := raft.BatchHeaderMaxSize + raft.EncodedMessageSize(&first)
+	for {
+		select {
+		case m := <-p.queue:
+			s := raft.EncodedMessageSize(&m)
+			if size+s > p.maxFrame {
+				p.carry, p.hasCarry = m, true
+				return p.batch
+			}
+			p.batch = append(p.batch, m)
+			size += s
+		default:
+			return p.batch
+		}
+	}
+}
+
+func (p *peer) send(ctx context.Context, batch []raft.Message) {
+	defer clear(batch) // let the entries go
+	n := uint64(len(batch))
+	p.buf = raft.EncodeBatch(p.buf[:0], batch)
+	if err := p.sock.SendMulti(zmq4.NewMsg(p.buf)); err != nil {
+		p.droppedSendError.Add(n)
+		// A timed-out write goes on in zmq4's goroutine until the socket
+		// closes, reading p.buf meanwhile: never reuse it.
+		p.buf = nil
+		p.closeSocket()
+		if ctx.Err() == nil {
+			p.failed("send", err)
+		}
+		return
+	}
+	p.sentMsgs.Add(n)
+	p.sentFrames.Add(1)
+	p.sentBytes.Add(uint64(len(p.buf)))
+	p.backoff = backoffMin
+}
+
+// dropQueued drops the message run just took and everything queued behind it.
+func (p *peer) dropQueued() {
+	n := uint64(1)
+	for {
+		select {
+		case <-p.queue:
+			n++
+		default:
+			p.droppedDisconnected.Add(n)
+			return
+		}
+	}
+}
+
+func (p *peer) closeSocket() {
+	if p.sock == nil {
+		return
+	}
+	if err := p.sock.Close(); err != nil {
+		p.log.Debug("close peer socket", "err", err)
+	}
+	p.sock = nil
+	p.connected.Store(false)
+}
+
+func (p *peer) stats() PeerStats {
+	s := PeerStats{
+		Addr:                p.addr,
+		Connected:           p.connected.Load(),
+		SentMsgs:            p.sentMsgs.Load(),
+		SentFrames:          p.sentFrames.Load(),
+		SentBytes:           p.sentBytes.Load(),
+		DroppedQueueFull:    p.droppedQueueFull.Load(),
+		DroppedSendError:    p.droppedSendError.Load(),
+		DroppedDisconnected: p.droppedDisconnected.Load(),
+		DroppedTooLarge:     p.droppedTooLarge.Load(),
+		Reconnects:          p.reconnects.Load(),
+		DialFailures:        p.dialFailures.Load(),
+	}
+	if ns := p.lastHeard.Load(); ns != 0 {
+		s.LastHeard = time.Unix(0, ns)
+	}
+	return s
+}
