@@ -18,7 +18,9 @@ func (n *Node) run() {
 	for {
 		if n.core.HasReady() {
 			if err := n.handleReady(); err != nil {
-				n.fail(err)
+				if err != ErrStopped {
+					n.fail(err)
+				}
 				return
 			}
 			n.publishStatus()

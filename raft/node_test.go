@@ -74,13 +74,13 @@ type testNode struct {
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	net   *transport.Network
 	ids   []raft.NodeID
 	nodes map[raft.NodeID]*testNode
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster {
 	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}}
 	for i := range n {
 		c.ids = append(c.ids, raft.NodeID(i))
@@ -131,7 +131,7 @@ func (c *testCluster) stop(id raft.NodeID) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var lns []net.Listener
@@ -44,7 +44,7 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // testConfigJSON writes a config for n nodes on free ports into dir.
-func testConfigJSON(t *testing.T, dir string, n int) string {
+func testConfigJSON(t testing.TB, dir string, n int) string {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	var nodes []string
@@ -61,12 +61,12 @@ func testConfigJSON(t *testing.T, dir string, n int) string {
 }
 
 type e2eCluster struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	nodes map[uint64]*node
 }
 
-func newE2ECluster(t *testing.T) *e2eCluster {
+func newE2ECluster(t testing.TB) *e2eCluster {
 	path := testConfigJSON(t, t.TempDir(), 3)
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -148,7 +148,7 @@ func (c *e2eCluster) leader() uint64 {
 	return 0
 }
 
-func ctx5s(t *testing.T) context.Context {
+func ctx5s(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
 	return ctx
