@@ -251,7 +251,7 @@ func (c *Core) becomeLeader() {
 // campaign starts a pre-vote or an election. force skips pre-vote and
 // asks voters to ignore their leader lease (leadership transfer).
 func (c *Core) campaign(force bool) {
-	if c.cfg.PreVote && !force && c.role != PreCandidate {
+	if c.cfg.PreVote && !force {
 		c.becomePreCandidate()
 		c.requestVotes(MsgPreVote, c.term+1, false)
 		return
@@ -290,7 +290,10 @@ func (c *Core) tally() bool {
 	switch {
 	case granted >= c.quorum():
 		if c.role == PreCandidate {
-			c.campaign(true)
+			// The pre-vote only showed we could win: hold an ordinary
+			// election, one that still respects the voters' leases.
+			c.becomeCandidate()
+			c.requestVotes(MsgVote, c.term, false)
 			return true
 		}
 		c.becomeLeader()

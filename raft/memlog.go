@@ -89,10 +89,16 @@ func (l *memLog) appendEntries(ents []Entry) {
 		panic(fmt.Sprintf("raft: truncating committed entry %d (committed %d)", at, l.committed))
 	}
 	off := l.ents[0].Index
-	// Capping the capacity makes a truncating append copy to a new array:
-	// entries handed out (in messages being sent, in Ready batches being
-	// persisted or applied) are never overwritten in place.
-	l.ents = append(l.ents[:at-off:at-off], ents...)
+	if at-off == uint64(len(l.ents)) {
+		// A plain append writes only past the end, where no handed-out
+		// slice can see; it must not copy the log each time.
+		l.ents = append(l.ents, ents...)
+	} else {
+		// Capping the capacity makes a truncating append copy to a new
+		// array: entries handed out (in messages being sent, in Ready
+		// batches being persisted or applied) are never overwritten in place.
+		l.ents = append(l.ents[:at-off:at-off], ents...)
+	}
 	if l.stable >= at {
 		l.stable = at - 1
 	}

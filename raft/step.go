@@ -1,6 +1,11 @@
 package raft
 
-import "slices"
+import (
+	"errors"
+	"slices"
+)
+
+var errEmptyProposal = errors.New("raft: empty proposal")
 
 // Step feeds one message from a peer into the core. Messages for other
 // nodes, of unknown peers, or of unknown types are ignored.
@@ -157,7 +162,9 @@ func (c *Core) stepLeader(m Message) {
 			c.releaseReads()
 		}
 		if pr.match < c.log.lastIndex() {
-			c.sendAppend(m.From)
+			// Everything may already be out and lost: send even an empty
+			// append, whose answer tells us where the follower's log ends.
+			c.maybeSendAppend(m.From, true)
 		}
 	case MsgReadIndex:
 		c.startRead(m.From, m.Context)
@@ -211,7 +218,11 @@ func (c *Core) maybeCommit() bool {
 	return true
 }
 
-func (c *Core) sendAppend(to NodeID) {
+func (c *Core) sendAppend(to NodeID) { c.maybeSendAppend(to, false) }
+
+// maybeSendAppend sends the follower what it lacks. sendIfEmpty sends an
+// append even when there is nothing new to tell a streaming follower.
+func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
 	pr := c.prs[to]
 	if pr.paused(c.cfg.MaxInflight) {
 		return
@@ -222,7 +233,7 @@ func (c *Core) sendAppend(to NodeID) {
 		return // compacted away: needs a snapshot (not implemented yet)
 	}
 	ents := c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.MaxMsgBytes)
-	if len(ents) == 0 && pr.replicating && pr.sentCommit >= c.log.committed {
+	if len(ents) == 0 && pr.replicating && pr.sentCommit >= c.log.committed && !sendIfEmpty {
 		return // nothing new to tell this follower
 	}
 	pr.sentCommit = c.log.committed
@@ -271,6 +282,9 @@ func (c *Core) Propose(data ...[]byte) (uint64, uint64, error) {
 	}
 	if c.transferee != None {
 		return 0, 0, ErrProposalDropped
+	}
+	if len(data) == 0 {
+		return 0, 0, errEmptyProposal
 	}
 	ents := make([]Entry, len(data))
 	for i, d := range data {

@@ -1,0 +1,162 @@
+package raft
+
+import (
+	"slices"
+	"testing"
+)
+
+// testCfg is a plain configuration for unit tests: no pre-vote and no
+// check-quorum (tests turn them on explicitly), a heartbeat every tick,
+// and a message size limit large enough not to matter.
+func testCfg(id NodeID, n int) Config {
+	peers := make([]NodeID, n)
+	for i := range peers {
+		peers[i] = NodeID(i)
+	}
+	return Config{ID: id, Peers: peers, ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 1,
+		MaxInflight: 16, MaxMsgBytes: 1 << 20, Seed: 1}
+}
+
+// logOf builds a log whose entry i+1 has term terms[i].
+func logOf(terms ...uint64) []Entry {
+	ents := make([]Entry, len(terms))
+	for i, t := range terms {
+		ents[i] = Entry{Index: uint64(i + 1), Term: t}
+	}
+	return ents
+}
+
+// termsOf lists the terms of a core's log, index 1 first.
+func termsOf(c *Core) []uint64 {
+	var ts []uint64
+	for i := c.log.firstIndex(); i <= c.log.lastIndex(); i++ {
+		t, _ := c.log.term(i)
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func mustCore(t testing.TB, cfg Config, hs HardState, ents []Entry, applied uint64) *Core {
+	t.Helper()
+	c, err := NewCore(cfg, hs, slices.Clone(ents), applied)
+	if err != nil {
+		t.Fatalf("NewCore(%d): %v", cfg.ID, err)
+	}
+	return c
+}
+
+// flush does what a driver does with one Ready and returns it.
+func flush(c *Core) Ready {
+	rd := c.Ready()
+	c.Advance(rd)
+	return rd
+}
+
+// msgsOf returns the messages of type typ in msgs.
+func msgsOf(msgs []Message, typ MessageType) []Message {
+	var out []Message
+	for _, m := range msgs {
+		if m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// makeLeader turns c into the leader of the next term directly, for tests
+// whose subject is what a leader does rather than how it got elected.
+func makeLeader(c *Core) {
+	c.becomeCandidate()
+	c.becomeLeader()
+}
+
+// testNet connects cores with synchronous, ordered delivery, so unit tests
+// can control exactly which messages arrive. A nil core is down.
+type testNet struct {
+	t     testing.TB
+	cores []*Core
+	// drop, when set, sees every message before delivery; it may edit it
+	// and returns true to drop it.
+	drop      func(m *Message) bool
+	delivered []Message // every message delivered, in order
+	queue     []Message
+	committed map[NodeID][]Entry     // committed entries handed out per node
+	reads     map[NodeID][]ReadState // read states handed out per node
+}
+
+func newTestNet(t testing.TB, cores ...*Core) *testNet {
+	return &testNet{t: t, cores: cores, committed: map[NodeID][]Entry{}, reads: map[NodeID][]ReadState{}}
+}
+
+// newTestNetN builds n fresh cores, adjusting their configuration.
+func newTestNetN(t testing.TB, n int, adjust func(*Config)) *testNet {
+	cores := make([]*Core, n)
+	for i := range cores {
+		cfg := testCfg(NodeID(i), n)
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		cores[i] = mustCore(t, cfg, HardState{}, nil, 0)
+	}
+	return newTestNet(t, cores...)
+}
+
+// collect drains every core's Ready into the queue.
+func (n *testNet) collect() {
+	for id, c := range n.cores {
+		for c != nil && c.HasReady() {
+			rd := flush(c)
+			n.queue = append(n.queue, rd.Messages...)
+			n.committed[NodeID(id)] = append(n.committed[NodeID(id)], rd.CommittedEntries...)
+			n.reads[NodeID(id)] = append(n.reads[NodeID(id)], rd.ReadStates...)
+		}
+	}
+}
+
+// settle delivers messages until none are left, and returns how many it
+// delivered.
+func (n *testNet) settle() int {
+	n.t.Helper()
+	count := 0
+	for range 10000 {
+		n.collect()
+		if len(n.queue) == 0 {
+			return count
+		}
+		q := n.queue
+		n.queue = nil
+		for _, m := range q {
+			if n.drop != nil && n.drop(&m) {
+				continue
+			}
+			if int(m.To) < len(n.cores) && n.cores[m.To] != nil {
+				count++
+				n.delivered = append(n.delivered, m)
+				n.cores[m.To].Step(m)
+			}
+		}
+	}
+	n.t.Fatalf("testNet: messages still flowing after 10000 rounds")
+	return count
+}
+
+// elect makes id campaign (skipping its election timeout) and settles.
+func (n *testNet) elect(id NodeID) {
+	n.t.Helper()
+	n.cores[id].campaign(false)
+	n.settle()
+	if n.cores[id].role != Leader {
+		n.t.Fatalf("node %d did not win its election: role %v term %d", id, n.cores[id].role, n.cores[id].term)
+	}
+}
+
+// count returns how many delivered messages match pred.
+func (n *testNet) count(pred func(m Message) bool) int {
+	c := 0
+	for _, m := range n.delivered {
+		if pred(m) {
+			c++
+		}
+	}
+	return c
+}
