@@ -23,6 +23,7 @@ type mutation struct {
 	key   []byte // badger key, in the user namespace
 	value []byte
 	del   bool
+	extra []mutation // session table records written with it
 }
 
 // Apply applies committed entries in index order. Entries at or below the
@@ -51,18 +52,22 @@ func (s *Store) Apply(entries []logs.Entry) error {
 	}
 	// Check the whole batch before writing any of it: a gap or a reorder
 	// is a bug upstream, and applying past it would lose an entry forever.
-	muts := make([]mutation, len(pending))
 	for i, e := range pending {
 		if want := applied + 1 + uint64(i); e.Index != want {
 			return fmt.Errorf("kv: apply: got entry %d where %d was expected (applied index %d)", e.Index, want, applied)
 		}
+	}
+	muts := make([]mutation, len(pending))
+	for i, e := range pending {
 		muts[i] = s.mutationFor(e)
 	}
 
 	for len(muts) > 0 {
 		n, err := s.writeChunk(muts)
 		if err != nil {
-			return err
+			// The session table was updated ahead of the write; take it
+			// back to what badger holds.
+			return errors.Join(err, s.sessions.load(s.db))
 		}
 		s.applied.Store(muts[n-1].index)
 		muts = muts[n:]
@@ -86,6 +91,14 @@ func (s *Store) mutationFor(e logs.Entry) mutation {
 		s.logger.Warn("skipping command with an oversized key", "index", e.Index, "term", e.Term, "key_bytes", len(cmd.Key), "max", maxUserKey)
 		return m
 	}
+	if cmd.Client != "" {
+		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, e.Index)
+		if !fresh {
+			s.logger.Debug("skipping a retried write", "index", e.Index, "client", cmd.Client, "seq", cmd.Seq)
+			return m
+		}
+		m.extra = writes
+	}
 	m.key = userKey(cmd.Key)
 	m.value = cmd.Value
 	m.del = cmd.Op == OpDel
@@ -99,6 +112,11 @@ func (s *Store) writeChunk(muts []mutation) (int, error) {
 	for limit := len(muts); limit > 0; {
 		txn := s.db.NewTransaction(true)
 		n, err := fill(txn, muts[:limit], s.chunkBytes)
+		if errors.Is(err, errRetryShorter) {
+			txn.Discard()
+			limit = n
+			continue
+		}
 		if err == nil && n > 0 {
 			err = txn.Set(metaApplied, binary.BigEndian.AppendUint64(nil, muts[n-1].index))
 			if errors.Is(err, badger.ErrTxnTooBig) {
@@ -147,12 +165,13 @@ func fill(txn *badger.Txn, muts []mutation, maxBytes int) (int, error) {
 		if bytes > maxBytes && i > 0 {
 			return i, nil
 		}
-		var err error
-		switch {
-		case m.del:
-			err = txn.Delete(m.key)
-		default:
-			err = txn.Set(m.key, m.value)
+		err := write(txn, m)
+		for j := 0; err == nil && j < len(m.extra); j++ {
+			if err = write(txn, m.extra[j]); errors.Is(err, badger.ErrTxnTooBig) {
+				// Part of this entry is in txn already: start over
+				// without it rather than commit half an entry.
+				return i, errRetryShorter
+			}
 		}
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return i, nil
@@ -162,4 +181,15 @@ func fill(txn *badger.Txn, muts []mutation, maxBytes int) (int, error) {
 		}
 	}
 	return len(muts), nil
+}
+
+// errRetryShorter asks writeChunk for a fresh transaction holding only
+// the mutations before the one that did not fit.
+var errRetryShorter = errors.New("kv: retry with fewer entries")
+
+func write(txn *badger.Txn, m mutation) error {
+	if m.del {
+		return txn.Delete(m.key)
+	}
+	return txn.Set(m.key, m.value)
 }

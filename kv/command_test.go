@@ -13,14 +13,14 @@ func TestCommandRoundTrip(t *testing.T) {
 		enc  []byte
 		want Command
 	}{
-		{"set", EncodeSet([]byte("color"), []byte("blue")), Command{OpSet, []byte("color"), []byte("blue")}},
-		{"set empty value", EncodeSet([]byte("k"), nil), Command{OpSet, []byte("k"), nil}},
-		{"set binary", EncodeSet([]byte{0, 0xff}, []byte{0, 1, 2}), Command{OpSet, []byte{0, 0xff}, []byte{0, 1, 2}}},
+		{"set", EncodeSet([]byte("color"), []byte("blue")), Command{Op: OpSet, Key: []byte("color"), Value: []byte("blue")}},
+		{"set empty value", EncodeSet([]byte("k"), nil), Command{Op: OpSet, Key: []byte("k"), Value: nil}},
+		{"set binary", EncodeSet([]byte{0, 0xff}, []byte{0, 1, 2}), Command{Op: OpSet, Key: []byte{0, 0xff}, Value: []byte{0, 1, 2}}},
 		{"set 200-byte key (2-byte varint)", EncodeSet(bytes.Repeat([]byte("k"), 200), []byte("v")),
-			Command{OpSet, bytes.Repeat([]byte("k"), 200), []byte("v")}},
+			Command{Op: OpSet, Key: bytes.Repeat([]byte("k"), 200), Value: []byte("v")}},
 		{"set 1 MiB value", EncodeSet([]byte("big"), bytes.Repeat([]byte("v"), 1<<20)),
-			Command{OpSet, []byte("big"), bytes.Repeat([]byte("v"), 1<<20)}},
-		{"del", EncodeDel([]byte("color")), Command{OpDel, []byte("color"), nil}},
+			Command{Op: OpSet, Key: []byte("big"), Value: bytes.Repeat([]byte("v"), 1<<20)}},
+		{"del", EncodeDel([]byte("color")), Command{Op: OpDel, Key: []byte("color"), Value: nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +59,7 @@ func TestDecodeCommandMalformed(t *testing.T) {
 		{"nil", nil, "too short"},
 		{"one byte", []byte{1}, "too short"},
 		{"version 0", []byte{0, 1, 1, 'k'}, "unknown version 0"},
-		{"version 2", []byte{2, 1, 1, 'k'}, "unknown version 2"},
+		{"version 3", []byte{3, 1, 1, 'k'}, "unknown version 3"},
 		{"op 0", []byte{1, 0, 1, 'k'}, "unknown op 0"},
 		{"op 3", []byte{1, 3, 1, 'k'}, "unknown op 3"},
 		{"no key length", []byte{1, 1}, "bad key length"},

@@ -69,6 +69,8 @@ type Store struct {
 	// to badger. Written only under applyMu; read lock-free.
 	applied atomic.Uint64
 
+	sessions sessionTable
+
 	// applyMu serialises Apply calls, so chunks of one call never
 	// interleave with another's and applied only moves forward.
 	applyMu sync.Mutex
@@ -115,6 +117,9 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.Join(err, db.Close())
 	}
 	s.applied.Store(applied)
+	if err := s.sessions.load(db); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
 
 	interval := opts.GCInterval
 	if interval == 0 {

@@ -24,6 +24,13 @@ type Config struct {
 	// majority for an election timeout, and makes followers ignore vote
 	// requests while they have a live leader.
 	CheckQuorum bool
+	// LeaseTicks enables lease reads when > 0: a leader that heard from a
+	// quorum within the last LeaseTicks ticks (counted from when it sent
+	// the heartbeat they answered) serves reads without a round trip. It
+	// must be below ElectionTickMin by a margin for clock drift, and needs
+	// CheckQuorum, which is what keeps followers from electing anyone else
+	// for ElectionTickMin ticks after they last heard from the leader.
+	LeaseTicks int
 	// MaxInflight bounds the MsgApps in flight to one follower.
 	MaxInflight int
 	// MaxMsgBytes bounds the entry data in one MsgApp.
@@ -43,6 +50,9 @@ func (c *Config) validate() error {
 	}
 	if c.ElectionTickMax < c.ElectionTickMin {
 		return fmt.Errorf("raft: election tick max %d below min %d", c.ElectionTickMax, c.ElectionTickMin)
+	}
+	if c.LeaseTicks > 0 && (!c.CheckQuorum || c.LeaseTicks >= c.ElectionTickMin) {
+		return fmt.Errorf("raft: lease of %d ticks needs check-quorum and must be below the election minimum %d", c.LeaseTicks, c.ElectionTickMin)
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = 256
@@ -123,7 +133,8 @@ type Core struct {
 
 	electionElapsed  int
 	heartbeatElapsed int
-	electionTimeout  int // randomized, in [ElectionTickMin, ElectionTickMax]
+	electionTimeout  int    // randomized, in [ElectionTickMin, ElectionTickMax]
+	ticks            uint64 // ticks since start: the leader's clock for leases
 
 	readSeq       uint64 // last read-index round started by this leader
 	readRoundOpen bool   // readSeq's heartbeats are not out yet: new reads may join it
@@ -307,6 +318,7 @@ func (c *Core) tally() bool {
 
 // Tick advances logical time by one tick.
 func (c *Core) Tick() {
+	c.ticks++
 	c.electionElapsed++
 	if c.role != Leader {
 		if c.electionElapsed >= c.electionTimeout {
@@ -346,6 +358,14 @@ func (c *Core) quorumActive() bool {
 
 // inLease reports whether this node heard from a live leader within the
 // minimum election timeout; with CheckQuorum such a node refuses votes.
+//
+// A node that just started counts as in lease too: before a crash it may
+// have answered a leader's heartbeat that the leader's lease now counts
+// on, and forgetting that would let it vote in a new leader too early.
+// This costs no liveness: no node campaigns before ElectionTickMin anyway.
 func (c *Core) inLease() bool {
-	return c.cfg.CheckQuorum && c.lead != None && c.electionElapsed < c.cfg.ElectionTickMin
+	if !c.cfg.CheckQuorum {
+		return false
+	}
+	return (c.lead != None && c.electionElapsed < c.cfg.ElectionTickMin) || c.ticks < uint64(c.cfg.ElectionTickMin)
 }

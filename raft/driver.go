@@ -46,7 +46,7 @@ func (n *Node) run() {
 		case r := <-n.readc:
 			n.startReads(r)
 		case t := <-n.transferc:
-			t.resp <- n.core.TransferLeader(t.to)
+			n.transfer(t)
 		case <-n.stopc:
 			n.failReads(ErrStopped)
 			return
@@ -83,9 +83,10 @@ func (n *Node) propose(first proposal) {
 }
 
 // startReads takes r and every read queued behind it into one ReadIndex
-// request: they share one heartbeat round.
-func (n *Node) startReads(first chan error) {
-	batch := []chan error{first}
+// request: they share one heartbeat round. Lease reads skip the round
+// while the leader's lease holds.
+func (n *Node) startReads(first readRequest) {
+	batch := []readRequest{first}
 	for len(batch) < maxBatch {
 		select {
 		case r := <-n.readc:
@@ -95,7 +96,21 @@ func (n *Node) startReads(first chan error) {
 		}
 		break
 	}
-	n.issueRead(&pendingRead{waiters: batch})
+	leaseIdx, leaseOK := n.core.LeaseRead()
+	var lease, round []chan error
+	for _, r := range batch {
+		if r.lease && leaseOK {
+			lease = append(lease, r.done)
+		} else {
+			round = append(round, r.done)
+		}
+	}
+	if len(lease) > 0 {
+		n.waits.addReads(leaseIdx, lease)
+	}
+	if len(round) > 0 {
+		n.issueRead(&pendingRead{waiters: round})
+	}
 }
 
 func (n *Node) issueRead(pr *pendingRead) {
@@ -129,6 +144,14 @@ func (n *Node) failReads(err error) {
 		}
 		delete(n.reads, ctx)
 	}
+}
+
+func (n *Node) transfer(t transferReq) {
+	if err := n.core.TransferLeader(t.to); err != nil {
+		t.resp <- transferResult{err: err}
+		return
+	}
+	t.resp <- transferResult{target: n.core.Transferee()}
 }
 
 func (n *Node) handleReady() error {

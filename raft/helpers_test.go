@@ -143,6 +143,13 @@ func (n *testNet) settle() int {
 // elect makes id campaign (skipping its election timeout) and settles.
 func (n *testNet) elect(id NodeID) {
 	n.t.Helper()
+	// Voters refuse votes in their first ElectionTickMin ticks under
+	// check-quorum (see inLease): let that time pass.
+	for _, c := range n.cores {
+		if c != nil {
+			c.ticks = max(c.ticks, uint64(c.cfg.ElectionTickMin))
+		}
+	}
 	n.cores[id].campaign(false)
 	n.settle()
 	if n.cores[id].role != Leader {

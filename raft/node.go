@@ -2,6 +2,7 @@ package raft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -20,9 +21,13 @@ type NodeConfig struct {
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
 	HeartbeatInterval  time.Duration
-	MaxInflight        int
-	MaxMsgBytes        int
-	Seed               uint64 // 0 = from the clock
+	// LeaseClockDrift enables lease reads when > 0: the leader's lease is
+	// the election timeout minimum less this margin for clocks that run
+	// at different rates.
+	LeaseClockDrift time.Duration
+	MaxInflight     int
+	MaxMsgBytes     int
+	Seed            uint64 // 0 = from the clock
 
 	Storage      Storage
 	Transport    Transport
@@ -42,9 +47,20 @@ func (nc *NodeConfig) coreConfig() Config {
 		ID: nc.ID, Peers: nc.Peers,
 		ElectionTickMin: ticks(nc.ElectionTimeoutMin), ElectionTickMax: ticks(nc.ElectionTimeoutMax),
 		HeartbeatTick: ticks(nc.HeartbeatInterval),
+		LeaseTicks:    leaseTicks(nc, tick),
 		PreVote:       true, CheckQuorum: true,
 		MaxInflight: nc.MaxInflight, MaxMsgBytes: nc.MaxMsgBytes, Seed: seed,
 	}
+}
+
+// leaseTicks is the lease in whole ticks, rounded down so it never
+// exceeds ElectionTimeoutMin - LeaseClockDrift; 0 disables lease reads.
+func leaseTicks(nc *NodeConfig, tick time.Duration) int {
+	if nc.LeaseClockDrift <= 0 || nc.LeaseClockDrift >= nc.ElectionTimeoutMin {
+		return 0
+	}
+	// A tick may be late by up to one tick, so keep one more in reserve.
+	return max(0, int((nc.ElectionTimeoutMin-nc.LeaseClockDrift)/tick)-1)
 }
 
 type proposal struct {
@@ -73,7 +89,7 @@ type Node struct {
 	logger *slog.Logger
 
 	propc     chan proposal
-	readc     chan chan error
+	readc     chan readRequest
 	transferc chan transferReq
 	applyc    chan []Entry
 	stopc     chan struct{}
@@ -97,7 +113,12 @@ type Node struct {
 
 type transferReq struct {
 	to   NodeID
-	resp chan error
+	resp chan transferResult
+}
+
+type transferResult struct {
+	target NodeID
+	err    error
 }
 
 // StartNode recovers the node's state from storage and the state machine,
@@ -120,7 +141,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, core: core, logger: cfg.Logger.With("node", cfg.ID),
-		propc: make(chan proposal, 4096), readc: make(chan chan error, 4096),
+		propc: make(chan proposal, 4096), readc: make(chan readRequest, 4096),
 		transferc: make(chan transferReq), applyc: make(chan []Entry, 64),
 		stopc: make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
@@ -247,12 +268,30 @@ func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
 	return r.index, n.waits.waitProposal(ctx, r.index, r.wait)
 }
 
+// readRequest is one caller waiting for a read barrier.
+type readRequest struct {
+	done  chan error
+	lease bool // a lease read is acceptable
+}
+
 // ReadIndex returns once the state machine on this node reflects every
 // write committed before the call: a read served after it is linearizable.
 func (n *Node) ReadIndex(ctx context.Context) error {
+	return n.readBarrier(ctx, false)
+}
+
+// LeaseRead is ReadIndex without the heartbeat round when this node is the
+// leader and its lease holds; otherwise it is ReadIndex. Its safety rests
+// on clocks not drifting apart by more than LeaseClockDrift per election
+// timeout.
+func (n *Node) LeaseRead(ctx context.Context) error {
+	return n.readBarrier(ctx, true)
+}
+
+func (n *Node) readBarrier(ctx context.Context, lease bool) error {
 	done := make(chan error, 1)
 	select {
-	case n.readc <- done:
+	case n.readc <- readRequest{done: done, lease: lease}:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.stopc:
@@ -268,15 +307,46 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	}
 }
 
-// TransferLeadership asks the leader to hand over to `to`.
-func (n *Node) TransferLeadership(ctx context.Context, to NodeID) error {
-	req := transferReq{to: to, resp: make(chan error, 1)}
+// ErrTransferFailed is returned when leadership did not move in time.
+var ErrTransferFailed = errors.New("raft: leadership transfer did not complete")
+
+// TransferLeadership asks this node, which must be the leader, to hand
+// leadership to `to` (None: the most up-to-date follower) and waits until
+// another node leads. It returns the new leader.
+func (n *Node) TransferLeadership(ctx context.Context, to NodeID) (NodeID, error) {
+	req := transferReq{to: to, resp: make(chan transferResult, 1)}
 	select {
 	case n.transferc <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return None, ctx.Err()
 	case <-n.stopc:
-		return ErrStopped
+		return None, ErrStopped
 	}
-	return <-req.resp
+	res := <-req.resp
+	if res.err != nil {
+		return None, res.err
+	}
+	if res.target == None {
+		return None, fmt.Errorf("%w: no other node to hand over to", ErrTransferFailed)
+	}
+	// The core abandons a transfer after an election timeout; allow twice
+	// that before giving up.
+	deadline := time.NewTimer(2 * n.cfg.ElectionTimeoutMax)
+	defer deadline.Stop()
+	poll := time.NewTicker(n.cfg.TickInterval)
+	defer poll.Stop()
+	for {
+		if st := n.Status(); st.Leader != n.cfg.ID && st.Leader != None {
+			return st.Leader, nil
+		}
+		select {
+		case <-poll.C:
+		case <-deadline.C:
+			return None, fmt.Errorf("%w to node %d within %v", ErrTransferFailed, res.target, 2*n.cfg.ElectionTimeoutMax)
+		case <-ctx.Done():
+			return None, ctx.Err()
+		case <-n.stopc:
+			return None, ErrStopped
+		}
+	}
 }

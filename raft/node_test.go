@@ -2,7 +2,6 @@ package raft_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -107,7 +106,7 @@ func (c *testCluster) start(id raft.NodeID) {
 	node, err := raft.StartNode(raft.NodeConfig{
 		ID: id, Peers: c.ids, TickInterval: 5 * time.Millisecond,
 		ElectionTimeoutMin: 100 * time.Millisecond, ElectionTimeoutMax: 200 * time.Millisecond,
-		HeartbeatInterval: 20 * time.Millisecond, Seed: uint64(id) + 1,
+		HeartbeatInterval: 20 * time.Millisecond, LeaseClockDrift: 30 * time.Millisecond, Seed: uint64(id) + 1,
 		Storage: wal, Transport: c.net.Endpoint(id), StateMachine: tn.sm,
 	})
 	if err != nil {
@@ -325,4 +324,54 @@ func TestNodeStopFailsWaiters(t *testing.T) {
 	}
 }
 
-var _ = binary.LittleEndian
+func TestNodeLeaseRead(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	if _, err := c.propose(lead, "leased"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range c.ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.nodes[id].node.LeaseRead(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("LeaseRead on %d: %v", id, err)
+		}
+		if !c.nodes[id].sm.has("leased") {
+			t.Fatalf("lease read on node %d missed an acknowledged write", id)
+		}
+	}
+	// An isolated leader's lease runs out: it cannot serve lease reads
+	// for long (it falls back to ReadIndex, which cannot complete).
+	c.net.Isolate(lead)
+	time.Sleep(150 * time.Millisecond) // longer than the lease (election minimum 100ms)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := c.nodes[lead].node.LeaseRead(ctx); err == nil {
+		t.Fatal("an isolated leader served a lease read after its lease ended")
+	}
+}
+
+func TestNodeTransferLeadership(t *testing.T) {
+	c := newTestCluster(t, 3)
+	old := c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	follower := (old + 1) % 3
+	if _, err := c.nodes[follower].node.TransferLeadership(ctx, raft.None); err == nil {
+		t.Fatal("a follower accepted a leadership transfer")
+	}
+	start := time.Now()
+	got, err := c.nodes[old].node.TransferLeadership(ctx, follower)
+	if err != nil || got != follower {
+		t.Fatalf("TransferLeadership to %d = %d, %v", follower, got, err)
+	}
+	// Faster than an election timeout: the target campaigns at once.
+	t.Logf("leadership moved %d -> %d in %v", old, got, time.Since(start))
+	if lead := c.leader(); lead != follower {
+		t.Fatalf("leader is %d, want %d", lead, follower)
+	}
+	if _, err := c.propose(follower, "after-transfer"); err != nil {
+		t.Fatal(err)
+	}
+}

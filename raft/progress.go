@@ -16,6 +16,7 @@ type progress struct {
 	recentActive bool   // heard from since the last check-quorum round
 	readAck      uint64 // highest read-index round this peer acknowledged
 	sentCommit   uint64 // commit index last sent in a MsgApp
+	leaseTick    uint64 // leader's tick when it sent the newest heartbeat this peer answered
 }
 
 func (p *progress) becomeProbe() {

@@ -52,6 +52,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 		case r < 260:
 			if id := randomNode(); s.nodes[id].up {
 				s.read(id)
+				s.leaseRead(id)
 			}
 		case r < 270:
 			if ld, ok := s.leader(); ok {

@@ -114,12 +114,59 @@ func (c *Core) dropReads() {
 	c.readQueue = nil
 }
 
-// TransferLeader asks the leader to hand leadership to `to`: it brings
+// LeaseRead returns the index a read may be served at without a round
+// trip, when this node is the leader and its lease holds: a quorum
+// answered heartbeats sent within the last LeaseTicks ticks, so no other
+// leader can have been elected since. ok is false otherwise (the caller
+// falls back to ReadIndex). The lease is void during a leadership
+// transfer, whose forced election ignores followers' leases.
+func (c *Core) LeaseRead() (index uint64, ok bool) {
+	if c.role != Leader || c.cfg.LeaseTicks <= 0 || c.transferee != None || !c.committedInTerm() {
+		return 0, false
+	}
+	if len(c.peers) > 1 {
+		sent := make([]uint64, 0, len(c.peers))
+		for id, pr := range c.prs {
+			if id == c.id {
+				sent = append(sent, c.ticks)
+			} else {
+				sent = append(sent, pr.leaseTick)
+			}
+		}
+		slices.Sort(sent)
+		since := sent[len(sent)-c.quorum()]
+		if since == 0 || c.ticks-since >= uint64(c.cfg.LeaseTicks) {
+			return 0, false
+		}
+	}
+	return c.log.committed, true
+}
+
+// bestTransferee is the follower with the longest matching log, the one
+// that can take over soonest; None in a single-node cluster.
+func (c *Core) bestTransferee() NodeID {
+	best := None
+	for _, id := range c.peers {
+		if id != c.id && (best == None || c.prs[id].match > c.prs[best].match) {
+			best = id
+		}
+	}
+	return best
+}
+
+// Transferee is the target of the leadership transfer under way, or None.
+func (c *Core) Transferee() NodeID { return c.transferee }
+
+// TransferLeader asks the leader to hand leadership to `to` (to None: to
+// the most up-to-date follower): it brings
 // `to` up to date, then tells it to campaign at once. Proposals are
 // refused meanwhile; the transfer is abandoned after an election timeout.
 func (c *Core) TransferLeader(to NodeID) error {
 	if c.role != Leader {
 		return &NotLeaderError{Leader: c.lead}
+	}
+	if to == None {
+		to = c.bestTransferee()
 	}
 	if to == c.id || !slices.Contains(c.peers, to) {
 		return nil

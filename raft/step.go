@@ -114,7 +114,8 @@ func (c *Core) stepFollower(m Message) {
 	case MsgHeartbeat:
 		c.electionElapsed, c.lead = 0, m.From
 		c.log.commitTo(m.Commit)
-		c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context})
+		// Echo the leader's send tick: its lease runs from then.
+		c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context, Index: m.Index})
 	case MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Context: m.Context, Index: m.Index, Dropped: m.Reject})
 	case MsgTimeoutNow:
@@ -152,6 +153,7 @@ func (c *Core) stepLeader(m Message) {
 		c.handleAppResp(m, pr)
 	case MsgHeartbeatResp:
 		pr.probeSent = false
+		pr.leaseTick = max(pr.leaseTick, m.Index)
 		if pr.replicating && len(pr.inflight) >= c.cfg.MaxInflight {
 			// Appends may have been lost; let one more through so a
 			// rejection can tell us where the follower really is.
@@ -261,7 +263,7 @@ func (c *Core) bcastHeartbeat(readRound uint64) {
 		// Never tell a follower to commit past what it matches: its log
 		// beyond that may still hold entries the leader will overwrite.
 		commit := min(c.prs[id].match, c.log.committed)
-		c.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: readRound})
+		c.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: readRound, Index: c.ticks})
 	}
 }
 

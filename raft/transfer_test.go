@@ -107,7 +107,7 @@ func TestTransferLeaderArguments(t *testing.T) {
 	ld := mustCore(t, testCfg(0, 3), HardState{Term: 1}, nil, 0)
 	makeLeader(ld)
 	flush(ld)
-	for _, to := range []NodeID{0, 7, None} {
+	for _, to := range []NodeID{0, 7} {
 		if err := ld.TransferLeader(to); err != nil {
 			t.Fatalf("TransferLeader(%d): %v", to, err)
 		}
@@ -119,6 +119,12 @@ func TestTransferLeaderArguments(t *testing.T) {
 		}
 		flush(ld)
 	}
+	// None hands over to the most up-to-date follower.
+	ld.prs[1].match, ld.prs[2].match = 0, ld.log.lastIndex()
+	if err := ld.TransferLeader(None); err != nil || ld.transferee != 2 {
+		t.Fatalf("TransferLeader(None): err %v, transferee %d; want the up-to-date node 2", err, ld.transferee)
+	}
+	flush(ld)
 	// MsgTimeoutNow makes the target campaign at once, past pre-vote and
 	// past its peers' leases.
 	cfg := testCfg(2, 3)
