@@ -25,6 +25,31 @@ type fakeStore struct {
 	listLimit int
 	// panicOnGet makes Get panic, standing in for a bug.
 	panicOnGet bool
+	// sessions holds the latest applied request id of each client.
+	sessions map[string][2]uint64 // client -> {seq, index}
+}
+
+func (s *fakeStore) RequestResult(client string, seq uint64) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss, ok := s.sessions[client]; ok && ss[0] == seq {
+		return ss[1], true
+	}
+	return 0, false
+}
+
+// admit records a request id and reports whether it is new.
+func (s *fakeStore) admit(client string, seq, index uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions == nil {
+		s.sessions = map[string][2]uint64{}
+	}
+	if ss, ok := s.sessions[client]; ok && seq <= ss[0] {
+		return false
+	}
+	s.sessions[client] = [2]uint64{seq, index}
+	return true
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{data: map[string][]byte{}} }
@@ -93,6 +118,9 @@ type fakeNode struct {
 	proposals [][]byte
 	reads     int
 	peers     []raft.PeerStatus
+	// leaseReads counts LeaseRead calls; transferErr fails transfers.
+	leaseReads  int
+	transferErr error
 }
 
 func newLeader(store *fakeStore) *fakeNode {
@@ -119,6 +147,9 @@ func (n *fakeNode) Propose(ctx context.Context, data []byte) (uint64, error) {
 		return 0, err
 	}
 	n.index++
+	if cmd.Client != "" && !n.store.admit(cmd.Client, cmd.Seq, n.index) {
+		return n.index, nil
+	}
 	switch cmd.Op {
 	case kv.OpSet:
 		n.store.set(string(cmd.Key), bytes.Clone(cmd.Value))
@@ -140,6 +171,29 @@ func (n *fakeNode) ReadIndex(ctx context.Context) error {
 	defer n.mu.Unlock()
 	n.reads++
 	return n.readErr
+}
+
+func (n *fakeNode) LeaseRead(ctx context.Context) error {
+	n.mu.Lock()
+	n.leaseReads++
+	n.mu.Unlock()
+	return n.ReadIndex(ctx)
+}
+
+func (n *fakeNode) TransferLeadership(ctx context.Context, to uint64) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.leader != n.id {
+		return 0, &raft.NotLeaderError{Leader: n.leader}
+	}
+	if n.transferErr != nil {
+		return 0, n.transferErr
+	}
+	if to == raft.None {
+		to = n.id + 1
+	}
+	n.leader, n.role = to, raft.Follower
+	return to, nil
 }
 
 func (n *fakeNode) Status() raft.Status {

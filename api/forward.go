@@ -46,8 +46,10 @@ func (s *Server) forward(c *gin.Context, leader uint64, body []byte) {
 		return
 	}
 	req.Header.Set(ForwardedHeader, strconv.FormatUint(s.opts.NodeID, 10))
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		req.Header.Set("Content-Type", ct)
+	for _, name := range []string{"Content-Type", RequestIDHeader} {
+		if v := r.Header.Get(name); v != "" {
+			req.Header.Set(name, v)
+		}
 	}
 
 	resp, err := s.client.Do(req)

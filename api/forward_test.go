@@ -56,7 +56,9 @@ func newCluster(t *testing.T, leaderHandler http.Handler, followerOpts Options) 
 	c := &cluster{leaderStore: newFakeStore(), seen: &seen{}}
 	c.leaderNode = newLeader(c.leaderStore)
 	if leaderHandler == nil {
-		leaderHandler = newTestServer(t, Options{NodeID: 0}, c.leaderNode, c.leaderStore).Handler()
+		// The leader knows its peers only for validating transfer targets.
+		leaderOpts := Options{NodeID: 0, PeerHTTP: map[uint64]string{0: "127.0.0.1:1", 1: "127.0.0.1:1"}}
+		leaderHandler = newTestServer(t, leaderOpts, c.leaderNode, c.leaderStore).Handler()
 	}
 	ts := httptest.NewServer(c.seen.wrap(leaderHandler))
 	t.Cleanup(ts.Close)

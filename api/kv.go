@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -94,11 +95,15 @@ func (s *Server) handlePut(c *gin.Context) {
 	if !ok {
 		return
 	}
+	client, seq, ok := requestID(c)
+	if !ok {
+		return
+	}
 	value, ok := s.readValue(c)
 	if !ok {
 		return
 	}
-	s.write(c, kv.EncodeSet(key, value), value)
+	s.write(c, kv.Command{Op: kv.OpSet, Key: key, Value: value, Client: client, Seq: seq}, value)
 }
 
 func (s *Server) handleDelete(c *gin.Context) {
@@ -106,14 +111,47 @@ func (s *Server) handleDelete(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.write(c, kv.EncodeDel(key), nil)
+	client, seq, ok := requestID(c)
+	if !ok {
+		return
+	}
+	s.write(c, kv.Command{Op: kv.OpDel, Key: key, Client: client, Seq: seq}, nil)
+}
+
+// requestID parses the optional Request-Id header, "<client-id>:<seq>",
+// or answers 400.
+func requestID(c *gin.Context) (string, uint64, bool) {
+	raw := c.GetHeader(RequestIDHeader)
+	if raw == "" {
+		return "", 0, true
+	}
+	i := strings.LastIndexByte(raw, ':')
+	var seq uint64
+	var err error
+	if i > 0 {
+		seq, err = strconv.ParseUint(raw[i+1:], 10, 64)
+	}
+	if i <= 0 || err != nil || seq == 0 || i > kv.MaxClientIDBytes {
+		abortError(c, http.StatusBadRequest, fmt.Sprintf(
+			"%s %q: want <client-id>:<seq>, a client id of 1 to %d bytes and a sequence number from 1",
+			RequestIDHeader, raw, kv.MaxClientIDBytes))
+		return "", 0, false
+	}
+	return raw[:i], seq, true
 }
 
 // write proposes cmd and answers its index, forwarding the original request
-// (body included) to the leader when this node is not it.
-func (s *Server) write(c *gin.Context, cmd, body []byte) {
-	index, err := s.cons.Propose(c.Request.Context(), cmd)
+// (body included) to the leader when this node is not it. A write with a
+// request id answers the index of its first application, so a retry of an
+// applied write gets the answer the lost original would have had.
+func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
+	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
 	if err == nil {
+		if cmd.Client != "" {
+			if first, ok := s.store.RequestResult(cmd.Client, cmd.Seq); ok {
+				index = first
+			}
+		}
 		c.JSON(http.StatusOK, indexBody{Index: index})
 		return
 	}
@@ -134,11 +172,17 @@ func (s *Server) readConsistency(c *gin.Context) bool {
 			return false
 		}
 		return true
+	case "lease":
+		if err := s.cons.LeaseRead(c.Request.Context()); err != nil {
+			s.abortConsensusError(c, "read", err)
+			return false
+		}
+		return true
 	case "stale":
 		return true
 	default:
 		abortError(c, http.StatusBadRequest,
-			fmt.Sprintf("consistency %q: want linearizable (the default) or stale", mode))
+			fmt.Sprintf("consistency %q: want linearizable (the default), lease or stale", mode))
 		return false
 	}
 }

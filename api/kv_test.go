@@ -190,7 +190,7 @@ func TestConsistency(t *testing.T) {
 		{"?consistency=", http.StatusOK, 1},
 		{"?consistency=linearizable", http.StatusOK, 1},
 		{"?consistency=stale", http.StatusOK, 0},
-		{"?consistency=lease", http.StatusBadRequest, 0},
+		{"?consistency=lease", http.StatusOK, 1}, // the fake's LeaseRead is a ReadIndex
 		{"?consistency=STALE", http.StatusBadRequest, 0},
 		{"?consistency=%00", http.StatusBadRequest, 0},
 	}
@@ -210,6 +210,12 @@ func TestConsistency(t *testing.T) {
 				}
 				if got := node.readCount(); got != tt.wantReads {
 					t.Errorf("ReadIndex called %d times, want %d", got, tt.wantReads)
+				}
+				node.mu.Lock()
+				leases := node.leaseReads
+				node.mu.Unlock()
+				if wantLease := strings.Contains(tt.query, "lease"); (leases == 1) != wantLease || leases > 1 {
+					t.Errorf("LeaseRead called %d times for %q", leases, tt.query)
 				}
 			})
 		}

@@ -24,6 +24,12 @@ type Consensus interface {
 	// ReadIndex returns once this node's state machine reflects every write committed before the call
 	// (linearizable read barrier, via the leader). Errors: raft.ErrNoLeader, raft.ErrStopped, context errors.
 	ReadIndex(ctx context.Context) error
+	// LeaseRead is ReadIndex without the heartbeat round while this node leads and its lease holds;
+	// otherwise it behaves as ReadIndex.
+	LeaseRead(ctx context.Context) error
+	// TransferLeadership hands leadership from this node (the leader) to `to` (raft.None: the most
+	// up-to-date follower) and returns the new leader. *raft.NotLeaderError on other nodes.
+	TransferLeadership(ctx context.Context, to uint64) (uint64, error)
 	Status() raft.Status
 }
 
@@ -31,6 +37,9 @@ type Consensus interface {
 type Store interface {
 	Get(key []byte) ([]byte, error) // kv.ErrNotFound when absent
 	List(prefix []byte, limit int) ([]kv.Item, error)
+	// RequestResult is the log index at which the write with request id (client, seq) was applied,
+	// when seq is the client's latest applied write.
+	RequestResult(client string, seq uint64) (uint64, bool)
 }
 
 // Options configures a Server. Zero values get the documented defaults.
@@ -49,6 +58,9 @@ const (
 	// value is the forwarding node's id. Such a request is never forwarded
 	// again, so two nodes that each think the other leads cannot bounce it.
 	ForwardedHeader = "X-Raftkv-Forwarded"
+	// RequestIDHeader carries "<client-id>:<seq>" on a write: a retry with
+	// the same id is applied at most once.
+	RequestIDHeader = "Request-Id"
 	MaxKeyBytes     = 1024
 
 	DefaultRequestTimeout = 5 * time.Second
@@ -153,5 +165,6 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/kv/*key", s.handleGet)
 	v1.PUT("/kv/*key", s.handlePut)
 	v1.DELETE("/kv/*key", s.handleDelete)
+	v1.POST("/cluster/transfer-leader", s.handleTransfer)
 	return e
 }

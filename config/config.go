@@ -20,11 +20,14 @@ const (
 	DefaultRequestTimeoutMS = 5000
 	DefaultMaxValueBytes    = 1 << 20
 	DefaultHeartbeatMS      = 50
-	DefaultElectionMinMS    = 300
-	DefaultElectionMaxMS    = 600
-	DefaultMemTableBytes    = 16 << 20
-	DefaultBlockCacheBytes  = 32 << 20
-	DefaultIndexCacheBytes  = 16 << 20
+	// DefaultLeaseClockDriftMS is how much shorter than the election
+	// timeout minimum a leader's read lease is.
+	DefaultLeaseClockDriftMS = 100
+	DefaultElectionMinMS     = 300
+	DefaultElectionMaxMS     = 600
+	DefaultMemTableBytes     = 16 << 20
+	DefaultBlockCacheBytes   = 32 << 20
+	DefaultIndexCacheBytes   = 16 << 20
 )
 
 // MaxValueBytesLimit caps max_value_bytes: a value travels whole in one
@@ -76,6 +79,7 @@ type Config struct {
 	DataDir           string       `json:"data_dir"`
 	RequestTimeoutMS  int          `json:"request_timeout_ms"`
 	MaxValueBytes     int64        `json:"max_value_bytes"`
+	LeaseClockDriftMS int          `json:"lease_clock_drift_ms"`
 	Badger            BadgerConfig `json:"badger,omitzero"`
 
 	// source names the file in error messages.
@@ -164,5 +168,9 @@ func (c *Config) HeartbeatInterval() time.Duration { return ms(c.HeartbeatMS) }
 
 // RequestTimeout bounds how long the API waits for a write to commit.
 func (c *Config) RequestTimeout() time.Duration { return ms(c.RequestTimeoutMS) }
+
+// LeaseClockDrift is the margin by which a leader's read lease is shorter
+// than the election timeout minimum; 0 disables lease reads.
+func (c *Config) LeaseClockDrift() time.Duration { return ms(c.LeaseClockDriftMS) }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }

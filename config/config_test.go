@@ -60,6 +60,7 @@ func TestShippedConfigLoads(t *testing.T) {
 		DataDir:           "data",
 		RequestTimeoutMS:  5000,
 		MaxValueBytes:     1 << 20,
+		LeaseClockDriftMS: 100,
 		Badger:            BadgerConfig{16 << 20, 32 << 20, 16 << 20},
 		source:            "../config.json",
 	}
@@ -107,6 +108,7 @@ func TestDefaults(t *testing.T) {
 		DataDir:           DefaultDataDir,
 		RequestTimeoutMS:  DefaultRequestTimeoutMS,
 		MaxValueBytes:     DefaultMaxValueBytes,
+		LeaseClockDriftMS: DefaultLeaseClockDriftMS,
 		Badger:            BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
 		source:            "config",
 	}
@@ -248,6 +250,8 @@ func TestLoadErrors(t *testing.T) {
 		{"heartbeat equals election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 300`),
 			[]string{"heartbeat_ms 300 must be below election_timeout_ms.min 300"}},
 		{"heartbeat above election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 1000`), []string{"heartbeat_ms 1000 must be below"}},
+		{"lease drift negative", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "lease_clock_drift_ms": -1`), []string{"lease_clock_drift_ms -1"}},
+		{"lease drift not below election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "lease_clock_drift_ms": 300`), []string{"lease_clock_drift_ms 300", "election_timeout_ms.min 300"}},
 		{"heartbeat zero", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 0`), []string{"heartbeat_ms is 0"}},
 		{"request timeout zero", edit(t, `"request_timeout_ms": 5000`, `"request_timeout_ms": 0`), []string{"request_timeout_ms is 0"}},
 		{"request timeout negative", edit(t, `"request_timeout_ms": 5000`, `"request_timeout_ms": -1`), []string{"request_timeout_ms is -1"}},

@@ -69,6 +69,7 @@ var (
 		"data_dir", stringShape,
 		"request_timeout_ms", intShape,
 		"max_value_bytes", intShape,
+		"lease_clock_drift_ms", intShape,
 		"badger", object(nil,
 			"memtable_bytes", intShape,
 			"block_cache_bytes", intShape,
@@ -86,6 +87,7 @@ type rawConfig struct {
 	DataDir           *string    `json:"data_dir"`
 	RequestTimeoutMS  *int       `json:"request_timeout_ms"`
 	MaxValueBytes     *int64     `json:"max_value_bytes"`
+	LeaseClockDriftMS *int       `json:"lease_clock_drift_ms"`
 	Badger            *rawBadger `json:"badger"`
 }
 
@@ -103,6 +105,7 @@ func (r *rawConfig) withDefaults() *Config {
 		DataDir:           orDefault(r.DataDir, DefaultDataDir),
 		RequestTimeoutMS:  orDefault(r.RequestTimeoutMS, DefaultRequestTimeoutMS),
 		MaxValueBytes:     orDefault(r.MaxValueBytes, DefaultMaxValueBytes),
+		LeaseClockDriftMS: orDefault(r.LeaseClockDriftMS, DefaultLeaseClockDriftMS),
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

@@ -40,6 +40,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("heartbeat_ms is %d; it must be positive", c.HeartbeatMS)
 	case c.HeartbeatMS >= e.Min:
 		return fmt.Errorf("heartbeat_ms %d must be below election_timeout_ms.min %d, or followers time out between heartbeats", c.HeartbeatMS, e.Min)
+	case c.LeaseClockDriftMS < 0 || c.LeaseClockDriftMS >= e.Min:
+		return fmt.Errorf("lease_clock_drift_ms %d must be from 0 (no lease reads) to below election_timeout_ms.min %d", c.LeaseClockDriftMS, e.Min)
 	case c.RequestTimeoutMS <= 0:
 		return fmt.Errorf("request_timeout_ms is %d; it must be positive", c.RequestTimeoutMS)
 	case c.RequestTimeoutMS > maxRequestTimeoutMS:

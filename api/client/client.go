@@ -76,12 +76,34 @@ type Client struct {
 	next atomic.Uint32
 }
 
+// Option adjusts a Client built by New.
+type Option func(*options)
+
+type options struct {
+	connsPerHost int
+}
+
+// WithConnsPerHost sizes the keep-alive pool: up to n idle connections are
+// kept per node. A benchmark with n concurrent clients passes n, so that no
+// request after the first round has to dial. n <= 0 keeps the default (256).
+func WithConnsPerHost(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.connsPerHost = n
+		}
+	}
+}
+
 // New returns a client for endpoints ("http://host:port" or "host:port").
 // timeout bounds each call, failover included; 0 means no bound beyond the
 // caller's context.
-func New(endpoints []string, timeout time.Duration) (*Client, error) {
+func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("client: no endpoints")
+	}
+	o := options{connsPerHost: 256}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	c := &Client{timeout: timeout}
 	for _, e := range endpoints {
@@ -93,12 +115,18 @@ func New(endpoints []string, timeout time.Duration) (*Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Benchmarks run many goroutines against a few nodes; the default of 2
-	// idle connections per host would make most requests dial.
-	tr.MaxIdleConns = 512
-	tr.MaxIdleConnsPerHost = 256
+	// idle connections per host would make most requests dial. The total
+	// covers every endpoint plus a leader reached through a follower's
+	// leader_http, which may be spelled differently.
+	tr.MaxIdleConnsPerHost = o.connsPerHost
+	tr.MaxIdleConns = o.connsPerHost * (len(c.endpoints) + 1)
 	c.http = &http.Client{Transport: tr}
 	return c, nil
 }
+
+// Normalize returns endpoint in the form the client uses ("http://host:port"),
+// or an error saying why it is not an endpoint.
+func Normalize(endpoint string) (string, error) { return normalize(endpoint) }
 
 // normalize turns "host:port" or "http://host:port/" into "http://host:port".
 func normalize(endpoint string) (string, error) {
@@ -121,6 +149,12 @@ func normalize(endpoint string) (string, error) {
 
 // Endpoints returns the normalized endpoints, in the order given.
 func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+// Current returns the endpoint the next call tries first: the one that
+// answered last.
+func (c *Client) Current() string {
+	return c.endpoints[int(c.next.Load())%len(c.endpoints)]
+}
 
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
@@ -211,6 +245,32 @@ func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 		return Status{}, fmt.Errorf("client: decode status from %s: %w", base, err)
 	}
 	return st, nil
+}
+
+// PutAt sets key on endpoint only, without failover: for callers, such as
+// a benchmark, that must know which node served each request.
+func (c *Client) PutAt(ctx context.Context, endpoint, key string, value []byte) (uint64, error) {
+	body, err := c.at(ctx, endpoint, http.MethodPut, keyPath(key), value)
+	if err != nil {
+		return 0, err
+	}
+	return decodeIndex(body)
+}
+
+// GetAt reads key from endpoint only, without failover (see PutAt).
+func (c *Client) GetAt(ctx context.Context, endpoint, key, consistency string) ([]byte, error) {
+	return c.at(ctx, endpoint, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil)
+}
+
+// at sends one request to endpoint, bounded by the client's timeout.
+func (c *Client) at(ctx context.Context, endpoint, method, pathAndQuery string, body []byte) ([]byte, error) {
+	base, err := normalize(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	return c.once(ctx, base, method, pathAndQuery, body)
 }
 
 func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }

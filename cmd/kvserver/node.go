@@ -21,6 +21,7 @@ import (
 // node is one running raftkv node: every part it owns, in start order.
 type node struct {
 	id     uint64
+	peers  map[uint64]string // other nodes' raft addresses
 	logger *slog.Logger
 	wal    *logs.Log
 	store  *kv.Store
@@ -60,6 +61,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 	peers := map[uint64]string{}
 	peerHTTP := map[uint64]string{}
 	var ids []uint64
+	n.peers = peers
 	for _, p := range cfg.Nodes {
 		ids = append(ids, p.ID)
 		peerHTTP[p.ID] = p.HTTPAddr
@@ -77,14 +79,20 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 			ln.Close()
 		}
 	}()
-	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr, Peers: peers, Logger: logger}); err != nil {
+	// One message carries up to maxMsgBytes of entries, but always at least
+	// one entry, which can be a whole value: frames must fit that. Every
+	// node derives the same limit from the shared config.
+	maxFrame := max(8<<20, maxMsgBytes+int(cfg.MaxValueBytes)+64<<10)
+	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr, Peers: peers,
+		MaxFrameBytes: maxFrame, Logger: logger}); err != nil {
 		return n, fmt.Errorf("start transport: %w", err)
 	}
 	emin, emax := cfg.ElectionTimeout()
 	n.raft, err = raft.StartNode(raft.NodeConfig{
 		ID: id, Peers: ids, ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
-		HeartbeatInterval: cfg.HeartbeatInterval(),
-		Storage:           n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
+		HeartbeatInterval: cfg.HeartbeatInterval(), LeaseClockDrift: cfg.LeaseClockDrift(),
+		MaxMsgBytes: maxMsgBytes,
+		Storage:     n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
 	})
 	if err != nil {
 		return n, fmt.Errorf("start raft: %w", err)
@@ -98,6 +106,9 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 	return n, nil
 }
 
+// maxMsgBytes bounds the entries of one AppendEntries message.
+const maxMsgBytes = 1 << 20
+
 // done is closed when the node can no longer serve: Raft stopped on a
 // fatal error or the HTTP server failed.
 func (n *node) failed() <-chan struct{} { return n.raft.Done() }
@@ -105,6 +116,7 @@ func (n *node) failed() <-chan struct{} { return n.raft.Done() }
 // stop shuts the node down: HTTP first (no new requests), then Raft, the
 // transport and the stores. It returns the fatal error, if Raft had one.
 func (n *node) stop(ctx context.Context) error {
+	n.handOver(ctx)
 	if n.http != nil {
 		if err := n.http.Shutdown(ctx); err != nil {
 			n.logger.Warn("http shutdown", "err", err)
@@ -119,6 +131,24 @@ func (n *node) stop(ctx context.Context) error {
 	}
 	n.close()
 	return fatal
+}
+
+// handOver passes leadership to the most up-to-date follower before a
+// leader shuts down, so a rolling restart costs no election timeout.
+func (n *node) handOver(ctx context.Context) {
+	if n.raft == nil || n.raft.Err() != nil {
+		return
+	}
+	if st := n.raft.Status(); st.Role != raft.Leader || len(n.peers) == 0 {
+		return
+	}
+	start := time.Now()
+	to, err := n.raft.TransferLeadership(ctx, raft.None)
+	if err != nil {
+		n.logger.Warn("leadership hand-over before shutdown failed; the others will elect a leader", "err", err)
+		return
+	}
+	n.logger.Info("handed leadership over before shutdown", "to", to, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // close releases what startNode opened, in reverse order.
