@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -174,7 +175,7 @@ func (n *Node) handleReady() error {
 	}
 	if rd.HardState != nil || len(rd.Entries) > 0 {
 		if err := n.cfg.Storage.Save(rd.HardState, rd.Entries); err != nil {
-			return err
+			return fmt.Errorf("persist raft log: %w", err)
 		}
 	}
 	if len(later) > 0 {
@@ -223,7 +224,7 @@ func (n *Node) applyLoop() {
 	defer n.waits.stop()
 	for ents := range n.applyc {
 		if err := n.cfg.StateMachine.Apply(ents); err != nil {
-			n.fail(err)
+			n.fail(fmt.Errorf("apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err))
 			return
 		}
 		if err := n.writeTrail(ents); err != nil {

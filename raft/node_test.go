@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,5 +374,66 @@ func TestNodeTransferLeadership(t *testing.T) {
 	}
 	if _, err := c.propose(follower, "after-transfer"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failingStorage fails every Save once armed, as a disk that lost fsync.
+type failingStorage struct {
+	raft.Storage
+	mu    sync.Mutex // guards armed
+	armed bool
+}
+
+func (s *failingStorage) Save(hs *raft.HardState, ents []raft.Entry) error {
+	s.mu.Lock()
+	armed := s.armed
+	s.mu.Unlock()
+	if armed {
+		return errors.New("fsync: input/output error")
+	}
+	return s.Storage.Save(hs, ents)
+}
+
+// TestNodeStopsOnDiskError: a leader whose log write fails stops with the
+// error and acknowledges nothing it could not make durable.
+func TestNodeStopsOnDiskError(t *testing.T) {
+	dir := t.TempDir()
+	wal, err := logs.Open(dir, logs.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wal.Close()
+	st := &failingStorage{Storage: wal}
+	net := transport.NewNetwork(1)
+	defer net.Close()
+	node, err := raft.StartNode(raft.NodeConfig{
+		ID: 0, Peers: []raft.NodeID{0}, TickInterval: 5 * time.Millisecond,
+		ElectionTimeoutMin: 50 * time.Millisecond, ElectionTimeoutMax: 100 * time.Millisecond,
+		HeartbeatInterval: 10 * time.Millisecond,
+		Storage:           st, Transport: net.Endpoint(0), StateMachine: newCounterSM(0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Stop()
+	waitFor(t, "single node to lead", func() bool { return node.Status().Role == raft.Leader })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := node.Propose(ctx, []byte("durable")); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	st.armed = true
+	st.mu.Unlock()
+	if idx, err := node.Propose(ctx, []byte("lost")); err == nil {
+		t.Fatalf("a write was acknowledged (index %d) although the log could not be written", idx)
+	}
+	select {
+	case <-node.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("node did not stop after a failed log write")
+	}
+	if err := node.Err(); err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("node error %v, want the disk error", err)
 	}
 }
