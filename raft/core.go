@@ -81,12 +81,17 @@ type ReadState struct {
 	Dropped bool
 }
 
-// Ready is the work the driver must do, in this order: persist HardState
+// Ready is the work the driver must do, in this order: install Snapshot,
+// persist HardState
 // and Entries (one fsync), send Messages (those with SafeBeforePersist may
 // go out before the fsync), apply CommittedEntries, serve ReadStates; then
 // call Advance.
 type Ready struct {
-	SoftState        *SoftState
+	SoftState *SoftState
+	// Snapshot, when set, replaces the state machine and the log: restore
+	// the state machine from the snapshot received for it and discard the
+	// stored log, before persisting Entries.
+	Snapshot         *SnapshotInfo
 	HardState        *HardState
 	Entries          []Entry
 	Messages         []Message
@@ -143,6 +148,9 @@ type Core struct {
 
 	transferee NodeID
 
+	snap           SnapshotInfo  // latest snapshot available to send
+	pendingRestore *SnapshotInfo // a snapshot the driver must install (Ready.Snapshot)
+
 	msgs     []Message
 	prevHard HardState
 	prevSoft SoftState
@@ -151,10 +159,17 @@ type Core struct {
 // NewCore builds a core from what survived the last run: the hard state,
 // the persisted log and the state machine's applied index.
 func NewCore(cfg Config, hs HardState, entries []Entry, applied uint64) (*Core, error) {
+	return NewCoreFrom(cfg, InitialState{Hard: hs, Entries: entries, Applied: applied})
+}
+
+// NewCoreFrom builds a core from what survived the last run, snapshot
+// included.
+func NewCoreFrom(cfg Config, st InitialState) (*Core, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	l, err := newMemLog(entries, applied)
+	hs := st.Hard
+	l, err := newMemLog(st.Snapshot, st.Entries, st.Applied)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +179,7 @@ func NewCore(cfg Config, hs HardState, entries []Entry, applied uint64) (*Core, 
 		cfg: cfg, id: cfg.ID, peers: peers,
 		rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+1)),
 		term: hs.Term, vote: hs.Vote, log: l,
-		lead: None, transferee: None,
+		lead: None, transferee: None, snap: st.Snapshot,
 	}
 	if hs.Term == 0 {
 		c.vote = None

@@ -11,19 +11,32 @@ import "fmt"
 // applied <= committed; stable <= lastIndex() (entries above stable have not
 // been handed to storage yet).
 type memLog struct {
-	ents      []Entry
-	committed uint64
-	applied   uint64 // highest index handed to the state machine
-	stable    uint64 // highest index handed to storage for persistence
+	ents []Entry
+	// sentinelKnown is false when the log was compacted at a point that is
+	// not a snapshot: ents[0].Term is then unknown, and a leader must send
+	// a snapshot rather than an append that starts there.
+	sentinelKnown bool
+	committed     uint64
+	applied       uint64 // highest index handed to the state machine
+	stable        uint64 // highest index handed to storage for persistence
 }
 
-func newMemLog(entries []Entry, applied uint64) (*memLog, error) {
-	l := &memLog{ents: []Entry{{}}}
+// newMemLog builds the log from the latest snapshot (index and term; 0/0
+// for none), the entries stored after it and the state machine's applied
+// index.
+func newMemLog(snap SnapshotInfo, entries []Entry, applied uint64) (*memLog, error) {
+	l := &memLog{ents: []Entry{{Index: snap.Index, Term: snap.Term}}, sentinelKnown: true}
 	if len(entries) > 0 {
 		first := entries[0].Index
-		// The sentinel points just before the first stored entry; its term is
-		// unknown once the log was compacted (a snapshot will carry it).
-		l.ents[0] = Entry{Index: first - 1}
+		if first > snap.Index+1 && snap.Index > 0 {
+			return nil, fmt.Errorf("raft: log starts at %d, after a gap behind the snapshot at %d", first, snap.Index)
+		}
+		if first != snap.Index+1 {
+			// Compacted at a point other than the snapshot: the term
+			// there is unknown.
+			l.ents[0] = Entry{Index: first - 1}
+			l.sentinelKnown = first == 1
+		}
 		for i, e := range entries {
 			if e.Index != first+uint64(i) {
 				return nil, fmt.Errorf("raft: log is not contiguous at index %d (found %d)", first+uint64(i), e.Index)
@@ -35,11 +48,32 @@ func newMemLog(entries []Entry, applied uint64) (*memLog, error) {
 	if applied > last {
 		return nil, fmt.Errorf("raft: state machine applied index %d is beyond the last log index %d", applied, last)
 	}
-	l.committed, l.applied, l.stable = applied, applied, last
 	if applied < l.ents[0].Index {
-		l.committed, l.applied = l.ents[0].Index, l.ents[0].Index
+		return nil, fmt.Errorf("raft: state machine applied index %d is behind the log, which starts after %d: restore it from a snapshot", applied, l.ents[0].Index)
 	}
+	l.committed, l.applied, l.stable = applied, applied, last
 	return l, nil
+}
+
+// restore replaces the whole log by a snapshot's position.
+func (l *memLog) restore(snap SnapshotInfo) {
+	l.ents = []Entry{{Index: snap.Index, Term: snap.Term}}
+	l.sentinelKnown = true
+	l.committed, l.applied, l.stable = snap.Index, snap.Index, snap.Index
+}
+
+// compact drops the entries up to and including i, which must be applied.
+func (l *memLog) compact(i uint64) {
+	off := l.ents[0].Index
+	if i <= off || i > l.applied {
+		return
+	}
+	// Copy what is kept: the old array stays untouched for whoever holds
+	// slices of it.
+	kept := make([]Entry, 0, l.lastIndex()-i+1)
+	l.ents = append(kept, l.ents[i-off:]...)
+	l.ents[0].Data = nil // the sentinel keeps index and term only
+	l.sentinelKnown = true
 }
 
 func (l *memLog) firstIndex() uint64 { return l.ents[0].Index + 1 }
@@ -49,7 +83,7 @@ func (l *memLog) lastTerm() uint64   { return l.ents[len(l.ents)-1].Term }
 // term returns the term of entry i, and false when i is outside the log.
 func (l *memLog) term(i uint64) (uint64, bool) {
 	off := l.ents[0].Index
-	if i < off || i > l.lastIndex() {
+	if i < off || i > l.lastIndex() || (i == off && !l.sentinelKnown) {
 		return 0, false
 	}
 	return l.ents[i-off].Term, true

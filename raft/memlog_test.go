@@ -6,7 +6,7 @@ import (
 )
 
 func TestMemLogTermAndSlice(t *testing.T) {
-	l, err := newMemLog([]Entry{{Index: 1, Term: 1, Data: make([]byte, 10)}, {Index: 2, Term: 2, Data: make([]byte, 10)},
+	l, err := newMemLog(SnapshotInfo{}, []Entry{{Index: 1, Term: 1, Data: make([]byte, 10)}, {Index: 2, Term: 2, Data: make([]byte, 10)},
 		{Index: 3, Term: 2, Data: make([]byte, 10)}}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestMemLogTermAndSlice(t *testing.T) {
 }
 
 func TestMemLogFindConflictAndHint(t *testing.T) {
-	l, _ := newMemLog(logOf(1, 1, 2, 2, 4), 0)
+	l, _ := newMemLog(SnapshotInfo{}, logOf(1, 1, 2, 2, 4), 0)
 	conflicts := []struct {
 		ents []Entry
 		want uint64
@@ -76,7 +76,7 @@ func TestMemLogFindConflictAndHint(t *testing.T) {
 }
 
 func TestMemLogRefusesToTruncateCommitted(t *testing.T) {
-	l, _ := newMemLog(logOf(1, 1, 1), 2)
+	l, _ := newMemLog(SnapshotInfo{}, logOf(1, 1, 1), 2)
 	defer func() {
 		if recover() == nil {
 			t.Fatal("truncating a committed entry did not panic")
@@ -88,7 +88,7 @@ func TestMemLogRefusesToTruncateCommitted(t *testing.T) {
 // Slices handed out (to be persisted, sent or applied) never change, even
 // when the log is later truncated and rewritten.
 func TestMemLogHandedOutSlicesNeverChange(t *testing.T) {
-	l, _ := newMemLog(logOf(1), 1)
+	l, _ := newMemLog(SnapshotInfo{}, logOf(1), 1)
 	l.appendEntries(logOf(1, 1, 1, 1)[1:])
 	unstable := l.unstable()
 	l.stable = 4 // persisted (Advance)
@@ -113,7 +113,7 @@ func TestMemLogHandedOutSlicesNeverChange(t *testing.T) {
 // Appending one entry at a time reallocates the log only now and then:
 // the cost of an append does not grow with the log.
 func TestMemLogAppendAmortized(t *testing.T) {
-	l, _ := newMemLog(nil, 0)
+	l, _ := newMemLog(SnapshotInfo{}, nil, 0)
 	arrays := 0
 	for i := uint64(1); i <= 10000; i++ {
 		before := &l.ents[0]

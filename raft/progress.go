@@ -10,8 +10,9 @@ package raft
 // with the next batch already on the wire.
 type progress struct {
 	match, next  uint64
-	replicating  bool // false = probe
-	probeSent    bool // probe state: a MsgApp is out and unanswered
+	replicating  bool   // false = probe
+	pendingSnap  uint64 // index of the snapshot being sent; appends wait for it
+	probeSent    bool   // probe state: a MsgApp is out and unanswered
 	inflight     []uint64
 	recentActive bool   // heard from since the last check-quorum round
 	readAck      uint64 // highest read-index round this peer acknowledged
@@ -20,19 +21,22 @@ type progress struct {
 }
 
 func (p *progress) becomeProbe() {
-	p.replicating, p.probeSent = false, false
+	p.replicating, p.probeSent, p.pendingSnap = false, false, 0
 	p.inflight = p.inflight[:0]
 	p.next = p.match + 1
 }
 
 func (p *progress) becomeReplicate() {
-	p.replicating, p.probeSent = true, false
+	p.replicating, p.probeSent, p.pendingSnap = true, false, 0
 	p.inflight = p.inflight[:0]
 	p.next = p.match + 1
 }
 
 // paused reports whether the leader must not send another MsgApp now.
 func (p *progress) paused(maxInflight int) bool {
+	if p.pendingSnap > 0 {
+		return true
+	}
 	if p.replicating {
 		return len(p.inflight) >= maxInflight
 	}

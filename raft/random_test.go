@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 )
 
@@ -18,10 +19,16 @@ func TestSimRandomFaults(t *testing.T) {
 	if *seedsFlag > 0 {
 		n = *seedsFlag
 	}
+	before := totalInstalls.Load()
 	for _, seed := range testSeeds(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			runRandomFaults(t, seed, steps)
 		})
+	}
+	installs := totalInstalls.Load() - before
+	t.Logf("%d seeds, %d snapshots installed through InstallSnapshot", n, installs)
+	if installs == 0 && n >= 10 {
+		t.Error("no seed exercised InstallSnapshot")
 	}
 }
 
@@ -79,6 +86,10 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 			s.partition(a, b)
 		case r < 400:
 			s.heal()
+		case r < 420:
+			// Snapshot and compact, keeping a short tail or none: lagging
+			// and restarted followers then need InstallSnapshot.
+			s.takeSnapshot(randomNode(), uint64(s.rng.IntN(6)))
 		}
 		s.step()
 	}
@@ -97,4 +108,9 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 		n, _ := s.nApplied(uint64(len(s.commits)))
 		return n == size
 	})
+	totalInstalls.Add(int64(s.snapshotsInstalled))
 }
+
+// totalInstalls counts snapshot installs over all seeds, to show the
+// InstallSnapshot path is exercised.
+var totalInstalls atomic.Int64

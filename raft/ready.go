@@ -4,7 +4,7 @@ package raft
 func (c *Core) HasReady() bool {
 	return c.softState() != c.prevSoft || c.hardState() != c.prevHard ||
 		c.log.stable < c.log.lastIndex() || len(c.msgs) > 0 ||
-		c.log.committed > c.log.applied || len(c.readStates) > 0
+		c.log.committed > c.log.applied || len(c.readStates) > 0 || c.pendingRestore != nil
 }
 
 // Ready returns the pending work. The slices alias the core's memory and
@@ -16,6 +16,7 @@ func (c *Core) Ready() Ready {
 		Messages:         c.msgs,
 		CommittedEntries: c.log.toApply(c.cfg.MaxApplyEntries),
 		ReadStates:       c.readStates,
+		Snapshot:         c.pendingRestore,
 	}
 	if ss := c.softState(); ss != c.prevSoft {
 		rd.SoftState = &ss
@@ -44,6 +45,9 @@ func (c *Core) Advance(rd Ready) {
 		c.log.applied = rd.CommittedEntries[n-1].Index
 	}
 	c.msgs, c.readStates, c.readRoundOpen = nil, nil, false
+	if rd.Snapshot != nil && c.pendingRestore == rd.Snapshot {
+		c.pendingRestore = nil
+	}
 	if c.role == Leader && c.prs[c.id].acked(c.log.stable) {
 		// Our own write is durable now, so we count towards the quorum.
 		if c.maybeCommit() {

@@ -31,11 +31,21 @@ func testSeeds(n int) []uint64 {
 type simNode struct {
 	core       *Core
 	hard       HardState
-	stored     []Entry // what "disk" holds
-	applied    []Entry // what the state machine applied, in order; it survives crashes
+	stored     []Entry      // what "disk" holds: the log after the last compaction
+	snap       SnapshotInfo // the latest durable snapshot
+	applied    []Entry      // what the state machine applied, in order; it survives crashes
 	readStates []ReadState
 	up         bool
 	checked    uint64 // the log is verified against the commit record up to here
+}
+
+// lastStored is the index of the last entry on disk (the snapshot's when
+// the log is empty).
+func (n *simNode) lastStored() uint64 {
+	if len(n.stored) == 0 {
+		return n.snap.Index
+	}
+	return n.stored[len(n.stored)-1].Index
 }
 
 // simMsg is a message on the simulated wire.
@@ -82,8 +92,10 @@ type simCluster struct {
 	msgTypes   [msgTypeEnd]int
 	reads      map[uint64]*simRead // ReadIndex calls by context
 	readSeq    uint64
-	leaseReads int             // lease reads served
-	dupReads   map[uint64]bool // reads whose request or answer the network duplicated
+	leaseReads int // lease reads served
+	// snapshotsInstalled counts installs through MsgSnap.
+	snapshotsInstalled int
+	dupReads           map[uint64]bool // reads whose request or answer the network duplicated
 }
 
 // simRead is a ReadIndex call whose answer the harness checks: a
@@ -147,7 +159,7 @@ func (s *simCluster) start(id NodeID) {
 	if len(n.applied) > 0 {
 		applied = n.applied[len(n.applied)-1].Index
 	}
-	c, err := NewCore(s.cfg(id), n.hard, slices.Clone(n.stored), applied)
+	c, err := NewCoreFrom(s.cfg(id), InitialState{Hard: n.hard, Snapshot: n.snap, Entries: slices.Clone(n.stored), Applied: applied})
 	if err != nil {
 		s.fatalf("start %d: %v", id, err)
 	}
@@ -230,6 +242,9 @@ func (s *simCluster) process() {
 				s.crash(id)
 				break
 			}
+			if rd.Snapshot != nil {
+				s.installSnapshot(id, *rd.Snapshot)
+			}
 			if rd.HardState != nil {
 				if rd.HardState.Term < n.hard.Term {
 					s.fatalf("node %d persisted term %d after term %d", id, rd.HardState.Term, n.hard.Term)
@@ -242,8 +257,8 @@ func (s *simCluster) process() {
 				for keep < len(n.stored) && n.stored[keep].Index < first {
 					keep++
 				}
-				if keep != int(first-1) {
-					s.fatalf("node %d persisted entries from %d onto a stored log ending at %d", id, first, keep)
+				if first > n.lastStored()+1 || (keep == 0 && len(n.stored) > 0 && first != n.stored[0].Index) {
+					s.fatalf("node %d persisted entries from %d onto a stored log ending at %d", id, first, n.lastStored())
 				}
 				n.stored = append(slices.Clone(n.stored[:keep]), rd.Entries...)
 			}
@@ -293,8 +308,8 @@ func (s *simCluster) checkDurable(id NodeID, m Message) {
 		// in the same batch, by a newer leader overwriting those entries;
 		// the persisted result is what a node that had stored, acked and
 		// then been overwritten would hold.
-		if uint64(len(n.stored)) < m.Index {
-			s.fatalf("node %d acknowledged index %d with %d entries persisted", id, m.Index, len(n.stored))
+		if n.lastStored() < m.Index {
+			s.fatalf("node %d acknowledged index %d with entries persisted up to %d", id, m.Index, n.lastStored())
 		}
 	}
 }
@@ -402,7 +417,9 @@ func (s *simCluster) checkNode(id NodeID) {
 	// Leader completeness: an entry committed in an earlier term is in the
 	// log of every later leader. commitTerm is an upper bound on the term
 	// the entry really committed in, so this never fires spuriously.
-	for i := range s.commits {
+	// Entries compacted into a snapshot are covered by the state machine,
+	// which checkApply verified entry by entry.
+	for i := int(c.log.ents[0].Index); i < len(s.commits); i++ {
 		if s.commitTerm[i] < c.term && !c.log.matchTerm(uint64(i+1), s.commits[i].Term) {
 			s.fatalf("leader completeness: leader %d of term %d lacks %d/%d, committed by term %d",
 				id, c.term, i+1, s.commits[i].Term, s.commitTerm[i])
@@ -453,8 +470,11 @@ func (s *simCluster) checkLogMatching() {
 			hi := min(la.lastIndex(), lb.lastIndex())
 			agreedAt := uint64(0)
 			for i := hi; i > lo; i-- {
-				ta, _ := la.term(i)
-				tb, _ := lb.term(i)
+				ta, oka := la.term(i)
+				tb, okb := lb.term(i)
+				if !oka || !okb {
+					continue // compacted away on one side
+				}
 				if ta == tb && agreedAt == 0 {
 					agreedAt = i
 				} else if ta != tb && agreedAt != 0 {
@@ -483,16 +503,79 @@ func (s *simCluster) deliver() {
 	}
 	for _, sm := range due {
 		m := sm.Message
-		if !s.linked(m.From, m.To) || (s.dropRate > 0 && s.rng.Float64() < s.dropRate) {
+		if !s.linked(m.From, m.To) || (s.dropRate > 0 && s.rng.Float64() < s.dropRate) ||
+			(s.filter != nil && !s.filter(&m)) || int(m.To) >= len(s.nodes) || !s.nodes[m.To].up {
+			if m.Type == MsgSnap {
+				s.reportSnapshot(m, false) // the streamer notices and says so
+			}
 			continue
 		}
-		if s.filter != nil && !s.filter(&m) {
-			continue
-		}
-		if int(m.To) < len(s.nodes) && s.nodes[m.To].up {
+		{
 			s.nodes[m.To].core.Step(m)
+			if m.Type == MsgSnap {
+				s.reportSnapshot(m, true)
+			}
 		}
 	}
+}
+
+// reportSnapshot tells a leader how sending a snapshot went, as the
+// driver's snapshot streamer does.
+func (s *simCluster) reportSnapshot(m Message, ok bool) {
+	if from := s.nodes[m.From]; from.up {
+		from.core.ReportSnapshot(m.To, ok)
+	}
+}
+
+// installSnapshot does what a driver does for Ready.Snapshot: the state
+// machine becomes the snapshot's image (every committed entry up to its
+// index) and the stored log is discarded.
+func (s *simCluster) installSnapshot(id NodeID, snap SnapshotInfo) {
+	n := s.nodes[id]
+	if snap.Index > uint64(len(s.commits)) {
+		s.fatalf("node %d installs a snapshot at %d, beyond anything committed (%d)", id, snap.Index, len(s.commits))
+	}
+	if got := s.commits[snap.Index-1].Term; got != snap.Term {
+		s.fatalf("node %d installs snapshot %d/%d, but the committed entry there has term %d", id, snap.Index, snap.Term, got)
+	}
+	if uint64(len(n.applied)) > snap.Index {
+		s.fatalf("node %d installs a snapshot at %d behind what it applied (%d)", id, snap.Index, len(n.applied))
+	}
+	n.applied = slices.Clone(s.commits[:snap.Index])
+	n.stored, n.snap = nil, snap
+	s.snapshotsInstalled++
+}
+
+// takeSnapshot snapshots node id at its applied index and compacts its log
+// to keep entries behind the snapshot, as the driver does.
+func (s *simCluster) takeSnapshot(id NodeID, keep uint64) {
+	n := s.nodes[id]
+	if !n.up || len(n.applied) == 0 {
+		return
+	}
+	last := n.applied[len(n.applied)-1]
+	snap := SnapshotInfo{Index: last.Index, Term: last.Term}
+	if snap.Index <= n.snap.Index {
+		return
+	}
+	n.snap = snap
+	n.core.SetSnapshot(snap)
+	if snap.Index <= keep {
+		return
+	}
+	upTo := snap.Index - keep
+	if err := n.core.Compact(upTo); err != nil {
+		s.fatalf("node %d: %v", id, err)
+	}
+	// The disk drops whole segments: sometimes less than the core did.
+	cut := upTo - min(upTo, uint64(s.rng.IntN(int(keep)+2)))
+	kept := n.stored[:0:0]
+	for _, e := range n.stored {
+		if e.Index > cut {
+			kept = append(kept, e)
+		}
+	}
+	n.stored = kept
 }
 
 // step runs one round: deliver what is due, drain, tick every node, drain.

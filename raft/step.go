@@ -46,7 +46,7 @@ func (c *Core) stepTerm(m Message) bool {
 			return true // pre-votes never change our term
 		case m.Type == MsgPreVoteResp && !m.Reject:
 			return true // a grant for the term we would campaign in
-		case m.Type == MsgApp || m.Type == MsgHeartbeat:
+		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
 			c.becomeFollower(m.Term, m.From)
 		default:
 			c.becomeFollower(m.Term, None)
@@ -54,7 +54,7 @@ func (c *Core) stepTerm(m Message) bool {
 		return true
 	case m.Term < c.term:
 		switch m.Type {
-		case MsgApp, MsgHeartbeat:
+		case MsgApp, MsgHeartbeat, MsgSnap:
 			// A stale leader: tell it our term so it steps down. Without
 			// this a leader cut off by check-quorum or pre-vote could keep
 			// a node that moved on from ever hearing from it again.
@@ -90,7 +90,7 @@ func (c *Core) handleVote(m Message) {
 
 func (c *Core) stepCandidate(m Message) {
 	switch m.Type {
-	case MsgApp, MsgHeartbeat:
+	case MsgApp, MsgHeartbeat, MsgSnap:
 		c.becomeFollower(m.Term, m.From)
 		c.stepFollower(m)
 	case MsgVoteResp, MsgPreVoteResp:
@@ -111,6 +111,9 @@ func (c *Core) stepFollower(m Message) {
 	case MsgApp:
 		c.electionElapsed, c.lead = 0, m.From
 		c.handleAppend(m)
+	case MsgSnap:
+		c.electionElapsed, c.lead = 0, m.From
+		c.handleSnapshot(m)
 	case MsgHeartbeat:
 		c.electionElapsed, c.lead = 0, m.From
 		c.log.commitTo(m.Commit)
@@ -131,7 +134,10 @@ func (c *Core) handleAppend(m Message) {
 		c.send(Message{Type: MsgAppResp, To: m.From, Index: c.log.committed})
 		return
 	}
-	if !c.log.matchTerm(m.Index, m.LogTerm) {
+	// An entry at our commit index matches the leader's (Leader
+	// Completeness) even where compaction forgot its term.
+	atCommit := m.Index == c.log.committed
+	if !c.log.matchTerm(m.Index, m.LogTerm) && !atCommit {
 		hint, hintTerm := c.log.conflictHint(m.Index, m.LogTerm)
 		c.send(Message{Type: MsgAppResp, To: m.From, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
 		return
@@ -232,7 +238,8 @@ func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
 	prev := pr.next - 1
 	prevTerm, ok := c.log.term(prev)
 	if !ok {
-		return // compacted away: needs a snapshot (not implemented yet)
+		c.sendSnapshot(to, pr) // compacted away
+		return
 	}
 	ents := c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.MaxMsgBytes)
 	if len(ents) == 0 && pr.replicating && pr.sentCommit >= c.log.committed && !sendIfEmpty {

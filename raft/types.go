@@ -44,6 +44,9 @@ const (
 	MsgReadIndex                            // follower asks the leader for a read index
 	MsgReadIndexResp                        // leader's answer with the index
 	MsgTimeoutNow                           // leader tells a target to campaign now (leadership transfer)
+	MsgSnap                                 // install the snapshot at Index/LogTerm (the driver has its data)
+	MsgSnapChunk                            // a piece of a snapshot file; driver to driver, never stepped
+	MsgSnapChunkAck                         // the receiver's next expected offset; driver to driver
 	msgTypeEnd
 )
 
@@ -51,7 +54,7 @@ var msgTypeNames = [...]string{
 	MsgApp: "MsgApp", MsgAppResp: "MsgAppResp", MsgVote: "MsgVote", MsgVoteResp: "MsgVoteResp",
 	MsgPreVote: "MsgPreVote", MsgPreVoteResp: "MsgPreVoteResp", MsgHeartbeat: "MsgHeartbeat",
 	MsgHeartbeatResp: "MsgHeartbeatResp", MsgReadIndex: "MsgReadIndex", MsgReadIndexResp: "MsgReadIndexResp",
-	MsgTimeoutNow: "MsgTimeoutNow",
+	MsgTimeoutNow: "MsgTimeoutNow", MsgSnap: "MsgSnap", MsgSnapChunk: "MsgSnapChunk", MsgSnapChunkAck: "MsgSnapChunkAck",
 }
 
 func (t MessageType) String() string {
@@ -73,6 +76,10 @@ func (t MessageType) Valid() bool { return t > 0 && t < msgTypeEnd }
 //	MsgVote/Pre:   Index/LogTerm = candidate's last log index/term
 //	MsgHeartbeat:  Commit, Context (read-index round id)
 //	MsgReadIndex*: Context (request id), Index (read index in the response)
+//	MsgSnap:       Index/LogTerm = the snapshot's last index and term
+//	MsgSnapChunk:  Index/LogTerm = snapshot, Context = byte offset, Commit = file size,
+//	               Entries[0].Data = the bytes
+//	MsgSnapChunkAck: Index = snapshot, Context = next offset wanted, Reject = receiver gave up
 type Message struct {
 	Type       MessageType
 	From       NodeID
