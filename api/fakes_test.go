@@ -121,6 +121,7 @@ type fakeNode struct {
 	// leaseReads counts LeaseRead calls; transferErr fails transfers.
 	leaseReads  int
 	transferErr error
+	snapErr     error // fails SnapshotNow
 }
 
 func newLeader(store *fakeStore) *fakeNode {
@@ -196,12 +197,22 @@ func (n *fakeNode) TransferLeadership(ctx context.Context, to uint64) (uint64, e
 	return to, nil
 }
 
+func (n *fakeNode) SnapshotNow(ctx context.Context) (raft.SnapshotInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.snapErr != nil {
+		return raft.SnapshotInfo{}, n.snapErr
+	}
+	return raft.SnapshotInfo{Index: n.index, Term: 3}, nil
+}
+
 func (n *fakeNode) Status() raft.Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return raft.Status{
 		ID: n.id, Role: n.role, Term: 3, Leader: n.leader,
 		CommitIndex: n.index, AppliedIndex: n.index, LastLogIndex: n.index + 1,
+		FirstIndex: 1, Snapshot: raft.SnapshotInfo{Index: n.index / 2, Term: 2}, LogBytes: 4096,
 		Peers: n.peers,
 	}
 }

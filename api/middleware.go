@@ -60,6 +60,11 @@ func (s *Server) recoverPanics(c *gin.Context) {
 // withTimeout bounds every request by RequestTimeout, so a write that never
 // commits is answered 504 instead of hanging the client.
 func (s *Server) withTimeout(c *gin.Context) {
+	if c.Request.URL.Path == backupPath {
+		// A backup streams for as long as the state takes to copy.
+		c.Next()
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opts.RequestTimeout)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)

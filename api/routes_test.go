@@ -62,6 +62,7 @@ func TestStatus(t *testing.T) {
 				"id": "0", "state": `"` + tt.wantState + `"`, "term": "3", "leader": tt.wantLeader,
 				"leader_http": tt.wantHTTP, "commit_index": jsonNum(idx), "applied_index": jsonNum(idx),
 				"last_log_index": jsonNum(idx + 1), "peers": tt.wantPeers,
+				"first_log_index": "1", "snapshot_index": jsonNum(idx / 2), "snapshot_term": "2", "log_bytes": "4096",
 			}
 			for k, w := range want {
 				if string(got[k]) != w {

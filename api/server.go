@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -30,7 +31,15 @@ type Consensus interface {
 	// TransferLeadership hands leadership from this node (the leader) to `to` (raft.None: the most
 	// up-to-date follower) and returns the new leader. *raft.NotLeaderError on other nodes.
 	TransferLeadership(ctx context.Context, to uint64) (uint64, error)
+	// SnapshotNow takes a snapshot of this node's state now and compacts its log.
+	SnapshotNow(ctx context.Context) (raft.SnapshotInfo, error)
 	Status() raft.Status
+}
+
+// Snapshots gives access to this node's snapshot files, for backups.
+type Snapshots interface {
+	// OpenRaw returns the whole snapshot file at index and its size.
+	OpenRaw(index uint64) (io.ReadCloser, int64, error)
 }
 
 // Store is the read side of the state machine.
@@ -50,6 +59,7 @@ type Options struct {
 	MaxValueBytes  int64             // default 1 MiB
 	Logger         *slog.Logger      // default slog.Default()
 	Client         *http.Client      // for forwarding; nil = a pooled keep-alive client made here
+	Snapshots      Snapshots         // for GET /v1/admin/backup; nil disables it
 }
 
 // Limits and names shared with clients.
@@ -166,5 +176,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.PUT("/kv/*key", s.handlePut)
 	v1.DELETE("/kv/*key", s.handleDelete)
 	v1.POST("/cluster/transfer-leader", s.handleTransfer)
+	v1.POST("/admin/snapshot", s.handleSnapshot)
+	v1.GET("/admin/backup", s.handleBackup)
 	return e
 }

@@ -14,12 +14,17 @@ type statusBody struct {
 	State string `json:"state"`
 	Term  uint64 `json:"term"`
 	// Leader and LeaderHTTP are null while no leader is known.
-	Leader       *uint64      `json:"leader"`
-	LeaderHTTP   *string      `json:"leader_http"`
-	CommitIndex  uint64       `json:"commit_index"`
-	AppliedIndex uint64       `json:"applied_index"`
-	LastLogIndex uint64       `json:"last_log_index"`
-	Peers        []peerStatus `json:"peers"`
+	Leader       *uint64 `json:"leader"`
+	LeaderHTTP   *string `json:"leader_http"`
+	CommitIndex  uint64  `json:"commit_index"`
+	AppliedIndex uint64  `json:"applied_index"`
+	LastLogIndex uint64  `json:"last_log_index"`
+	// The log on disk: what it still holds and the snapshot behind it.
+	FirstLogIndex uint64       `json:"first_log_index"`
+	SnapshotIndex uint64       `json:"snapshot_index"`
+	SnapshotTerm  uint64       `json:"snapshot_term"`
+	LogBytes      int64        `json:"log_bytes"`
+	Peers         []peerStatus `json:"peers"`
 }
 
 type peerStatus struct {
@@ -40,13 +45,17 @@ func stateName(r raft.Role) string {
 func (s *Server) handleStatus(c *gin.Context) {
 	st := s.cons.Status()
 	out := statusBody{
-		ID:           st.ID,
-		State:        stateName(st.Role),
-		Term:         st.Term,
-		CommitIndex:  st.CommitIndex,
-		AppliedIndex: st.AppliedIndex,
-		LastLogIndex: st.LastLogIndex,
-		Peers:        make([]peerStatus, 0, len(st.Peers)),
+		ID:            st.ID,
+		State:         stateName(st.Role),
+		Term:          st.Term,
+		CommitIndex:   st.CommitIndex,
+		AppliedIndex:  st.AppliedIndex,
+		LastLogIndex:  st.LastLogIndex,
+		FirstLogIndex: st.FirstIndex,
+		SnapshotIndex: st.Snapshot.Index,
+		SnapshotTerm:  st.Snapshot.Term,
+		LogBytes:      st.LogBytes,
+		Peers:         make([]peerStatus, 0, len(st.Peers)),
 	}
 	if st.Leader != raft.None {
 		leader := st.Leader

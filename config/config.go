@@ -23,11 +23,16 @@ const (
 	// DefaultLeaseClockDriftMS is how much shorter than the election
 	// timeout minimum a leader's read lease is.
 	DefaultLeaseClockDriftMS = 100
-	DefaultElectionMinMS     = 300
-	DefaultElectionMaxMS     = 600
-	DefaultMemTableBytes     = 16 << 20
-	DefaultBlockCacheBytes   = 32 << 20
-	DefaultIndexCacheBytes   = 16 << 20
+	// A snapshot is taken after this many entries, or once the log is
+	// this large; this many entries stay behind it for slow followers.
+	DefaultSnapshotEntries     = 10000
+	DefaultSnapshotBytes       = 64 << 20
+	DefaultSnapshotKeepEntries = 5000
+	DefaultElectionMinMS       = 300
+	DefaultElectionMaxMS       = 600
+	DefaultMemTableBytes       = 16 << 20
+	DefaultBlockCacheBytes     = 32 << 20
+	DefaultIndexCacheBytes     = 16 << 20
 )
 
 // MaxValueBytesLimit caps max_value_bytes: a value travels whole in one
@@ -73,14 +78,17 @@ type BadgerConfig struct {
 // Config is the whole cluster configuration. Every node reads the same
 // file and finds itself by ID.
 type Config struct {
-	Nodes             []Node       `json:"nodes"`
-	ElectionTimeoutMS Range        `json:"election_timeout_ms"`
-	HeartbeatMS       int          `json:"heartbeat_ms"`
-	DataDir           string       `json:"data_dir"`
-	RequestTimeoutMS  int          `json:"request_timeout_ms"`
-	MaxValueBytes     int64        `json:"max_value_bytes"`
-	LeaseClockDriftMS int          `json:"lease_clock_drift_ms"`
-	Badger            BadgerConfig `json:"badger,omitzero"`
+	Nodes               []Node       `json:"nodes"`
+	ElectionTimeoutMS   Range        `json:"election_timeout_ms"`
+	HeartbeatMS         int          `json:"heartbeat_ms"`
+	DataDir             string       `json:"data_dir"`
+	RequestTimeoutMS    int          `json:"request_timeout_ms"`
+	MaxValueBytes       int64        `json:"max_value_bytes"`
+	LeaseClockDriftMS   int          `json:"lease_clock_drift_ms"`
+	SnapshotEntries     int64        `json:"snapshot_entries"`
+	SnapshotBytes       int64        `json:"snapshot_bytes"`
+	SnapshotKeepEntries int64        `json:"snapshot_keep_entries"`
+	Badger              BadgerConfig `json:"badger,omitzero"`
 
 	// source names the file in error messages.
 	source string
@@ -168,6 +176,9 @@ func (c *Config) HeartbeatInterval() time.Duration { return ms(c.HeartbeatMS) }
 
 // RequestTimeout bounds how long the API waits for a write to commit.
 func (c *Config) RequestTimeout() time.Duration { return ms(c.RequestTimeoutMS) }
+
+// SnapshotDir is where node id keeps its snapshot files.
+func (c *Config) SnapshotDir(id uint64) string { return filepath.Join(c.NodeDir(id), "snap") }
 
 // LeaseClockDrift is the margin by which a leader's read lease is shorter
 // than the election timeout minimum; 0 disables lease reads.

@@ -55,14 +55,17 @@ func TestShippedConfigLoads(t *testing.T) {
 			{1, "tcp://127.0.0.1:7001", "127.0.0.1:8001"},
 			{2, "tcp://127.0.0.1:7002", "127.0.0.1:8002"},
 		},
-		ElectionTimeoutMS: Range{300, 600},
-		HeartbeatMS:       50,
-		DataDir:           "data",
-		RequestTimeoutMS:  5000,
-		MaxValueBytes:     1 << 20,
-		LeaseClockDriftMS: 100,
-		Badger:            BadgerConfig{16 << 20, 32 << 20, 16 << 20},
-		source:            "../config.json",
+		ElectionTimeoutMS:   Range{300, 600},
+		HeartbeatMS:         50,
+		DataDir:             "data",
+		RequestTimeoutMS:    5000,
+		MaxValueBytes:       1 << 20,
+		LeaseClockDriftMS:   100,
+		SnapshotEntries:     10000,
+		SnapshotBytes:       64 << 20,
+		SnapshotKeepEntries: 5000,
+		Badger:              BadgerConfig{16 << 20, 32 << 20, 16 << 20},
+		source:              "../config.json",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load = %+v\nwant   %+v", c, want)
@@ -102,15 +105,18 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Nodes:             []Node{{5, "tcp://localhost:7000", "localhost:8000"}},
-		ElectionTimeoutMS: Range{DefaultElectionMinMS, DefaultElectionMaxMS},
-		HeartbeatMS:       DefaultHeartbeatMS,
-		DataDir:           DefaultDataDir,
-		RequestTimeoutMS:  DefaultRequestTimeoutMS,
-		MaxValueBytes:     DefaultMaxValueBytes,
-		LeaseClockDriftMS: DefaultLeaseClockDriftMS,
-		Badger:            BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
-		source:            "config",
+		Nodes:               []Node{{5, "tcp://localhost:7000", "localhost:8000"}},
+		ElectionTimeoutMS:   Range{DefaultElectionMinMS, DefaultElectionMaxMS},
+		HeartbeatMS:         DefaultHeartbeatMS,
+		DataDir:             DefaultDataDir,
+		RequestTimeoutMS:    DefaultRequestTimeoutMS,
+		MaxValueBytes:       DefaultMaxValueBytes,
+		LeaseClockDriftMS:   DefaultLeaseClockDriftMS,
+		SnapshotEntries:     DefaultSnapshotEntries,
+		SnapshotBytes:       DefaultSnapshotBytes,
+		SnapshotKeepEntries: DefaultSnapshotKeepEntries,
+		Badger:              BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
+		source:              "config",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Parse = %+v\nwant    %+v", c, want)
@@ -250,6 +256,9 @@ func TestLoadErrors(t *testing.T) {
 		{"heartbeat equals election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 300`),
 			[]string{"heartbeat_ms 300 must be below election_timeout_ms.min 300"}},
 		{"heartbeat above election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 1000`), []string{"heartbeat_ms 1000 must be below"}},
+		{"snapshot entries zero", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "snapshot_entries": 0`), []string{"snapshot_entries is 0"}},
+		{"snapshot bytes tiny", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "snapshot_bytes": 10`), []string{"snapshot_bytes 10"}},
+		{"snapshot keep negative", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "snapshot_keep_entries": -1`), []string{"snapshot_keep_entries is -1"}},
 		{"lease drift negative", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "lease_clock_drift_ms": -1`), []string{"lease_clock_drift_ms -1"}},
 		{"lease drift not below election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "lease_clock_drift_ms": 300`), []string{"lease_clock_drift_ms 300", "election_timeout_ms.min 300"}},
 		{"heartbeat zero", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 0`), []string{"heartbeat_ms is 0"}},

@@ -70,6 +70,9 @@ var (
 		"request_timeout_ms", intShape,
 		"max_value_bytes", intShape,
 		"lease_clock_drift_ms", intShape,
+		"snapshot_entries", intShape,
+		"snapshot_bytes", intShape,
+		"snapshot_keep_entries", intShape,
 		"badger", object(nil,
 			"memtable_bytes", intShape,
 			"block_cache_bytes", intShape,
@@ -81,14 +84,17 @@ var (
 // rawConfig mirrors the file; pointers tell a missing optional field
 // (which gets its default) from an explicit zero (which is an error).
 type rawConfig struct {
-	Nodes             []Node     `json:"nodes"`
-	ElectionTimeoutMS *Range     `json:"election_timeout_ms"`
-	HeartbeatMS       *int       `json:"heartbeat_ms"`
-	DataDir           *string    `json:"data_dir"`
-	RequestTimeoutMS  *int       `json:"request_timeout_ms"`
-	MaxValueBytes     *int64     `json:"max_value_bytes"`
-	LeaseClockDriftMS *int       `json:"lease_clock_drift_ms"`
-	Badger            *rawBadger `json:"badger"`
+	Nodes               []Node     `json:"nodes"`
+	ElectionTimeoutMS   *Range     `json:"election_timeout_ms"`
+	HeartbeatMS         *int       `json:"heartbeat_ms"`
+	DataDir             *string    `json:"data_dir"`
+	RequestTimeoutMS    *int       `json:"request_timeout_ms"`
+	MaxValueBytes       *int64     `json:"max_value_bytes"`
+	LeaseClockDriftMS   *int       `json:"lease_clock_drift_ms"`
+	SnapshotEntries     *int64     `json:"snapshot_entries"`
+	SnapshotBytes       *int64     `json:"snapshot_bytes"`
+	SnapshotKeepEntries *int64     `json:"snapshot_keep_entries"`
+	Badger              *rawBadger `json:"badger"`
 }
 
 type rawBadger struct {
@@ -99,13 +105,16 @@ type rawBadger struct {
 
 func (r *rawConfig) withDefaults() *Config {
 	c := &Config{
-		Nodes:             r.Nodes,
-		ElectionTimeoutMS: Range{Min: DefaultElectionMinMS, Max: DefaultElectionMaxMS},
-		HeartbeatMS:       orDefault(r.HeartbeatMS, DefaultHeartbeatMS),
-		DataDir:           orDefault(r.DataDir, DefaultDataDir),
-		RequestTimeoutMS:  orDefault(r.RequestTimeoutMS, DefaultRequestTimeoutMS),
-		MaxValueBytes:     orDefault(r.MaxValueBytes, DefaultMaxValueBytes),
-		LeaseClockDriftMS: orDefault(r.LeaseClockDriftMS, DefaultLeaseClockDriftMS),
+		Nodes:               r.Nodes,
+		ElectionTimeoutMS:   Range{Min: DefaultElectionMinMS, Max: DefaultElectionMaxMS},
+		HeartbeatMS:         orDefault(r.HeartbeatMS, DefaultHeartbeatMS),
+		DataDir:             orDefault(r.DataDir, DefaultDataDir),
+		RequestTimeoutMS:    orDefault(r.RequestTimeoutMS, DefaultRequestTimeoutMS),
+		MaxValueBytes:       orDefault(r.MaxValueBytes, DefaultMaxValueBytes),
+		LeaseClockDriftMS:   orDefault(r.LeaseClockDriftMS, DefaultLeaseClockDriftMS),
+		SnapshotEntries:     orDefault(r.SnapshotEntries, DefaultSnapshotEntries),
+		SnapshotBytes:       orDefault(r.SnapshotBytes, DefaultSnapshotBytes),
+		SnapshotKeepEntries: orDefault(r.SnapshotKeepEntries, DefaultSnapshotKeepEntries),
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

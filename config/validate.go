@@ -42,6 +42,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("heartbeat_ms %d must be below election_timeout_ms.min %d, or followers time out between heartbeats", c.HeartbeatMS, e.Min)
 	case c.LeaseClockDriftMS < 0 || c.LeaseClockDriftMS >= e.Min:
 		return fmt.Errorf("lease_clock_drift_ms %d must be from 0 (no lease reads) to below election_timeout_ms.min %d", c.LeaseClockDriftMS, e.Min)
+	case c.SnapshotEntries < 1:
+		return fmt.Errorf("snapshot_entries is %d; it must be at least 1", c.SnapshotEntries)
+	case c.SnapshotBytes < 1<<20:
+		return fmt.Errorf("snapshot_bytes %d is below 1 MiB", c.SnapshotBytes)
+	case c.SnapshotKeepEntries < 0:
+		return fmt.Errorf("snapshot_keep_entries is %d; it must not be negative", c.SnapshotKeepEntries)
 	case c.RequestTimeoutMS <= 0:
 		return fmt.Errorf("request_timeout_ms is %d; it must be positive", c.RequestTimeoutMS)
 	case c.RequestTimeoutMS > maxRequestTimeoutMS:

@@ -20,6 +20,7 @@ const entryNormal logs.EntryType = 0
 // command every node rejects the same way).
 type mutation struct {
 	index uint64
+	term  uint64
 	key   []byte // badger key, in the user namespace
 	value []byte
 	del   bool
@@ -41,7 +42,7 @@ func (s *Store) Apply(entries []logs.Entry) error {
 		return ErrClosed
 	}
 
-	applied := s.applied.Load()
+	applied := s.pos.Load().index
 	skip := 0
 	for skip < len(entries) && entries[skip].Index <= applied {
 		skip++
@@ -69,7 +70,7 @@ func (s *Store) Apply(entries []logs.Entry) error {
 			// back to what badger holds.
 			return errors.Join(err, s.sessions.load(s.db))
 		}
-		s.applied.Store(muts[n-1].index)
+		s.pos.Store(&appliedPos{index: muts[n-1].index, term: muts[n-1].term})
 		muts = muts[n:]
 	}
 	return nil
@@ -78,7 +79,7 @@ func (s *Store) Apply(entries []logs.Entry) error {
 // mutationFor decodes one entry. Everything here depends only on the
 // entry, so every replica makes the same decision for it.
 func (s *Store) mutationFor(e logs.Entry) mutation {
-	m := mutation{index: e.Index}
+	m := mutation{index: e.Index, term: e.Term}
 	if e.Type != entryNormal {
 		return m
 	}
@@ -118,9 +119,13 @@ func (s *Store) writeChunk(muts []mutation) (int, error) {
 			continue
 		}
 		if err == nil && n > 0 {
+			// The applied position must ride with the data it covers.
 			err = txn.Set(metaApplied, binary.BigEndian.AppendUint64(nil, muts[n-1].index))
+			if err == nil {
+				err = txn.Set(metaAppliedTerm, binary.BigEndian.AppendUint64(nil, muts[n-1].term))
+			}
 			if errors.Is(err, badger.ErrTxnTooBig) {
-				// The index must ride with the data it covers; make room.
+				// Make room for it.
 				txn.Discard()
 				limit = n - 1
 				continue

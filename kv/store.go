@@ -24,6 +24,10 @@ var (
 	// metaApplied holds the index of the last applied entry, big-endian
 	// uint64, written in the same transaction as the data it covers.
 	metaApplied = []byte{metaPrefix, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
+	// metaAppliedTerm holds the term of that entry, big-endian uint64,
+	// written in the same transaction; stores from before it existed read
+	// as term 0.
+	metaAppliedTerm = []byte{metaPrefix, 't', 'e', 'r', 'm'}
 	// metaFormat holds the on-disk layout version, so a future layout is
 	// refused loudly by old binaries instead of being misread.
 	metaFormat = []byte{metaPrefix, 'f', 'o', 'r', 'm', 'a', 't'}
@@ -62,28 +66,30 @@ type Options struct {
 // in one badger database. It implements raft.StateMachine and
 // raft.Describer.
 type Store struct {
-	db     *badger.DB
+	opts   Options // Logger filled in
 	logger *slog.Logger
 
-	// applied is the index of the last entry whose effects are committed
-	// to badger. Written only under applyMu; read lock-free.
-	applied atomic.Uint64
+	// pos is the index and term of the last entry whose effects are
+	// committed to badger, published together so a reader never pairs an
+	// index with another entry's term. Written only under applyMu (or by
+	// Restore, which holds it too); read lock-free.
+	pos atomic.Pointer[appliedPos]
 
 	sessions sessionTable
 
-	// applyMu serialises Apply calls, so chunks of one call never
-	// interleave with another's and applied only moves forward.
+	// applyMu serialises Apply and Restore, so chunks of one call never
+	// interleave with another's and the applied index only moves as the
+	// log (or an installed snapshot) says.
 	applyMu sync.Mutex
 
-	// lifeMu guards closed: every operation that touches db holds it for
-	// reading, Close takes it for writing, so db is never used after (or
-	// while) it is closed.
+	// lifeMu guards closed and db: every operation that touches db holds
+	// it for reading; Close, and Restore while it swaps databases, hold it
+	// for writing, so db is never used after (or while) it is closed.
 	lifeMu sync.RWMutex
 	closed bool
+	db     *badger.DB
 
-	stopOnce sync.Once
-	stopGC   chan struct{} // closed by Close to end the GC loop
-	gcDone   chan struct{} // closed when the GC loop has returned
+	gc gcRunner
 
 	// chunkBytes is maxChunkBytes; tests lower it.
 	chunkBytes int
@@ -91,6 +97,16 @@ type Store struct {
 	// commitHook, when set by tests, runs before each badger commit and
 	// can fail it, to simulate a crash between the chunks of one Apply.
 	commitHook func(lastIndex uint64) error
+
+	// restoreHook, when set by tests, runs at each step of Restore; an
+	// error stops Restore right there, leaving the files as a crash at
+	// that point would.
+	restoreHook func(step string) error
+}
+
+// appliedPos is the position of the last applied entry.
+type appliedPos struct {
+	index, term uint64
 }
 
 // Open opens (or creates) the store in opts.Dir and reads back the
@@ -99,39 +115,45 @@ func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("kv: open: Options.Dir is empty")
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	bopts, err := badgerOptions(opts, logger)
-	if err != nil {
+	// Before badger sees the directory: a Restore a crash interrupted is
+	// finished or discarded here.
+	if err := recoverRestore(opts.Dir, opts.Logger); err != nil {
 		return nil, err
+	}
+	s := &Store{opts: opts, logger: opts.Logger, chunkBytes: maxChunkBytes}
+	if err := s.openDB(); err != nil {
+		return nil, err
+	}
+	s.startGC()
+	pos := s.pos.Load()
+	s.logger.Info("kv store opened", "dir", opts.Dir, "applied", pos.index, "applied_term", pos.term)
+	return s, nil
+}
+
+// openDB opens badger in opts.Dir and loads the applied position and the
+// session table from it. Callers hold lifeMu for writing or own s alone.
+func (s *Store) openDB() error {
+	bopts, err := badgerOptions(s.opts, s.logger)
+	if err != nil {
+		return err
 	}
 	db, err := badger.Open(bopts)
 	if err != nil {
-		return nil, fmt.Errorf("kv: open badger in %s: %w", opts.Dir, err)
+		return fmt.Errorf("kv: open badger in %s: %w", s.opts.Dir, err)
 	}
-	s := &Store{db: db, logger: logger, chunkBytes: maxChunkBytes, stopGC: make(chan struct{}), gcDone: make(chan struct{})}
-	applied, err := s.loadMeta()
+	pos, err := loadMeta(db)
 	if err != nil {
-		return nil, errors.Join(err, db.Close())
+		return errors.Join(err, db.Close())
 	}
-	s.applied.Store(applied)
 	if err := s.sessions.load(db); err != nil {
-		return nil, errors.Join(err, db.Close())
+		return errors.Join(err, db.Close())
 	}
-
-	interval := opts.GCInterval
-	if interval == 0 {
-		interval = DefaultGCInterval
-	}
-	if interval > 0 {
-		go s.gcLoop(interval)
-	} else {
-		close(s.gcDone)
-	}
-	logger.Info("kv store opened", "dir", opts.Dir, "applied", applied)
-	return s, nil
+	s.db = db
+	s.pos.Store(&pos)
+	return nil
 }
 
 func badgerOptions(opts Options, logger *slog.Logger) (badger.Options, error) {
@@ -177,11 +199,11 @@ func orDefault(v, def int64) int64 {
 }
 
 // loadMeta checks the layout version (writing it into a fresh store) and
-// returns the applied index.
-func (s *Store) loadMeta() (uint64, error) {
-	var applied uint64
+// returns the applied index and term.
+func loadMeta(db *badger.DB) (appliedPos, error) {
+	var pos appliedPos
 	fresh := false
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn *badger.Txn) error {
 		v, err := getValue(txn, metaFormat)
 		switch {
 		case errors.Is(err, badger.ErrKeyNotFound):
@@ -191,33 +213,51 @@ func (s *Store) loadMeta() (uint64, error) {
 		case len(v) != 1 || v[0] != storeFormat:
 			return fmt.Errorf("kv: store format %v is not the supported %d", v, storeFormat)
 		}
-		v, err = getValue(txn, metaApplied)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			return nil
-		case err != nil:
-			return err
-		case len(v) != 8:
-			return fmt.Errorf("kv: applied index record has %d bytes, want 8", len(v))
-		}
-		applied = binary.BigEndian.Uint64(v)
-		return nil
+		pos, err = readPos(txn)
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("kv: read metadata: %w", err)
+		return appliedPos{}, fmt.Errorf("kv: read metadata: %w", err)
 	}
 	if fresh {
-		if applied != 0 {
-			return 0, errors.New("kv: applied index present without a format record")
+		if pos.index != 0 {
+			return appliedPos{}, errors.New("kv: applied index present without a format record")
 		}
-		err := s.db.Update(func(txn *badger.Txn) error {
+		err := db.Update(func(txn *badger.Txn) error {
 			return txn.Set(metaFormat, []byte{storeFormat})
 		})
 		if err != nil {
-			return 0, fmt.Errorf("kv: write format record: %w", err)
+			return appliedPos{}, fmt.Errorf("kv: write format record: %w", err)
 		}
 	}
-	return applied, nil
+	return pos, nil
+}
+
+// readPos reads the applied index and term as txn sees them; absent
+// records read as 0.
+func readPos(txn *badger.Txn) (appliedPos, error) {
+	index, err := readUint64(txn, metaApplied, "applied index")
+	if err != nil {
+		return appliedPos{}, err
+	}
+	term, err := readUint64(txn, metaAppliedTerm, "applied term")
+	if err != nil {
+		return appliedPos{}, err
+	}
+	return appliedPos{index: index, term: term}, nil
+}
+
+func readUint64(txn *badger.Txn, key []byte, what string) (uint64, error) {
+	v, err := getValue(txn, key)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("kv: %s record has %d bytes, want 8", what, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
@@ -237,7 +277,11 @@ func userKey(key []byte) []byte {
 
 // AppliedIndex is the index of the last entry applied; after a restart it
 // is the last one whose effects survived.
-func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
+func (s *Store) AppliedIndex() uint64 { return s.pos.Load().index }
+
+// AppliedTerm is the term of the entry at AppliedIndex; 0 when nothing was
+// applied (or the store predates recording it).
+func (s *Store) AppliedTerm() uint64 { return s.pos.Load().term }
 
 // Get returns a copy of the value stored under key, or ErrNotFound.
 func (s *Store) Get(key []byte) ([]byte, error) {
@@ -314,16 +358,18 @@ func (s *Store) Sync() error {
 // Close stops background work and closes badger. It waits for in-flight
 // calls; later calls return ErrClosed. Closing twice is a no-op.
 func (s *Store) Close() error {
-	// The GC loop uses db without lifeMu (it must not hold up Close for a
-	// whole GC pass), so it is stopped before db can be closed.
-	s.stopOnce.Do(func() { close(s.stopGC) })
-	<-s.gcDone
+	// The GC loop uses db without lifeMu, so it must be stopped before db
+	// is closed. Stopping it before taking lifeMu keeps readers from
+	// queueing behind a GC pass; stopping it again under lifeMu catches a
+	// loop that a Restore restarted in between.
+	s.stopGC()
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	s.stopGC()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("kv: close badger: %w", err)
 	}

@@ -31,6 +31,9 @@ func (l *Log) recover() error {
 	if l.hs, err = readHardState(l.dir); err != nil {
 		return err
 	}
+	if err := l.recoverReset(); err != nil {
+		return err
+	}
 	firsts, err := listSegments(l.dir)
 	if err != nil {
 		return err

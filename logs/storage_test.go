@@ -8,3 +8,6 @@ import (
 // The raft driver persists through this interface; keep *logs.Log
 // satisfying it.
 var _ raft.Storage = (*logs.Log)(nil)
+
+// The driver compacts and resets the log through this interface.
+var _ raft.LogCompactor = (*logs.Log)(nil)

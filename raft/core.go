@@ -204,7 +204,8 @@ func (c *Core) LastIndex() uint64 { return c.log.lastIndex() }
 // Status reports the core's state; Peers is filled on the leader.
 func (c *Core) Status() Status {
 	s := Status{ID: c.id, Role: c.role, Term: c.term, Leader: c.lead,
-		CommitIndex: c.log.committed, AppliedIndex: c.log.applied, LastLogIndex: c.log.lastIndex()}
+		CommitIndex: c.log.committed, AppliedIndex: c.log.applied, LastLogIndex: c.log.lastIndex(),
+		FirstIndex: c.log.firstIndex(), Snapshot: c.snap}
 	if c.role == Leader {
 		for _, id := range c.peers {
 			if id != c.id {

@@ -25,6 +25,7 @@ func (n *Node) run() {
 				return
 			}
 			n.publishStatus()
+			n.maybeSnapshot()
 		}
 		select {
 		case <-ticker.C:
@@ -32,15 +33,29 @@ func (n *Node) run() {
 			n.core.Tick()
 			n.retryReads()
 		case m := <-recv:
-			n.core.Step(m)
+			n.step(m)
 			for i := 0; i < maxBatch; i++ {
 				select {
 				case m = <-recv:
-					n.core.Step(m)
+					n.step(m)
 					continue
 				default:
 				}
 				break
+			}
+		case m := <-n.snapInstall:
+			n.core.Step(m)
+		case o := <-n.snapOutcomes:
+			delete(n.snapSenders, o.to)
+			n.core.ReportSnapshot(o.to, o.ok)
+		case t := <-n.snapTaken:
+			n.snapshotDone(t)
+		case w := <-n.snapReqs:
+			// The one being taken may predate writes the caller made:
+			// a request is served by a snapshot started after it.
+			n.snapNext = append(n.snapNext, w)
+			if !n.snapRunning {
+				n.startSnapshot()
 			}
 		case p := <-n.propc:
 			n.propose(p)
@@ -52,6 +67,12 @@ func (n *Node) run() {
 			n.failReads(ErrStopped)
 			return
 		}
+	}
+}
+
+func (n *Node) step(m Message) {
+	if !n.routeSnapMessage(m) {
+		n.core.Step(m)
 	}
 }
 
@@ -161,9 +182,15 @@ func (n *Node) handleReady() error {
 		n.logRoleChange(*rd.SoftState)
 	}
 	// A leader's appends go out while it writes its own log.
-	var later []Message
-	var now []Message
+	var later, now []Message
+	var unsent []NodeID // snapshots that could not start
 	for _, m := range rd.Messages {
+		if m.Type == MsgSnap {
+			if !n.sendSnapshot(m) {
+				unsent = append(unsent, m.To)
+			}
+			continue
+		}
 		if m.SafeBeforePersist() {
 			now = append(now, m)
 		} else {
@@ -172,6 +199,19 @@ func (n *Node) handleReady() error {
 	}
 	if len(now) > 0 {
 		n.cfg.Transport.Send(now)
+	}
+	if rd.Snapshot != nil {
+		// The received snapshot replaces the log: drop the stored one
+		// before anything after the snapshot is written, and have the
+		// applier restore the state machine in log order.
+		if err := n.cfg.Storage.(LogCompactor).Reset(); err != nil {
+			return fmt.Errorf("reset raft log for snapshot %d: %w", rd.Snapshot.Index, err)
+		}
+		select {
+		case n.applyc <- applyTask{restore: rd.Snapshot}:
+		case <-n.stopc:
+			return ErrStopped
+		}
 	}
 	if rd.HardState != nil || len(rd.Entries) > 0 {
 		if err := n.cfg.Storage.Save(rd.HardState, rd.Entries); err != nil {
@@ -183,7 +223,7 @@ func (n *Node) handleReady() error {
 	}
 	if len(rd.CommittedEntries) > 0 {
 		select {
-		case n.applyc <- rd.CommittedEntries:
+		case n.applyc <- applyTask{ents: rd.CommittedEntries}:
 		case <-n.stopc:
 			return ErrStopped
 		}
@@ -203,6 +243,9 @@ func (n *Node) handleReady() error {
 		n.waits.addReads(rs.Index, pr.waiters)
 	}
 	n.core.Advance(rd)
+	for _, to := range unsent {
+		n.core.ReportSnapshot(to, false)
+	}
 	return nil
 }
 
@@ -222,7 +265,15 @@ func (n *Node) logRoleChange(ss SoftState) {
 func (n *Node) applyLoop() {
 	defer n.wg.Done()
 	defer n.waits.stop()
-	for ents := range n.applyc {
+	for task := range n.applyc {
+		if task.restore != nil {
+			if err := n.restore(*task.restore); err != nil {
+				n.fail(err)
+				return
+			}
+			continue
+		}
+		ents := task.ents
 		if err := n.cfg.StateMachine.Apply(ents); err != nil {
 			n.fail(fmt.Errorf("apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err))
 			return

@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Storage is the durable log as the driver sees it. package logs implements it.
@@ -31,8 +32,27 @@ type StateMachine interface {
 	// type EntryNoop are passed too, so the applied index has no gaps.
 	Apply(entries []Entry) error
 	// AppliedIndex is the index of the last applied entry that survived
-	// the last restart.
+	// the last restart, and AppliedTerm its term (0 when none).
 	AppliedIndex() uint64
+	AppliedTerm() uint64
+	// Snapshot writes a consistent image of the state at one applied
+	// index, without holding up Apply for its duration: it pins the image,
+	// calls begin with its index and term to get the writer, and streams
+	// the image into it.
+	Snapshot(begin func(index, term uint64) (io.Writer, error)) error
+	// Restore replaces the whole state by the image in r, taken at
+	// index/term. A crash during Restore leaves the old state or the new.
+	Restore(r io.Reader, index, term uint64) error
+}
+
+// LogCompactor is implemented by a Storage that can drop old entries and
+// start over; the driver needs it for snapshots.
+type LogCompactor interface {
+	// TruncatePrefix drops stored entries up to index (or fewer).
+	TruncatePrefix(index uint64) error
+	// Reset drops every stored entry (after a snapshot replaced the log).
+	Reset() error
+	SizeBytes() int64
 }
 
 // Describer is optionally implemented by a StateMachine to render a
@@ -81,6 +101,9 @@ type Status struct {
 	CommitIndex  uint64
 	AppliedIndex uint64
 	LastLogIndex uint64
+	FirstIndex   uint64       // first entry still in the log
+	Snapshot     SnapshotInfo // latest snapshot on this node
+	LogBytes     int64        // size of the stored log
 	Peers        []PeerStatus // filled on the leader only
 }
 
@@ -89,6 +112,9 @@ var (
 	ErrStopped         = errors.New("raft: node stopped")
 	ErrNoLeader        = errors.New("raft: no leader known")
 	ErrProposalDropped = errors.New("raft: proposal lost to a leader change; it was not applied")
+	// ErrProposalUnknown: the node installed a snapshot covering the
+	// proposal's index, so whether it was applied cannot be told here.
+	ErrProposalUnknown = errors.New("raft: proposal outcome unknown (a snapshot replaced the log)")
 )
 
 // NotLeaderError is returned when a proposal reaches a node that is not

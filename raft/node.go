@@ -29,11 +29,21 @@ type NodeConfig struct {
 	MaxMsgBytes     int
 	Seed            uint64 // 0 = from the clock
 
-	Storage      Storage
-	Transport    Transport
-	StateMachine StateMachine
-	Trail        *logs.Trail // optional: the human-readable trail of committed entries
-	Logger       *slog.Logger
+	Storage   Storage
+	Transport Transport
+	// Snapshots holds snapshot files; nil disables snapshots. Storage must
+	// then also implement LogCompactor.
+	Snapshots *logs.SnapshotStore
+	// SnapshotEntries: take a snapshot when this many entries were applied
+	// since the last one (default 10000). SnapshotBytes: or when the
+	// stored log grew past this size (default 64 MiB). SnapshotKeepEntries:
+	// entries kept behind a snapshot for slow followers (default 5000).
+	SnapshotEntries     uint64
+	SnapshotBytes       int64
+	SnapshotKeepEntries uint64
+	StateMachine        StateMachine
+	Trail               *logs.Trail // optional: the human-readable trail of committed entries
+	Logger              *slog.Logger
 }
 
 func (nc *NodeConfig) coreConfig() Config {
@@ -91,7 +101,7 @@ type Node struct {
 	propc     chan proposal
 	readc     chan readRequest
 	transferc chan transferReq
-	applyc    chan []Entry
+	applyc    chan applyTask
 	stopc     chan struct{}
 	stopOnce  sync.Once
 	wg        sync.WaitGroup
@@ -101,6 +111,17 @@ type Node struct {
 	readCtx  uint64
 	tickNum  uint64
 	lastRole Role
+
+	// Snapshots. snapSenders and snapRunning are owned by the driver.
+	snapSenders  map[NodeID]*snapSender
+	snapOutcomes chan snapOutcome    // senders report here
+	snapRunning  bool                // a snapshot is being taken
+	snapWaiters  []chan snapTaken    // admin requests waiting for the running snapshot
+	snapNext     []chan snapTaken    // admin requests waiting for the next one
+	snapTaken    chan snapTaken      // the snapshot goroutine reports here
+	snapReqs     chan chan snapTaken // admin requests to snapshot now
+	chunkc       chan Message        // driver -> receiver: snapshot chunks
+	snapInstall  chan Message        // receiver -> driver: MsgSnap once a file is in
 
 	waits   *waitList
 	status  atomic.Pointer[Status] // refreshed by the driver after each step
@@ -130,32 +151,51 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	hs, ents, err := cfg.Storage.Load()
-	if err != nil {
-		return nil, fmt.Errorf("load raft log: %w", err)
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = 10000
 	}
-	applied := cfg.StateMachine.AppliedIndex()
-	core, err := NewCore(cfg.coreConfig(), hs, ents, applied)
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = 64 << 20
+	}
+	if cfg.SnapshotKeepEntries == 0 {
+		cfg.SnapshotKeepEntries = 5000
+	}
+	if _, ok := cfg.Storage.(LogCompactor); cfg.Snapshots != nil && !ok {
+		return nil, errors.New("raft: snapshots need a storage that can truncate its log")
+	}
+	n := &Node{
+		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
+		propc: make(chan proposal, 4096), readc: make(chan readRequest, 4096),
+		transferc: make(chan transferReq), applyc: make(chan applyTask, 64),
+		stopc: make(chan struct{}), failc: make(chan struct{}),
+		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
+		snapSenders: map[NodeID]*snapSender{}, snapOutcomes: make(chan snapOutcome),
+		snapTaken: make(chan snapTaken), snapReqs: make(chan chan snapTaken),
+		chunkc: make(chan Message, 64), snapInstall: make(chan Message),
+	}
+	st, err := n.recoverState()
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{
-		cfg: cfg, core: core, logger: cfg.Logger.With("node", cfg.ID),
-		propc: make(chan proposal, 4096), readc: make(chan readRequest, 4096),
-		transferc: make(chan transferReq), applyc: make(chan []Entry, 64),
-		stopc: make(chan struct{}), failc: make(chan struct{}),
-		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
-		lastRole: core.Role(),
+	if n.core, err = NewCoreFrom(cfg.coreConfig(), st); err != nil {
+		return nil, err
 	}
-	n.applied.Store(applied)
-	if err := n.catchUpTrail(ents, applied); err != nil {
+	n.lastRole = n.core.Role()
+	n.applied.Store(st.Applied)
+	n.waits.applied = st.Applied
+	if err := n.catchUpTrail(st.Entries, st.Applied); err != nil {
 		return nil, err
 	}
 	n.publishStatus()
-	n.logger.Info("raft node started", "term", hs.Term, "last_index", core.LastIndex(), "applied", applied)
+	n.logger.Info("raft node started", "term", st.Hard.Term, "snapshot", st.Snapshot.Index,
+		"first_index", n.core.FirstIndex(), "last_index", n.core.LastIndex(), "applied", st.Applied)
 	n.wg.Add(2)
 	go n.run()
 	go n.applyLoop()
+	if cfg.Snapshots != nil {
+		n.wg.Add(1)
+		go n.receiveSnapshots()
+	}
 	return n, nil
 }
 
@@ -240,6 +280,9 @@ func (n *Node) Status() Status {
 
 func (n *Node) publishStatus() {
 	s := n.core.Status()
+	if lc, ok := n.cfg.Storage.(LogCompactor); ok {
+		s.LogBytes = lc.SizeBytes()
+	}
 	n.status.Store(&s)
 }
 

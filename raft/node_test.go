@@ -2,6 +2,9 @@ package raft_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"maps"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -26,6 +29,7 @@ func TestMain(m *testing.M) {
 type counterSM struct {
 	mu      sync.Mutex // guards all fields
 	applied uint64
+	term    uint64
 	values  map[string]uint64 // data -> index it was applied at
 	dup     error
 }
@@ -41,7 +45,7 @@ func (s *counterSM) Apply(ents []raft.Entry) error {
 		if e.Index != s.applied+1 {
 			s.dup = fmt.Errorf("applied %d after %d", e.Index, s.applied)
 		}
-		s.applied = e.Index
+		s.applied, s.term = e.Index, e.Term
 		if e.Type == raft.EntryNormal {
 			if at, ok := s.values[string(e.Data)]; ok {
 				s.dup = fmt.Errorf("%q applied twice, at %d and %d", e.Data, at, e.Index)
@@ -56,6 +60,45 @@ func (s *counterSM) AppliedIndex() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.applied
+}
+
+func (s *counterSM) AppliedTerm() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term
+}
+
+type smImage struct {
+	Applied, Term uint64
+	Values        map[string]uint64
+}
+
+func (s *counterSM) Snapshot(begin func(index, term uint64) (io.Writer, error)) error {
+	s.mu.Lock()
+	img := smImage{s.applied, s.term, maps.Clone(s.values)}
+	s.mu.Unlock()
+	w, err := begin(img.Applied, img.Term)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(img)
+}
+
+func (s *counterSM) Restore(r io.Reader, index, term uint64) error {
+	var img smImage
+	if err := json.NewDecoder(r).Decode(&img); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err // the checksum is verified at EOF
+	}
+	if img.Applied != index || img.Term != term {
+		return fmt.Errorf("image at %d/%d, want %d/%d", img.Applied, img.Term, index, term)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied, s.term, s.values = img.Applied, img.Term, img.Values
+	return nil
 }
 
 func (s *counterSM) has(v string) bool {
@@ -74,14 +117,18 @@ type testNode struct {
 }
 
 type testCluster struct {
+	snapEvery uint64 // SnapshotEntries; large by default so most tests never snapshot
 	t     testing.TB
 	net   *transport.Network
 	ids   []raft.NodeID
 	nodes map[raft.NodeID]*testNode
 }
 
-func newTestCluster(t testing.TB, n int) *testCluster {
-	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}}
+func newTestCluster(t testing.TB, n int) *testCluster { return newSnapCluster(t, n, 1<<30) }
+
+// newSnapCluster snapshots every snapEvery applied entries.
+func newSnapCluster(t testing.TB, n int, snapEvery uint64) *testCluster {
+	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}, snapEvery: snapEvery}
 	for i := range n {
 		c.ids = append(c.ids, raft.NodeID(i))
 	}
@@ -100,15 +147,20 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 
 func (c *testCluster) start(id raft.NodeID) {
 	tn := c.nodes[id]
-	wal, err := logs.Open(filepath.Join(tn.dir, "wal"), logs.Options{NoSync: true})
+	wal, err := logs.Open(filepath.Join(tn.dir, "wal"), logs.Options{NoSync: true, SegmentBytes: 4096})
 	if err != nil {
 		c.t.Fatalf("open wal %d: %v", id, err)
+	}
+	snaps, err := logs.OpenSnapshotStore(filepath.Join(tn.dir, "snap"))
+	if err != nil {
+		c.t.Fatalf("open snapshot store %d: %v", id, err)
 	}
 	node, err := raft.StartNode(raft.NodeConfig{
 		ID: id, Peers: c.ids, TickInterval: 5 * time.Millisecond,
 		ElectionTimeoutMin: 100 * time.Millisecond, ElectionTimeoutMax: 200 * time.Millisecond,
 		HeartbeatInterval: 20 * time.Millisecond, LeaseClockDrift: 30 * time.Millisecond, Seed: uint64(id) + 1,
 		Storage: wal, Transport: c.net.Endpoint(id), StateMachine: tn.sm,
+		Snapshots: snaps, SnapshotEntries: c.snapEvery, SnapshotKeepEntries: 5,
 	})
 	if err != nil {
 		c.t.Fatalf("start %d: %v", id, err)

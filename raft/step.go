@@ -118,7 +118,9 @@ func (c *Core) stepFollower(m Message) {
 		c.electionElapsed, c.lead = 0, m.From
 		c.log.commitTo(m.Commit)
 		// Echo the leader's send tick: its lease runs from then.
-		c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context, Index: m.Index})
+		// And tell how far our log goes: a leader that believes we hold
+		// more learns that we lost data (a wiped disk) and starts over.
+		c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context, Index: m.Index, Commit: c.log.lastIndex()})
 	case MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Context: m.Context, Index: m.Index, Dropped: m.Reject})
 	case MsgTimeoutNow:
@@ -160,6 +162,12 @@ func (c *Core) stepLeader(m Message) {
 	case MsgHeartbeatResp:
 		pr.probeSent = false
 		pr.leaseTick = max(pr.leaseTick, m.Index)
+		if m.Commit < pr.match && pr.pendingSnap == 0 {
+			// The follower lost entries it had acknowledged (its disk was
+			// wiped): find where it really is, from scratch.
+			pr.match = m.Commit
+			pr.becomeProbe()
+		}
 		if pr.replicating && len(pr.inflight) >= c.cfg.MaxInflight {
 			// Appends may have been lost; let one more through so a
 			// rejection can tell us where the follower really is.

@@ -74,7 +74,8 @@ func (t MessageType) Valid() bool { return t > 0 && t < msgTypeEnd }
 //	MsgAppResp:    Index = last index matched (accept) or the rejected prevLogIndex;
 //	               Reject, RejectHint/LogTerm = hint for fast backup
 //	MsgVote/Pre:   Index/LogTerm = candidate's last log index/term
-//	MsgHeartbeat:  Commit, Context (read-index round id)
+//	MsgHeartbeat:  Commit, Context (read-index round id), Index (leader's tick, for leases)
+//	MsgHeartbeatResp: Context and Index echoed, Commit = the follower's last log index
 //	MsgReadIndex*: Context (request id), Index (read index in the response)
 //	MsgSnap:       Index/LogTerm = the snapshot's last index and term
 //	MsgSnapChunk:  Index/LogTerm = snapshot, Context = byte offset, Commit = file size,

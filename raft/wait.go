@@ -106,6 +106,29 @@ func (w *waitList) appliedTo(ents []Entry) {
 	w.reads = kept
 }
 
+// restoredTo records that a snapshot at index replaced the state: reads
+// up to it are served; proposals up to it may or may not be in it.
+func (w *waitList) restoredTo(index uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, pw := range w.proposals {
+		if i <= index {
+			pw.ch <- ErrProposalUnknown
+			delete(w.proposals, i)
+		}
+	}
+	w.applied = max(w.applied, index)
+	kept := w.reads[:0]
+	for _, r := range w.reads {
+		if r.index <= w.applied {
+			r.ch <- nil
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	w.reads = kept
+}
+
 // stop fails every waiter and any later registration.
 func (w *waitList) stop() {
 	w.mu.Lock()

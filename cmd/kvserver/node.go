@@ -24,6 +24,7 @@ type node struct {
 	peers  map[uint64]string // other nodes' raft addresses
 	logger *slog.Logger
 	wal    *logs.Log
+	snaps  *logs.SnapshotStore
 	store  *kv.Store
 	trail  *logs.Trail
 	tr     *transport.ZMQ
@@ -49,6 +50,9 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 	dir := cfg.NodeDir(id)
 	if n.wal, err = logs.Open(filepath.Join(dir, "raft"), logs.Options{Logger: logger}); err != nil {
 		return n, fmt.Errorf("open raft log: %w", err)
+	}
+	if n.snaps, err = logs.OpenSnapshotStore(cfg.SnapshotDir(id)); err != nil {
+		return n, fmt.Errorf("open snapshot store: %w", err)
 	}
 	if n.store, err = kv.Open(kv.Options{Dir: filepath.Join(dir, "kv"), Logger: logger,
 		MemTableBytes: cfg.Badger.MemTableBytes, BlockCacheBytes: cfg.Badger.BlockCacheBytes,
@@ -93,12 +97,14 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 		HeartbeatInterval: cfg.HeartbeatInterval(), LeaseClockDrift: cfg.LeaseClockDrift(),
 		MaxMsgBytes: maxMsgBytes,
 		Storage:     n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
+		Snapshots: n.snaps, SnapshotEntries: uint64(cfg.SnapshotEntries), SnapshotBytes: cfg.SnapshotBytes,
+		SnapshotKeepEntries: uint64(cfg.SnapshotKeepEntries),
 	})
 	if err != nil {
 		return n, fmt.Errorf("start raft: %w", err)
 	}
 	srv := api.New(api.Options{NodeID: id, PeerHTTP: peerHTTP, RequestTimeout: cfg.RequestTimeout(),
-		MaxValueBytes: cfg.MaxValueBytes, Logger: logger}, n.raft, n.store)
+		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps}, n.raft, n.store)
 	n.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	n.httpc = make(chan error, 1)
 	go func() { n.httpc <- n.http.Serve(ln) }()
