@@ -1,8 +1,31 @@
-// Command kvcli is the command-line client of a raftkv cluster.
+// Command kvcli is the command-line client of a raftkv cluster: one-shot
+// commands, an interactive shell, and a benchmark.
 package main
 
-import "os"
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"github.com/chzyer/readline"
+)
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	e := &env{
+		stdin:     os.Stdin,
+		stdout:    os.Stdout,
+		stderr:    os.Stderr,
+		stdinTTY:  readline.IsTerminal(int(os.Stdin.Fd())),
+		stdoutTTY: readline.IsTerminal(int(os.Stdout.Fd())),
+		stderrTTY: readline.IsTerminal(int(os.Stderr.Fd())),
+		signals:   osSignals{},
+	}
+	os.Exit(run(context.Background(), os.Args[1:], e))
 }
+
+// osSignals delivers Ctrl-C (SIGINT) to whoever subscribed. Commands that
+// do not subscribe keep the default: Ctrl-C ends the process.
+type osSignals struct{}
+
+func (osSignals) Notify(c chan<- os.Signal) { signal.Notify(c, os.Interrupt) }
+func (osSignals) Stop(c chan<- os.Signal)   { signal.Stop(c) }

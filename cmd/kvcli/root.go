@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
+	"os"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
+	"github.com/chzyer/readline"
 	"github.com/spf13/cobra"
 
 	"github.com/raftkv/raftkv/api/client"
@@ -24,149 +24,199 @@ const (
 	exitNotFound    = 1 // also any failure that fits no other code
 	exitUsage       = 2 // bad command line, bad config.json, or input the server rejected (400, 413)
 	exitUnavailable = 3 // no node could serve: refused, 503, timed out
+	// exitInterrupted is what a shell reports for a process killed by
+	// Ctrl-C; kvcli returns it when Ctrl-C cut a command short.
+	exitInterrupted = 130
 )
 
 // exitError carries the exit code of a failure found while running a
 // command. Errors without one come from cobra's own parsing: usage errors.
+// A nil err means the failure was already reported.
 type exitError struct {
 	code int
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
+// signaler is where Ctrl-C comes from: the process's SIGINT, or a test.
+type signaler interface {
+	Notify(c chan<- os.Signal)
+	Stop(c chan<- os.Signal)
+}
+
+// env is the outside world of one kvcli invocation.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// The TTY flags shape output for people: a newline after a raw value,
+	// the shell's line editor, a progress line rewritten in place.
+	stdinTTY, stdoutTTY, stderrTTY bool
+	signals                        signaler
+	// editorHook, when set, adjusts the line editor's configuration: tests
+	// drive the interactive shell through a pipe posing as a terminal.
+	editorHook func(*readline.Config)
+}
+
+// app is one command line being run: the environment, the global flags,
+// and, inside the shell, the shell's session.
+type app struct {
+	*env
+	endpoints   string
+	timeout     time.Duration
+	output      string // "text" or "json"
+	consistency string // "", "linearizable", "stale" or "lease"
+	sess        *session
+}
+
 // run executes kvcli with args and returns the process exit code. Every
 // failure is reported as one line on stderr.
-func run(args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stdout, stderr)
+func run(ctx context.Context, args []string, e *env) int {
+	a := &app{env: e}
+	root := newRootCmd(a)
 	root.SetArgs(args)
-	err := root.Execute()
+	code, msg := describe(root.ExecuteContext(ctx))
+	if msg != "" {
+		fmt.Fprintln(e.stderr, "kvcli: "+msg)
+	}
+	return code
+}
+
+// describe turns a command's error into its exit code and one line of
+// message ("" when there is nothing to say).
+func describe(err error) (int, string) {
 	if err == nil {
-		return exitOK
+		return exitOK, ""
 	}
 	code := exitUsage
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
+		if ee.err == nil {
+			return code, ""
+		}
 	}
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	if code == exitUsage {
-		msg += " (see kvcli --help)"
+		msg += " (see --help)"
 	}
-	fmt.Fprintln(stderr, "kvcli: "+msg)
-	return code
+	return code, msg
 }
 
-// globals are the persistent flags.
-type globals struct {
-	endpoints string
-	timeout   time.Duration
-}
-
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{}
+func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "kvcli",
+		Use:   "kvcli [command]",
 		Short: "Client for a raftkv cluster",
-		Long: "kvcli reads and writes a raftkv cluster over its HTTP API.\n\n" +
-			"Exit codes: 0 ok, 1 key not found (or other failure), 2 usage, 3 cluster unavailable.",
+		Long: "kvcli reads and writes a raftkv cluster over its HTTP API. Without a command it opens an\n" +
+			"interactive shell (or, with commands piped in, runs them one line at a time).\n\n" +
+			"Exit codes: 0 ok, 1 key not found (or other failure), 2 usage, 3 cluster unavailable,\n" +
+			"130 interrupted.",
+		Args:          cobra.NoArgs,
 		SilenceErrors: true, // run prints the one line
 		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.sess != nil {
+				return usageErr(errors.New("type a command (help lists them)"))
+			}
+			return runShell(cmd.Context(), a)
+		},
+		PersistentPreRunE: func(*cobra.Command, []string) error { return a.checkGlobals() },
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.PersistentFlags().StringVar(&g.endpoints, "endpoints", "",
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.endpoints, "endpoints", "",
 		"comma-separated node addresses (default: the http_addr of each node in ./config.json, else "+fallbackEndpoint+")")
-	root.PersistentFlags().DurationVar(&g.timeout, "timeout", 5*time.Second, "time limit for each request, failover included")
+	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "time limit for each request, failover included")
+	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&a.consistency, "consistency", "", "reads: linearizable (the server's default), stale (local state, may lag) or lease (leader lease, no round trip)")
 
-	root.AddCommand(
-		&cobra.Command{
-			Use:   "get KEY",
-			Short: "Print the value of KEY (raw bytes, no newline added)",
-			Args:  cobra.ExactArgs(1),
-			RunE: withClient(g, func(ctx context.Context, c *client.Client, args []string) error {
-				v, err := c.Get(ctx, args[0], "")
-				if errors.Is(err, client.ErrNotFound) {
-					return &exitError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
-				}
-				if err != nil {
-					return classify(err)
-				}
-				_, err = stdout.Write(v)
-				return err
-			}),
-		},
-		&cobra.Command{
-			Use:     "put KEY VALUE",
-			Aliases: []string{"set"},
-			Short:   "Set KEY to VALUE and print the log index of the write",
-			Args:    cobra.ExactArgs(2),
-			RunE: withClient(g, func(ctx context.Context, c *client.Client, args []string) error {
-				idx, err := c.Put(ctx, args[0], []byte(args[1]))
-				if err != nil {
-					return classify(err)
-				}
-				_, err = fmt.Fprintln(stdout, idx)
-				return err
-			}),
-		},
-		&cobra.Command{
-			Use:     "del KEY",
-			Aliases: []string{"delete", "rm"},
-			Short:   "Delete KEY (absent is fine) and print the log index of the write",
-			Args:    cobra.ExactArgs(1),
-			RunE: withClient(g, func(ctx context.Context, c *client.Client, args []string) error {
-				idx, err := c.Delete(ctx, args[0])
-				if err != nil {
-					return classify(err)
-				}
-				_, err = fmt.Fprintln(stdout, idx)
-				return err
-			}),
-		},
-		&cobra.Command{
-			Use:   "status",
-			Short: "Show each node's Raft state",
-			Args:  cobra.NoArgs,
-			RunE: withClient(g, func(ctx context.Context, c *client.Client, _ []string) error {
-				return printStatus(ctx, c, stdout)
-			}),
-		},
-	)
+	root.AddCommand(getCmd(a), putCmd(a), delCmd(a), listCmd(a), statusCmd(a), leaderCmd(a), benchCmd(a))
 	// Wrong argument counts are usage errors like bad flags.
-	for _, cmd := range root.Commands() {
+	var wrap func(*cobra.Command)
+	wrap = func(cmd *cobra.Command) {
 		if args := cmd.Args; args != nil {
 			cmd.Args = func(cmd *cobra.Command, a []string) error {
 				if err := args(cmd, a); err != nil {
-					return usageErr(fmt.Errorf("%s: %w", cmd.Name(), err))
+					if !cmd.HasParent() {
+						return usageErr(err)
+					}
+					return usageErr(fmt.Errorf("%s: %w", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), err))
 				}
 				return nil
 			}
 		}
+		for _, sub := range cmd.Commands() {
+			wrap(sub)
+		}
 	}
+	wrap(root)
 	return root
 }
 
-// withClient builds the client from the global flags, runs fn, and releases
-// the client's connections.
-func withClient(g *globals, fn func(context.Context, *client.Client, []string) error) func(*cobra.Command, []string) error {
+// checkGlobals validates the global flags, before any command runs.
+func (a *app) checkGlobals() error {
+	switch {
+	case a.timeout <= 0:
+		return usageErr(fmt.Errorf("--timeout must be positive, got %s", a.timeout))
+	case a.output != "text" && a.output != "json":
+		return usageErr(fmt.Errorf("-o %q: want text or json", a.output))
+	case a.consistency != "" && a.consistency != "linearizable" && a.consistency != "stale" && a.consistency != "lease":
+		return usageErr(fmt.Errorf("--consistency %q: want linearizable, stale or lease", a.consistency))
+	}
+	return nil
+}
+
+func (a *app) json() bool { return a.output == "json" }
+
+// forPeople reports whether output goes to a person rather than a program.
+func (a *app) forPeople() bool { return a.stdoutTTY || a.sess != nil && a.sess.interactive }
+
+// resolve returns the endpoints the flags (or config.json) name.
+func (a *app) resolve() ([]string, error) {
+	eps, err := resolveEndpoints(a.endpoints, configPath)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return eps, nil
+}
+
+// client returns the client for a command and a function to release it.
+// Inside the shell it is the session's, unless this line overrides the
+// connection flags.
+func (a *app) client(cmd *cobra.Command) (*client.Client, func(), error) {
+	if a.sess != nil && !cmd.Flags().Changed("endpoints") && !cmd.Flags().Changed("timeout") {
+		return a.sess.client(), func() {}, nil
+	}
+	eps, err := a.resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(eps, a.timeout)
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	return c, c.Close, nil
+}
+
+// withClient adapts fn into a cobra RunE with a client from a.client.
+func withClient(a *app, fn func(context.Context, *client.Client, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		if g.timeout <= 0 {
-			return usageErr(fmt.Errorf("--timeout must be positive, got %s", g.timeout))
-		}
-		endpoints, err := resolveEndpoints(g.endpoints, configPath)
+		c, release, err := a.client(cmd)
 		if err != nil {
-			return usageErr(err)
+			return err
 		}
-		c, err := client.New(endpoints, g.timeout)
-		if err != nil {
-			return usageErr(err)
-		}
-		defer c.Close()
+		defer release()
 		return fn(cmd.Context(), c, args)
 	}
 }
@@ -177,7 +227,10 @@ func classify(err error) error {
 	var apiErr *client.APIError
 	var netErr net.Error
 	switch {
-	case errors.Is(err, client.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+	case errors.Is(err, context.Canceled):
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrNoLeader),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
 		code = exitUnavailable
 	case errors.As(err, &apiErr):
 		switch apiErr.Status {
@@ -190,47 +243,27 @@ func classify(err error) error {
 	return &exitError{code: code, err: err}
 }
 
-// printStatus asks every endpoint at once (a dead one costs the timeout,
-// once) and prints a table in endpoint order.
-func printStatus(ctx context.Context, c *client.Client, out io.Writer) error {
-	endpoints := c.Endpoints()
-	type result struct {
-		st  client.Status
-		err error
+// interruptible returns a context that Ctrl-C cancels, for commands that
+// stop cleanly (the benchmark prints what it measured). Inside the shell
+// the session already does this for every command.
+func (a *app) interruptible(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	if a.sess != nil || a.signals == nil {
+		return ctx, cancel
 	}
-	results := make([]result, len(endpoints))
+	sig := make(chan os.Signal, 1)
+	a.signals.Notify(sig)
 	var wg sync.WaitGroup
-	for i, ep := range endpoints {
-		wg.Go(func() {
-			st, err := c.Status(ctx, ep)
-			results[i] = result{st, err}
-		})
-	}
-	wg.Wait()
-
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tTERM\tLEADER\tCOMMIT\tAPPLIED")
-	var lastErr error
-	answered := 0
-	for i, r := range results {
-		if r.err != nil {
-			lastErr = r.err
-			fmt.Fprintf(tw, "-\t%s\tunreachable\t-\t-\t-\t-\n", endpoints[i])
-			continue
+	wg.Go(func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
 		}
-		answered++
-		leader := "-"
-		if r.st.Leader != nil {
-			leader = strconv.FormatUint(*r.st.Leader, 10)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\n",
-			r.st.ID, endpoints[i], r.st.State, r.st.Term, leader, r.st.CommitIndex, r.st.AppliedIndex)
+	})
+	return ctx, func() {
+		a.signals.Stop(sig)
+		cancel()
+		wg.Wait()
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if answered == 0 {
-		return &exitError{code: exitUnavailable, err: fmt.Errorf("no endpoint answered: %w", lastErr)}
-	}
-	return nil
 }

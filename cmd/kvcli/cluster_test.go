@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/api/client"
+)
+
+// realCluster is three kvserver processes on free loopback ports.
+type realCluster struct {
+	httpAddrs []string
+	procs     []*exec.Cmd
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func startRealCluster(t *testing.T) *realCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds kvserver and runs three processes; skipped in -short mode")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kvserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "../kvserver").CombinedOutput(); err != nil {
+		t.Fatalf("go build kvserver: %v\n%s", err, out)
+	}
+	ports := freePorts(t, 6)
+	c := &realCluster{}
+	var nodes []string
+	for i := range 3 {
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
+		c.httpAddrs = append(c.httpAddrs, addr)
+		nodes = append(nodes, fmt.Sprintf(`{"id": %d, "raft_addr": "tcp://127.0.0.1:%d", "http_addr": %q}`, i, ports[2*i], addr))
+	}
+	cfg := fmt.Sprintf(`{"nodes": [%s], "election_timeout_ms": {"min": 150, "max": 300}, "heartbeat_ms": 30,
+		"data_dir": %q, "request_timeout_ms": 3000, "max_value_bytes": 1048576}`,
+		strings.Join(nodes, ","), filepath.Join(dir, "data"))
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range c.procs {
+			if p != nil {
+				p.Process.Kill()
+				p.Wait()
+			}
+		}
+	})
+	for i := range 3 {
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := exec.Command(bin, "--config", cfgPath, "--node-id", fmt.Sprint(i))
+		p.Stdout, p.Stderr = logf, logf
+		if err := p.Start(); err != nil {
+			t.Fatalf("start node %d: %v", i, err)
+		}
+		logf.Close()
+		c.procs = append(c.procs, p)
+	}
+	return c
+}
+
+// leader waits until the cluster has a leader every node agrees on.
+func (c *realCluster) leader(t *testing.T) client.LeaderInfo {
+	t.Helper()
+	cl, err := client.New(c.httpAddrs, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		li, err := cl.Leader(context.Background())
+		agree := err == nil
+		for _, n := range cl.StatusAll(context.Background()) {
+			agree = agree && n.Err == nil && n.Status.Leader != nil && *n.Status.Leader == li.ID
+		}
+		if agree {
+			return li
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no agreed leader within 30s")
+	return client.LeaderInfo{}
+}
+
+// TestRealCluster runs kvcli's commands, the script shell, failover and a
+// two-second benchmark against three real kvserver processes.
+func TestRealCluster(t *testing.T) {
+	c := startRealCluster(t)
+	li := c.leader(t)
+	eps := "--endpoints=" + strings.Join(c.httpAddrs, ",")
+
+	r := runCLI(t, eps, "put", "greeting", "hello world")
+	r.check(t, exitOK, r.stdout)
+	runCLI(t, eps, "get", "greeting").check(t, exitOK, "hello world")
+	runCLI(t, eps, "--consistency", "stale", "get", "greeting").check(t, exitOK, "hello world")
+	runCLI(t, eps, "-o", "json", "get", "greeting").check(t, exitOK, `{"key":"greeting","value":"hello world"}`+"\n")
+	runCLI(t, eps, "list", "gree").check(t, exitOK, "greeting\t\"hello world\"\n")
+	r = runCLI(t, eps, "del", "greeting")
+	r.check(t, exitOK, r.stdout)
+	if _, err := strconv.ParseUint(strings.TrimSpace(r.stdout), 10, 64); err != nil {
+		t.Errorf("del printed %q, not a log index", r.stdout)
+	}
+	runCLI(t, eps, "get", "greeting").check(t, exitNotFound, "")
+	runCLI(t, eps, "leader").check(t, exitOK, fmt.Sprintf("%s (node %d, term %d)\n", strings.TrimPrefix(li.Endpoint, "http://"), li.ID, li.Term))
+
+	r = runCLI(t, eps, "status")
+	r.check(t, exitOK, r.stdout)
+	states := map[string]int{}
+	for _, line := range strings.Split(r.stdout, "\n")[1:4] {
+		if f := strings.Fields(line); len(f) == 8 {
+			states[f[2]]++
+		}
+	}
+	if states["leader"] != 1 || states["follower"] != 2 || !strings.Contains(r.stdout, "3 of 3 nodes answered; leader ") {
+		t.Errorf("status:\n%s", r.stdout)
+	}
+
+	// The script shell, through a follower (which forwards the write).
+	var follower string
+	for _, a := range c.httpAddrs {
+		if "http://"+a != li.Endpoint {
+			follower = a
+			break
+		}
+	}
+	r = runWith(t, opts{stdin: "put s \"two words\"\nget s\nlist s\n"}, "--endpoints", follower)
+	if r.code != exitOK || !strings.HasSuffix(r.stdout, "\ntwo words\ns\t\"two words\"\n") {
+		t.Errorf("shell: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// A dead first endpoint: the next one serves.
+	r = runCLI(t, "--endpoints="+deadAddr(t)+","+strings.Join(c.httpAddrs, ","), "get", "s")
+	r.check(t, exitOK, "two words")
+
+	// Two seconds of writes to the leader, found through a follower.
+	file := filepath.Join(t.TempDir(), "bench.json")
+	r = runCLI(t, "--endpoints", follower, "bench", "write", "-d", "2s", "-c", "8", "--value-size", "64", "--json", file)
+	if r.code != exitOK {
+		t.Fatalf("bench: exit %d, stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "to the leader at "+li.Endpoint+"\n") {
+		t.Errorf("bench did not aim at the leader %s:\n%s", li.Endpoint, r.stdout)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := decodeBenchJSON(t, data)
+	checkSaneBench(t, b, 8, 64)
+	if *b.DurationS < 2 || *b.Errors != 0 {
+		t.Errorf("bench JSON %s", data)
+	}
+	t.Logf("bench write against 3 real nodes: %s", strings.TrimSpace(string(data)))
+}

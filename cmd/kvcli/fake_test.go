@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeNode is a one-node stand-in for the raftkv HTTP API.
+type fakeNode struct {
+	mu    sync.Mutex // guards every field below
+	id    uint64
+	data  map[string]string
+	index uint64
+	// code, when non-zero, is the answer to every request but /v1/status.
+	code int
+	// status overrides what /v1/status answers (the fake says it leads).
+	status map[string]any
+	// block, when set, holds kv requests until the client gives up.
+	block   bool
+	queries []string // raw queries of kv requests, in order
+}
+
+func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reply := func(code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(v)
+	}
+	f.mu.Lock()
+	block := f.block
+	f.mu.Unlock()
+	if block && r.URL.Path != "/v1/status" {
+		<-r.Context().Done()
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.URL.Path == "/v1/status" {
+		st := map[string]any{"id": f.id, "state": "leader", "term": 4, "leader": f.id, "leader_http": nil,
+			"commit_index": f.index, "applied_index": f.index, "last_log_index": f.index, "peers": []any{}}
+		for k, v := range f.status {
+			st[k] = v
+		}
+		reply(200, st)
+		return
+	}
+	if f.code != 0 {
+		reply(f.code, map[string]string{"error": "fake " + http.StatusText(f.code)})
+		return
+	}
+	f.queries = append(f.queries, r.URL.RawQuery)
+	if r.URL.Path == "/v1/kv" {
+		f.list(w, r, reply)
+		return
+	}
+	key, ok := strings.CutPrefix(r.URL.Path, "/v1/kv/")
+	if !ok {
+		reply(404, map[string]string{"error": "no such route"})
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		v, ok := f.data[key]
+		if !ok {
+			reply(404, map[string]string{"error": "key not found"})
+			return
+		}
+		io.WriteString(w, v)
+	case http.MethodPut:
+		b, _ := io.ReadAll(r.Body)
+		f.data[key] = string(b)
+		f.index++
+		reply(200, map[string]uint64{"index": f.index})
+	case http.MethodDelete:
+		delete(f.data, key)
+		f.index++
+		reply(200, map[string]uint64{"index": f.index})
+	}
+}
+
+func (f *fakeNode) list(w http.ResponseWriter, r *http.Request, reply func(int, any)) {
+	q := r.URL.Query()
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			reply(400, map[string]string{"error": "bad limit"})
+			return
+		}
+		limit = n
+	}
+	var keys []string
+	for k := range f.data {
+		if strings.HasPrefix(k, q.Get("prefix")) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) > limit {
+		keys = keys[:limit]
+	}
+	items := []map[string]string{}
+	for _, k := range keys {
+		it := map[string]string{"key": k}
+		if v := f.data[k]; strings.HasPrefix(v, "\xff") {
+			it["value_base64"] = base64.StdEncoding.EncodeToString([]byte(v))
+		} else {
+			it["value"] = v
+		}
+		items = append(items, it)
+	}
+	reply(200, map[string]any{"items": items})
+}
+
+func (f *fakeNode) set(k, v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.data[k] = v
+}
+
+func (f *fakeNode) get(k string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.data[k]
+	return v, ok
+}
+
+func (f *fakeNode) lastQuery() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queries) == 0 {
+		return ""
+	}
+	return f.queries[len(f.queries)-1]
+}
+
+// newFake starts a fake node; its URL is "http://127.0.0.1:port".
+func newFake(t *testing.T, id uint64, code int) (*fakeNode, string) {
+	t.Helper()
+	f := &fakeNode{id: id, data: map[string]string{}, code: code}
+	s := httptest.NewServer(f)
+	t.Cleanup(s.Close)
+	return f, s.URL
+}
+
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while the code under
+// test writes to it.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

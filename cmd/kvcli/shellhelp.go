@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// shellCommands are the commands the shell offers, for help and
+// completion, in the order help lists them.
+var shellCommands = []struct{ name, usage, what string }{
+	{"get", "get KEY", "print the value of KEY"},
+	{"put", "put KEY VALUE | put KEY --file F", "set KEY (also: set)"},
+	{"set", "", ""},
+	{"del", "del KEY", "delete KEY"},
+	{"list", "list [PREFIX] [--limit N]", "keys and values in key order"},
+	{"status", "status", "every node's state, term, indexes and lag"},
+	{"leader", "leader", "the leader's address, id and term"},
+	{"bench", "bench write|read|mixed [flags]", "measure throughput and latency"},
+	{"use", "use ENDPOINT", "send commands to ENDPOINT first"},
+	{"help", "help [COMMAND]", "this list, or a command's flags"},
+	{"exit", "exit", "leave (also: quit, Ctrl-D)"},
+	{"quit", "", ""},
+}
+
+func (s *session) help(a *app) {
+	var b strings.Builder
+	b.WriteString("Commands (quote values with blanks: put greeting \"hello world\"):\n")
+	for _, c := range shellCommands {
+		if c.usage != "" {
+			fmt.Fprintf(&b, "  %-36s %s\n", c.usage, c.what)
+		}
+	}
+	b.WriteString("Global flags work on any line: -o json, --consistency stale, --timeout 2s, --endpoints ...\n")
+	b.WriteString("Ctrl-C cancels the line or the running command; Tab completes commands, flags and keys.\n")
+	io.WriteString(a.stdout, b.String())
+}
+
+// commandNames lists the shell's commands for completion.
+func commandNames() []string {
+	names := make([]string, 0, len(shellCommands))
+	for _, c := range shellCommands {
+		names = append(names, c.name)
+	}
+	slices.Sort(names)
+	return names
+}
