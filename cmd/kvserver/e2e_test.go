@@ -43,8 +43,9 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-// testConfigJSON writes a config for n nodes on free ports into dir.
-func testConfigJSON(t testing.TB, dir string, n int) string {
+// testConfigJSON writes a config for n nodes on free ports into dir;
+// extra holds more top-level JSON fields (`"snapshot_entries": 50`).
+func testConfigJSON(t testing.TB, dir string, n int, extra ...string) string {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	var nodes []string
@@ -52,7 +53,8 @@ func testConfigJSON(t testing.TB, dir string, n int) string {
 		nodes = append(nodes, fmt.Sprintf(`{"id": %d, "raft_addr": "tcp://127.0.0.1:%d", "http_addr": "127.0.0.1:%d"}`, i, ports[2*i], ports[2*i+1]))
 	}
 	js := fmt.Sprintf(`{"nodes": [%s], "election_timeout_ms": {"min": 150, "max": 300}, "heartbeat_ms": 30,
-		"data_dir": %q, "request_timeout_ms": 3000, "max_value_bytes": 1048576}`, strings.Join(nodes, ","), filepath.Join(dir, "data"))
+		"data_dir": %q, "request_timeout_ms": 3000, "max_value_bytes": 1048576%s}`, strings.Join(nodes, ","), filepath.Join(dir, "data"),
+		strings.Join(append([]string{""}, extra...), ", "))
 	path := filepath.Join(dir, "config.json")
 	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
 		t.Fatal(err)
@@ -66,8 +68,12 @@ type e2eCluster struct {
 	nodes map[uint64]*node
 }
 
-func newE2ECluster(t testing.TB) *e2eCluster {
-	path := testConfigJSON(t, t.TempDir(), 3)
+func newE2ECluster(t testing.TB, extra ...string) *e2eCluster {
+	return newE2EClusterFrom(t, testConfigJSON(t, t.TempDir(), 3, extra...))
+}
+
+// newE2EClusterFrom starts every node of the config file at path.
+func newE2EClusterFrom(t testing.TB, path string) *e2eCluster {
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

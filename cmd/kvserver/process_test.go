@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ type procCluster struct {
 	procs map[uint64]*exec.Cmd
 }
 
-func newProcCluster(t *testing.T) *procCluster {
+func newProcCluster(t *testing.T, extra ...string) *procCluster {
 	if testing.Short() {
 		t.Skip("builds and runs real processes; skipped in -short mode")
 	}
@@ -36,7 +37,7 @@ func newProcCluster(t *testing.T) *procCluster {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cfgPath := testConfigJSON(t, dir, 3)
+	cfgPath := testConfigJSON(t, dir, 3, extra...)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +196,61 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("get %s = %q, %v; want %q", k, got, err, v)
 		}
 	}
+}
+
+// TestKill9DuringSnapshots crashes nodes with SIGKILL over and over while
+// they take, send and install snapshots every few dozen entries (a node
+// down for a round comes back through InstallSnapshot), then crashes them
+// all: every acknowledged write must survive.
+func TestKill9DuringSnapshots(t *testing.T) {
+	c := newProcCluster(t, `"snapshot_entries": 40, "snapshot_keep_entries": 5`)
+	cl, err := client.New(c.endpoints(), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c.leader(cl)
+	w := &writer{acked: map[string]string{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go w.run(cl, i, stop, &wg)
+	}
+	for round := range 4 {
+		victim := uint64(round % 3)
+		time.Sleep(700 * time.Millisecond) // let snapshots happen meanwhile
+		c.kill(victim)
+		time.Sleep(700 * time.Millisecond) // the others compact past it
+		c.start(victim)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d writes acknowledged, %d failed or timed out", len(w.acked), w.fails)
+	if len(w.acked) < 100 {
+		t.Fatalf("only %d writes acknowledged", len(w.acked))
+	}
+	for id := range c.procs {
+		c.kill(id)
+	}
+	for _, n := range c.cfg.Nodes {
+		c.start(n.ID)
+	}
+	c.leader(cl)
+	for k, v := range w.acked {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		got, err := cl.Get(ctx, k, "")
+		cancel()
+		if err != nil || string(got) != v {
+			t.Fatalf("acknowledged write %s: got %q, %v; want %q", k, got, err, v)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(c.dir, "node-*.log"))
+	installs := 0
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		installs += strings.Count(string(b), "snapshot installed")
+	}
+	t.Logf("%d snapshot installs during the run", installs)
 }

@@ -69,10 +69,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	f.StringVar(&opts.dataDir, "data-dir", "", "override the config's data_dir")
 	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	// The original project's users typed --node_id; accept both spellings.
-	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
-	})
+	f.SetNormalizeFunc(underscoreToDash)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	restoreCmd := newRestoreCmd(stdout)
+	restoreCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.AddCommand(restoreCmd)
+	cmd.CompletionOptions.DisableDefaultCmd = true
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -81,13 +83,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command"):
 		fmt.Fprintf(stderr, "kvserver: %v\n", err)
 		return exitConfig
 	default:
 		fmt.Fprintf(stderr, "kvserver: %v\n", err)
 		return exitFatal
 	}
+}
+
+// underscoreToDash lets --node_id mean --node-id: the original project's
+// users typed the former.
+func underscoreToDash(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
 }
 
 func serve(ctx context.Context, opts options, stderr io.Writer) error {
