@@ -3,10 +3,10 @@ package raft_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"maps"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -118,10 +118,10 @@ type testNode struct {
 
 type testCluster struct {
 	snapEvery uint64 // SnapshotEntries; large by default so most tests never snapshot
-	t     testing.TB
-	net   *transport.Network
-	ids   []raft.NodeID
-	nodes map[raft.NodeID]*testNode
+	t         testing.TB
+	net       *transport.Network
+	ids       []raft.NodeID
+	nodes     map[raft.NodeID]*testNode
 }
 
 func newTestCluster(t testing.TB, n int) *testCluster { return newSnapCluster(t, n, 1<<30) }
