@@ -30,6 +30,18 @@ type Trail struct {
 	last   uint64     // index of the last line written or found on open
 	buf    []byte     // line buffer reused by Append
 	closed bool
+	// maxBytes, when > 0, bounds the file: past it the trail moves to
+	// "<path>.1" (replacing the one there) and starts afresh.
+	maxBytes int64
+}
+
+// RotateAt bounds the trail file to about n bytes: once past it, the file
+// becomes "<path>.1" and a new one begins, so the trail of a long-lived node
+// takes at most about 2n bytes. n <= 0 means no bound.
+func (t *Trail) RotateAt(n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.maxBytes = n
 }
 
 // OpenTrail opens (creating it and its parent directories if needed) the
@@ -50,7 +62,51 @@ func OpenTrail(path string) (*Trail, error) {
 		_ = f.Close()
 		return nil, err
 	}
+	if t.last == 0 {
+		// Just rotated: the last index is in the previous file.
+		if err := t.recoverRotated(); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+func (t *Trail) rotatedPath() string { return t.path + ".1" }
+
+// recoverRotated finds the last index in the previous file, if any.
+func (t *Trail) recoverRotated() error {
+	f, err := os.OpenFile(t.rotatedPath(), os.O_RDWR, 0)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("logs: open trail %s: %w", t.rotatedPath(), err)
+	}
+	defer f.Close()
+	old := &Trail{path: t.rotatedPath(), logger: t.logger, f: f}
+	if err := old.recover(); err != nil {
+		return err
+	}
+	t.last = old.last
+	return nil
+}
+
+// rotate moves a full trail file aside and starts a new one.
+func (t *Trail) rotate() error {
+	if err := t.f.Close(); err != nil {
+		return fmt.Errorf("logs: close trail %s: %w", t.path, err)
+	}
+	if err := os.Rename(t.path, t.rotatedPath()); err != nil {
+		return fmt.Errorf("logs: rotate trail %s: %w", t.path, err)
+	}
+	f, err := os.OpenFile(t.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.closed = true
+		return fmt.Errorf("logs: open trail %s: %w", t.path, err)
+	}
+	t.f, t.size = f, 0
+	return nil
 }
 
 // LastIndex is the index of the last line in the trail; 0 when empty.
@@ -92,6 +148,11 @@ func (t *Trail) Append(lines []TrailLine) error {
 	}
 	t.size += int64(len(buf))
 	t.last = last
+	if t.maxBytes > 0 && t.size >= t.maxBytes {
+		if err := t.rotate(); err != nil {
+			return err
+		}
+	}
 	if cap(buf) <= 1<<20 {
 		t.buf = buf[:0]
 	} else {

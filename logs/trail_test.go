@@ -188,3 +188,44 @@ func TestTrailRecoveryLongFile(t *testing.T) {
 		t.Fatalf("torn line not cut cleanly: file is %d bytes, want %d", len(got), cut+10*10000)
 	}
 }
+
+func TestTrailRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs", "0.txt")
+	tr, err := OpenTrail(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.RotateAt(200)
+	for i := uint64(1); i <= 40; i++ {
+		if err := tr.Append([]TrailLine{{Index: i, Term: 1, Command: "SET key value"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, _ := os.ReadFile(path)
+	old, err := os.ReadFile(path + ".1")
+	if err != nil {
+		t.Fatalf("no rotated file: %v", err)
+	}
+	if len(cur) >= 200 || len(old) > 250 || len(old) < 200 {
+		t.Fatalf("sizes after rotation: current %d, previous %d", len(cur), len(old))
+	}
+	if !strings.Contains(string(old)+string(cur), "40, 1, SET key value\n") {
+		t.Fatalf("the newest line is in neither file")
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening right after a rotation (empty current file) still knows
+	// where the trail stands.
+	os.WriteFile(path, nil, 0o644)
+	tr, err = OpenTrail(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	lastOld := strings.Split(strings.TrimSpace(string(old)), "\n")
+	want := lastOld[len(lastOld)-1]
+	if got := tr.LastIndex(); fmt.Sprintf("%d, 1, SET key value", got) != want {
+		t.Fatalf("LastIndex after reopen = %d, last line of the previous file %q", got, want)
+	}
+}

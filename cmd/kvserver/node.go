@@ -48,7 +48,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 		}
 	}()
 	dir := cfg.NodeDir(id)
-	if n.wal, err = logs.Open(filepath.Join(dir, "raft"), logs.Options{Logger: logger}); err != nil {
+	if n.wal, err = logs.Open(filepath.Join(dir, "raft"), logs.Options{Logger: logger, SegmentBytes: walSegmentBytes}); err != nil {
 		return n, fmt.Errorf("open raft log: %w", err)
 	}
 	if n.snaps, err = logs.OpenSnapshotStore(cfg.SnapshotDir(id)); err != nil {
@@ -62,6 +62,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 	if n.trail, err = logs.OpenTrail(cfg.TrailPath(id)); err != nil {
 		return n, fmt.Errorf("open trail: %w", err)
 	}
+	n.trail.RotateAt(trailMaxBytes)
 	peers := map[uint64]string{}
 	peerHTTP := map[uint64]string{}
 	var ids []uint64
@@ -112,8 +113,15 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 	return n, nil
 }
 
-// maxMsgBytes bounds the entries of one AppendEntries message.
-const maxMsgBytes = 1 << 20
+const (
+	// maxMsgBytes bounds the entries of one AppendEntries message.
+	maxMsgBytes = 1 << 20
+	// walSegmentBytes sizes log segments: compaction drops whole segments,
+	// so this is the granularity of the disk a snapshot frees.
+	walSegmentBytes = 8 << 20
+	// trailMaxBytes bounds each trail file; one previous file is kept.
+	trailMaxBytes = 16 << 20
+)
 
 // done is closed when the node can no longer serve: Raft stopped on a
 // fatal error or the HTTP server failed.
