@@ -148,6 +148,9 @@ type Core struct {
 
 	transferee NodeID
 
+	elections     uint64 // campaigns started, for the driver's events
+	electionCause string // why the latest campaign started, or how it failed
+
 	snap           SnapshotInfo  // latest snapshot available to send
 	pendingRestore *SnapshotInfo // a snapshot the driver must install (Ready.Snapshot)
 
@@ -278,6 +281,11 @@ func (c *Core) becomeLeader() {
 // campaign starts a pre-vote or an election. force skips pre-vote and
 // asks voters to ignore their leader lease (leadership transfer).
 func (c *Core) campaign(force bool) {
+	c.elections++
+	c.electionCause = CauseTimeout
+	if force {
+		c.electionCause = CauseTransfer
+	}
 	if c.cfg.PreVote && !force {
 		c.becomePreCandidate()
 		c.requestVotes(MsgPreVote, c.term+1, false)
@@ -326,6 +334,9 @@ func (c *Core) tally() bool {
 		c.becomeLeader()
 		return true
 	case rejected >= c.quorum():
+		if c.role == PreCandidate {
+			c.electionCause = CausePreVoteFailed
+		}
 		c.becomeFollower(c.term, None)
 		return true
 	}

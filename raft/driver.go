@@ -178,8 +178,14 @@ func (n *Node) transfer(t transferReq) {
 
 func (n *Node) handleReady() error {
 	rd := n.core.Ready()
-	if rd.SoftState != nil {
-		n.logRoleChange(*rd.SoftState)
+	if rd.SoftState != nil || n.core.elections != n.lastElections {
+		cur := n.lastSoft
+		if rd.SoftState != nil {
+			cur = *rd.SoftState
+			n.logRoleChange(cur)
+		}
+		n.publishChanges(n.lastSoft, cur, n.lastElections)
+		n.lastSoft, n.lastElections = cur, n.core.elections
 	}
 	// A leader's appends go out while it writes its own log.
 	var later, now []Message

@@ -111,6 +111,11 @@ type Node struct {
 	readCtx  uint64
 	tickNum  uint64
 	lastRole Role
+	// lastSoft and lastElections are what events were last published for.
+	lastSoft      SoftState
+	lastElections uint64
+
+	events eventHub
 
 	// Snapshots. snapSenders and snapRunning are owned by the driver.
 	snapSenders  map[NodeID]*snapSender
@@ -181,6 +186,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n.lastRole = n.core.Role()
+	n.lastSoft = SoftState{Lead: n.core.Leader(), Role: n.core.Role()}
 	n.applied.Store(st.Applied)
 	n.waits.applied = st.Applied
 	if err := n.catchUpTrail(st.Entries, st.Applied); err != nil {

@@ -489,3 +489,48 @@ func TestNodeStopsOnDiskError(t *testing.T) {
 		t.Fatalf("node error %v, want the disk error", err)
 	}
 }
+
+// TestNodeEvents: subscribers see the election, the new leader and role
+// changes as they happen, including a transfer's cause.
+func TestNodeEvents(t *testing.T) {
+	c := newTestCluster(t, 3)
+	subs := map[raft.NodeID]<-chan raft.Event{}
+	for _, id := range c.ids {
+		ch, cancel := c.nodes[id].node.Subscribe(64)
+		defer cancel()
+		subs[id] = ch
+	}
+	lead := c.leader()
+	next := func(id raft.NodeID, kind string, match func(raft.Event) bool) raft.Event {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case e := <-subs[id]:
+				if e.Kind == kind && match(e) {
+					return e
+				}
+			case <-deadline:
+				t.Fatalf("node %d: no %s event", id, kind)
+			}
+		}
+	}
+	e := next(lead, raft.EventElection, func(e raft.Event) bool { return true })
+	if e.Cause != raft.CauseTimeout || e.Node != lead {
+		t.Fatalf("first election event %+v", e)
+	}
+	next(lead, raft.EventRole, func(e raft.Event) bool { return e.Role == raft.Leader })
+	follower := (lead + 1) % 3
+	next(follower, raft.EventLeader, func(e raft.Event) bool { return e.Leader == lead })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.nodes[lead].node.TransferLeadership(ctx, follower); err != nil {
+		t.Fatal(err)
+	}
+	e = next(follower, raft.EventElection, func(e raft.Event) bool { return true })
+	if e.Cause != raft.CauseTransfer {
+		t.Fatalf("election after a transfer has cause %q", e.Cause)
+	}
+	next(lead, raft.EventLeader, func(e raft.Event) bool { return e.Leader == follower })
+}

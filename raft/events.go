@@ -1,0 +1,94 @@
+package raft
+
+import (
+	"sync"
+	"time"
+)
+
+// Election causes.
+const (
+	CauseTimeout       = "timeout"        // no leader heard from for an election timeout
+	CauseTransfer      = "transfer"       // told to campaign by a leader handing over
+	CausePreVoteFailed = "prevote-failed" // a pre-vote round found no majority
+)
+
+// Event kinds.
+const (
+	EventElection = "election" // this node started a campaign (Cause says why)
+	EventLeader   = "leader"   // the leader this node knows changed (Leader may be None)
+	EventRole     = "role"     // this node's role changed
+)
+
+// Event is something an operator watches happen: elections, leader and
+// role changes, as this node saw them.
+type Event struct {
+	Time   time.Time
+	Kind   string
+	Node   NodeID
+	Term   uint64
+	Role   Role
+	Leader NodeID
+	Cause  string
+}
+
+// eventHub fans events out to subscribers. A slow subscriber loses events
+// rather than slowing the driver.
+type eventHub struct {
+	mu   sync.Mutex // guards subs and next
+	subs map[int]chan Event
+	next int
+}
+
+// Subscribe returns a channel of events (buffered to buf) and a function
+// that ends the subscription. Events a full channel cannot take are dropped.
+func (n *Node) Subscribe(buf int) (<-chan Event, func()) {
+	h := &n.events
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs == nil {
+		h.subs = map[int]chan Event{}
+	}
+	id := h.next
+	h.next++
+	ch := make(chan Event, buf)
+	h.subs[id] = ch
+	return ch, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.subs, id)
+	}
+}
+
+func (h *eventHub) publish(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ch := range h.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// publishChanges turns a change of soft state into events. Driver only.
+func (n *Node) publishChanges(prev, cur SoftState, prevElections uint64) {
+	base := Event{Time: time.Now(), Node: n.cfg.ID, Term: n.core.Term(), Role: cur.Role, Leader: cur.Lead}
+	if n.core.elections != prevElections {
+		e := base
+		e.Kind, e.Cause = EventElection, n.core.electionCause
+		n.events.publish(e)
+	}
+	if cur.Role != prev.Role {
+		e := base
+		e.Kind = EventRole
+		if prev.Role == PreCandidate && cur.Role == Follower && n.core.electionCause == CausePreVoteFailed {
+			e.Cause = CausePreVoteFailed
+		}
+		n.events.publish(e)
+	}
+	if cur.Lead != prev.Lead {
+		e := base
+		e.Kind = EventLeader
+		n.events.publish(e)
+	}
+}
