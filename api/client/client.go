@@ -1,17 +1,17 @@
 // Package client is the Go client of the raftkv HTTP API, shared by kvcli
 // and its benchmark. It spreads nothing: it talks to one endpoint at a time
-// and moves on only when that one cannot serve (refused, or 503).
+// and moves on only when that one cannot serve (refused, or 503), or, for
+// a request that is safe to send twice, when the connection broke before
+// the answer was read: a read, or a write, since every write carries a
+// Request-Id that the server applies at most once.
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,7 +25,9 @@ var (
 	// ErrNotFound is returned by Get when the key is absent.
 	ErrNotFound = errors.New("key not found")
 	// ErrUnavailable is returned (wrapped, with the last cause) when every
-	// endpoint refused the connection or answered 503.
+	// endpoint refused the connection or answered 503, or, for a request
+	// safe to repeat, broke off before answering. A write may then have
+	// been applied (at most once: its Request-Id was the same everywhere).
 	ErrUnavailable = errors.New("cluster unavailable")
 )
 
@@ -48,15 +50,21 @@ type Item struct {
 
 // Status mirrors GET /v1/status.
 type Status struct {
-	ID           uint64       `json:"id"`
-	State        string       `json:"state"`
-	Term         uint64       `json:"term"`
-	Leader       *uint64      `json:"leader"`      // nil while no leader is known
-	LeaderHTTP   *string      `json:"leader_http"` // nil while no leader is known
-	CommitIndex  uint64       `json:"commit_index"`
-	AppliedIndex uint64       `json:"applied_index"`
-	LastLogIndex uint64       `json:"last_log_index"`
-	Peers        []PeerStatus `json:"peers"`
+	ID           uint64  `json:"id"`
+	State        string  `json:"state"`
+	Term         uint64  `json:"term"`
+	Leader       *uint64 `json:"leader"`      // nil while no leader is known
+	LeaderHTTP   *string `json:"leader_http"` // nil while no leader is known
+	CommitIndex  uint64  `json:"commit_index"`
+	AppliedIndex uint64  `json:"applied_index"`
+	LastLogIndex uint64  `json:"last_log_index"`
+	// The log on disk: the first entry it still holds, the snapshot that
+	// replaced the entries before it, and its size.
+	FirstLogIndex uint64       `json:"first_log_index"`
+	SnapshotIndex uint64       `json:"snapshot_index"` // 0 when the node has no snapshot
+	SnapshotTerm  uint64       `json:"snapshot_term"`
+	LogBytes      int64        `json:"log_bytes"`
+	Peers         []PeerStatus `json:"peers"`
 }
 
 // PeerStatus is the leader's view of one follower.
@@ -74,6 +82,10 @@ type Client struct {
 	// answered, so a client settles on a live node instead of probing dead
 	// ones on every call.
 	next atomic.Uint32
+	// sessions names the writes: see write.go.
+	sessions *sessionPool
+	// seq numbers every write this client sends, from 1.
+	seq atomic.Uint64
 }
 
 // Option adjusts a Client built by New.
@@ -81,6 +93,7 @@ type Option func(*options)
 
 type options struct {
 	connsPerHost int
+	clientID     string // "" = random
 }
 
 // WithConnsPerHost sizes the keep-alive pool: up to n idle connections are
@@ -105,7 +118,13 @@ func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, er
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Client{timeout: timeout}
+	id := o.clientID
+	if id == "" {
+		id = randomClientID()
+	} else if err := checkClientID(id); err != nil {
+		return nil, err
+	}
+	c := &Client{timeout: timeout, sessions: newSessionPool(id)}
 	for _, e := range endpoints {
 		u, err := normalize(e)
 		if err != nil {
@@ -162,29 +181,23 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // Get returns key's value. consistency is "" (the server's default,
 // linearizable), "linearizable" or "stale".
 func (c *Client) Get(ctx context.Context, key string, consistency string) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil)
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return c.do(ctx, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil, "", true)
 }
 
-// Put sets key to value and returns the log index of the write.
+// Put sets key to value and returns the log index of the write. The write
+// carries a fresh Request-Id, which a failover to another endpoint resends.
 func (c *Client) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	body, err := c.do(ctx, http.MethodPut, keyPath(key), value)
-	if err != nil {
-		return 0, err
-	}
-	return decodeIndex(body)
+	w := c.NewPut(key, value)
+	defer w.Close()
+	return w.Do(ctx)
 }
 
-// Delete removes key (absent is fine) and returns the log index of the write.
+// Delete removes key (absent is fine) and returns the log index of the
+// write. Request ids as for Put.
 func (c *Client) Delete(ctx context.Context, key string) (uint64, error) {
-	body, err := c.do(ctx, http.MethodDelete, keyPath(key), nil)
-	if err != nil {
-		return 0, err
-	}
-	return decodeIndex(body)
+	w := c.NewDelete(key)
+	defer w.Close()
+	return w.Do(ctx)
 }
 
 // List returns at most limit items whose keys start with prefix, in key
@@ -197,7 +210,7 @@ func (c *Client) List(ctx context.Context, prefix string, limit int, consistency
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	body, err := c.do(ctx, http.MethodGet, "/v1/kv"+consistencyQuery(consistency, q), nil)
+	body, err := c.do(ctx, http.MethodGet, "/v1/kv"+consistencyQuery(consistency, q), nil, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +249,7 @@ func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	body, err := c.once(ctx, base, http.MethodGet, "/v1/status", nil)
+	body, err := c.once(ctx, base, http.MethodGet, "/v1/status", nil, "")
 	if err != nil {
 		return Status{}, err
 	}
@@ -248,29 +261,28 @@ func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 }
 
 // PutAt sets key on endpoint only, without failover: for callers, such as
-// a benchmark, that must know which node served each request.
+// a benchmark, that must know which node served each request. It carries
+// a Request-Id like Put.
 func (c *Client) PutAt(ctx context.Context, endpoint, key string, value []byte) (uint64, error) {
-	body, err := c.at(ctx, endpoint, http.MethodPut, keyPath(key), value)
-	if err != nil {
-		return 0, err
-	}
-	return decodeIndex(body)
+	w := c.NewPut(key, value)
+	defer w.Close()
+	return w.DoAt(ctx, endpoint)
 }
 
 // GetAt reads key from endpoint only, without failover (see PutAt).
 func (c *Client) GetAt(ctx context.Context, endpoint, key, consistency string) ([]byte, error) {
-	return c.at(ctx, endpoint, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil)
+	return c.at(ctx, endpoint, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil, "")
 }
 
 // at sends one request to endpoint, bounded by the client's timeout.
-func (c *Client) at(ctx context.Context, endpoint, method, pathAndQuery string, body []byte) ([]byte, error) {
+func (c *Client) at(ctx context.Context, endpoint, method, pathAndQuery string, body []byte, requestID string) ([]byte, error) {
 	base, err := normalize(endpoint)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	return c.once(ctx, base, method, pathAndQuery, body)
+	return c.once(ctx, base, method, pathAndQuery, body, requestID)
 }
 
 func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }
@@ -306,98 +318,4 @@ func textOrBase64(text, b64 *string) ([]byte, error) {
 		return base64.StdEncoding.DecodeString(*b64)
 	}
 	return nil, errors.New("neither text nor base64 present")
-}
-
-func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.timeout <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, c.timeout)
-}
-
-// do sends the request to one endpoint after another, starting from the last
-// one that answered, until one answers with something other than a refused
-// connection or a 503. It returns the body of a 2xx answer.
-func (c *Client) do(ctx context.Context, method, pathAndQuery string, body []byte) ([]byte, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	n := len(c.endpoints)
-	start := int(c.next.Load()) % n
-	var last error
-	for i := range n {
-		idx := (start + i) % n
-		out, err := c.once(ctx, c.endpoints[idx], method, pathAndQuery, body)
-		if err == nil || !retryable(err) {
-			c.next.Store(uint32(idx)) // it answered: start there next time
-			return out, err
-		}
-		last = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, fmt.Errorf("%w: %w", ErrUnavailable, last)
-}
-
-// retryable reports whether err means the request was certainly not served
-// by that endpoint, so another may take it (writes included).
-func retryable(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Status == http.StatusServiceUnavailable
-	}
-	// A failed dial never sent the request.
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
-}
-
-// once sends one request to base and returns the body of a 2xx answer.
-func (c *Client) once(ctx context.Context, base, method, pathAndQuery string, body []byte) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+pathAndQuery, rd)
-	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", method, pathAndQuery, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err // a *url.Error, which names the method and URL already
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("client: read answer from %s: %w", base, err)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return out, nil
-	}
-	if resp.StatusCode == http.StatusNotFound && method == http.MethodGet && strings.HasPrefix(pathAndQuery, "/v1/kv/") {
-		return nil, ErrNotFound
-	}
-	return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(out)}
-}
-
-// errorMessage extracts {"error": ...}, falling back to the (shortened) body.
-func errorMessage(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	return truncate(body)
-}
-
-func truncate(b []byte) string {
-	const max = 200
-	s := strings.TrimSpace(string(b))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -9,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/logs"
 )
 
 // realCluster is three kvserver processes on free loopback ports.
@@ -137,7 +140,7 @@ func TestRealCluster(t *testing.T) {
 	r.check(t, exitOK, r.stdout)
 	states := map[string]int{}
 	for _, line := range strings.Split(r.stdout, "\n")[1:4] {
-		if f := strings.Fields(line); len(f) == 8 {
+		if f := strings.Fields(line); len(f) == 10 {
 			states[f[2]]++
 		}
 	}
@@ -181,4 +184,114 @@ func TestRealCluster(t *testing.T) {
 		t.Errorf("bench JSON %s", data)
 	}
 	t.Logf("bench write against 3 real nodes: %s", strings.TrimSpace(string(data)))
+
+	testRealExactlyOnce(t, c)
+	testRealAdmin(t, c, li, follower)
+}
+
+// testRealExactlyOnce: a write sent twice under one Request-Id is applied
+// once, and concurrent writes of one client are all applied.
+func testRealExactlyOnce(t *testing.T, c *realCluster) {
+	cl, err := client.New(c.httpAddrs, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	w := cl.NewPut("once", []byte("1"))
+	first, err := w.Do(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := w.Do(ctx)
+	w.Close()
+	if err != nil || again != first {
+		t.Errorf("the same write sent again: index %d, %v; want %d, the first application", again, err, first)
+	}
+
+	const n = 32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := cl.Put(ctx, fmt.Sprintf("burst/%02d", i), []byte("v")); err != nil {
+				t.Errorf("put %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	items, err := cl.List(ctx, "burst/", 0, "")
+	if err != nil || len(items) != n {
+		t.Errorf("%d of %d concurrent writes of one client applied (%v)", len(items), n, err)
+	}
+}
+
+// testRealAdmin runs snapshot, backup and transfer-leader against the real
+// cluster, after TestRealCluster's writes.
+func testRealAdmin(t *testing.T, c *realCluster, li client.LeaderInfo, follower string) {
+	eps := "--endpoints=" + strings.Join(c.httpAddrs, ",")
+
+	// Every node snapshots itself; status then shows the snapshots.
+	r := runCLI(t, eps, "snapshot", "--all")
+	r.check(t, exitOK, r.stdout)
+	// A node reports its new snapshot in /v1/status a moment after it
+	// answered the request: poll.
+	var st struct {
+		Nodes []struct {
+			SnapshotIndex uint64 `json:"snapshot_index"`
+			LogBytes      *int64 `json:"log_bytes"`
+		} `json:"nodes"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = runCLI(t, eps, "-o", "json", "status")
+		r.check(t, exitOK, r.stdout)
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Nodes) != 3 {
+			t.Fatalf("status JSON %s: %v", r.stdout, err)
+		}
+		done := true
+		for _, n := range st.Nodes {
+			done = done && n.SnapshotIndex > 0 && n.LogBytes != nil
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed every node's snapshot: %s", r.stdout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A backup through a follower, which forwards it to the leader.
+	file := filepath.Join(t.TempDir(), "cluster.snap")
+	r = runCLI(t, "--endpoints", follower, "-o", "json", "backup", file)
+	r.check(t, exitOK, r.stdout)
+	var b struct {
+		Index, Term uint64
+		Bytes       int64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &b); err != nil || b.Index == 0 || b.Bytes == 0 {
+		t.Fatalf("backup JSON %s: %v", r.stdout, err)
+	}
+	meta, err := logs.VerifySnapshotFile(file)
+	if err != nil || meta.Index != b.Index || meta.Term != b.Term {
+		t.Errorf("backup file: %+v, %v; kvcli said %+v", meta, err, b)
+	}
+
+	// Hand leadership to a follower, by id.
+	target := (li.ID + 1) % 3
+	r = runCLI(t, eps, "-o", "json", "transfer-leader", strconv.FormatUint(target, 10))
+	r.check(t, exitOK, r.stdout)
+	var tr struct{ ID uint64 }
+	if err := json.Unmarshal([]byte(r.stdout), &tr); err != nil || tr.ID != target {
+		t.Fatalf("transfer-leader to %d: %s (%v)", target, r.stdout, err)
+	}
+	if now := c.leader(t); now.ID != target {
+		t.Errorf("after transfer-leader %d, node %d leads", target, now.ID)
+	}
+	// And on to whichever follower is most up to date.
+	r = runCLI(t, eps, "transfer-leader")
+	r.check(t, exitOK, r.stdout)
+	if now := c.leader(t); now.ID == target {
+		t.Errorf("transfer-leader without an id left node %d leading", target)
+	}
 }

@@ -28,6 +28,10 @@ type fakeNode struct {
 	// block, when set, holds kv requests until the client gives up.
 	block   bool
 	queries []string // raw queries of kv requests, in order
+	ids     []string // Request-Id headers of writes, in order (also of refused ones)
+	admin   []string // admin requests, "METHOD path body", in order
+	// transferTo is the leader a transfer without a target reports.
+	transferTo uint64
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,8 +58,39 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(200, st)
 		return
 	}
+	if r.Method == http.MethodPut || r.Method == http.MethodDelete {
+		f.ids = append(f.ids, r.Header.Get("Request-Id"))
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/admin/") || strings.HasPrefix(r.URL.Path, "/v1/cluster/") {
+		b, _ := io.ReadAll(r.Body)
+		f.admin = append(f.admin, r.Method+" "+r.URL.Path+" "+string(b))
+	}
 	if f.code != 0 {
 		reply(f.code, map[string]string{"error": "fake " + http.StatusText(f.code)})
+		return
+	}
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/admin/snapshot":
+		reply(200, map[string]uint64{"index": f.index, "term": 4})
+		return
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/cluster/transfer-leader":
+		body := f.admin[len(f.admin)-1][len("POST /v1/cluster/transfer-leader "):]
+		to := f.transferTo
+		if body != "" {
+			var req struct {
+				To *uint64 `json:"to"`
+			}
+			if err := json.Unmarshal([]byte(body), &req); err != nil || req.To == nil {
+				reply(400, map[string]string{"error": "bad body"})
+				return
+			}
+			if *req.To > 10 {
+				reply(400, map[string]string{"error": "node " + strconv.FormatUint(*req.To, 10) + " is not a member of the cluster"})
+				return
+			}
+			to = *req.To
+		}
+		reply(200, map[string]uint64{"leader": to})
 		return
 	}
 	f.queries = append(f.queries, r.URL.RawQuery)
@@ -133,6 +168,24 @@ func (f *fakeNode) get(k string) (string, bool) {
 	defer f.mu.Unlock()
 	v, ok := f.data[k]
 	return v, ok
+}
+
+func (f *fakeNode) requestIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.ids...)
+}
+
+func (f *fakeNode) adminRequests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.admin...)
+}
+
+func (f *fakeNode) setStatus(st map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status = st
 }
 
 func (f *fakeNode) lastQuery() string {

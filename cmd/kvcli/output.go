@@ -78,3 +78,23 @@ func isGraphic(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r)
 // hostPort shortens a normalized endpoint for people: "http://h:1" is
 // "h:1"; https keeps its scheme, since it is not the default.
 func hostPort(endpoint string) string { return strings.TrimPrefix(endpoint, "http://") }
+
+// humanBytes shows a size for people in binary units with one decimal,
+// "12.3MiB"; below 1KiB, exact bytes.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	v, exp := float64(n)/unit, 0
+	for v >= unit && exp < 5 {
+		v /= unit
+		exp++
+	}
+	// 1023.96KiB would print as 1024.0KiB: say 1.0MiB instead.
+	if s := fmt.Sprintf("%.1f", v); s == "1024.0" && exp < 5 {
+		v /= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", v, "KMGTPE"[exp])
+}

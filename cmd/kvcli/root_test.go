@@ -233,9 +233,10 @@ func TestList(t *testing.T) {
 func TestStatus(t *testing.T) {
 	leader, a := newFake(t, 0, 0)
 	leader.status = map[string]any{"last_log_index": 40, "commit_index": 40,
+		"first_log_index": 31, "snapshot_index": 30, "snapshot_term": 3, "log_bytes": 12897484,
 		"peers": []map[string]uint64{{"id": 1, "match_index": 40}, {"id": 2, "match_index": 25}, {"id": 5, "match_index": 3}}}
 	follower, b := newFake(t, 1, 503) // status still answers
-	follower.status = map[string]any{"state": "follower", "leader": 0, "commit_index": 38, "applied_index": 37}
+	follower.status = map[string]any{"state": "follower", "leader": 0, "commit_index": 38, "applied_index": 37, "log_bytes": 1023}
 	lagging, c := newFake(t, 2, 0)
 	lagging.status = map[string]any{"state": "follower", "leader": 0, "commit_index": 20, "applied_index": 20}
 	dead := deadAddr(t)
@@ -248,11 +249,11 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("want a header, 4 rows and a summary:\n%s", r.stdout)
 	}
 	for i, want := range [][]string{
-		{"ID", "ADDRESS", "STATE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG"},
-		{"0", host(a), "leader", "4", "0", "40", "0", "-"},
-		{"1", host(b), "follower", "4", "0", "38", "37", "0"},
-		{"2", host(c), "follower", "4", "0", "20", "20", "15"},
-		{"-", dead, "unreachable", "-", "-", "-", "-", "-"},
+		{"ID", "ADDRESS", "STATE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG", "SNAPSHOT", "LOG"},
+		{"0", host(a), "leader", "4", "0", "40", "0", "-", "30", "12.3MiB"},
+		{"1", host(b), "follower", "4", "0", "38", "37", "0", "-", "1023B"},
+		{"2", host(c), "follower", "4", "0", "20", "20", "15", "-", "0B"},
+		{"-", dead, "unreachable", "-", "-", "-", "-", "-", "-", "-"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("line %d = %q, want fields %q", i, lines[i], want)
@@ -272,6 +273,11 @@ func TestStatus(t *testing.T) {
 			State    string  `json:"state"`
 			Lag      *uint64 `json:"lag"`
 			Error    string  `json:"error"`
+			// The log on disk.
+			FirstLogIndex *uint64 `json:"first_log_index"`
+			SnapshotIndex *uint64 `json:"snapshot_index"`
+			SnapshotTerm  *uint64 `json:"snapshot_term"`
+			LogBytes      *int64  `json:"log_bytes"`
 		} `json:"nodes"`
 		Leader *struct {
 			ID       uint64 `json:"id"`
@@ -284,6 +290,13 @@ func TestStatus(t *testing.T) {
 	if len(js.Nodes) != 2 || js.Nodes[0].State != "leader" || js.Nodes[0].ID == nil || js.Nodes[0].Lag != nil ||
 		js.Nodes[1].Error == "" || js.Nodes[1].Endpoint != "http://"+dead || js.Leader == nil || js.Leader.Endpoint != a {
 		t.Errorf("status JSON: %s", r.stdout)
+	}
+	if n := js.Nodes[0]; n.FirstLogIndex == nil || *n.FirstLogIndex != 31 || n.SnapshotIndex == nil || *n.SnapshotIndex != 30 ||
+		n.SnapshotTerm == nil || *n.SnapshotTerm != 3 || n.LogBytes == nil || *n.LogBytes != 12897484 {
+		t.Errorf("status JSON lacks the log fields: %s", r.stdout)
+	}
+	if n := js.Nodes[1]; n.LogBytes != nil || n.SnapshotIndex != nil {
+		t.Errorf("an unreachable node has log fields: %s", r.stdout)
 	}
 
 	// Nobody answers: the table still shows why, and the exit code says so.

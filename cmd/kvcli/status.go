@@ -17,7 +17,9 @@ func statusCmd(a *app) *cobra.Command {
 		Use:   "status",
 		Short: "Show every node's Raft state, and how far each follower lags behind the leader",
 		Long: "Ask every endpoint for its status, at once, and print one row per node. LAG is the number\n" +
-			"of log entries the leader has that a follower has not acknowledged, in the leader's view.",
+			"of log entries the leader has that a follower has not acknowledged, in the leader's view.\n" +
+			"SNAPSHOT is the index of the node's latest snapshot (- for none), LOG the size of its log\n" +
+			"on disk: the entries after that snapshot.",
 		Args: cobra.NoArgs,
 		RunE: withClient(a, func(ctx context.Context, c *client.Client, _ []string) error {
 			view := newClusterView(c.StatusAll(ctx))
@@ -87,11 +89,11 @@ func (v *clusterView) lag(n *client.NodeStatus) (uint64, bool) {
 
 func (v *clusterView) writeTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tTERM\tLEADER\tCOMMIT\tAPPLIED\tLAG")
+	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tTERM\tLEADER\tCOMMIT\tAPPLIED\tLAG\tSNAPSHOT\tLOG")
 	for i := range v.nodes {
 		n := &v.nodes[i]
 		if n.Err != nil {
-			fmt.Fprintf(tw, "-\t%s\tunreachable\t-\t-\t-\t-\t-\n", hostPort(n.Endpoint))
+			fmt.Fprintf(tw, "-\t%s\tunreachable\t-\t-\t-\t-\t-\t-\t-\n", hostPort(n.Endpoint))
 			continue
 		}
 		st := n.Status
@@ -103,8 +105,13 @@ func (v *clusterView) writeTable(w io.Writer) error {
 		if l, ok := v.lag(n); ok {
 			lag = strconv.FormatUint(l, 10)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n",
-			st.ID, hostPort(n.Endpoint), st.State, st.Term, leader, st.CommitIndex, st.AppliedIndex, lag)
+		snap := "-"
+		if st.SnapshotIndex > 0 {
+			snap = strconv.FormatUint(st.SnapshotIndex, 10)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n",
+			st.ID, hostPort(n.Endpoint), st.State, st.Term, leader, st.CommitIndex, st.AppliedIndex, lag,
+			snap, humanBytes(st.LogBytes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -150,7 +157,9 @@ func (v *clusterView) json() jsonObject {
 		}
 		st := n.Status
 		o = append(o, field{"id", st.ID}, field{"state", st.State}, field{"term", st.Term}, field{"leader", st.Leader},
-			field{"commit_index", st.CommitIndex}, field{"applied_index", st.AppliedIndex}, field{"last_log_index", st.LastLogIndex})
+			field{"commit_index", st.CommitIndex}, field{"applied_index", st.AppliedIndex}, field{"last_log_index", st.LastLogIndex},
+			field{"first_log_index", st.FirstLogIndex}, field{"snapshot_index", st.SnapshotIndex},
+			field{"snapshot_term", st.SnapshotTerm}, field{"log_bytes", st.LogBytes})
 		if l, ok := v.lag(n); ok {
 			o = append(o, field{"lag", l})
 		} else {

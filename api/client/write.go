@@ -1,0 +1,190 @@
+package client
+
+import (
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// RequestIDHeader carries "<client-id>:<seq>" on every write. The server
+// applies a write at most once per id, so a write whose first attempt may
+// or may not have reached it can be sent again safely.
+const RequestIDHeader = "Request-Id"
+
+// MaxClientIDBytes is the longest id WithClientID accepts: the server
+// takes 128 bytes, and the client may add a suffix of up to 21 (see
+// sessionPool).
+const MaxClientIDBytes = 100
+
+// WithClientID sets the client id of the Request-Id header instead of a
+// random one. It must be unique among the clients of a cluster (two
+// clients sharing one would have each other's writes skipped), also once
+// the client adds "-N" to it for concurrent writes (so "app" and "app-1"
+// may clash). It is up to MaxClientIDBytes printable ASCII characters
+// without blanks; "" keeps the random id.
+func WithClientID(id string) Option {
+	return func(o *options) { o.clientID = id }
+}
+
+// ClientID returns the id the client's writes carry (those sent while
+// another write of this client is in flight add a suffix: see NewPut).
+func (c *Client) ClientID() string { return c.sessions.base }
+
+// randomClientID returns 16 hex digits: 64 random bits, so clients that
+// pick their ids independently do not collide.
+func randomClientID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it panics instead)
+	return hex.EncodeToString(b[:])
+}
+
+func checkClientID(id string) error {
+	if len(id) > MaxClientIDBytes {
+		return fmt.Errorf("client: client id %q is %d bytes; the limit is %d", id, len(id), MaxClientIDBytes)
+	}
+	for i := range len(id) {
+		if b := id[i]; b <= ' ' || b > '~' {
+			return fmt.Errorf("client: client id %q: byte %d (%#x) is not printable ASCII", id, i, b)
+		}
+	}
+	return nil
+}
+
+// The server remembers, per client id, only the highest sequence number
+// it applied, and skips any write with a lower one as a stale retry. Two
+// writes in flight under one id could therefore reach the log out of
+// order and the later-numbered one would make the server skip the other,
+// while still answering 200. So each write in flight gets a session of its
+// own: lane 0 is the plain client id, lane k > 0 is "<id>-k". A lane is
+// held from NewPut or NewDelete to Close, and the sequence number is drawn
+// after the lane is taken, so within a lane numbers rise in the order the
+// writes are sent. Lanes are reused lowest first: a client that writes
+// from one goroutine always uses the plain id, and one with n writes in
+// flight uses n sessions on the server.
+type sessionPool struct {
+	base string
+
+	mu    sync.Mutex // guards free and lanes
+	free  laneHeap   // released lanes, lowest on top
+	lanes uint64     // lanes created so far: 0..lanes-1
+}
+
+func newSessionPool(base string) *sessionPool { return &sessionPool{base: base} }
+
+func (p *sessionPool) acquire() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) > 0 {
+		return heap.Pop(&p.free).(uint64)
+	}
+	p.lanes++
+	return p.lanes - 1
+}
+
+func (p *sessionPool) release(lane uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	heap.Push(&p.free, lane)
+}
+
+// name is lane's client id on the wire.
+func (p *sessionPool) name(lane uint64) string {
+	if lane == 0 {
+		return p.base
+	}
+	return p.base + "-" + strconv.FormatUint(lane, 10)
+}
+
+// laneHeap is a min-heap of lane numbers (container/heap).
+type laneHeap []uint64
+
+func (h laneHeap) Len() int           { return len(h) }
+func (h laneHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h laneHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *laneHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
+func (h *laneHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// errWriteClosed is returned by Do and DoAt after Close.
+var errWriteClosed = errors.New("client: write already closed")
+
+// Write is one logical write with its request id. Do (or DoAt) may be
+// called again after an error whose outcome is unknown, such as a timeout
+// or a 504: every attempt carries the same id, so the write is applied at
+// most once, and an attempt after it was applied answers the index of
+// that first application. Close the Write when done with it: until then it
+// holds a session of the client (see NewPut), and after Close an earlier
+// attempt still in flight can no longer take effect once a later write of
+// the client has been applied in its session. A Write is for one
+// goroutine.
+type Write struct {
+	c      *Client
+	method string
+	path   string
+	body   []byte
+	lane   uint64
+	id     string // the Request-Id header value
+	closed bool
+}
+
+// NewPut prepares a write of value to key, under a new request id.
+func (c *Client) NewPut(key string, value []byte) *Write {
+	return c.newWrite(http.MethodPut, key, value)
+}
+
+// NewDelete prepares a deletion of key, under a new request id.
+func (c *Client) NewDelete(key string) *Write { return c.newWrite(http.MethodDelete, key, nil) }
+
+func (c *Client) newWrite(method, key string, body []byte) *Write {
+	lane := c.sessions.acquire()
+	seq := c.seq.Add(1) // after acquire: see sessionPool
+	return &Write{c: c, method: method, path: keyPath(key), body: body, lane: lane,
+		id: c.sessions.name(lane) + ":" + strconv.FormatUint(seq, 10)}
+}
+
+// RequestID returns the Request-Id header value every attempt carries.
+func (w *Write) RequestID() string { return w.id }
+
+// Do sends the write, failing over like every call of the client, and
+// returns the log index at which it was applied.
+func (w *Write) Do(ctx context.Context) (uint64, error) {
+	if w.closed {
+		return 0, errWriteClosed
+	}
+	body, err := w.c.do(ctx, w.method, w.path, w.body, w.id, true)
+	if err != nil {
+		return 0, err
+	}
+	return decodeIndex(body)
+}
+
+// DoAt sends the write to endpoint only, without failover.
+func (w *Write) DoAt(ctx context.Context, endpoint string) (uint64, error) {
+	if w.closed {
+		return 0, errWriteClosed
+	}
+	body, err := w.c.at(ctx, endpoint, w.method, w.path, w.body, w.id)
+	if err != nil {
+		return 0, err
+	}
+	return decodeIndex(body)
+}
+
+// Close releases the write's session for the client's next write. It is
+// idempotent.
+func (w *Write) Close() {
+	if !w.closed {
+		w.closed = true
+		w.c.sessions.release(w.lane)
+	}
+}
