@@ -137,3 +137,26 @@ func TestTransferLeaderForwardedByFollower(t *testing.T) {
 		t.Fatalf("leader after transfer is %d, want 1", st.Leader)
 	}
 }
+
+// TestRequestIDTooOld: a write the state machine skipped as older than the
+// client's recent requests is answered 409, never 200.
+func TestRequestIDTooOld(t *testing.T) {
+	store := newFakeStore()
+	node := newLeader(store)
+	h := newTestServer(t, Options{}, node, store).Handler()
+	for _, id := range []string{"cli:5", "cli:3"} {
+		rec := serve(t, h, request{method: http.MethodPut, target: "/v1/kv/k", body: strings.NewReader(id),
+			header: map[string]string{RequestIDHeader: id}})
+		if id == "cli:5" && rec.Code != http.StatusOK {
+			t.Fatalf("first write: %d %s", rec.Code, rec.Body)
+		}
+		if id == "cli:3" {
+			if rec.Code != http.StatusConflict || !strings.Contains(errorMessage(t, rec), "unknown") {
+				t.Fatalf("stale request id: %d %s, want 409", rec.Code, rec.Body)
+			}
+		}
+	}
+	if v, _ := store.get("k"); string(v) != "cli:5" {
+		t.Fatalf("k = %q: the stale write was applied", v)
+	}
+}

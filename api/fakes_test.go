@@ -35,7 +35,7 @@ func (s *fakeStore) RequestResult(client string, seq uint64) (uint64, bool) {
 	if ss, ok := s.sessions[client]; ok && ss[0] == seq {
 		return ss[1], true
 	}
-	return 0, false
+	return 0, false // the fake remembers only the latest request
 }
 
 // admit records a request id and reports whether it is new.

@@ -148,9 +148,17 @@ func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
 	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
 	if err == nil {
 		if cmd.Client != "" {
-			if first, ok := s.store.RequestResult(cmd.Client, cmd.Seq); ok {
-				index = first
+			first, ok := s.store.RequestResult(cmd.Client, cmd.Seq)
+			if !ok {
+				// The state machine skipped it as older than the client's
+				// window of recent requests: not applied now, and whether
+				// it was applied before can no longer be told.
+				abortError(c, http.StatusConflict, fmt.Sprintf(
+					"%s %s:%d is older than the client's recent requests; it was not applied now, and its earlier outcome is unknown",
+					RequestIDHeader, cmd.Client, cmd.Seq))
+				return
 			}
+			index = first
 		}
 		c.JSON(http.StatusOK, indexBody{Index: index})
 		return

@@ -1,8 +1,11 @@
 package kv
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -22,29 +25,69 @@ const MaxSessions = 10000
 
 var metaSessionPrefix = []byte{metaPrefix, 's'}
 
+// sessionWindow is how many of a client's latest applied writes a
+// session remembers. Writes of one client may arrive out of order (sent
+// concurrently, or retried late); any seq within the window is applied
+// once and found again; a seq below the window is refused as too old,
+// since whether it was applied can no longer be told.
+const sessionWindow = 16
+
+type seqIndex struct {
+	seq, index uint64 // a request's sequence number and the entry that applied it
+}
+
 type session struct {
-	seq   uint64 // highest sequence number applied for the client
-	index uint64 // log index at which seq was applied
+	lastIndex uint64     // log index of the client's latest applied write, for eviction
+	seqs      []seqIndex // applied requests, ascending by seq, at most sessionWindow
+}
+
+func (s *session) find(seq uint64) (uint64, bool) {
+	for _, si := range s.seqs {
+		if si.seq == seq {
+			return si.index, true
+		}
+	}
+	return 0, false
 }
 
 // sessionTable is the in-memory copy of the table.
 type sessionTable struct {
 	mu sync.RWMutex // guards m; written only by Apply (under applyMu)
-	m  map[string]session
+	m  map[string]*session
 }
 
 func sessionKey(client string) []byte {
 	return append(append([]byte(nil), metaSessionPrefix...), client...)
 }
 
-func encodeSession(s session) []byte {
-	b := binary.BigEndian.AppendUint64(nil, s.seq)
-	return binary.BigEndian.AppendUint64(b, s.index)
+// encodeSession: lastIndex, then (seq, index) pairs, big-endian.
+func encodeSession(s *session) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+16*len(s.seqs)), s.lastIndex)
+	for _, si := range s.seqs {
+		b = binary.BigEndian.AppendUint64(b, si.seq)
+		b = binary.BigEndian.AppendUint64(b, si.index)
+	}
+	return b
+}
+
+func decodeSession(v []byte) (*session, error) {
+	if len(v) < 8+16 || (len(v)-8)%16 != 0 || (len(v)-8)/16 > sessionWindow {
+		return nil, fmt.Errorf("%d bytes is not a session record", len(v))
+	}
+	s := &session{lastIndex: binary.BigEndian.Uint64(v)}
+	for p := v[8:]; len(p) > 0; p = p[16:] {
+		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: binary.BigEndian.Uint64(p[8:])}
+		if n := len(s.seqs); n > 0 && si.seq <= s.seqs[n-1].seq {
+			return nil, errors.New("session record with unordered sequence numbers")
+		}
+		s.seqs = append(s.seqs, si)
+	}
+	return s, nil
 }
 
 // load reads the table from badger.
 func (t *sessionTable) load(db *badger.DB) error {
-	m := map[string]session{}
+	m := map[string]*session{}
 	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: metaSessionPrefix, PrefetchValues: true})
 		defer it.Close()
@@ -55,10 +98,11 @@ func (t *sessionTable) load(db *badger.DB) error {
 				return err
 			}
 			client := string(item.Key()[len(metaSessionPrefix):])
-			if len(v) != 16 {
-				return fmt.Errorf("session record of client %q has %d bytes, want 16", client, len(v))
+			s, err := decodeSession(v)
+			if err != nil {
+				return fmt.Errorf("session of client %q: %w", client, err)
 			}
-			m[client] = session{seq: binary.BigEndian.Uint64(v), index: binary.BigEndian.Uint64(v[8:])}
+			m[client] = s
 		}
 		return nil
 	})
@@ -71,39 +115,58 @@ func (t *sessionTable) load(db *badger.DB) error {
 	return nil
 }
 
-// admit decides whether the write (client, seq) at index is new. For a
-// new write it records it and returns the session records to write
-// (the client's, and a deletion of an evicted client's).
+// admit decides whether the write (client, seq) at index is to be
+// applied. For a write to apply it records it and returns the session
+// records to write (the client's, and the deletion of an evicted client's).
 func (t *sessionTable) admit(client string, seq, index uint64) (fresh bool, writes []mutation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s, ok := t.m[client]; ok && seq <= s.seq {
-		return false, nil
-	}
-	if _, ok := t.m[client]; !ok && len(t.m) >= MaxSessions {
-		oldest, oldestIdx := "", ^uint64(0)
-		for c, s := range t.m {
-			if s.index < oldestIdx || (s.index == oldestIdx && c < oldest) {
-				oldest, oldestIdx = c, s.index
-			}
+	s, ok := t.m[client]
+	if ok {
+		if _, dup := s.find(seq); dup {
+			return false, nil
 		}
-		delete(t.m, oldest)
-		writes = append(writes, mutation{index: index, key: sessionKey(oldest), del: true})
+		if len(s.seqs) == sessionWindow && seq < s.seqs[0].seq {
+			return false, nil // too old to tell whether it was applied
+		}
+	} else {
+		if len(t.m) >= MaxSessions {
+			writes = append(writes, t.evictOldest(index))
+		}
+		s = &session{}
+		t.m[client] = s
 	}
-	s := session{seq: seq, index: index}
-	t.m[client] = s
+	at, _ := slices.BinarySearchFunc(s.seqs, seq, func(si seqIndex, seq uint64) int { return cmp.Compare(si.seq, seq) })
+	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index})
+	if len(s.seqs) > sessionWindow {
+		s.seqs = slices.Delete(s.seqs, 0, 1)
+	}
+	s.lastIndex = index
 	return true, append(writes, mutation{index: index, key: sessionKey(client), value: encodeSession(s)})
 }
 
+// evictOldest forgets the client whose latest write is oldest.
+func (t *sessionTable) evictOldest(index uint64) mutation {
+	oldest, oldestIdx := "", ^uint64(0)
+	for c, s := range t.m {
+		if s.lastIndex < oldestIdx || (s.lastIndex == oldestIdx && c < oldest) {
+			oldest, oldestIdx = c, s.lastIndex
+		}
+	}
+	delete(t.m, oldest)
+	return mutation{index: index, key: sessionKey(oldest), del: true}
+}
+
 // RequestResult returns the log index at which the write with request id
-// (client, seq) was applied, when seq is the client's latest applied
-// write. ok is false for an unknown client or an older seq.
+// (client, seq) was applied. ok is false when the session does not hold
+// it: the client is unknown (or was evicted), or seq fell below the
+// window, so whether it was applied cannot be told.
 func (s *Store) RequestResult(client string, seq uint64) (index uint64, ok bool) {
 	s.sessions.mu.RLock()
 	defer s.sessions.mu.RUnlock()
 	ss, found := s.sessions.m[client]
-	if !found || ss.seq != seq {
+	if !found {
 		return 0, false
 	}
-	return ss.index, true
+	return ss.find(seq)
 }

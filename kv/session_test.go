@@ -55,8 +55,8 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 	if idx, ok := s.RequestResult("c1", 2); !ok || idx != 5 {
 		t.Fatalf("RequestResult(c1, 2) = %d, %v; want 5, true", idx, ok)
 	}
-	if _, ok := s.RequestResult("c1", 1); ok {
-		t.Fatal("RequestResult for a superseded seq should report unknown")
+	if idx, ok := s.RequestResult("c1", 1); !ok || idx != 1 {
+		t.Fatalf("RequestResult(c1, 1) after a later write = %d, %v; want the first application 1", idx, ok)
 	}
 	// An older seq arriving late is not applied either.
 	mustApply(t, s, setWithID(6, "late", "x", "c1", 1))
@@ -90,5 +90,50 @@ func TestSessionTableBounded(t *testing.T) {
 	s = reopen(t, s, opts)
 	if _, ok := s.RequestResult("c0", 1); ok {
 		t.Fatal("evicted client came back after restart")
+	}
+}
+
+// TestSessionWindow: writes of one client arriving out of order within the
+// window are each applied once; one older than the window is refused and
+// reported unknown, never applied late.
+func TestSessionWindow(t *testing.T) {
+	s := openStore(t, testOptions(t.TempDir()))
+	idx := uint64(0)
+	put := func(key string, seq uint64) {
+		idx++
+		mustApply(t, s, setWithID(idx, key, fmt.Sprint(seq), "c", seq))
+	}
+	put("a", 3)
+	put("b", 2) // arrives after 3: still applied
+	wantValue(t, s, "b", "2")
+	put("b2", 2) // a retry of 2 under another key: skipped
+	if _, err := s.Get([]byte("b2")); err == nil {
+		t.Fatal("a retried seq was applied again")
+	}
+	for seq := uint64(4); seq < 4+sessionWindow; seq++ {
+		put("x", seq)
+	}
+	// seq 2 and 3 have left the window (the newest 16 are 4..19).
+	if _, ok := s.RequestResult("c", 2); ok {
+		t.Fatal("a seq below the window is still reported")
+	}
+	put("late", 1)
+	if _, err := s.Get([]byte("late")); err == nil {
+		t.Fatal("a write older than the window was applied")
+	}
+	if got, ok := s.RequestResult("c", 10); !ok || got != 10 {
+		t.Fatalf("RequestResult(c, 10) = %d, %v; want 10, true", got, ok)
+	}
+}
+
+func TestDecodeSessionRejectsGarbage(t *testing.T) {
+	for _, v := range [][]byte{nil, make([]byte, 8), make([]byte, 23), make([]byte, 8+16*(sessionWindow+1))} {
+		if _, err := decodeSession(v); err == nil {
+			t.Errorf("decodeSession(%d bytes) accepted", len(v))
+		}
+	}
+	unordered := encodeSession(&session{lastIndex: 5, seqs: []seqIndex{{2, 4}, {1, 5}}})
+	if _, err := decodeSession(unordered); err == nil {
+		t.Error("unordered session accepted")
 	}
 }
