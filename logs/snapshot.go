@@ -72,6 +72,12 @@ func OpenSnapshotStore(dir string) (*SnapshotStore, error) {
 	return s, nil
 }
 
+// SetLogger routes the store's messages to l (slog.Default otherwise).
+// Call it before the store is shared.
+func (s *SnapshotStore) SetLogger(l *slog.Logger) {
+	s.logger = l.With("snapshot_dir", s.dir)
+}
+
 // Dir is the directory the store lives in.
 func (s *SnapshotStore) Dir() string { return s.dir }
 
@@ -151,7 +157,7 @@ func (s *SnapshotStore) prune() error {
 		if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("logs: remove old snapshot %s: %w", f.name, err)
 		}
-		s.logger.Info("removed old snapshot", "index", f.index, "term", f.term)
+		s.logger.Debug("removed old snapshot", "index", f.index, "term", f.term)
 	}
 	return syncDir(s.dir)
 }

@@ -102,7 +102,7 @@ func (w *SnapshotWriter) Commit() error {
 	if err := w.s.install(tmp, w.meta); err != nil {
 		return err
 	}
-	w.s.logger.Info("snapshot written", "index", w.meta.Index, "term", w.meta.Term, "body_bytes", w.body)
+	w.s.logger.Debug("snapshot written", "index", w.meta.Index, "term", w.meta.Term, "body_bytes", w.body)
 	return nil
 }
 
@@ -184,7 +184,7 @@ func (w *RawWriter) Commit() (SnapshotMeta, error) {
 	if err := w.s.install(tmp, meta); err != nil {
 		return SnapshotMeta{}, err
 	}
-	w.s.logger.Info("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", w.size)
+	w.s.logger.Debug("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", w.size)
 	return meta, nil
 }
 

@@ -35,6 +35,13 @@ type Trail struct {
 	maxBytes int64
 }
 
+// SetLogger routes the trail's warnings to l (slog.Default otherwise).
+func (t *Trail) SetLogger(l *slog.Logger) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.logger = l.With("trail", t.path)
+}
+
 // RotateAt bounds the trail file to about n bytes: once past it, the file
 // becomes "<path>.1" and a new one begins, so the trail of a long-lived node
 // takes at most about 2n bytes. n <= 0 means no bound.

@@ -54,6 +54,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 	if n.snaps, err = logs.OpenSnapshotStore(cfg.SnapshotDir(id)); err != nil {
 		return n, fmt.Errorf("open snapshot store: %w", err)
 	}
+	n.snaps.SetLogger(logger)
 	if n.store, err = kv.Open(kv.Options{Dir: filepath.Join(dir, "kv"), Logger: logger,
 		MemTableBytes: cfg.Badger.MemTableBytes, BlockCacheBytes: cfg.Badger.BlockCacheBytes,
 		IndexCacheBytes: cfg.Badger.IndexCacheBytes}); err != nil {
@@ -63,6 +64,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 		return n, fmt.Errorf("open trail: %w", err)
 	}
 	n.trail.RotateAt(trailMaxBytes)
+	n.trail.SetLogger(logger)
 	peers := map[uint64]string{}
 	peerHTTP := map[uint64]string{}
 	var ids []uint64
