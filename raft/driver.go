@@ -15,6 +15,7 @@ func (n *Node) run() {
 	defer close(n.applyc)
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	n.nextTick = time.Now().Add(n.cfg.TickInterval)
 	recv := n.cfg.Transport.Receive()
 	for {
 		if n.core.HasReady() {
@@ -29,8 +30,7 @@ func (n *Node) run() {
 		}
 		select {
 		case <-ticker.C:
-			n.tickNum++
-			n.core.Tick()
+			n.tickUpTo(time.Now())
 			n.retryReads()
 		case m := <-recv:
 			n.step(m)
@@ -46,6 +46,7 @@ func (n *Node) run() {
 		case m := <-n.snapInstall:
 			n.core.Step(m)
 		case o := <-n.snapOutcomes:
+			n.cfg.Observer.ObserveSnapshot(SnapshotSent, o.took, o.bytes, o.err)
 			delete(n.snapSenders, o.to)
 			n.core.ReportSnapshot(o.to, o.ok)
 		case t := <-n.snapTaken:
@@ -71,8 +72,30 @@ func (n *Node) run() {
 }
 
 func (n *Node) step(m Message) {
+	n.cfg.Observer.ObserveMessage(DirReceived, m.From, m.Type, len(m.Entries))
 	if !n.routeSnapMessage(m) {
 		n.core.Step(m)
+	}
+}
+
+// tickUpTo gives the core one tick per TickInterval of wall time (on the
+// monotonic clock) since the last, not one per ticker wake-up: a Ticker
+// drops the ticks it could not deliver, so after a pause (SIGSTOP, a long
+// GC, a starved process) the core would otherwise believe almost no time
+// passed, and a leader would serve lease reads long after other nodes
+// could have elected someone else.
+func (n *Node) tickUpTo(now time.Time) {
+	// More than a few election timeouts behind changes nothing further: the
+	// lease is gone and check-quorum has had its say.
+	limit := 4 * n.core.cfg.ElectionTickMax
+	for i := 0; !now.Before(n.nextTick); i++ {
+		if i == limit {
+			n.nextTick = now.Add(n.cfg.TickInterval)
+			break
+		}
+		n.tickNum++
+		n.core.Tick()
+		n.nextTick = n.nextTick.Add(n.cfg.TickInterval)
 	}
 }
 
@@ -94,6 +117,7 @@ func (n *Node) propose(first proposal) {
 		data[i] = p.data
 	}
 	index, term, err := n.core.Propose(data...)
+	n.cfg.Observer.ObserveProposals(len(batch), err == nil)
 	for i, p := range batch {
 		if err != nil {
 			p.resp <- proposeResult{err: err}
@@ -118,6 +142,10 @@ func (n *Node) startReads(first readRequest) {
 		}
 		break
 	}
+	// Time may have passed that no tick told the core about (the process
+	// was paused or starved): catch up first, or a lease that ran out
+	// while we slept would still look valid.
+	n.tickUpTo(time.Now())
 	leaseIdx, leaseOK := n.core.LeaseRead()
 	var lease, round []chan error
 	for _, r := range batch {
@@ -220,9 +248,11 @@ func (n *Node) handleReady() error {
 		}
 	}
 	if rd.HardState != nil || len(rd.Entries) > 0 {
+		start := time.Now()
 		if err := n.cfg.Storage.Save(rd.HardState, rd.Entries); err != nil {
 			return fmt.Errorf("persist raft log: %w", err)
 		}
+		n.cfg.Observer.ObservePersist(len(rd.Entries), time.Since(start))
 	}
 	if len(later) > 0 {
 		n.cfg.Transport.Send(later)
@@ -280,10 +310,12 @@ func (n *Node) applyLoop() {
 			continue
 		}
 		ents := task.ents
+		start := time.Now()
 		if err := n.cfg.StateMachine.Apply(ents); err != nil {
 			n.fail(fmt.Errorf("apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err))
 			return
 		}
+		n.cfg.Observer.ObserveApply(len(ents), time.Since(start))
 		if err := n.writeTrail(ents); err != nil {
 			// The trail is a view for humans; the data is safe in badger.
 			n.logger.Warn("committed-entry trail not written", "err", err)

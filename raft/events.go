@@ -76,7 +76,7 @@ func (n *Node) publishChanges(prev, cur SoftState, prevElections uint64) {
 	if n.core.elections != prevElections {
 		e := base
 		e.Kind, e.Cause = EventElection, n.core.electionCause
-		n.events.publish(e)
+		n.emit(e)
 	}
 	if cur.Role != prev.Role {
 		e := base
@@ -84,11 +84,17 @@ func (n *Node) publishChanges(prev, cur SoftState, prevElections uint64) {
 		if prev.Role == PreCandidate && cur.Role == Follower && n.core.electionCause == CausePreVoteFailed {
 			e.Cause = CausePreVoteFailed
 		}
-		n.events.publish(e)
+		n.emit(e)
 	}
 	if cur.Lead != prev.Lead {
 		e := base
 		e.Kind = EventLeader
-		n.events.publish(e)
+		n.emit(e)
 	}
+}
+
+// emit tells the Observer and the subscribers of e. Driver only.
+func (n *Node) emit(e Event) {
+	n.cfg.Observer.ObserveEvent(e)
+	n.events.publish(e)
 }

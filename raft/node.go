@@ -44,6 +44,10 @@ type NodeConfig struct {
 	StateMachine        StateMachine
 	Trail               *logs.Trail // optional: the human-readable trail of committed entries
 	Logger              *slog.Logger
+	// Observer, when set, is told of proposals, fsyncs, applies, messages,
+	// snapshots and events, for metrics; nil reports nothing. When set,
+	// the node wraps Transport to count what it sends.
+	Observer Observer
 }
 
 func (nc *NodeConfig) coreConfig() Config {
@@ -110,6 +114,7 @@ type Node struct {
 	reads    map[uint64]*pendingRead
 	readCtx  uint64
 	tickNum  uint64
+	nextTick time.Time // when the core is due its next tick
 	lastRole Role
 	// lastSoft and lastElections are what events were last published for.
 	lastSoft      SoftState
@@ -164,6 +169,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.SnapshotKeepEntries == 0 {
 		cfg.SnapshotKeepEntries = 5000
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
+	} else {
+		cfg.Transport = observedTransport{Transport: cfg.Transport, obs: cfg.Observer}
 	}
 	if _, ok := cfg.Storage.(LogCompactor); cfg.Snapshots != nil && !ok {
 		return nil, errors.New("raft: snapshots need a storage that can truncate its log")

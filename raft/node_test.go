@@ -122,13 +122,20 @@ type testCluster struct {
 	net       *transport.Network
 	ids       []raft.NodeID
 	nodes     map[raft.NodeID]*testNode
+	obs       map[raft.NodeID]raft.Observer // set before start; none when absent
 }
 
 func newTestCluster(t testing.TB, n int) *testCluster { return newSnapCluster(t, n, 1<<30) }
 
 // newSnapCluster snapshots every snapEvery applied entries.
 func newSnapCluster(t testing.TB, n int, snapEvery uint64) *testCluster {
-	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}, snapEvery: snapEvery}
+	return newObservedCluster(t, n, snapEvery, nil)
+}
+
+// newObservedCluster is newSnapCluster with an Observer per node (obs may
+// lack some or be nil).
+func newObservedCluster(t testing.TB, n int, snapEvery uint64, obs map[raft.NodeID]raft.Observer) *testCluster {
+	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}, snapEvery: snapEvery, obs: obs}
 	for i := range n {
 		c.ids = append(c.ids, raft.NodeID(i))
 	}
@@ -161,6 +168,7 @@ func (c *testCluster) start(id raft.NodeID) {
 		HeartbeatInterval: 20 * time.Millisecond, LeaseClockDrift: 30 * time.Millisecond, Seed: uint64(id) + 1,
 		Storage: wal, Transport: c.net.Endpoint(id), StateMachine: tn.sm,
 		Snapshots: snaps, SnapshotEntries: c.snapEvery, SnapshotKeepEntries: 5,
+		Observer: c.obs[id],
 	})
 	if err != nil {
 		c.t.Fatalf("start %d: %v", id, err)

@@ -76,9 +76,13 @@ func (n *Node) startSnapshot() {
 				err = s.Sync()
 			}
 		}
+		took := time.Since(start)
+		size := int64(-1)
 		if err == nil {
-			n.logger.Info("snapshot taken", "index", snap.Index, "term", snap.Term, "took", time.Since(start).Round(time.Millisecond))
+			n.logger.Info("snapshot taken", "index", snap.Index, "term", snap.Term, "took", took.Round(time.Millisecond))
+			size = n.snapshotSize(snap.Index)
 		}
+		n.cfg.Observer.ObserveSnapshot(SnapshotTaken, took, size, err)
 		select {
 		case n.snapTaken <- snapTaken{snap: snap, err: err}:
 		case <-n.stopc:
@@ -90,13 +94,19 @@ func (n *Node) startSnapshot() {
 // the log behind it, keeping SnapshotKeepEntries for slow followers.
 func (n *Node) snapshotDone(t snapTaken) {
 	n.snapRunning = false
-	for _, w := range n.snapWaiters {
-		w <- t
-	}
+	waiters := n.snapWaiters
 	n.snapWaiters = nil
 	if len(n.snapNext) > 0 {
 		defer n.startSnapshot()
 	}
+	// Answer once the log is compacted and Status shows the snapshot, so
+	// a caller of SnapshotNow reads the state it asked for.
+	defer func() {
+		n.publishStatus()
+		for _, w := range waiters {
+			w <- t
+		}
+	}()
 	if t.err != nil {
 		n.logger.Error("snapshot failed", "err", t.err)
 		return
@@ -200,8 +210,10 @@ func (n *Node) receiveSnapshots() {
 func (n *Node) restore(snap SnapshotInfo) error {
 	start := time.Now()
 	if err := n.restoreStateMachine(snap); err != nil {
+		n.cfg.Observer.ObserveSnapshot(SnapshotInstalled, time.Since(start), -1, err)
 		return err
 	}
+	n.cfg.Observer.ObserveSnapshot(SnapshotInstalled, time.Since(start), n.snapshotSize(snap.Index), nil)
 	if t := n.cfg.Trail; t != nil {
 		if err := t.Append([]logs.TrailLine{{Index: snap.Index, Term: snap.Term, Command: "SNAPSHOT"}}); err != nil {
 			n.logger.Warn("committed-entry trail not written", "err", err)

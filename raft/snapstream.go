@@ -31,6 +31,10 @@ const (
 type snapOutcome struct {
 	to NodeID
 	ok bool
+	// For the Observer: why it failed, how long it ran, the file's size.
+	err   error
+	took  time.Duration
+	bytes int64
 }
 
 // snapSender streams one snapshot file to one follower.
@@ -62,7 +66,7 @@ func (s *snapSender) run(done chan<- snapOutcome, wg *sync.WaitGroup) {
 		s.log.Warn("snapshot not sent", "to", s.to, "index", s.snap.Index, "err", err)
 	}
 	select {
-	case done <- snapOutcome{to: s.to, ok: ok}:
+	case done <- snapOutcome{to: s.to, ok: ok, err: err, took: time.Since(start), bytes: s.size}:
 	case <-s.stop:
 	}
 }

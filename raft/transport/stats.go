@@ -38,6 +38,8 @@ type PeerStats struct {
 	Addr      string
 	Connected bool
 	LastHeard time.Time // last valid message received from the peer; zero if never
+	QueueLen  int       // messages waiting in the outbound queue now
+	QueueCap  int       // the queue's capacity: messages beyond it are dropped
 
 	SentMsgs            uint64
 	SentFrames          uint64

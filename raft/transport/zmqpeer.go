@@ -229,6 +229,8 @@ func (p *peer) stats() PeerStats {
 	s := PeerStats{
 		Addr:                p.addr,
 		Connected:           p.connected.Load(),
+		QueueLen:            len(p.queue),
+		QueueCap:            cap(p.queue),
 		SentMsgs:            p.sentMsgs.Load(),
 		SentFrames:          p.sentFrames.Load(),
 		SentBytes:           p.sentBytes.Load(),

@@ -1,0 +1,235 @@
+package raft_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// recorder is an Observer that keeps everything it is told.
+type recorder struct {
+	mu               sync.Mutex // guards every field
+	proposed         int
+	refused          int
+	persists         int
+	persistedEntries int
+	applies          int
+	appliedEntries   int
+	snaps            map[string][]snapObs
+	sent, recv       map[raft.NodeID]map[raft.MessageType]int
+	events           []raft.Event
+}
+
+type snapObs struct {
+	took  time.Duration
+	bytes int64
+	err   error
+}
+
+func newRecorder() *recorder {
+	return &recorder{snaps: map[string][]snapObs{},
+		sent: map[raft.NodeID]map[raft.MessageType]int{}, recv: map[raft.NodeID]map[raft.MessageType]int{}}
+}
+
+func (r *recorder) ObserveProposals(n int, accepted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if accepted {
+		r.proposed += n
+	} else {
+		r.refused += n
+	}
+}
+
+func (r *recorder) ObservePersist(entries int, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.persists++
+	r.persistedEntries += entries
+}
+
+func (r *recorder) ObserveApply(entries int, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applies++
+	r.appliedEntries += entries
+}
+
+func (r *recorder) ObserveSnapshot(kind string, d time.Duration, bytes int64, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snaps[kind] = append(r.snaps[kind], snapObs{d, bytes, err})
+}
+
+func (r *recorder) ObserveMessage(dir raft.Direction, peer raft.NodeID, t raft.MessageType, entries int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.sent
+	if dir == raft.DirReceived {
+		m = r.recv
+	}
+	if m[peer] == nil {
+		m[peer] = map[raft.MessageType]int{}
+	}
+	m[peer][t]++
+}
+
+func (r *recorder) ObserveEvent(e raft.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// read runs f under the lock, for a consistent look at several fields.
+func (r *recorder) read(f func(r *recorder) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return f(r)
+}
+
+func (r *recorder) hasEvent(match func(raft.Event) bool) bool {
+	return r.read(func(r *recorder) bool {
+		for _, e := range r.events {
+			if match(e) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (r *recorder) goodSnapshots(kind string) int {
+	n := 0
+	r.read(func(r *recorder) bool {
+		for _, s := range r.snaps[kind] {
+			if s.err == nil && s.bytes > 0 && s.took > 0 {
+				n++
+			}
+		}
+		return true
+	})
+	return n
+}
+
+func observedCluster(t *testing.T, snapEvery uint64) (*testCluster, map[raft.NodeID]*recorder) {
+	recs := map[raft.NodeID]*recorder{}
+	obs := map[raft.NodeID]raft.Observer{}
+	for id := range raft.NodeID(3) {
+		recs[id] = newRecorder()
+		obs[id] = recs[id]
+	}
+	return newObservedCluster(t, 3, snapEvery, obs), recs
+}
+
+// TestObserverSeesNodeWork: the Observer hears of proposals, fsyncs,
+// applies, messages each way, events and snapshots, on the node where
+// each happens.
+func TestObserverSeesNodeWork(t *testing.T) {
+	c, recs := observedCluster(t, 1<<30)
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	c.write(lead, "v", 20)
+	// The first leader's no-op and the 20 writes.
+	for id, r := range recs {
+		waitFor(t, "every entry applied and observed", func() bool {
+			return r.read(func(r *recorder) bool { return r.appliedEntries >= 21 && r.applies >= 1 })
+		})
+		if id != lead && !r.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventLeader && e.Leader == lead }) {
+			t.Errorf("node %d: no leader event naming %d", id, lead)
+		}
+	}
+	lr := recs[lead]
+	lr.read(func(r *recorder) bool {
+		if r.proposed != 20 || r.refused != 0 {
+			t.Errorf("leader: %d proposals accepted, %d refused; want 20 and 0", r.proposed, r.refused)
+		}
+		if r.persists == 0 || r.persistedEntries < 21 {
+			t.Errorf("leader: %d persists of %d entries; want at least 21 entries", r.persists, r.persistedEntries)
+		}
+		for _, id := range c.ids {
+			if id == lead {
+				continue
+			}
+			if r.sent[id][raft.MsgApp] == 0 || r.recv[id][raft.MsgAppResp] == 0 {
+				t.Errorf("leader: MsgApp sent to %d: %d, MsgAppResp received: %d", id, r.sent[id][raft.MsgApp], r.recv[id][raft.MsgAppResp])
+			}
+		}
+		if r.sent[lead] != nil || r.recv[lead] != nil {
+			t.Errorf("leader counted messages to or from itself: %v %v", r.sent[lead], r.recv[lead])
+		}
+		return true
+	})
+	if !lr.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventElection && e.Cause == raft.CauseTimeout }) {
+		t.Error("leader: no election event with cause timeout")
+	}
+	fr := recs[follower]
+	fr.read(func(r *recorder) bool {
+		if r.recv[lead][raft.MsgApp] == 0 || r.sent[lead][raft.MsgAppResp] == 0 {
+			t.Errorf("follower: MsgApp received %d, MsgAppResp sent %d", r.recv[lead][raft.MsgApp], r.sent[lead][raft.MsgAppResp])
+		}
+		return true
+	})
+
+	// A proposal on a follower is refused, and counted as such.
+	var nle *raft.NotLeaderError
+	if _, err := c.propose(follower, "x"); !errors.As(err, &nle) {
+		t.Fatalf("propose on follower: %v", err)
+	}
+	fr.read(func(r *recorder) bool {
+		if r.refused != 1 || r.proposed != 0 {
+			t.Errorf("follower: refused %d accepted %d, want 1 and 0", r.refused, r.proposed)
+		}
+		return true
+	})
+
+	// A transfer makes the target campaign with cause "transfer".
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.nodes[lead].node.TransferLeadership(ctx, follower); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a transfer election observed", func() bool {
+		return fr.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventElection && e.Cause == raft.CauseTransfer })
+	})
+
+	// A snapshot taken is observed with its size.
+	if _, err := c.nodes[follower].node.SnapshotNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := fr.goodSnapshots(raft.SnapshotTaken); n != 1 {
+		t.Fatalf("follower observed %d good snapshots taken, want 1: %+v", n, fr.snaps)
+	}
+}
+
+// TestObserverSeesSnapshotSentAndInstalled: a follower that fell behind
+// the compacted log gets a snapshot; the leader observes sending it and
+// the follower installing it.
+func TestObserverSeesSnapshotSentAndInstalled(t *testing.T) {
+	c, recs := observedCluster(t, 20)
+	lead := c.leader()
+	lagger := (lead + 1) % 3
+	c.net.Isolate(lagger)
+	c.stop(lagger)
+	c.write(lead, "v", 100)
+	waitFor(t, "the leader to compact past the lagger", func() bool {
+		return c.nodes[lead].node.Status().FirstIndex > 50
+	})
+	if recs[lead].goodSnapshots(raft.SnapshotTaken) == 0 {
+		t.Fatal("the leader compacted without an observed snapshot")
+	}
+	c.net.Heal()
+	c.start(lagger)
+	waitFor(t, "the snapshot sent and installed", func() bool {
+		return recs[lead].goodSnapshots(raft.SnapshotSent) > 0 && recs[lagger].goodSnapshots(raft.SnapshotInstalled) > 0
+	})
+	recs[lead].read(func(r *recorder) bool {
+		if r.sent[lagger][raft.MsgSnapChunk] == 0 {
+			t.Errorf("no snapshot chunk counted as sent to %d: %v", lagger, r.sent[lagger])
+		}
+		return true
+	})
+}
