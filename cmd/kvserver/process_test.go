@@ -177,7 +177,13 @@ func TestKill9(t *testing.T) {
 		t.Fatal("no write was acknowledged")
 	}
 
-	// Crash everything at once, then restart.
+	c.crashAllAndCheck(cl, w)
+}
+
+// crashAllAndCheck SIGKILLs every node at once, restarts them, and reads
+// back every write w saw acknowledged.
+func (c *procCluster) crashAllAndCheck(cl *client.Client, w *writer) {
+	c.t.Helper()
 	for id := range c.procs {
 		c.kill(id)
 	}
@@ -190,10 +196,10 @@ func TestKill9(t *testing.T) {
 		got, err := cl.Get(ctx, k, "")
 		cancel()
 		if errors.Is(err, client.ErrNotFound) {
-			t.Fatalf("acknowledged write %s lost after kill -9", k)
+			c.t.Fatalf("acknowledged write %s lost after kill -9", k)
 		}
 		if err != nil || string(got) != v {
-			t.Fatalf("get %s = %q, %v; want %q", k, got, err, v)
+			c.t.Fatalf("get %s = %q, %v; want %q", k, got, err, v)
 		}
 	}
 }
@@ -231,21 +237,7 @@ func TestKill9DuringSnapshots(t *testing.T) {
 	if len(w.acked) < 100 {
 		t.Fatalf("only %d writes acknowledged", len(w.acked))
 	}
-	for id := range c.procs {
-		c.kill(id)
-	}
-	for _, n := range c.cfg.Nodes {
-		c.start(n.ID)
-	}
-	c.leader(cl)
-	for k, v := range w.acked {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		got, err := cl.Get(ctx, k, "")
-		cancel()
-		if err != nil || string(got) != v {
-			t.Fatalf("acknowledged write %s: got %q, %v; want %q", k, got, err, v)
-		}
-	}
+	c.crashAllAndCheck(cl, w)
 	logs, _ := filepath.Glob(filepath.Join(c.dir, "node-*.log"))
 	installs := 0
 	for _, l := range logs {
