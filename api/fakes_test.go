@@ -122,6 +122,9 @@ type fakeNode struct {
 	leaseReads  int
 	transferErr error
 	snapErr     error // fails SnapshotNow
+	// subs are the open event subscriptions; emit feeds them.
+	subs map[int]chan raft.Event
+	next int
 }
 
 func newLeader(store *fakeStore) *fakeNode {
@@ -215,6 +218,50 @@ func (n *fakeNode) Status() raft.Status {
 		FirstIndex: 1, Snapshot: raft.SnapshotInfo{Index: n.index / 2, Term: 2}, LogBytes: 4096,
 		Peers: n.peers,
 	}
+}
+
+func (n *fakeNode) Subscribe(buf int) (<-chan raft.Event, func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.subs == nil {
+		n.subs = map[int]chan raft.Event{}
+	}
+	id := n.next
+	n.next++
+	ch := make(chan raft.Event, buf)
+	n.subs[id] = ch
+	return ch, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.subs, id)
+	}
+}
+
+// emit publishes e to every subscriber, as the Raft driver does (dropping
+// it for a full channel).
+func (n *fakeNode) emit(e raft.Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ch := range n.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// subscribers is how many subscriptions are open.
+func (n *fakeNode) subscribers() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.subs)
+}
+
+// setRole changes the node's role and leader, as an election would.
+func (n *fakeNode) setRole(role raft.Role, leader uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.role, n.leader = role, leader
 }
 
 func (n *fakeNode) readCount() int {

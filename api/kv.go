@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -145,6 +146,7 @@ func requestID(c *gin.Context) (string, uint64, bool) {
 // request id answers the index of its first application, so a retry of an
 // applied write gets the answer the lost original would have had.
 func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
+	defer s.recordWrite(time.Now(), c)
 	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
 	if err == nil {
 		if cmd.Client != "" {
@@ -175,18 +177,21 @@ func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
 func (s *Server) readConsistency(c *gin.Context) bool {
 	switch mode := c.Query("consistency"); mode {
 	case "", "linearizable":
+		s.countRead("linearizable")
 		if err := s.cons.ReadIndex(c.Request.Context()); err != nil {
 			s.abortConsensusError(c, "read", err)
 			return false
 		}
 		return true
 	case "lease":
+		s.countRead(mode)
 		if err := s.cons.LeaseRead(c.Request.Context()); err != nil {
 			s.abortConsensusError(c, "read", err)
 			return false
 		}
 		return true
 	case "stale":
+		s.countRead(mode)
 		return true
 	default:
 		abortError(c, http.StatusBadRequest,

@@ -60,8 +60,9 @@ func (s *Server) recoverPanics(c *gin.Context) {
 // withTimeout bounds every request by RequestTimeout, so a write that never
 // commits is answered 504 instead of hanging the client.
 func (s *Server) withTimeout(c *gin.Context) {
-	if c.Request.URL.Path == backupPath {
-		// A backup streams for as long as the state takes to copy.
+	if p := c.Request.URL.Path; p == backupPath || p == eventsPath {
+		// A backup streams for as long as the state takes to copy; an
+		// event stream, for as long as someone watches.
 		c.Next()
 		return
 	}

@@ -34,6 +34,10 @@ type Consensus interface {
 	// SnapshotNow takes a snapshot of this node's state now and compacts its log.
 	SnapshotNow(ctx context.Context) (raft.SnapshotInfo, error)
 	Status() raft.Status
+	// Subscribe returns this node's election, leader and role events
+	// (buffered to buf; a full channel loses events) and a function that
+	// ends the subscription.
+	Subscribe(buf int) (<-chan raft.Event, func())
 }
 
 // Snapshots gives access to this node's snapshot files, for backups.
@@ -60,6 +64,12 @@ type Options struct {
 	Logger         *slog.Logger      // default slog.Default()
 	Client         *http.Client      // for forwarding; nil = a pooled keep-alive client made here
 	Snapshots      Snapshots         // for GET /v1/admin/backup; nil disables it
+	TrailPath      string            // this node's committed-entry trail, tailed by the dashboard; "" = none
+	// Metrics, when set, counts requests and reads and is served at GET /metrics.
+	Metrics Metrics
+	// ReadyMaxLag: GET /readyz answers 503 while the applied index trails
+	// the commit index by more entries than this (default DefaultReadyMaxLag).
+	ReadyMaxLag uint64
 }
 
 // Limits and names shared with clients.
@@ -90,6 +100,12 @@ type Server struct {
 	// idle connections without disturbing a caller's client.
 	ownClient bool
 	engine    *gin.Engine
+
+	// The dashboard's sources (see events.go). Nothing runs until a
+	// dashboard connects or RecordEvents is called; Close stops it all.
+	writeLatency latencyRecorder
+	events       *eventRecorder
+	hub          *hub
 }
 
 // New builds a Server. It does not listen; serve Handler() with net/http.
@@ -103,13 +119,18 @@ func New(opts Options, c Consensus, s Store) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.ReadyMaxLag == 0 {
+		opts.ReadyMaxLag = DefaultReadyMaxLag
+	}
 	srv := &Server{
 		opts:   opts,
 		cons:   c,
 		store:  s,
 		log:    opts.Logger.With("component", "api", "node", opts.NodeID),
 		client: opts.Client,
+		events: newEventRecorder(opts.NodeID),
 	}
+	srv.hub = newHub(srv)
 	if srv.client == nil {
 		srv.client = newForwardClient()
 		srv.ownClient = true
@@ -121,10 +142,20 @@ func New(opts Options, c Consensus, s Store) *Server {
 // Handler returns the gin engine serving every route.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Close releases the idle keep-alive connections of the forwarding client
-// made by New (a caller-supplied client is left alone). The Handler stays
-// usable; later forwards simply dial again.
+// RecordEvents starts keeping this node's recent Raft events for the
+// dashboard's timeline now, rather than when the first dashboard connects,
+// so that the timeline also shows what happened before anyone looked.
+func (s *Server) RecordEvents() { s.events.start(s.cons) }
+
+// Close ends every dashboard event stream (call it before shutting the
+// http.Server down: a stream never goes idle by itself), stops the
+// dashboard's background work, and releases the idle keep-alive
+// connections of the forwarding client made by New (a caller-supplied
+// client is left alone). Other routes stay usable; later forwards simply
+// dial again, and /v1/events answers 503.
 func (s *Server) Close() {
+	s.hub.close()
+	s.events.close()
 	if s.ownClient {
 		s.client.CloseIdleConnections()
 	}
@@ -162,13 +193,20 @@ func (s *Server) newEngine() *gin.Engine {
 	e.UseRawPath = false
 	e.ForwardedByClientIP = false
 
-	e.Use(s.logRequests, s.recoverPanics, s.withTimeout)
+	if s.opts.Metrics != nil {
+		e.Use(s.countRequests) // outermost, to count the 500s recoverPanics writes
+	}
+	e.Use(s.logRequests, s.recoverPanics, cors, s.withTimeout)
 	e.NoRoute(func(c *gin.Context) { abortError(c, http.StatusNotFound, "no such route: "+c.Request.URL.Path) })
 	e.NoMethod(func(c *gin.Context) {
 		abortError(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)
 	})
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.handleReady)
+	if s.opts.Metrics != nil {
+		e.GET("/metrics", gin.WrapH(s.opts.Metrics))
+	}
 	v1 := e.Group("/v1")
 	v1.GET("/status", s.handleStatus)
 	v1.GET("/kv", s.handleList)
@@ -178,5 +216,6 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.POST("/cluster/transfer-leader", s.handleTransfer)
 	v1.POST("/admin/snapshot", s.handleSnapshot)
 	v1.GET("/admin/backup", s.handleBackup)
+	s.addDashboard(e, v1)
 	return e
 }

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,7 +45,33 @@ func stateName(r raft.Role) string {
 	return r.String()
 }
 
+// handleStatus answers GET /v1/status: this node's status; with ?all=1,
+// every node's (see clusterStatus); with ?detail=1, also what a peer's
+// dashboard needs (recent Raft events, write latency).
 func (s *Server) handleStatus(c *gin.Context) {
+	all, ok := boolQuery(c, "all")
+	if !ok {
+		return
+	}
+	detail, ok := boolQuery(c, "detail")
+	if !ok {
+		return
+	}
+	if all {
+		s.handleClusterStatus(c)
+		return
+	}
+	if detail {
+		s.events.start(s.cons)
+		lat := s.writeLatency.window(time.Now())
+		c.JSON(http.StatusOK, detailBody{statusBody: s.localStatus(),
+			Events: s.events.recent(peerEvents), WriteLatency: &lat})
+		return
+	}
+	c.JSON(http.StatusOK, s.localStatus())
+}
+
+func (s *Server) localStatus() statusBody {
 	st := s.cons.Status()
 	out := statusBody{
 		ID:            st.ID,
@@ -67,5 +96,23 @@ func (s *Server) handleStatus(c *gin.Context) {
 	for _, p := range st.Peers {
 		out.Peers = append(out.Peers, peerStatus{ID: p.ID, MatchIndex: p.MatchIndex})
 	}
-	c.JSON(http.StatusOK, out)
+	return out
+}
+
+// boolQuery parses an optional boolean query parameter (absent: false;
+// "1", "true"...: see strconv.ParseBool), or answers 400.
+func boolQuery(c *gin.Context, name string) (bool, bool) {
+	raw, ok := c.GetQuery(name)
+	if !ok {
+		return false, true
+	}
+	if raw == "" {
+		return true, true // "?all" alone reads as asking for it
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		abortError(c, http.StatusBadRequest, fmt.Sprintf("%s=%q: want 1 or 0", name, raw))
+		return false, false
+	}
+	return v, true
 }

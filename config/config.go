@@ -33,6 +33,10 @@ const (
 	DefaultMemTableBytes       = 16 << 20
 	DefaultBlockCacheBytes     = 32 << 20
 	DefaultIndexCacheBytes     = 16 << 20
+
+	// DefaultReadyMaxLagEntries: GET /readyz fails while the applied
+	// index trails the commit index by more than this.
+	DefaultReadyMaxLagEntries = 1000
 )
 
 // MaxValueBytesLimit caps max_value_bytes: a value travels whole in one
@@ -88,6 +92,7 @@ type Config struct {
 	SnapshotEntries     int64        `json:"snapshot_entries"`
 	SnapshotBytes       int64        `json:"snapshot_bytes"`
 	SnapshotKeepEntries int64        `json:"snapshot_keep_entries"`
+	ReadyMaxLagEntries  int64        `json:"ready_max_lag_entries"`
 	Badger              BadgerConfig `json:"badger,omitzero"`
 
 	// source names the file in error messages.

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -64,6 +65,7 @@ func TestShippedConfigLoads(t *testing.T) {
 		SnapshotEntries:     10000,
 		SnapshotBytes:       64 << 20,
 		SnapshotKeepEntries: 5000,
+		ReadyMaxLagEntries:  1000,
 		Badger:              BadgerConfig{16 << 20, 32 << 20, 16 << 20},
 		source:              "../config.json",
 	}
@@ -115,6 +117,7 @@ func TestDefaults(t *testing.T) {
 		SnapshotEntries:     DefaultSnapshotEntries,
 		SnapshotBytes:       DefaultSnapshotBytes,
 		SnapshotKeepEntries: DefaultSnapshotKeepEntries,
+		ReadyMaxLagEntries:  DefaultReadyMaxLagEntries,
 		Badger:              BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
 		source:              "config",
 	}
@@ -259,6 +262,9 @@ func TestLoadErrors(t *testing.T) {
 		{"snapshot entries zero", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "snapshot_entries": 0`), []string{"snapshot_entries is 0"}},
 		{"snapshot bytes tiny", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "snapshot_bytes": 10`), []string{"snapshot_bytes 10"}},
 		{"snapshot keep negative", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "snapshot_keep_entries": -1`), []string{"snapshot_keep_entries is -1"}},
+		{"ready lag zero", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "ready_max_lag_entries": 0`), []string{"ready_max_lag_entries is 0", "at least 1"}},
+		{"ready lag negative", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "ready_max_lag_entries": -5`), []string{"ready_max_lag_entries is -5"}},
+		{"ready lag not a number", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "ready_max_lag_entries": "10"`), []string{"ready_max_lag_entries must be an integer"}},
 		{"lease drift negative", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "lease_clock_drift_ms": -1`), []string{"lease_clock_drift_ms -1"}},
 		{"lease drift not below election min", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "lease_clock_drift_ms": 300`), []string{"lease_clock_drift_ms 300", "election_timeout_ms.min 300"}},
 		{"heartbeat zero", edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 0`), []string{"heartbeat_ms is 0"}},
@@ -419,6 +425,18 @@ func TestEditDistance(t *testing.T) {
 	for _, tt := range tests {
 		if got := editDistance(tt.a, tt.b); got != tt.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestReadyMaxLagEntries(t *testing.T) {
+	for _, n := range []int64{1, 1000, 1 << 40} {
+		c, err := Parse([]byte(edit(t, `"heartbeat_ms": 50`, fmt.Sprintf(`"heartbeat_ms": 50, "ready_max_lag_entries": %d`, n))))
+		if err != nil {
+			t.Fatalf("ready_max_lag_entries %d: %v", n, err)
+		}
+		if c.ReadyMaxLagEntries != n {
+			t.Fatalf("ReadyMaxLagEntries = %d, want %d", c.ReadyMaxLagEntries, n)
 		}
 	}
 }

@@ -73,6 +73,7 @@ var (
 		"snapshot_entries", intShape,
 		"snapshot_bytes", intShape,
 		"snapshot_keep_entries", intShape,
+		"ready_max_lag_entries", intShape,
 		"badger", object(nil,
 			"memtable_bytes", intShape,
 			"block_cache_bytes", intShape,
@@ -94,6 +95,7 @@ type rawConfig struct {
 	SnapshotEntries     *int64     `json:"snapshot_entries"`
 	SnapshotBytes       *int64     `json:"snapshot_bytes"`
 	SnapshotKeepEntries *int64     `json:"snapshot_keep_entries"`
+	ReadyMaxLagEntries  *int64     `json:"ready_max_lag_entries"`
 	Badger              *rawBadger `json:"badger"`
 }
 
@@ -115,6 +117,7 @@ func (r *rawConfig) withDefaults() *Config {
 		SnapshotEntries:     orDefault(r.SnapshotEntries, DefaultSnapshotEntries),
 		SnapshotBytes:       orDefault(r.SnapshotBytes, DefaultSnapshotBytes),
 		SnapshotKeepEntries: orDefault(r.SnapshotKeepEntries, DefaultSnapshotKeepEntries),
+		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

@@ -48,6 +48,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("snapshot_bytes %d is below 1 MiB", c.SnapshotBytes)
 	case c.SnapshotKeepEntries < 0:
 		return fmt.Errorf("snapshot_keep_entries is %d; it must not be negative", c.SnapshotKeepEntries)
+	case c.ReadyMaxLagEntries < 1:
+		// 0 would flap under steady writes: applied trails commit by a batch.
+		return fmt.Errorf("ready_max_lag_entries is %d; it must be at least 1", c.ReadyMaxLagEntries)
 	case c.RequestTimeoutMS <= 0:
 		return fmt.Errorf("request_timeout_ms is %d; it must be positive", c.RequestTimeoutMS)
 	case c.RequestTimeoutMS > maxRequestTimeoutMS:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api"
+	"github.com/raftkv/raftkv/api/metrics"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/logs"
@@ -29,13 +30,19 @@ type node struct {
 	trail  *logs.Trail
 	tr     *transport.ZMQ
 	raft   *raft.Node
+	prom   *metrics.Metrics // this node's Prometheus metrics
+	api    *api.Server      // closed before the HTTP server: its event streams never go idle
 	http   *http.Server
 	httpc  chan error // the HTTP server's exit
 }
 
 // startNode opens the node's storage, joins the cluster and serves HTTP.
 // On error everything opened so far is closed again.
-func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err error) {
+func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeOption) (n *node, err error) {
+	var o nodeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	self, err := cfg.Node(id)
 	if err != nil {
 		return nil, err
@@ -94,6 +101,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 		MaxFrameBytes: maxFrame, Logger: logger}); err != nil {
 		return n, fmt.Errorf("start transport: %w", err)
 	}
+	n.prom = newNodeMetrics(cfg, id)
 	emin, emax := cfg.ElectionTimeout()
 	n.raft, err = raft.StartNode(raft.NodeConfig{
 		ID: id, Peers: ids, ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
@@ -101,14 +109,24 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger) (n *node, err
 		MaxMsgBytes: maxMsgBytes,
 		Storage:     n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
 		Snapshots: n.snaps, SnapshotEntries: uint64(cfg.SnapshotEntries), SnapshotBytes: cfg.SnapshotBytes,
-		SnapshotKeepEntries: uint64(cfg.SnapshotKeepEntries),
+		SnapshotKeepEntries: uint64(cfg.SnapshotKeepEntries), Observer: n.prom,
 	})
 	if err != nil {
 		return n, fmt.Errorf("start raft: %w", err)
 	}
+	if err := n.watchNode(); err != nil {
+		return n, err
+	}
 	srv := api.New(api.Options{NodeID: id, PeerHTTP: peerHTTP, RequestTimeout: cfg.RequestTimeout(),
-		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps}, n.raft, n.store)
-	n.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
+		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id)}, n.raft, n.store)
+	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election
+	n.api = srv
+	handler := srv.Handler()
+	if o.pprof {
+		handler = servePprof(handler)
+	}
+	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	n.httpc = make(chan error, 1)
 	go func() { n.httpc <- n.http.Serve(ln) }()
 	logger.Info("node serving", "http", "http://"+ln.Addr().String(), "raft", self.RaftAddr, "data", dir)
@@ -133,6 +151,9 @@ func (n *node) failed() <-chan struct{} { return n.raft.Done() }
 // transport and the stores. It returns the fatal error, if Raft had one.
 func (n *node) stop(ctx context.Context) error {
 	n.handOver(ctx)
+	if n.api != nil {
+		n.api.Close() // ends dashboard event streams, which Shutdown would otherwise wait out
+	}
 	if n.http != nil {
 		if err := n.http.Shutdown(ctx); err != nil {
 			n.logger.Warn("http shutdown", "err", err)

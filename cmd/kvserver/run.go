@@ -38,6 +38,7 @@ type options struct {
 	all        bool
 	dataDir    string
 	logLevel   string
+	pprof      bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -68,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	f.BoolVar(&opts.all, "all", false, "run every node of the config in this process")
 	f.StringVar(&opts.dataDir, "data-dir", "", "override the config's data_dir")
 	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&opts.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on each node's HTTP address")
 	// The original project's users typed --node_id; accept both spellings.
 	f.SetNormalizeFunc(underscoreToDash)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -124,12 +126,12 @@ func serve(ctx context.Context, opts options, stderr io.Writer) error {
 		}
 		ids = append(ids, uint64(opts.nodeID))
 	}
-	return runNodes(ctx, cfg, ids, newLogWriter(stderr), level, opts.all)
+	return runNodes(ctx, cfg, ids, newLogWriter(stderr), level, opts.all, withPprof(opts.pprof))
 }
 
 // runNodes starts the nodes and serves until ctx is cancelled or one of
 // them fails; then it stops them all.
-func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWriter, level slog.Level, prefixed bool) error {
+func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWriter, level slog.Level, prefixed bool, nopts ...nodeOption) error {
 	var nodes []*node
 	stopAll := func() error {
 		var errs []error
@@ -155,7 +157,7 @@ func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWrite
 			prefix = fmt.Sprintf("[node %d] ", id)
 		}
 		logger := slog.New(slog.NewTextHandler(w.prefixed(prefix), &slog.HandlerOptions{Level: level}))
-		n, err := startNode(cfg, id, logger)
+		n, err := startNode(cfg, id, logger, nopts...)
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("node %d: %w", id, err)

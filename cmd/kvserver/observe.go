@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+
+	"github.com/raftkv/raftkv/api/metrics"
+	"github.com/raftkv/raftkv/config"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// nodeOptions are choices made by flags for this run, not by the config
+// every node shares.
+type nodeOptions struct {
+	pprof bool // serve net/http/pprof under /debug/pprof/
+}
+
+type nodeOption func(*nodeOptions)
+
+// withPprof serves net/http/pprof on the node's HTTP address when on.
+func withPprof(on bool) nodeOption { return func(o *nodeOptions) { o.pprof = on } }
+
+const pprofPrefix = "/debug/pprof/"
+
+// servePprof puts net/http/pprof under /debug/pprof/ beside the API. It
+// stays outside the API's router: a CPU profile runs longer than the API's
+// request timeout, and profiling is not API traffic to count. Any other
+// path goes to api unchanged (a ServeMux in front would clean paths, and
+// keys may contain "//").
+func servePprof(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(pprofPrefix, pprof.Index) // also the named profiles: heap, goroutine, ...
+	mux.HandleFunc(pprofPrefix+"cmdline", pprof.Cmdline)
+	mux.HandleFunc(pprofPrefix+"profile", pprof.Profile)
+	mux.HandleFunc(pprofPrefix+"symbol", pprof.Symbol)
+	mux.HandleFunc(pprofPrefix+"trace", pprof.Trace)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, pprofPrefix) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// newNodeMetrics makes node id's metrics; they must exist before Raft
+// starts, since the node reports to them from its first step.
+func newNodeMetrics(cfg *config.Config, id uint64) *metrics.Metrics {
+	peers := make([]raft.NodeID, 0, len(cfg.Nodes))
+	for _, p := range cfg.Nodes {
+		peers = append(peers, p.ID)
+	}
+	return metrics.New(metrics.Options{Node: id, Peers: peers})
+}
+
+// watchNode points the metrics' scrape-time gauges at the running node.
+func (n *node) watchNode() error {
+	err := n.prom.RegisterSources(metrics.Sources{
+		Status:     n.raft.Status,
+		Transport:  n.tr.Stats,
+		LogBytes:   n.wal.SizeBytes,
+		StoreBytes: n.store.SizeBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	return nil
+}
