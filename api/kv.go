@@ -92,31 +92,31 @@ func tooLarge(n, limit int64) string {
 }
 
 func (s *Server) handlePut(c *gin.Context) {
-	key, ok := keyParam(c)
+	cmd, ok := writeCommand(c, kv.OpSet)
 	if !ok {
 		return
 	}
-	client, seq, ok := requestID(c)
-	if !ok {
+	if cmd.Value, ok = s.readValue(c); !ok {
 		return
 	}
-	value, ok := s.readValue(c)
-	if !ok {
-		return
-	}
-	s.write(c, kv.Command{Op: kv.OpSet, Key: key, Value: value, Client: client, Seq: seq}, value)
+	s.write(c, cmd, cmd.Value)
 }
 
 func (s *Server) handleDelete(c *gin.Context) {
+	if cmd, ok := writeCommand(c, kv.OpDel); ok {
+		s.write(c, cmd, nil)
+	}
+}
+
+// writeCommand builds a write from the key in the path and the optional
+// Request-Id header, or answers 400.
+func writeCommand(c *gin.Context, op kv.Op) (kv.Command, bool) {
 	key, ok := keyParam(c)
 	if !ok {
-		return
+		return kv.Command{}, false
 	}
 	client, seq, ok := requestID(c)
-	if !ok {
-		return
-	}
-	s.write(c, kv.Command{Op: kv.OpDel, Key: key, Client: client, Seq: seq}, nil)
+	return kv.Command{Op: op, Key: key, Client: client, Seq: seq}, ok
 }
 
 // requestID parses the optional Request-Id header, "<client-id>:<seq>",
