@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,8 +278,12 @@ func testRealAdmin(t *testing.T, c *realCluster, li client.LeaderInfo, follower 
 		t.Errorf("backup file: %+v, %v; kvcli said %+v", meta, err, b)
 	}
 
-	// Hand leadership to a follower, by id.
+	// Hand leadership to a follower, by id, with status --watch looking on.
 	target := (li.ID + 1) % 3
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	watch := startCLI(watchCtx, opts{}, eps, "status", "-w", "--interval", "50ms")
+	waitUntil(t, "the watch's first table", func() bool { return tables(watch.out.String()) > 0 })
 	r = runCLI(t, eps, "-o", "json", "transfer-leader", strconv.FormatUint(target, 10))
 	r.check(t, exitOK, r.stdout)
 	var tr struct{ ID uint64 }
@@ -287,6 +292,17 @@ func testRealAdmin(t *testing.T, c *realCluster, li client.LeaderInfo, follower 
 	}
 	if now := c.leader(t); now.ID != target {
 		t.Errorf("after transfer-leader %d, node %d leads", target, now.ID)
+	}
+	// The hand-over may show as one change or as two, through "none".
+	from := regexp.MustCompile(fmt.Sprintf(`(?m)^\*\*\* leader changed: node %d -> `, li.ID))
+	to := regexp.MustCompile(fmt.Sprintf(`(?m)^\*\*\* leader changed: .* -> node %d \(term \d+`, target))
+	waitUntil(t, "the watch to see the transfer", func() bool {
+		out := watch.out.String()
+		return from.MatchString(out) && to.MatchString(out)
+	})
+	stopWatch()
+	if code := watch.exit(t, 5*time.Second); code != exitOK || watch.errOut.String() != "" {
+		t.Errorf("status --watch: exit %d, stderr %q", code, watch.errOut.String())
 	}
 	// And on to whichever follower is most up to date.
 	r = runCLI(t, eps, "transfer-leader")

@@ -25,6 +25,13 @@ type fakeNode struct {
 	code int
 	// status overrides what /v1/status answers (the fake says it leads).
 	status map[string]any
+	// statusSeq, when set, overrides status: the n-th status request gets
+	// statusSeq[n], the last one once they run out. An "http_code" member
+	// makes that request fail with that code.
+	statusSeq   []map[string]any
+	statusCalls int // status requests answered, or held by hangStatus
+	// hangStatus holds status requests until the client gives up.
+	hangStatus bool
 	// block, when set, holds kv requests until the client gives up.
 	block   bool
 	queries []string // raw queries of kv requests, in order
@@ -41,9 +48,12 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(v)
 	}
 	f.mu.Lock()
-	block := f.block
+	block, hang := f.block, f.hangStatus
+	if hang && r.URL.Path == "/v1/status" {
+		f.statusCalls++ // so that a test can wait for the request to arrive
+	}
 	f.mu.Unlock()
-	if block && r.URL.Path != "/v1/status" {
+	if block && r.URL.Path != "/v1/status" || hang && r.URL.Path == "/v1/status" {
 		<-r.Context().Done()
 		return
 	}
@@ -52,7 +62,16 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v1/status" {
 		st := map[string]any{"id": f.id, "state": "leader", "term": 4, "leader": f.id, "leader_http": nil,
 			"commit_index": f.index, "applied_index": f.index, "last_log_index": f.index, "peers": []any{}}
-		for k, v := range f.status {
+		over := f.status
+		if n := len(f.statusSeq); n > 0 {
+			over = f.statusSeq[min(f.statusCalls, n-1)]
+		}
+		f.statusCalls++
+		if code, ok := over["http_code"].(int); ok {
+			reply(code, map[string]string{"error": "fake " + http.StatusText(code)})
+			return
+		}
+		for k, v := range over {
 			st[k] = v
 		}
 		reply(200, st)
@@ -186,6 +205,19 @@ func (f *fakeNode) setStatus(st map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status = st
+}
+
+// setStatusSeq sets statusSeq and starts its count again.
+func (f *fakeNode) setStatusSeq(seq ...map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statusSeq, f.statusCalls = seq, 0
+}
+
+func (f *fakeNode) statusRequests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statusCalls
 }
 
 func (f *fakeNode) lastQuery() string {

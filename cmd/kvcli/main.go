@@ -19,6 +19,13 @@ func main() {
 		stdoutTTY: readline.IsTerminal(int(os.Stdout.Fd())),
 		stderrTTY: readline.IsTerminal(int(os.Stderr.Fd())),
 		signals:   osSignals{},
+		termSize: func() (int, int) {
+			w, h, err := readline.GetSize(int(os.Stdout.Fd()))
+			if err != nil {
+				return 0, 0
+			}
+			return w, h
+		},
 	}
 	os.Exit(run(context.Background(), os.Args[1:], e))
 }

@@ -61,6 +61,9 @@ type env struct {
 	// the shell's line editor, a progress line rewritten in place.
 	stdinTTY, stdoutTTY, stderrTTY bool
 	signals                        signaler
+	// termSize gives the terminal's columns and rows, when stdout is
+	// one (0, 0 when unknown); nil in tests.
+	termSize func() (width, height int)
 	// editorHook, when set, adjusts the line editor's configuration: tests
 	// drive the interactive shell through a pipe posing as a terminal.
 	editorHook func(*readline.Config)

@@ -15,7 +15,7 @@ var shellCommands = []struct{ name, usage, what string }{
 	{"set", "", ""},
 	{"del", "del KEY", "delete KEY"},
 	{"list", "list [PREFIX] [--limit N]", "keys and values in key order"},
-	{"status", "status", "every node's state, term, indexes, lag, snapshot, log size"},
+	{"status", "status [-w] [--interval D]", "every node's state, term, indexes, lag, snapshot, log size; -w: redraw until Ctrl-C"},
 	{"leader", "leader", "the leader's address, id and term"},
 	{"transfer-leader", "transfer-leader [ID]", "hand leadership to node ID (or the most up to date)"},
 	{"snapshot", "snapshot [--all]", "snapshot the prompt's node now (--all: every node)"},

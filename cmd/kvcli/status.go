@@ -13,15 +13,26 @@ import (
 )
 
 func statusCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
+	var w watchOpts
+	cmd := &cobra.Command{
+		Use:   "status [--watch [--interval D] [--count N]]",
 		Short: "Show every node's Raft state, and how far each follower lags behind the leader",
 		Long: "Ask every endpoint for its status, at once, and print one row per node. LAG is the number\n" +
 			"of log entries the leader has that a follower has not acknowledged, in the leader's view.\n" +
 			"SNAPSHOT is the index of the node's latest snapshot (- for none), LOG the size of its log\n" +
-			"on disk: the entries after that snapshot.",
+			"on disk: the entries after that snapshot.\n\n" +
+			"--watch (-w) asks again every --interval (1s; a bare number is seconds) until Ctrl-C,\n" +
+			"which exits 0, or until --count refreshes. On a terminal the table is redrawn in place,\n" +
+			"like top, under a line with the time, leader, term and nodes up; a change of leader or\n" +
+			"term is highlighted, and the last few are listed under the table. Otherwise one table\n" +
+			"per refresh is printed, separated by blank lines, with a \"*** leader changed: ...\" line\n" +
+			"when the leader or term changed since the refresh before; -o json prints one object per\n" +
+			"line per refresh.",
 		Args: cobra.NoArgs,
 		RunE: withClient(a, func(ctx context.Context, c *client.Client, _ []string) error {
+			if w.on {
+				return a.watchStatus(ctx, c, w)
+			}
 			view := newClusterView(c.StatusAll(ctx))
 			var err error
 			if a.json() {
@@ -38,6 +49,11 @@ func statusCmd(a *app) *cobra.Command {
 			return nil
 		}),
 	}
+	w.addFlags(cmd)
+	// The flags are checked before a client is made: a bad interval is a
+	// usage error even when no endpoint could be resolved.
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return w.check(cmd) }
+	return cmd
 }
 
 // clusterView is the status of every endpoint, with the leader's idea of
@@ -147,6 +163,15 @@ func (v *clusterView) summary() string {
 }
 
 func (v *clusterView) json() jsonObject {
+	var leader any
+	if v.leader != nil {
+		leader = jsonObject{{"id", v.leader.Status.ID}, {"endpoint", v.leader.Endpoint}, {"term", v.leader.Status.Term}}
+	}
+	return jsonObject{{"nodes", v.nodesJSON()}, {"leader", leader}}
+}
+
+// nodesJSON is one object per endpoint, in endpoint order.
+func (v *clusterView) nodesJSON() []jsonObject {
 	nodes := make([]jsonObject, len(v.nodes))
 	for i := range v.nodes {
 		n := &v.nodes[i]
@@ -167,9 +192,5 @@ func (v *clusterView) json() jsonObject {
 		}
 		nodes[i] = o
 	}
-	var leader any
-	if v.leader != nil {
-		leader = jsonObject{{"id", v.leader.Status.ID}, {"endpoint", v.leader.Endpoint}, {"term", v.leader.Status.Term}}
-	}
-	return jsonObject{{"nodes", nodes}, {"leader", leader}}
+	return nodes
 }
