@@ -21,19 +21,22 @@ import (
 
 // node is one running raftkv node: every part it owns, in start order.
 type node struct {
-	id     uint64
-	peers  map[uint64]string // other nodes' raft addresses
-	logger *slog.Logger
-	wal    *logs.Log
-	snaps  *logs.SnapshotStore
-	store  *kv.Store
-	trail  *logs.Trail
-	tr     *transport.ZMQ
-	raft   *raft.Node
-	prom   *metrics.Metrics // this node's Prometheus metrics
-	api    *api.Server      // closed before the HTTP server: its event streams never go idle
-	http   *http.Server
-	httpc  chan error // the HTTP server's exit
+	id    uint64
+	peers map[uint64]string // other nodes' raft addresses
+	// skipHandOver: do not pass leadership on when stopping (the whole
+	// cluster is stopping).
+	skipHandOver bool
+	logger       *slog.Logger
+	wal          *logs.Log
+	snaps        *logs.SnapshotStore
+	store        *kv.Store
+	trail        *logs.Trail
+	tr           *transport.ZMQ
+	raft         *raft.Node
+	prom         *metrics.Metrics // this node's Prometheus metrics
+	api          *api.Server      // closed before the HTTP server: its event streams never go idle
+	http         *http.Server
+	httpc        chan error // the HTTP server's exit
 }
 
 // startNode opens the node's storage, joins the cluster and serves HTTP.
@@ -150,7 +153,9 @@ func (n *node) failed() <-chan struct{} { return n.raft.Done() }
 // stop shuts the node down: HTTP first (no new requests), then Raft, the
 // transport and the stores. It returns the fatal error, if Raft had one.
 func (n *node) stop(ctx context.Context) error {
-	n.handOver(ctx)
+	if !n.skipHandOver {
+		n.handOver(ctx)
+	}
 	if n.api != nil {
 		n.api.Close() // ends dashboard event streams, which Shutdown would otherwise wait out
 	}

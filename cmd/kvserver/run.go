@@ -139,7 +139,12 @@ func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWrite
 		defer cancel()
 		var wg sync.WaitGroup
 		var mu sync.Mutex // guards errs
+		// Handing leadership over is for a node leaving a cluster that
+		// stays up; when every node of the cluster stops, nobody could
+		// take it, and the attempt only delays the shutdown.
+		handOver := len(nodes) < len(cfg.Nodes)
 		for _, n := range nodes {
+			n.skipHandOver = !handOver
 			wg.Go(func() {
 				if err := n.stop(sctx); err != nil {
 					mu.Lock()

@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/config"
 )
 
 func TestRunUsageAndConfigErrors(t *testing.T) {
@@ -105,4 +112,53 @@ func writeConfig(t *testing.T, path string, c *e2eCluster) {
 	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRunAllStopsWithoutHandOver: Ctrl-C on `kvserver --all` stops every node
+// without a leader trying to hand over to nodes that are stopping too.
+func TestRunAllStopsWithoutHandOver(t *testing.T) {
+	cfgPath := testConfigJSON(t, t.TempDir(), 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	sb := &syncBuffer{b: &bytes.Buffer{}}
+	lw := newLogWriter(sb)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- runNodes(ctx, cfg, []uint64{0, 1, 2}, lw, slog.LevelInfo, true) }()
+	cl, err := client.New([]string{cfg.Nodes[0].HTTPAddr, cfg.Nodes[1].HTTPAddr, cfg.Nodes[2].HTTPAddr}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitUntil(t, "the cluster to accept a write", func() bool {
+		_, err := cl.Put(ctx5s(t), "k", []byte("v"))
+		return err == nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runNodes: %v", err)
+	}
+	if out := sb.String(); strings.Contains(out, "hand") {
+		t.Fatalf("a node tried to hand leadership over while the whole cluster stopped:\n%s", out)
+	}
+}
+
+// syncBuffer makes a bytes.Buffer safe for the log writer's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
