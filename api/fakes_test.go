@@ -258,12 +258,6 @@ func (n *fakeNode) subscribers() int {
 }
 
 // setRole changes the node's role and leader, as an election would.
-func (n *fakeNode) setRole(role raft.Role, leader uint64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.role, n.leader = role, leader
-}
-
 func (n *fakeNode) readCount() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()

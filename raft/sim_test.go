@@ -651,18 +651,6 @@ func (s *simCluster) propose(data string) (uint64, bool) {
 	return idx, true
 }
 
-// appliedOn reports how many live nodes applied index idx.
-func (s *simCluster) appliedOn(idx uint64) int {
-	n := 0
-	for _, id := range s.ids {
-		nd := s.nodes[id]
-		if nd.up && len(nd.applied) > 0 && nd.applied[len(nd.applied)-1].Index >= idx {
-			n++
-		}
-	}
-	return n
-}
-
 // nApplied reports how many nodes (live or not) applied idx, and its data.
 func (s *simCluster) nApplied(idx uint64) (int, string) {
 	count, data := 0, ""
