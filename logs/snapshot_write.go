@@ -87,20 +87,9 @@ func (w *SnapshotWriter) Commit() error {
 	if err == nil {
 		err = w.w.Flush()
 	}
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	tmp := w.f.Name()
 	w.err = errWriterDone
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("logs: finish snapshot %s: %w", tmp, err)
-	}
-	if err := w.s.install(tmp, w.meta); err != nil {
-		return err
+	if err := w.s.finish(w.f, err, w.meta); err != nil {
+		return fmt.Errorf("logs: finish snapshot %s: %w", w.f.Name(), err)
 	}
 	w.s.logger.Debug("snapshot written", "index", w.meta.Index, "term", w.meta.Term, "body_bytes", w.body)
 	return nil
@@ -113,6 +102,23 @@ func (w *SnapshotWriter) Abort() error {
 	}
 	w.err = errWriterDone
 	return discardTemp(w.f)
+}
+
+// finish makes a complete temporary snapshot file durable and moves it
+// into the store, or, when err (what went wrong before) is set or anything
+// fails, removes it.
+func (s *SnapshotStore) finish(f *os.File, err error, meta SnapshotMeta) error {
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	return s.install(f.Name(), meta)
 }
 
 func discardTemp(f *os.File) error {
@@ -169,19 +175,8 @@ func (w *RawWriter) Commit() (SnapshotMeta, error) {
 		return SnapshotMeta{}, err
 	}
 	meta, err := w.verify()
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	tmp := w.f.Name()
 	w.err = errWriterDone
-	if err != nil {
-		_ = os.Remove(tmp)
-		return SnapshotMeta{}, err
-	}
-	if err := w.s.install(tmp, meta); err != nil {
+	if err := w.s.finish(w.f, err, meta); err != nil {
 		return SnapshotMeta{}, err
 	}
 	w.s.logger.Debug("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", w.size)
