@@ -424,6 +424,16 @@ func TestNodeTransferLeadership(t *testing.T) {
 	}
 	start := time.Now()
 	got, err := c.nodes[old].node.TransferLeadership(ctx, follower)
+	for attempt := 1; errors.Is(err, raft.ErrTransferFailed) && attempt < 3; attempt++ {
+		// Only a starved machine gets here: the transfer gives up after
+		// about an election timeout (200ms in this cluster).
+		t.Logf("transfer attempt %d: %v", attempt, err)
+		if lead := c.leader(); lead == follower {
+			got, err = lead, nil // it completed after all, late
+		} else {
+			got, err = c.nodes[lead].node.TransferLeadership(ctx, follower)
+		}
+	}
 	if err != nil || got != follower {
 		t.Fatalf("TransferLeadership to %d = %d, %v", follower, got, err)
 	}
@@ -536,9 +546,11 @@ func TestNodeEvents(t *testing.T) {
 	if _, err := c.nodes[lead].node.TransferLeadership(ctx, follower); err != nil {
 		t.Fatal(err)
 	}
-	e = next(follower, raft.EventElection, func(e raft.Event) bool { return true })
-	if e.Cause != raft.CauseTransfer {
-		t.Fatalf("election after a transfer has cause %q", e.Cause)
+	// A starved test machine may also see elections by timeout; the one
+	// the transfer started must say so.
+	e = next(follower, raft.EventElection, func(e raft.Event) bool { return e.Cause == raft.CauseTransfer })
+	if e.Node != follower {
+		t.Fatalf("transfer election event %+v", e)
 	}
 	next(lead, raft.EventLeader, func(e raft.Event) bool { return e.Leader == follower })
 }
