@@ -147,6 +147,8 @@ type Core struct {
 	readStates    []ReadState
 
 	transferee NodeID
+	// leaseRevoked: this leader sent MsgTimeoutNow in its term; see LeaseRead.
+	leaseRevoked bool
 
 	elections     uint64 // campaigns started, for the driver's events
 	electionCause string // why the latest campaign started, or how it failed
@@ -242,6 +244,7 @@ func (c *Core) reset(term uint64) {
 	c.resetTimers()
 	c.votes = nil
 	c.transferee = None
+	c.leaseRevoked = false
 	c.prs = nil
 }
 

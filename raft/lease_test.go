@@ -151,3 +151,37 @@ func TestSimLeaseReadAfterPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseRevokedByTimeoutNow: the election a MsgTimeoutNow triggers
+// ignores the voters' leases and may start late, after the leader gave
+// the transfer up. So once it sent one, the leader serves no lease read
+// for the rest of its term, however fresh its heartbeat acks.
+func TestLeaseRevokedByTimeoutNow(t *testing.T) {
+	net := leaseNet(t)
+	ld := net.cores[0]
+	ld.Tick()
+	net.settle()
+	net.drop = func(m *Message) bool { return m.Type == MsgTimeoutNow } // delayed, say
+	if err := ld.TransferLeader(1); err != nil {
+		t.Fatal(err)
+	}
+	net.settle()
+	for range ld.cfg.ElectionTickMin + 2 { // the transfer is given up
+		ld.Tick()
+		net.settle()
+	}
+	if ld.role != Leader || ld.transferee != None {
+		t.Fatalf("role %v, transferee %d: want a leader that gave the transfer up", ld.role, ld.transferee)
+	}
+	if _, ok := ld.LeaseRead(); ok {
+		t.Fatal("lease read served after a MsgTimeoutNow was sent in this term")
+	}
+	// Linearizable reads still work.
+	if err := ld.ReadIndex(99); err != nil {
+		t.Fatal(err)
+	}
+	net.settle()
+	if rs := net.reads[0]; len(rs) == 0 || rs[len(rs)-1].Context != 99 {
+		t.Fatalf("ReadIndex after the revoked lease: %+v", rs)
+	}
+}

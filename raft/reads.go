@@ -118,10 +118,11 @@ func (c *Core) dropReads() {
 // trip, when this node is the leader and its lease holds: a quorum
 // answered heartbeats sent within the last LeaseTicks ticks, so no other
 // leader can have been elected since. ok is false otherwise (the caller
-// falls back to ReadIndex). The lease is void during a leadership
-// transfer, whose forced election ignores followers' leases.
+// falls back to ReadIndex). The lease is void for the rest of the term once
+// a leadership transfer sent MsgTimeoutNow: the election it triggers ignores
+// followers' leases, even if it starts after the transfer was given up.
 func (c *Core) LeaseRead() (index uint64, ok bool) {
-	if c.role != Leader || c.cfg.LeaseTicks <= 0 || c.transferee != None || !c.committedInTerm() {
+	if c.role != Leader || c.cfg.LeaseTicks <= 0 || c.transferee != None || c.leaseRevoked || !c.committedInTerm() {
 		return 0, false
 	}
 	if len(c.peers) > 1 {
@@ -157,6 +158,14 @@ func (c *Core) bestTransferee() NodeID {
 // Transferee is the target of the leadership transfer under way, or None.
 func (c *Core) Transferee() NodeID { return c.transferee }
 
+// sendTimeoutNow tells `to` to campaign at once. Its election ignores the
+// voters' leases, and the message may arrive late, after this leader gave
+// the transfer up: from here on in this term, no lease is trusted.
+func (c *Core) sendTimeoutNow(to NodeID) {
+	c.leaseRevoked = true
+	c.send(Message{Type: MsgTimeoutNow, To: to})
+}
+
 // TransferLeader asks the leader to hand leadership to `to` (to None: to
 // the most up-to-date follower): it brings
 // `to` up to date, then tells it to campaign at once. Proposals are
@@ -174,7 +183,7 @@ func (c *Core) TransferLeader(to NodeID) error {
 	c.transferee = to
 	c.electionElapsed = 0
 	if c.prs[to].match == c.log.lastIndex() {
-		c.send(Message{Type: MsgTimeoutNow, To: to})
+		c.sendTimeoutNow(to)
 	} else {
 		c.sendAppend(to)
 	}

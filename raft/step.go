@@ -214,7 +214,7 @@ func (c *Core) handleAppResp(m Message, pr *progress) {
 		c.sendAppend(m.From)
 	}
 	if m.From == c.transferee && pr.match == c.log.lastIndex() {
-		c.send(Message{Type: MsgTimeoutNow, To: m.From})
+		c.sendTimeoutNow(m.From)
 	}
 }
 
