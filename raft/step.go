@@ -250,8 +250,13 @@ func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
 		return
 	}
 	ents := c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.MaxMsgBytes)
-	if len(ents) == 0 && pr.replicating && pr.sentCommit >= c.log.committed && !sendIfEmpty {
-		return // nothing new to tell this follower
+	if len(ents) == 0 && pr.replicating && !sendIfEmpty &&
+		(pr.sentCommit >= c.log.committed || len(pr.inflight) > 0) {
+		// Nothing new to tell this follower, or only the commit index,
+		// which the answer to an append in flight will prompt us to send
+		// anyway (or the next append carries): a commit-only append per
+		// batch would double the messages under load.
+		return
 	}
 	pr.sentCommit = c.log.committed
 	c.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: c.log.committed})
