@@ -210,7 +210,7 @@ func (n *Node) handleReady() error {
 		cur := n.lastSoft
 		if rd.SoftState != nil {
 			cur = *rd.SoftState
-			n.logRoleChange(cur)
+			n.logRoleChange(n.lastSoft, cur)
 		}
 		n.publishChanges(n.lastSoft, cur, n.lastElections)
 		n.lastSoft, n.lastElections = cur, n.core.elections
@@ -285,15 +285,14 @@ func (n *Node) handleReady() error {
 	return nil
 }
 
-func (n *Node) logRoleChange(ss SoftState) {
+func (n *Node) logRoleChange(prev, cur SoftState) {
 	term := n.core.Term()
-	if ss.Role != n.lastRole {
-		n.logger.Info("raft role changed", "from", n.lastRole.String(), "to", ss.Role.String(), "term", term)
+	if cur.Role != prev.Role {
+		n.logger.Info("raft role changed", "from", prev.Role.String(), "to", cur.Role.String(), "term", term)
 	}
-	if ss.Lead != None && ss.Lead != n.cfg.ID {
-		n.logger.Info("raft following leader", "leader", ss.Lead, "term", term)
+	if cur.Lead != None && cur.Lead != n.cfg.ID {
+		n.logger.Info("raft following leader", "leader", cur.Lead, "term", term)
 	}
-	n.lastRole = ss.Role
 }
 
 // applyLoop hands committed entries to the state machine, in order, and

@@ -115,7 +115,6 @@ type Node struct {
 	readCtx  uint64
 	tickNum  uint64
 	nextTick time.Time // when the core is due its next tick
-	lastRole Role
 	// lastSoft and lastElections are what events were last published for.
 	lastSoft      SoftState
 	lastElections uint64
@@ -195,7 +194,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if n.core, err = NewCoreFrom(cfg.coreConfig(), st); err != nil {
 		return nil, err
 	}
-	n.lastRole = n.core.Role()
 	n.lastSoft = SoftState{Lead: n.core.Leader(), Role: n.core.Role()}
 	n.applied.Store(st.Applied)
 	n.waits.applied = st.Applied

@@ -42,7 +42,7 @@ func (n *Node) recoverState() (InitialState, error) {
 	if len(ents) > 0 {
 		logStart = ents[0].Index - 1
 	}
-	if applied < logStart || (len(ents) == 0 && applied < st.Snapshot.Index) {
+	if applied < logStart {
 		if st.Snapshot.Index < logStart || st.Snapshot.Index == 0 {
 			return st, fmt.Errorf("state machine at index %d, log starts after %d, and no snapshot covers the gap", applied, logStart)
 		}

@@ -78,8 +78,11 @@ func (s *snapSender) stream() error {
 	lastProgress := time.Now()
 	resend := time.NewTimer(snapResend)
 	defer resend.Stop()
+	if s.size == 0 {
+		return errors.New("empty snapshot file")
+	}
 	buf := make([]byte, snapChunkBytes)
-	for acked < s.size || s.size == 0 {
+	for acked < s.size {
 		for sent < s.size && sent-acked < snapWindow*snapChunkBytes {
 			n, err := s.file.ReadAt(buf[:min(int64(len(buf)), s.size-sent)], sent)
 			if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
@@ -90,9 +93,6 @@ func (s *snapSender) stream() error {
 				Index: s.snap.Index, LogTerm: s.snap.Term, Context: uint64(sent), Commit: uint64(s.size),
 				Entries: []Entry{{Data: data}}}})
 			sent += int64(n)
-		}
-		if s.size == 0 {
-			return errors.New("empty snapshot file")
 		}
 		select {
 		case m := <-s.acks:
