@@ -3,14 +3,27 @@ package raft
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
+
+	"github.com/raftkv/raftkv/raft/quorum"
 )
 
 // Config configures a Core. Times are in ticks; the driver decides how long
 // a tick is.
 type Config struct {
-	ID    NodeID
-	Peers []NodeID // every voting member, this node included
+	ID NodeID
+	// Peers are the voters of a brand-new cluster, this node included, and
+	// Bootstrap the same with addresses and learners; set one. They are
+	// the membership only until the log or a snapshot says otherwise. A
+	// node joining a running cluster has neither: it learns the
+	// membership from the leader, and never campaigns before it is a voter.
+	Peers     []NodeID
+	Bootstrap Membership
+	// MaxPromoteLag is how many entries a learner may lack and still be
+	// promoted (default 1024). AutoPromoteTicks > 0 makes the leader
+	// promote a learner by itself once it has been promotable for that
+	// many ticks in a row.
+	MaxPromoteLag    uint64
+	AutoPromoteTicks int
 	// ElectionTickMin and ElectionTickMax bound the randomized election
 	// timeout; a follower that hears nothing from a leader for that many
 	// ticks starts an election.
@@ -42,8 +55,14 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
-	if !slices.Contains(c.Peers, c.ID) {
-		return fmt.Errorf("raft: node %d is not in its own peer list %v", c.ID, c.Peers)
+	if len(c.Bootstrap.Members) == 0 {
+		c.Bootstrap = NewMembership(c.Peers...)
+	} else {
+		c.Bootstrap = c.Bootstrap.Clone()
+		c.Bootstrap.sort()
+	}
+	if len(c.Bootstrap.Members) > 0 && !c.Bootstrap.IsVoter(c.ID) {
+		return fmt.Errorf("raft: node %d is not a voter of the cluster it bootstraps (%v)", c.ID, c.Bootstrap.IDs())
 	}
 	if c.ElectionTickMin <= c.HeartbeatTick || c.HeartbeatTick <= 0 {
 		return fmt.Errorf("raft: election ticks (%d) must exceed heartbeat ticks (%d) > 0", c.ElectionTickMin, c.HeartbeatTick)
@@ -59,6 +78,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMsgBytes <= 0 {
 		c.MaxMsgBytes = 1 << 20
+	}
+	if c.MaxPromoteLag == 0 {
+		c.MaxPromoteLag = 1024
 	}
 	if c.MaxApplyEntries <= 0 {
 		c.MaxApplyEntries = 4096
@@ -122,10 +144,15 @@ type readReq struct {
 // Core is the Raft protocol as a deterministic state machine. It is not
 // safe for concurrent use: one goroutine (the driver) owns it.
 type Core struct {
-	cfg   Config
-	id    NodeID
-	peers []NodeID
-	rng   *rand.Rand
+	cfg Config
+	id  NodeID
+	rng *rand.Rand
+
+	// Membership, see confstate.go. members and voters follow the latest
+	// entry of confs; voters is sorted, the input to every quorum.
+	confs   []confAt
+	members Membership
+	voters  []NodeID
 
 	term uint64
 	vote NodeID
@@ -178,16 +205,21 @@ func NewCoreFrom(cfg Config, st InitialState) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	peers := slices.Clone(cfg.Peers)
-	slices.Sort(peers)
 	c := &Core{
-		cfg: cfg, id: cfg.ID, peers: peers,
+		cfg: cfg, id: cfg.ID,
 		rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+1)),
 		term: hs.Term, vote: hs.Vote, log: l,
 		lead: None, transferee: None, snap: st.Snapshot,
 	}
 	if hs.Term == 0 {
 		c.vote = None
+	}
+	base, baseIndex := cfg.Bootstrap, uint64(0)
+	if st.SnapshotConf != nil {
+		base, baseIndex = *st.SnapshotConf, st.Snapshot.Index
+	}
+	if err := c.initConfs(base, baseIndex, st.Entries); err != nil {
+		return nil, err
 	}
 	c.prevHard = c.hardState()
 	c.becomeFollower(c.term, None)
@@ -197,7 +229,6 @@ func NewCoreFrom(cfg Config, st InitialState) (*Core, error) {
 
 func (c *Core) hardState() HardState { return HardState{Term: c.term, Vote: c.vote} }
 func (c *Core) softState() SoftState { return SoftState{Lead: c.lead, Role: c.role} }
-func (c *Core) quorum() int          { return len(c.peers)/2 + 1 }
 
 // Term, Role, Leader and commit index, for the driver and tests.
 func (c *Core) Term() uint64      { return c.term }
@@ -210,12 +241,13 @@ func (c *Core) LastIndex() uint64 { return c.log.lastIndex() }
 func (c *Core) Status() Status {
 	s := Status{ID: c.id, Role: c.role, Term: c.term, Leader: c.lead,
 		CommitIndex: c.log.committed, AppliedIndex: c.log.applied, LastLogIndex: c.log.lastIndex(),
-		FirstIndex: c.log.firstIndex(), Snapshot: c.snap}
+		FirstIndex: c.log.firstIndex(), Snapshot: c.snap,
+		Membership: c.members.Clone(), ConfigIndex: c.confIndex()}
 	if c.role == Leader {
-		for _, id := range c.peers {
-			if id != c.id {
-				pr := c.prs[id]
-				s.Peers = append(s.Peers, PeerStatus{ID: id, MatchIndex: pr.match, NextIndex: pr.next})
+		for _, mb := range c.members.Members {
+			if mb.ID != c.id {
+				pr := c.prs[mb.ID]
+				s.Peers = append(s.Peers, PeerStatus{ID: mb.ID, MatchIndex: pr.match, NextIndex: pr.next, Learner: mb.Learner})
 			}
 		}
 	}
@@ -269,10 +301,10 @@ func (c *Core) becomeCandidate() {
 func (c *Core) becomeLeader() {
 	c.reset(c.term)
 	c.role, c.lead = Leader, c.id
-	c.prs = make(map[NodeID]*progress, len(c.peers))
+	c.prs = make(map[NodeID]*progress, len(c.members.Members)+1)
 	last := c.log.lastIndex()
-	for _, id := range c.peers {
-		c.prs[id] = &progress{next: last + 1, recentActive: true}
+	for _, id := range append(c.members.IDs(), c.id) {
+		c.prs[id] = &progress{next: last + 1, recentActive: true, lastHeard: c.ticks}
 	}
 	c.prs[c.id].match = c.log.stable
 	// A no-op of our own term lets us commit what earlier terms left, and
@@ -307,7 +339,7 @@ func (c *Core) requestVotes(t MessageType, term uint64, force bool) {
 	if force {
 		ctx = 1
 	}
-	for _, id := range c.peers {
+	for _, id := range c.voters {
 		if id != c.id {
 			c.send(Message{Type: t, To: id, Term: term, Index: c.log.lastIndex(), LogTerm: c.log.lastTerm(), Context: ctx})
 		}
@@ -317,16 +349,8 @@ func (c *Core) requestVotes(t MessageType, term uint64, force bool) {
 // tally counts votes and acts on a decided election; it reports whether
 // the election is decided.
 func (c *Core) tally() bool {
-	granted, rejected := 0, 0
-	for _, v := range c.votes {
-		if v {
-			granted++
-		} else {
-			rejected++
-		}
-	}
-	switch {
-	case granted >= c.quorum():
+	switch quorum.Vote(c.voters, c.votes) {
+	case quorum.Won:
 		if c.role == PreCandidate {
 			// The pre-vote only showed we could win: hold an ordinary
 			// election, one that still respects the voters' leases.
@@ -336,7 +360,7 @@ func (c *Core) tally() bool {
 		}
 		c.becomeLeader()
 		return true
-	case rejected >= c.quorum():
+	case quorum.Lost:
 		if c.role == PreCandidate {
 			c.electionCause = CausePreVoteFailed
 		}
@@ -352,10 +376,15 @@ func (c *Core) Tick() {
 	c.electionElapsed++
 	if c.role != Leader {
 		if c.electionElapsed >= c.electionTimeout {
-			c.campaign(false)
+			if c.isVoter() {
+				c.campaign(false)
+			} else {
+				c.resetTimers() // a learner or a removed node waits to be told
+			}
 		}
 		return
 	}
+	c.autoPromote()
 	c.heartbeatElapsed++
 	if c.electionElapsed >= c.cfg.ElectionTickMin {
 		c.electionElapsed = 0
@@ -376,14 +405,11 @@ func (c *Core) Tick() {
 // quorumActive reports whether a majority was heard from since the last
 // check, and starts a new check.
 func (c *Core) quorumActive() bool {
-	n := 0
-	for id, pr := range c.prs {
-		if id == c.id || pr.recentActive {
-			n++
-		}
+	ok := quorum.Active(c.voters, func(id NodeID) bool { return id == c.id || c.prs[id].recentActive })
+	for _, pr := range c.prs {
 		pr.recentActive = false
 	}
-	return n >= c.quorum()
+	return ok
 }
 
 // inLease reports whether this node heard from a live leader within the

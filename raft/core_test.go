@@ -15,7 +15,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, true},
 		{"not in own peer list", func(c *Config) { c.ID = 7 }, false},
-		{"empty peer list", func(c *Config) { c.Peers = nil }, false},
+		{"empty peer list: a node that joins", func(c *Config) { c.Peers = nil }, true},
+		{"bootstrap as a learner", func(c *Config) {
+			c.Peers, c.Bootstrap = nil, Membership{Members: []Member{{ID: 0, Learner: true}, {ID: 1}}}
+		}, false},
 		{"zero heartbeat", func(c *Config) { c.HeartbeatTick = 0 }, false},
 		{"election not above heartbeat", func(c *Config) { c.ElectionTickMin, c.HeartbeatTick = 3, 3 }, false},
 		{"max below min", func(c *Config) { c.ElectionTickMax = c.ElectionTickMin - 1 }, false},
@@ -625,7 +628,6 @@ func TestStepIgnoresInvalidMessages(t *testing.T) {
 		name string
 		edit func(*Message)
 	}{
-		{"unknown sender", func(m *Message) { m.From = 9 }},
 		{"sender None", func(m *Message) { m.From = None }},
 		{"addressed to another node", func(m *Message) { m.To = 2 }},
 		{"from itself", func(m *Message) { m.From = 1 }},

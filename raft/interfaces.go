@@ -90,6 +90,7 @@ type PeerStatus struct {
 	ID         NodeID `json:"id"`
 	MatchIndex uint64 `json:"match_index"`
 	NextIndex  uint64 `json:"next_index"`
+	Learner    bool   `json:"learner,omitempty"`
 }
 
 // Status is a snapshot of a node's Raft state for operators.
@@ -105,6 +106,8 @@ type Status struct {
 	Snapshot     SnapshotInfo // latest snapshot on this node
 	LogBytes     int64        // size of the stored log
 	Peers        []PeerStatus // filled on the leader only
+	Membership   Membership   // the latest in the log, committed or not
+	ConfigIndex  uint64       // index of the entry that set Membership (0: bootstrap)
 }
 
 // Errors returned by Node.

@@ -18,6 +18,9 @@ type progress struct {
 	readAck      uint64 // highest read-index round this peer acknowledged
 	sentCommit   uint64 // commit index last sent in a MsgApp
 	leaseTick    uint64 // leader's tick when it sent the newest heartbeat this peer answered
+	// lastHeard is the leader's tick when this peer last answered, and
+	// caughtUpSince when a learner became promotable (0: it is not).
+	lastHeard, caughtUpSince uint64
 }
 
 func (p *progress) becomeProbe() {

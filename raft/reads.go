@@ -3,6 +3,8 @@ package raft
 import (
 	"math"
 	"slices"
+
+	"github.com/raftkv/raftkv/raft/quorum"
 )
 
 // ReadIndex starts a linearizable read registered under ctx, which must be
@@ -39,7 +41,7 @@ func (c *Core) startRead(from NodeID, ctx uint64) {
 
 func (c *Core) queueRead(req readReq) {
 	req.index, req.waiting = c.log.committed, false
-	if len(c.peers) == 1 {
+	if c.soleVoter() {
 		c.deliverRead(req)
 		return
 	}
@@ -64,16 +66,12 @@ func (c *Core) deliverRead(req readReq) {
 // acknowledged: those peers still followed us after the read arrived, so
 // no other leader could have committed anything we do not know of.
 func (c *Core) releaseReads() {
-	acks := make([]uint64, 0, len(c.peers))
-	for id, pr := range c.prs {
+	confirmed := quorum.Index(c.voters, func(id NodeID) uint64 {
 		if id == c.id {
-			acks = append(acks, math.MaxUint64)
-		} else {
-			acks = append(acks, pr.readAck)
+			return math.MaxUint64
 		}
-	}
-	slices.Sort(acks)
-	confirmed := acks[len(acks)-c.quorum()]
+		return c.prs[id].readAck
+	})
 	kept := c.readQueue[:0]
 	for _, req := range c.readQueue {
 		if !req.waiting && req.round <= confirmed {
@@ -125,17 +123,13 @@ func (c *Core) LeaseRead() (index uint64, ok bool) {
 	if c.role != Leader || c.cfg.LeaseTicks <= 0 || c.transferee != None || c.leaseRevoked || !c.committedInTerm() {
 		return 0, false
 	}
-	if len(c.peers) > 1 {
-		sent := make([]uint64, 0, len(c.peers))
-		for id, pr := range c.prs {
+	if !c.soleVoter() {
+		since := quorum.Index(c.voters, func(id NodeID) uint64 {
 			if id == c.id {
-				sent = append(sent, c.ticks)
-			} else {
-				sent = append(sent, pr.leaseTick)
+				return c.ticks
 			}
-		}
-		slices.Sort(sent)
-		since := sent[len(sent)-c.quorum()]
+			return c.prs[id].leaseTick
+		})
 		if since == 0 || c.ticks-since >= uint64(c.cfg.LeaseTicks) {
 			return 0, false
 		}
@@ -143,11 +137,11 @@ func (c *Core) LeaseRead() (index uint64, ok bool) {
 	return c.log.committed, true
 }
 
-// bestTransferee is the follower with the longest matching log, the one
-// that can take over soonest; None in a single-node cluster.
+// bestTransferee is the voter with the longest matching log, the one that
+// can take over soonest; None when this node is the only voter.
 func (c *Core) bestTransferee() NodeID {
 	best := None
-	for _, id := range c.peers {
+	for _, id := range c.voters {
 		if id != c.id && (best == None || c.prs[id].match > c.prs[best].match) {
 			best = id
 		}
@@ -177,8 +171,8 @@ func (c *Core) TransferLeader(to NodeID) error {
 	if to == None {
 		to = c.bestTransferee()
 	}
-	if to == c.id || !slices.Contains(c.peers, to) {
-		return nil
+	if to == c.id || !c.members.IsVoter(to) {
+		return nil // learners cannot lead; unknown nodes are no one
 	}
 	c.transferee = to
 	c.electionElapsed = 0

@@ -712,7 +712,7 @@ func (s *simCluster) dump() {
 			id, c.role, c.term, c.vote, c.lead, c.log.lastIndex(), c.log.lastTerm(), c.log.committed, c.log.applied,
 			c.log.stable, c.electionElapsed, c.electionTimeout)
 		if c.role == Leader {
-			for _, pid := range c.peers {
+			for _, pid := range c.members.IDs() {
 				pr := c.prs[pid]
 				s.t.Logf("   pr %d match=%d next=%d repl=%v probeSent=%v inflight=%d", pid, pr.match, pr.next,
 					pr.replicating, pr.probeSent, len(pr.inflight))

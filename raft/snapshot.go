@@ -14,8 +14,11 @@ type SnapshotInfo struct {
 type InitialState struct {
 	Hard     HardState
 	Snapshot SnapshotInfo
-	Entries  []Entry
-	Applied  uint64
+	// SnapshotConf is the membership recorded with Snapshot; nil when the
+	// snapshot predates membership records (the bootstrap one holds then).
+	SnapshotConf *Membership
+	Entries      []Entry
+	Applied      uint64
 }
 
 // SetSnapshot records that a snapshot up to snap is available on this
@@ -43,6 +46,7 @@ func (c *Core) Compact(index uint64) error {
 		return fmt.Errorf("raft: compact to %d beyond the snapshot at %d", index, c.snap.Index)
 	}
 	c.log.compact(index)
+	c.compactConfs(index)
 	return nil
 }
 
@@ -89,6 +93,13 @@ func (c *Core) handleSnapshot(m Message) {
 		c.log.restore(snap)
 		c.snap = snap
 		c.pendingRestore = &snap
+		if len(m.Entries) == 1 && m.Entries[0].Type == EntryConfChange {
+			conf, err := DecodeMembership(m.Entries[0].Data)
+			if err != nil {
+				panic(fmt.Sprintf("raft: snapshot %d: %v", snap.Index, err)) // the driver checked it
+			}
+			c.resetConfs(conf, snap.Index)
+		}
 	}
 	c.send(Message{Type: MsgAppResp, To: m.From, Index: c.log.committed})
 }

@@ -2,15 +2,20 @@ package raft
 
 import (
 	"errors"
-	"slices"
+
+	"github.com/raftkv/raftkv/raft/quorum"
 )
 
 var errEmptyProposal = errors.New("raft: empty proposal")
 
 // Step feeds one message from a peer into the core. Messages for other
-// nodes, of unknown peers, or of unknown types are ignored.
+// nodes or of unknown types are ignored. Messages from nodes outside the
+// membership are not: a node that joins learns the membership from the
+// leader's appends, and a candidate may be a voter in a configuration this
+// node has not received yet. Only their counting is restricted (quorum
+// counts voters; a leader ignores answers from non-members).
 func (c *Core) Step(m Message) {
-	if m.To != c.id || !m.Type.Valid() || !slices.Contains(c.peers, m.From) || m.From == c.id {
+	if m.To != c.id || !m.Type.Valid() || m.From == c.id || m.From == None {
 		return
 	}
 	if !c.stepTerm(m) {
@@ -124,7 +129,9 @@ func (c *Core) stepFollower(m Message) {
 	case MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Context: m.Context, Index: m.Index, Dropped: m.Reject})
 	case MsgTimeoutNow:
-		c.campaign(true)
+		if c.isVoter() {
+			c.campaign(true)
+		}
 	case MsgReadIndex:
 		c.send(Message{Type: MsgReadIndexResp, To: m.From, Context: m.Context, Reject: true})
 	}
@@ -146,7 +153,7 @@ func (c *Core) handleAppend(m Message) {
 	}
 	lastNew := m.Index + uint64(len(m.Entries))
 	if ci := c.log.findConflict(m.Entries); ci != 0 {
-		c.log.appendEntries(m.Entries[ci-m.Index-1:])
+		c.appendEntries(m.Entries[ci-m.Index-1:])
 	}
 	// Only entries we now know match the leader may be committed.
 	c.log.commitTo(min(m.Commit, lastNew))
@@ -155,7 +162,10 @@ func (c *Core) handleAppend(m Message) {
 
 func (c *Core) stepLeader(m Message) {
 	pr := c.prs[m.From]
-	pr.recentActive = true
+	if pr == nil {
+		return // not a member (any more)
+	}
+	pr.recentActive, pr.lastHeard = true, c.ticks
 	switch m.Type {
 	case MsgAppResp:
 		c.handleAppResp(m, pr)
@@ -216,17 +226,14 @@ func (c *Core) handleAppResp(m Message, pr *progress) {
 	if m.From == c.transferee && pr.match == c.log.lastIndex() {
 		c.sendTimeoutNow(m.From)
 	}
+	// Last: the commit that removed us has gone out to the others.
+	c.leaveIfRemoved()
 }
 
 // maybeCommit advances the commit index to what a quorum has stored, but
 // only through an entry of the current term (Raft §5.4.2, Figure 8).
 func (c *Core) maybeCommit() bool {
-	matches := make([]uint64, 0, len(c.peers))
-	for _, pr := range c.prs {
-		matches = append(matches, pr.match)
-	}
-	slices.Sort(matches)
-	q := matches[len(matches)-c.quorum()]
+	q := quorum.Index(c.voters, func(id NodeID) uint64 { return c.prs[id].match })
 	if t, ok := c.log.term(q); !ok || t != c.term || !c.log.commitTo(q) {
 		return false
 	}
@@ -268,15 +275,16 @@ func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
 }
 
 func (c *Core) bcastAppend() {
-	for _, id := range c.peers {
-		if id != c.id {
-			c.sendAppend(id)
+	for _, mb := range c.members.Members {
+		if mb.ID != c.id {
+			c.sendAppend(mb.ID)
 		}
 	}
 }
 
 func (c *Core) bcastHeartbeat(readRound uint64) {
-	for _, id := range c.peers {
+	for _, mb := range c.members.Members {
+		id := mb.ID
 		if id == c.id {
 			continue
 		}
@@ -293,7 +301,7 @@ func (c *Core) appendLocal(ents []Entry) {
 		ents[i].Index = last + 1 + uint64(i)
 		ents[i].Term = c.term
 	}
-	c.log.appendEntries(ents)
+	c.appendEntries(ents)
 }
 
 // Propose appends commands to the leader's log and returns the index and

@@ -1,0 +1,206 @@
+package raft
+
+import (
+	"fmt"
+	"slices"
+)
+
+// confAt is a membership and the log index it holds from.
+type confAt struct {
+	index uint64
+	m     Membership
+}
+
+// The core keeps every configuration still in its log, oldest first, so
+// that a leader overwriting an uncommitted change rolls the membership back
+// with the entries. confs[0] is the base: the bootstrap membership, or the
+// one recorded with the snapshot the log starts from.
+
+func (c *Core) initConfs(base Membership, baseIndex uint64, entries []Entry) error {
+	c.confs = []confAt{{index: baseIndex, m: base}}
+	if err := c.noteConfEntries(entries); err != nil {
+		return err
+	}
+	c.confChanged()
+	return nil
+}
+
+// noteConfEntries records the configuration entries among ents, which were
+// just appended to the log (replacing whatever was at their indexes).
+func (c *Core) noteConfEntries(ents []Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	first := ents[0].Index
+	n := len(c.confs)
+	for n > 1 && c.confs[n-1].index >= first {
+		n-- // overwritten by a new leader: never committed
+	}
+	c.confs = c.confs[:n]
+	for _, e := range ents {
+		if e.Type != EntryConfChange {
+			continue
+		}
+		m, err := DecodeMembership(e.Data)
+		if err != nil {
+			return fmt.Errorf("raft: configuration entry %d: %w", e.Index, err)
+		}
+		c.confs = append(c.confs, confAt{index: e.Index, m: m})
+	}
+	return nil
+}
+
+// appendEntries puts ents in the log and follows any membership they
+// change. A malformed configuration entry cannot be applied safely, so it
+// is fatal, like a corrupt log.
+func (c *Core) appendEntries(ents []Entry) {
+	c.log.appendEntries(ents)
+	if err := c.noteConfEntries(ents); err != nil {
+		panic(err)
+	}
+	c.confChanged()
+}
+
+// resetConfs makes m, recorded with the snapshot at index, the only one.
+func (c *Core) resetConfs(m Membership, index uint64) {
+	c.confs = []confAt{{index: index, m: m}}
+	c.confChanged()
+}
+
+// compactConfs forgets configurations superseded at or before index.
+func (c *Core) compactConfs(index uint64) {
+	i := 0
+	for i+1 < len(c.confs) && c.confs[i+1].index <= index {
+		i++
+	}
+	c.confs = slices.Delete(c.confs, 0, i)
+}
+
+// confChanged brings the derived state in line with the latest membership.
+func (c *Core) confChanged() {
+	cur := c.confs[len(c.confs)-1].m
+	if c.voters != nil && cur.Equal(c.members) {
+		return
+	}
+	c.members, c.voters = cur, cur.Voters()
+	if c.voters == nil {
+		c.voters = []NodeID{}
+	}
+	if c.role != Leader {
+		return
+	}
+	last := c.log.lastIndex()
+	for _, id := range cur.IDs() {
+		if _, ok := c.prs[id]; !ok {
+			c.prs[id] = &progress{next: last + 1, lastHeard: c.ticks}
+		}
+	}
+	for id := range c.prs {
+		if id != c.id && !cur.Contains(id) {
+			delete(c.prs, id)
+		}
+	}
+	if c.transferee != None && !cur.IsVoter(c.transferee) {
+		c.transferee = None
+	}
+}
+
+// confIndex is the index of the latest configuration in the log.
+func (c *Core) confIndex() uint64 { return c.confs[len(c.confs)-1].index }
+
+// Membership returns the latest membership in the log (which may not be
+// committed yet) and the index of the entry that set it.
+func (c *Core) Membership() (Membership, uint64) { return c.members.Clone(), c.confIndex() }
+
+// isVoter reports whether this node may campaign and counts in quorums.
+func (c *Core) isVoter() bool { return c.members.IsVoter(c.id) }
+
+// soleVoter reports whether this node alone makes a quorum.
+func (c *Core) soleVoter() bool { return len(c.voters) == 1 && c.voters[0] == c.id }
+
+// ProposeConfChange appends one membership change on the leader and
+// returns the index and term of its entry. It refuses, with one of the
+// ErrConf*/ErrMember* errors, while another change is uncommitted, before
+// this leader committed an entry of its term, and when the change makes no
+// sense for the current membership; a promotion also needs the learner
+// caught up and recently heard from.
+func (c *Core) ProposeConfChange(cc ConfChange) (uint64, uint64, error) {
+	if c.role != Leader {
+		return 0, 0, &NotLeaderError{Leader: c.lead}
+	}
+	if c.transferee != None {
+		return 0, 0, ErrProposalDropped
+	}
+	if !c.committedInTerm() {
+		return 0, 0, ErrConfChangeTooEarly
+	}
+	if c.confIndex() > c.log.committed {
+		return 0, 0, ErrConfChangeInFlight
+	}
+	next, err := c.members.apply(cc)
+	if err != nil {
+		return 0, 0, err
+	}
+	if cc.Type == ConfPromote {
+		if err := c.promotable(cc.Member.ID); err != nil {
+			return 0, 0, err
+		}
+	}
+	ents := []Entry{{Type: EntryConfChange, Data: EncodeMembership(next)}}
+	c.appendLocal(ents)
+	c.bcastAppend()
+	return ents[0].Index, c.term, nil
+}
+
+// promotable reports why learner id cannot vote yet: it must hold all but
+// MaxPromoteLag entries and have answered within an election timeout.
+func (c *Core) promotable(id NodeID) error {
+	pr := c.prs[id]
+	last := c.log.lastIndex()
+	seen := c.ticks-pr.lastHeard < uint64(c.cfg.ElectionTickMin)
+	if !seen || pr.match+c.cfg.MaxPromoteLag < last {
+		return &LearnerBehindError{ID: id, Match: pr.match, Last: last, RecentlySeen: seen}
+	}
+	return nil
+}
+
+// autoPromote, on the leader's tick, promotes the first learner that has
+// been caught up for AutoPromoteTicks in a row (Consul Autopilot's rule:
+// caught up and stable for a while, not just once).
+func (c *Core) autoPromote() {
+	if c.cfg.AutoPromoteTicks <= 0 {
+		return
+	}
+	for _, mb := range c.members.Members {
+		if !mb.Learner {
+			continue
+		}
+		pr := c.prs[mb.ID]
+		if c.promotable(mb.ID) != nil {
+			pr.caughtUpSince = 0
+			continue
+		}
+		if pr.caughtUpSince == 0 {
+			pr.caughtUpSince = c.ticks
+		}
+		if c.ticks-pr.caughtUpSince >= uint64(c.cfg.AutoPromoteTicks) {
+			// Refusals here (a change in flight, too early) are retried
+			// on a later tick.
+			if _, _, err := c.ProposeConfChange(ConfChange{Type: ConfPromote, Member: Member{ID: mb.ID}}); err == nil {
+				return
+			}
+		}
+	}
+}
+
+// leaveIfRemoved makes a leader that is no longer a voter in a committed
+// configuration hand over to the most up-to-date voter and step down.
+func (c *Core) leaveIfRemoved() {
+	if c.role != Leader || c.isVoter() || c.confIndex() > c.log.committed {
+		return
+	}
+	if to := c.bestTransferee(); to != None && c.prs[to].match == c.log.lastIndex() {
+		c.sendTimeoutNow(to)
+	}
+	c.becomeFollower(c.term, None)
+}

@@ -1,0 +1,364 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func testMember(id NodeID) Member {
+	return Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 7000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+id)}
+}
+
+// newGrowNet builds voters bootstrapped cores plus extra cores that start
+// empty, as `kvserver --join` does, and elects node 0.
+func newGrowNet(t *testing.T, voters, extra int) *testNet {
+	t.Helper()
+	cores := make([]*Core, voters+extra)
+	for i := range cores {
+		cfg := testCfg(NodeID(i), voters)
+		cfg.Peers = nil
+		if i < voters {
+			for v := range voters {
+				cfg.Bootstrap.Members = append(cfg.Bootstrap.Members, testMember(NodeID(v)))
+			}
+		}
+		cores[i] = mustCore(t, cfg, HardState{}, nil, 0)
+	}
+	n := newTestNet(t, cores...)
+	n.elect(0)
+	return n
+}
+
+func mustConf(t *testing.T, n *testNet, cc ConfChange) uint64 {
+	t.Helper()
+	idx, _, err := n.cores[0].ProposeConfChange(cc)
+	if err != nil {
+		t.Fatalf("%v %d: %v", cc.Type, cc.Member.ID, err)
+	}
+	n.settle()
+	if got := n.cores[0].Committed(); got < idx {
+		t.Fatalf("%v %d at %d not committed (commit %d)", cc.Type, cc.Member.ID, idx, got)
+	}
+	return idx
+}
+
+func TestLearnerReceivesLogButNeverCampaigns(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	if _, _, err := n.cores[0].Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	n.settle()
+	l := n.cores[3]
+	if l.LastIndex() != n.cores[0].LastIndex() || l.Committed() != n.cores[0].Committed() {
+		t.Fatalf("learner log %d/%d, leader %d/%d", l.LastIndex(), l.Committed(), n.cores[0].LastIndex(), n.cores[0].Committed())
+	}
+	m, _ := l.Membership()
+	if mb, ok := m.Get(3); !ok || !mb.Learner || mb.RaftAddr != testMember(3).RaftAddr {
+		t.Fatalf("learner's own view of itself: %+v (found %v)", mb, ok)
+	}
+	for range 10 * l.cfg.ElectionTickMax {
+		l.Tick()
+	}
+	if l.role != Follower || l.term != n.cores[0].term {
+		t.Fatalf("learner campaigned: role %v term %d", l.role, l.term)
+	}
+	l.Step(Message{Type: MsgTimeoutNow, From: 0, To: 3, Term: l.term})
+	if l.role != Follower {
+		t.Fatalf("learner obeyed MsgTimeoutNow: role %v", l.role)
+	}
+}
+
+func TestLearnerAcksDoNotCommit(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	// Only the learner hears the leader now.
+	n.drop = func(m *Message) bool { return m.To == 1 || m.To == 2 }
+	idx, _, _ := n.cores[0].Propose([]byte("x"))
+	n.settle()
+	if n.cores[3].LastIndex() < idx {
+		t.Fatalf("learner did not get entry %d", idx)
+	}
+	if c := n.cores[0].Committed(); c >= idx {
+		t.Fatalf("entry %d committed with only the leader and a learner (commit %d)", idx, c)
+	}
+}
+
+func TestLearnerVoteNotCounted(t *testing.T) {
+	c := mustCore(t, Config{ID: 0, Bootstrap: Membership{Members: []Member{
+		testMember(0), testMember(1), testMember(2), {ID: 3, RaftAddr: "tcp://x:1", HTTPAddr: "x:2", Learner: true},
+		{ID: 4, RaftAddr: "tcp://y:1", HTTPAddr: "y:2", Learner: true}}},
+		ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 1}, HardState{}, nil, 0)
+	c.campaign(false)
+	for _, m := range msgsOf(flush(c).Messages, MsgVote) {
+		if m.To == 3 || m.To == 4 {
+			t.Fatalf("vote requested from learner %d", m.To)
+		}
+	}
+	for _, from := range []NodeID{3, 4} {
+		c.Step(Message{Type: MsgVoteResp, From: from, To: 0, Term: c.term})
+	}
+	if c.role != Candidate {
+		t.Fatalf("learners' grants decided the election: role %v", c.role)
+	}
+	c.Step(Message{Type: MsgVoteResp, From: 1, To: 0, Term: c.term})
+	if c.role != Leader {
+		t.Fatalf("two of three voters granted, role %v", c.role)
+	}
+}
+
+func TestConfChangeRefusals(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	ld := n.cores[0]
+	bad := testMember(5)
+	bad.RaftAddr = "127.0.0.1:7005"
+	dupAddr := testMember(6)
+	dupAddr.HTTPAddr = testMember(1).HTTPAddr
+	tests := []struct {
+		name string
+		cc   ConfChange
+		want error
+	}{
+		{"add existing id", ConfChange{Type: ConfAddLearner, Member: testMember(1)}, ErrMemberExists},
+		{"add with an address in use", ConfChange{Type: ConfAddLearner, Member: dupAddr}, ErrMemberExists},
+		{"add without tcp://", ConfChange{Type: ConfAddLearner, Member: bad}, ErrBadMember},
+		{"add without http addr", ConfChange{Type: ConfAddLearner, Member: Member{ID: 7, RaftAddr: "tcp://h:1"}}, ErrBadMember},
+		{"promote unknown", ConfChange{Type: ConfPromote, Member: Member{ID: 9}}, ErrNoSuchMember},
+		{"promote a voter", ConfChange{Type: ConfPromote, Member: Member{ID: 1}}, ErrNotLearner},
+		{"remove unknown", ConfChange{Type: ConfRemove, Member: Member{ID: 9}}, ErrNoSuchMember},
+		{"unknown type", ConfChange{Type: 99, Member: testMember(8)}, ErrBadMember},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			last := ld.LastIndex()
+			if _, _, err := ld.ProposeConfChange(tt.cc); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if ld.LastIndex() != last {
+				t.Fatal("a refused change was appended")
+			}
+		})
+	}
+	t.Run("follower", func(t *testing.T) {
+		var nl *NotLeaderError
+		if _, _, err := n.cores[1].ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)}); !errors.As(err, &nl) || nl.Leader != 0 {
+			t.Fatalf("err = %v, want NotLeaderError naming 0", err)
+		}
+	})
+	t.Run("second change in flight", func(t *testing.T) {
+		n.drop = func(*Message) bool { return true } // nothing commits
+		if _, _, err := ld.ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := ld.ProposeConfChange(ConfChange{Type: ConfRemove, Member: Member{ID: 2}})
+		if !errors.Is(err, ErrConfChangeInFlight) {
+			t.Fatalf("err = %v, want ErrConfChangeInFlight", err)
+		}
+		n.drop = nil
+		n.settle()
+		if _, _, err := ld.ProposeConfChange(ConfChange{Type: ConfRemove, Member: Member{ID: 2}}); err != nil {
+			t.Fatalf("after the first committed: %v", err)
+		}
+	})
+}
+
+func TestNewLeaderRefusesChangeBeforeItsFirstCommit(t *testing.T) {
+	c := mustCore(t, testCfg(0, 3), HardState{}, nil, 0)
+	makeLeader(c)
+	_, _, err := c.ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	if !errors.Is(err, ErrConfChangeTooEarly) {
+		t.Fatalf("err = %v, want ErrConfChangeTooEarly", err)
+	}
+	flush(c)
+	c.Step(Message{Type: MsgAppResp, From: 1, To: 0, Term: c.term, Index: c.LastIndex()})
+	if _, _, err := c.ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)}); err != nil {
+		t.Fatalf("after the no-op committed: %v", err)
+	}
+}
+
+func TestPromoteLaggingLearnerRefused(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	ld := n.cores[0]
+	ld.cfg.MaxPromoteLag = 5
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	n.drop = func(m *Message) bool { return m.To == 3 }
+	for range 10 {
+		ld.Propose([]byte("x"))
+	}
+	n.settle()
+	_, _, err := ld.ProposeConfChange(ConfChange{Type: ConfPromote, Member: Member{ID: 3}})
+	var lb *LearnerBehindError
+	if !errors.As(err, &lb) || !errors.Is(err, ErrLearnerBehind) || lb.Last-lb.Match < 10 {
+		t.Fatalf("err = %v, want LearnerBehindError at least 10 behind", err)
+	}
+	n.drop = nil
+	ld.bcastHeartbeat(0)
+	n.settle()
+	mustConf(t, n, ConfChange{Type: ConfPromote, Member: Member{ID: 3}})
+	for _, c := range n.cores {
+		if m, _ := c.Membership(); !m.IsVoter(3) {
+			t.Fatalf("node %d does not see 3 as a voter: %+v", c.id, m)
+		}
+	}
+}
+
+func TestRemoveLastVoterRefused(t *testing.T) {
+	c := mustCore(t, testCfg(0, 1), HardState{}, nil, 0)
+	c.campaign(false)
+	flush(c)
+	if _, _, err := c.ProposeConfChange(ConfChange{Type: ConfRemove, Member: Member{ID: 0}}); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("err = %v, want ErrLastVoter", err)
+	}
+}
+
+func TestRemovedLeaderHandsOverAndStepsDown(t *testing.T) {
+	n := newGrowNet(t, 3, 0)
+	ld := n.cores[0]
+	idx, _, err := ld.ProposeConfChange(ConfChange{Type: ConfRemove, Member: Member{ID: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.settle()
+	if ld.role == Leader {
+		t.Fatal("removed leader still leads")
+	}
+	if n.count(func(m Message) bool { return m.Type == MsgTimeoutNow && m.From == 0 }) != 1 {
+		t.Fatal("removed leader did not hand over")
+	}
+	newLead := n.cores[1].lead
+	if newLead != 1 && newLead != 2 || n.cores[newLead].role != Leader {
+		t.Fatalf("no leader among the remaining voters (1 sees %d)", newLead)
+	}
+	if c := n.cores[newLead].Committed(); c < idx {
+		t.Fatalf("new leader committed %d < removal %d", c, idx)
+	}
+	// The remaining two commit without node 0.
+	n.drop = func(m *Message) bool { return m.To == 0 || m.From == 0 }
+	i, _, _ := n.cores[newLead].Propose([]byte("y"))
+	n.settle()
+	if n.cores[newLead].Committed() < i {
+		t.Fatal("the two remaining voters cannot commit")
+	}
+	for range 10 * ld.cfg.ElectionTickMax {
+		ld.Tick()
+	}
+	if ld.role != Follower {
+		t.Fatalf("removed node campaigns: %v", ld.role)
+	}
+}
+
+func TestTransferNeverPicksLearner(t *testing.T) {
+	n := newGrowNet(t, 2, 1)
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(2)})
+	ld := n.cores[0]
+	// The learner is the most up to date; the voter lags.
+	n.drop = func(m *Message) bool { return m.To == 1 }
+	ld.Propose([]byte("x"))
+	n.settle()
+	if got := ld.bestTransferee(); got != 1 {
+		t.Fatalf("bestTransferee = %d, want the voter 1", got)
+	}
+	if err := ld.TransferLeader(2); err != nil || ld.Transferee() != None {
+		t.Fatalf("transfer to a learner started: err %v transferee %d", err, ld.Transferee())
+	}
+}
+
+func TestUncommittedConfChangeRolledBack(t *testing.T) {
+	f := mustCore(t, testCfg(1, 3), HardState{}, nil, 0)
+	grown, _ := NewMembership(0, 1, 2).apply(ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	// Leader 0 of term 1 sends a change that never commits...
+	f.Step(Message{Type: MsgApp, From: 0, To: 1, Term: 1, Entries: []Entry{
+		{Index: 1, Term: 1, Type: EntryNoop}, {Index: 2, Term: 1, Type: EntryConfChange, Data: EncodeMembership(grown)}}})
+	if m, idx := f.Membership(); !m.Contains(3) || idx != 2 {
+		t.Fatalf("follower did not adopt the appended change: %+v at %d", m, idx)
+	}
+	// ...and leader 2 of term 2 overwrites it.
+	f.Step(Message{Type: MsgApp, From: 2, To: 1, Term: 2, Index: 1, LogTerm: 1, Entries: []Entry{{Index: 2, Term: 2, Type: EntryNoop}}})
+	if m, idx := f.Membership(); m.Contains(3) || idx != 0 {
+		t.Fatalf("follower kept an overwritten change: %+v at %d", m, idx)
+	}
+}
+
+func TestMembershipSurvivesRestart(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	n.cores[0].Propose([]byte("x"))
+	n.settle()
+	want, wantIdx := n.cores[0].Membership()
+	var ents []Entry
+	src := n.cores[3]
+	for i := src.log.firstIndex(); i <= src.log.lastIndex(); i++ {
+		ents = append(ents, src.log.ents[i-src.log.ents[0].Index])
+	}
+	cfgJoin := testCfg(3, 3)
+	cfgJoin.Peers = nil
+	t.Run("from the log", func(t *testing.T) {
+		c := mustCore(t, cfgJoin, HardState{Term: src.term}, ents, src.Committed())
+		if m, idx := c.Membership(); !m.Equal(want) || idx != wantIdx {
+			t.Fatalf("restarted with %+v at %d, want %+v at %d", m, idx, want, wantIdx)
+		}
+	})
+	t.Run("from a snapshot that compacted the change away", func(t *testing.T) {
+		last := ents[len(ents)-1]
+		snapConf := want.Clone()
+		c, err := NewCoreFrom(cfgJoin, InitialState{Hard: HardState{Term: src.term},
+			Snapshot: SnapshotInfo{Index: last.Index, Term: last.Term}, SnapshotConf: &snapConf, Applied: last.Index})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, idx := c.Membership(); !m.Equal(want) || idx != last.Index {
+			t.Fatalf("restarted with %+v at %d, want %+v at %d", m, idx, want, last.Index)
+		}
+		if !c.isVoter() == want.IsVoter(3) {
+			t.Fatal("voter status not recovered")
+		}
+	})
+	t.Run("compaction keeps the current one", func(t *testing.T) {
+		c := mustCore(t, cfgJoin, HardState{Term: src.term}, ents, src.Committed())
+		c.SetSnapshot(SnapshotInfo{Index: c.Committed(), Term: src.term})
+		if err := c.Compact(c.Committed()); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := c.Membership(); !m.Equal(want) || len(c.confs) != 1 {
+			t.Fatalf("after compaction: %+v (%d configurations kept)", m, len(c.confs))
+		}
+	})
+}
+
+func TestAutoPromote(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	ld := n.cores[0]
+	ld.cfg.AutoPromoteTicks = 5
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	for i := 0; i < 4; i++ {
+		ld.Tick()
+		n.settle()
+	}
+	if m, _ := ld.Membership(); m.IsVoter(3) {
+		t.Fatal("promoted before AutoPromoteTicks")
+	}
+	for i := 0; i < 5; i++ {
+		ld.Tick()
+		n.settle()
+	}
+	if m, _ := n.cores[3].Membership(); !m.IsVoter(3) {
+		t.Fatalf("not promoted after %d ticks caught up: %+v", 9, m)
+	}
+}
+
+func TestMembershipCodec(t *testing.T) {
+	m := Membership{Members: []Member{testMember(2), {ID: 1, RaftAddr: "tcp://a:1", HTTPAddr: "a:2", Learner: true}}}
+	got, err := DecodeMembership(EncodeMembership(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Members[0].ID != 1 || !got.Members[0].Learner || got.Members[1] != testMember(2) {
+		t.Fatalf("round trip: %+v", got)
+	}
+	for _, bad := range []string{"", "{", `{"members":[{"id":1},{"id":1}]}`, `{"members":"x"}`} {
+		if _, err := DecodeMembership([]byte(bad)); err == nil {
+			t.Errorf("DecodeMembership(%q) accepted", bad)
+		}
+	}
+}
