@@ -95,14 +95,66 @@ func (c *Core) confChanged() {
 			c.prs[id] = &progress{next: last + 1, lastHeard: c.ticks}
 		}
 	}
-	for id := range c.prs {
-		if id != c.id && !cur.Contains(id) {
-			delete(c.prs, id)
-		}
-	}
+	// A removed member keeps its progress until the removal commits, so
+	// that it receives the entry that removes it and then hears it is
+	// committed (see afterCommit); it no longer counts meanwhile.
+	c.syncReplicas()
 	if c.transferee != None && !cur.IsVoter(c.transferee) {
 		c.transferee = None
 	}
+}
+
+// syncReplicas lists, sorted, the nodes the leader replicates to.
+func (c *Core) syncReplicas() {
+	c.replicas = c.replicas[:0]
+	for id := range c.prs {
+		if id != c.id {
+			c.replicas = append(c.replicas, id)
+		}
+	}
+	slices.Sort(c.replicas)
+}
+
+// afterCommit runs on the leader when its commit index moved: once the
+// latest configuration is committed, removed members get a last heartbeat
+// carrying that commit (so they learn they are out and stop) and are
+// forgotten; and a leader that removed itself leaves.
+func (c *Core) afterCommit() {
+	if c.role != Leader || c.confIndex() > c.log.committed {
+		return
+	}
+	gone := false
+	for _, id := range c.replicas {
+		if c.members.Contains(id) {
+			continue
+		}
+		pr := c.prs[id]
+		// Wait until it holds its removal, unless it went silent (then it
+		// learns nothing more from us; it never campaigns with that entry,
+		// and without it its pre-votes fail against the newer logs).
+		if pr.match >= c.confIndex() {
+			c.send(Message{Type: MsgHeartbeat, To: id, Commit: c.confIndex(), Index: c.ticks})
+		} else if c.ticks-pr.lastHeard < uint64(c.cfg.ElectionTickMax) {
+			continue
+		}
+		delete(c.prs, id)
+		gone = true
+	}
+	if gone {
+		c.syncReplicas()
+	}
+	c.leaveIfRemoved()
+}
+
+// confAt is the membership in force at index, which must not be below
+// the last compaction (snapshots are never older than that).
+func (c *Core) confAt(index uint64) Membership {
+	for i := len(c.confs) - 1; i > 0; i-- {
+		if c.confs[i].index <= index {
+			return c.confs[i].m
+		}
+	}
+	return c.confs[0].m
 }
 
 // confIndex is the index of the latest configuration in the log.
@@ -112,8 +164,26 @@ func (c *Core) confIndex() uint64 { return c.confs[len(c.confs)-1].index }
 // committed yet) and the index of the entry that set it.
 func (c *Core) Membership() (Membership, uint64) { return c.members.Clone(), c.confIndex() }
 
+// isMember reports whether the membership names this node in this
+// incarnation of its data.
+func (c *Core) isMember() bool {
+	mb, ok := c.members.Get(c.id)
+	return ok && (mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation)
+}
+
 // isVoter reports whether this node may campaign and counts in quorums.
-func (c *Core) isVoter() bool { return c.members.IsVoter(c.id) }
+func (c *Core) isVoter() bool { return c.isMember() && c.members.IsVoter(c.id) }
+
+// mayCampaign: a voter of the latest configuration, or of the committed
+// one while a change removing it is pending (its vote or its log may be
+// what the new configuration needs to elect anyone).
+func (c *Core) mayCampaign() bool {
+	if c.isVoter() {
+		return true
+	}
+	mb, ok := c.confAt(c.log.committed).Get(c.id)
+	return ok && !mb.Learner && (mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation) && c.confIndex() > c.log.committed
+}
 
 // soleVoter reports whether this node alone makes a quorum.
 func (c *Core) soleVoter() bool { return len(c.voters) == 1 && c.voters[0] == c.id }
@@ -196,7 +266,7 @@ func (c *Core) autoPromote() {
 // leaveIfRemoved makes a leader that is no longer a voter in a committed
 // configuration hand over to the most up-to-date voter and step down.
 func (c *Core) leaveIfRemoved() {
-	if c.role != Leader || c.isVoter() || c.confIndex() > c.log.committed {
+	if c.isVoter() {
 		return
 	}
 	if to := c.bestTransferee(); to != None && c.prs[to].match == c.log.lastIndex() {

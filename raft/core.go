@@ -24,6 +24,8 @@ type Config struct {
 	// many ticks in a row.
 	MaxPromoteLag    uint64
 	AutoPromoteTicks int
+	// Incarnation is this node's data directory's (see Member).
+	Incarnation uint64
 	// ElectionTickMin and ElectionTickMax bound the randomized election
 	// timeout; a follower that hears nothing from a leader for that many
 	// ticks starts an election.
@@ -153,6 +155,9 @@ type Core struct {
 	confs   []confAt
 	members Membership
 	voters  []NodeID
+	// replicas: the leader's followers and learners, sorted, plus members
+	// whose removal is not committed yet.
+	replicas []NodeID
 
 	term uint64
 	vote NodeID
@@ -307,6 +312,7 @@ func (c *Core) becomeLeader() {
 		c.prs[id] = &progress{next: last + 1, recentActive: true, lastHeard: c.ticks}
 	}
 	c.prs[c.id].match = c.log.stable
+	c.syncReplicas()
 	// A no-op of our own term lets us commit what earlier terms left, and
 	// is what ReadIndex waits for before it trusts the commit index.
 	c.appendLocal([]Entry{{Type: EntryNoop}})
@@ -376,7 +382,7 @@ func (c *Core) Tick() {
 	c.electionElapsed++
 	if c.role != Leader {
 		if c.electionElapsed >= c.electionTimeout {
-			if c.isVoter() {
+			if c.mayCampaign() {
 				c.campaign(false)
 			} else {
 				c.resetTimers() // a learner or a removed node waits to be told
@@ -385,6 +391,10 @@ func (c *Core) Tick() {
 		return
 	}
 	c.autoPromote()
+	c.afterCommit() // forgets removed members that went silent
+	if c.role != Leader {
+		return
+	}
 	c.heartbeatElapsed++
 	if c.electionElapsed >= c.cfg.ElectionTickMin {
 		c.electionElapsed = 0

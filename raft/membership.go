@@ -23,6 +23,12 @@ type Member struct {
 	RaftAddr string `json:"raft_addr,omitempty"`
 	HTTPAddr string `json:"http_addr,omitempty"`
 	Learner  bool   `json:"learner,omitempty"`
+	// Incarnation names one life of the node's data directory (random,
+	// made when it was created); 0 for bootstrap members, whose data
+	// predates the record. A node wiped and added back under its old id is
+	// a new incarnation, so it never acts on a configuration that named
+	// the old one, which may have voted in terms it knows nothing of.
+	Incarnation uint64 `json:"incarnation,omitempty"`
 }
 
 // Role names the member's part in the cluster for operators.

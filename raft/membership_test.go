@@ -362,3 +362,22 @@ func TestMembershipCodec(t *testing.T) {
 		}
 	}
 }
+
+func TestRemovedFollowerLearnsItIsOut(t *testing.T) {
+	n := newGrowNet(t, 3, 0)
+	idx := mustConf(t, n, ConfChange{Type: ConfRemove, Member: Member{ID: 2}})
+	gone := n.cores[2]
+	if m, _ := gone.Membership(); m.Contains(2) || gone.Committed() < idx {
+		t.Fatalf("removed node: membership %+v, commit %d < removal %d", m, gone.Committed(), idx)
+	}
+	// The leader forgets it: later entries commit on 0 and 1 and are not sent to 2.
+	before := n.count(func(m Message) bool { return m.To == 2 })
+	i, _, _ := n.cores[0].Propose([]byte("x"))
+	n.settle()
+	if n.cores[0].Committed() < i || n.count(func(m Message) bool { return m.To == 2 }) != before {
+		t.Fatal("leader still replicates to the removed node, or cannot commit without it")
+	}
+	if _, ok := n.cores[0].prs[2]; ok {
+		t.Fatal("leader kept the removed node's progress")
+	}
+}

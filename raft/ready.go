@@ -52,7 +52,7 @@ func (c *Core) Advance(rd Ready) {
 		// Our own write is durable now, so we count towards the quorum.
 		if c.maybeCommit() {
 			c.bcastAppend()
-			c.leaveIfRemoved()
+			c.afterCommit()
 		}
 	}
 }

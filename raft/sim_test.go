@@ -36,6 +36,8 @@ type simNode struct {
 	applied    []Entry      // what the state machine applied, in order; it survives crashes
 	readStates []ReadState
 	up         bool
+	joined     bool   // started empty, to join: no bootstrap membership
+	incarn     uint64 // its data's incarnation; a wipe makes a new one
 	checked    uint64 // the log is verified against the commit record up to here
 }
 
@@ -159,7 +161,17 @@ func (s *simCluster) start(id NodeID) {
 	if len(n.applied) > 0 {
 		applied = n.applied[len(n.applied)-1].Index
 	}
-	c, err := NewCoreFrom(s.cfg(id), InitialState{Hard: n.hard, Snapshot: n.snap, Entries: slices.Clone(n.stored), Applied: applied})
+	cfg := s.cfg(id)
+	if n.joined {
+		cfg.Peers, cfg.Bootstrap = nil, Membership{}
+	}
+	cfg.Incarnation = n.incarn
+	st := InitialState{Hard: n.hard, Snapshot: n.snap, Entries: slices.Clone(n.stored), Applied: applied}
+	if n.snap.Index > 0 {
+		conf := s.confAt(n.snap.Index)
+		st.SnapshotConf = &conf
+	}
+	c, err := NewCoreFrom(cfg, st)
 	if err != nil {
 		s.fatalf("start %d: %v", id, err)
 	}

@@ -80,7 +80,12 @@ func (c *Core) handleVote(m Message) {
 	if pre {
 		respType = MsgPreVoteResp
 	}
-	if canVote && upToDate {
+	// A node that is not a member (it was added back after a wipe and has
+	// only seen configurations naming its old self, or has seen none yet)
+	// has no vote to give. Learners do answer: one may have been promoted
+	// in an entry it has not received, and its grant only counts where the
+	// candidate's configuration makes it a voter.
+	if canVote && upToDate && c.isMember() {
 		// A pre-vote answer carries the term it was asked about so the
 		// candidate can tell it from stale answers.
 		c.send(Message{Type: respType, To: m.From, Term: m.Term})
@@ -227,7 +232,7 @@ func (c *Core) handleAppResp(m Message, pr *progress) {
 		c.sendTimeoutNow(m.From)
 	}
 	// Last: the commit that removed us has gone out to the others.
-	c.leaveIfRemoved()
+	c.afterCommit()
 }
 
 // maybeCommit advances the commit index to what a quorum has stored, but
@@ -275,19 +280,13 @@ func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
 }
 
 func (c *Core) bcastAppend() {
-	for _, mb := range c.members.Members {
-		if mb.ID != c.id {
-			c.sendAppend(mb.ID)
-		}
+	for _, id := range c.replicas {
+		c.sendAppend(id)
 	}
 }
 
 func (c *Core) bcastHeartbeat(readRound uint64) {
-	for _, mb := range c.members.Members {
-		id := mb.ID
-		if id == c.id {
-			continue
-		}
+	for _, id := range c.replicas {
 		// Never tell a follower to commit past what it matches: its log
 		// beyond that may still hold entries the leader will overwrite.
 		commit := min(c.prs[id].match, c.log.committed)

@@ -77,7 +77,8 @@ func (t MessageType) Valid() bool { return t > 0 && t < msgTypeEnd }
 //	MsgHeartbeat:  Commit, Context (read-index round id), Index (leader's tick, for leases)
 //	MsgHeartbeatResp: Context and Index echoed, Commit = the follower's last log index
 //	MsgReadIndex*: Context (request id), Index (read index in the response)
-//	MsgSnap:       Index/LogTerm = the snapshot's last index and term
+//	MsgSnap:       Index/LogTerm = the snapshot's last index and term;
+//	               Entries[0], an EntryConfChange, the membership it holds
 //	MsgSnapChunk:  Index/LogTerm = snapshot, Context = byte offset, Commit = file size,
 //	               Entries[0].Data = the bytes
 //	MsgSnapChunkAck: Index = snapshot, Context = next offset wanted, Reject = receiver gave up

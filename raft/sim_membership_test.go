@@ -1,0 +1,236 @@
+package raft
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// confAt is the membership the commit record says holds at index: the
+// latest committed configuration entry at or before it, or the bootstrap.
+func (s *simCluster) confAt(index uint64) Membership {
+	for i := min(index, uint64(len(s.commits))); i > 0; i-- {
+		if e := s.commits[i-1]; e.Type == EntryConfChange {
+			m, err := DecodeMembership(e.Data)
+			if err != nil {
+				s.fatalf("committed configuration %d: %v", i, err)
+			}
+			return m
+		}
+	}
+	if cfg := s.cfg(0); len(cfg.Bootstrap.Members) > 0 {
+		return cfg.Bootstrap
+	}
+	return NewMembership(s.cfg(0).Peers...)
+}
+
+// newSimGrowCluster is a simulation of voters bootstrapped nodes plus
+// spare ones that start empty, waiting to be added.
+func newSimGrowCluster(t testing.TB, voters, spares int, seed uint64, adjust func(*Config)) *simCluster {
+	ids := make([]NodeID, voters)
+	for i := range ids {
+		ids[i] = NodeID(i)
+	}
+	s := newSimClusterWith(t, voters, seed, func(c *Config) {
+		c.Peers = nil
+		for _, id := range ids {
+			c.Bootstrap.Members = append(c.Bootstrap.Members, testMember(id))
+		}
+		if adjust != nil {
+			adjust(c)
+		}
+	})
+	for i := range spares {
+		id := NodeID(voters + i)
+		s.ids = append(s.ids, id)
+		s.nodes = append(s.nodes, &simNode{joined: true, incarn: 1})
+		s.start(id)
+	}
+	return s
+}
+
+// membershipFault asks the leader for a random membership change and
+// checks that a refusal names its reason.
+func (s *simCluster) membershipFault() {
+	ld, ok := s.leader()
+	if !ok {
+		return
+	}
+	c := s.nodes[ld].core
+	m, _ := c.Membership()
+	id := s.ids[s.rng.IntN(len(s.ids))]
+	var cc ConfChange
+	switch mb, in := m.Get(id); {
+	case !in:
+		mb := testMember(id)
+		mb.Incarnation = s.nodes[id].incarn
+		cc = ConfChange{Type: ConfAddLearner, Member: mb}
+	case mb.Learner && s.rng.IntN(3) > 0:
+		cc = ConfChange{Type: ConfPromote, Member: Member{ID: id}}
+	default:
+		cc = ConfChange{Type: ConfRemove, Member: Member{ID: id}}
+	}
+	if cc.Type == ConfAddLearner {
+		if !s.wipeIfOut(id) {
+			return
+		}
+		cc.Member.Incarnation = s.nodes[id].incarn
+	}
+	_, _, err := c.ProposeConfChange(cc)
+	known := []error{ErrConfChangeInFlight, ErrConfChangeTooEarly, ErrLearnerBehind, ErrLastVoter, ErrProposalDropped}
+	if err != nil && !slices.ContainsFunc(known, func(k error) bool { return errors.Is(err, k) }) {
+		s.fatalf("%v %d refused without a known reason: %v", cc.Type, id, err)
+	}
+	s.process()
+}
+
+// wipeIfOut gives a node that is out of the cluster an empty disk before
+// it is added back, as an operator would (its old data says it was
+// removed). It refuses while any live node still counts it as a member:
+// the removal might not be final yet.
+//
+// Bootstrap members are never wiped: their configuration entries carry
+// incarnation 0 (unknown), so a wiped one would still match them. Recording
+// bootstrap incarnations is open work (issue 10 item 6).
+func (s *simCluster) wipeIfOut(id NodeID) bool {
+	if !s.nodes[id].joined {
+		return false
+	}
+	if s.confAt(uint64(len(s.commits))).Contains(id) {
+		return false
+	}
+	for _, oid := range s.ids {
+		if o := s.nodes[oid]; o.up {
+			if m, _ := o.core.Membership(); m.Contains(id) {
+				return false
+			}
+		}
+	}
+	old := s.nodes[id]
+	if len(old.applied) > 0 || old.hard.Term > 0 {
+		s.nodes[id] = &simNode{joined: true, incarn: old.incarn + 1}
+		s.start(id)
+	}
+	return true
+}
+
+// checkMembership holds at every step: a leader is a voter of its own
+// configuration (or leaving it), and learners never campaign.
+func (s *simCluster) checkMembership() {
+	for _, id := range s.ids {
+		n := s.nodes[id]
+		if !n.up {
+			continue
+		}
+		c := n.core
+		switch c.role {
+		case Candidate, PreCandidate:
+			if !c.mayCampaign() && c.role == Candidate {
+				s.fatalf("node %d campaigns as a non-voter of %+v", id, c.members)
+			}
+		case Leader:
+			if !c.isVoter() && c.confIndex() <= c.log.committed {
+				s.fatalf("node %d leads while not a voter of its committed configuration", id)
+			}
+		}
+	}
+}
+
+// TestSimMembershipFaults draws membership changes (add a learner,
+// promote, remove, the leader too, re-add after a wipe) among the random
+// faults, on 3-, 5- and 7-node clusters with two spare nodes each, keeping
+// every invariant the simulation checks.
+func TestSimMembershipFaults(t *testing.T) {
+	if !*membershipSim {
+		t.Skip("work in progress: seed 84 of 120 does not converge at the end (see the issue 10 note); run with -membership-sim")
+	}
+	n, steps := 120, 1500
+	if testing.Short() {
+		n, steps = 24, 1000
+	}
+	if *seedsFlag > 0 {
+		n = *seedsFlag
+	}
+	changes := 0
+	for _, seed := range testSeeds(n) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			changes += runMembershipFaults(t, seed, steps)
+		})
+	}
+	t.Logf("%d seeds, %d membership changes committed", n, changes)
+	if changes < n {
+		t.Errorf("only %d membership changes committed over %d seeds", changes, n)
+	}
+}
+
+func runMembershipFaults(t *testing.T, seed uint64, steps int) int {
+	size := []int{3, 5, 7}[seed%3]
+	s := newSimGrowCluster(t, size, 2, seed, func(c *Config) {
+		c.PreVote = seed/3%4 != 1
+		c.CheckQuorum = seed/3%4 != 2
+		c.MaxPromoteLag = 4
+	})
+	s.reorder = true
+	s.dropRate = 0.03 + 0.05*s.rng.Float64()
+	s.dupRate, s.delayRate, s.maxDelay = 0.02, 0.05, 8
+	randomNode := func() NodeID { return s.ids[s.rng.IntN(len(s.ids))] }
+	proposed := 0
+	for range steps {
+		switch r := s.rng.IntN(1000); {
+		case r < 200:
+			if _, ok := s.propose(fmt.Sprintf("v%d", proposed)); ok {
+				proposed++
+			}
+		case r < 240:
+			s.membershipFault()
+		case r < 260:
+			if id := randomNode(); s.nodes[id].up {
+				s.read(id)
+				s.leaseRead(id)
+			}
+		case r < 270:
+			if ld, ok := s.leader(); ok {
+				_ = s.nodes[ld].core.TransferLeader(randomNode())
+				s.process()
+			}
+		case r < 285:
+			s.crash(randomNode())
+		case r < 320:
+			s.restartAll()
+		case r < 335:
+			s.isolate(randomNode())
+		case r < 370:
+			s.heal()
+		case r < 385:
+			s.takeSnapshot(randomNode(), uint64(s.rng.IntN(6)))
+		}
+		s.step()
+		s.checkMembership()
+	}
+	s.heal()
+	s.restartAll()
+	s.dupRate, s.delayRate = 0, 0
+	s.waitLeader(400)
+	s.dropRate = 0
+	final := s.confAt(uint64(len(s.commits)))
+	idx := s.one("final", len(final.Members))
+	s.runUntil(300, "every member applies everything", func() bool {
+		for _, mb := range s.confAt(idx).Members {
+			if uint64(len(s.nodes[mb.ID].applied)) < uint64(len(s.commits)) {
+				return false
+			}
+		}
+		return true
+	})
+	changes := 0
+	for _, e := range s.commits {
+		if e.Type == EntryConfChange {
+			changes++
+		}
+	}
+	return changes
+}
+
+var membershipSim = flag.Bool("membership-sim", false, "run the membership fault simulation")
