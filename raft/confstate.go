@@ -18,7 +18,7 @@ type confAt struct {
 
 func (c *Core) initConfs(base Membership, baseIndex uint64, entries []Entry) error {
 	c.confs = []confAt{{index: baseIndex, m: base}}
-	if err := c.noteConfEntries(entries); err != nil {
+	if _, err := c.noteConfEntries(entries); err != nil {
 		return err
 	}
 	c.confChanged()
@@ -26,16 +26,18 @@ func (c *Core) initConfs(base Membership, baseIndex uint64, entries []Entry) err
 }
 
 // noteConfEntries records the configuration entries among ents, which were
-// just appended to the log (replacing whatever was at their indexes).
-func (c *Core) noteConfEntries(ents []Entry) error {
+// just appended to the log (replacing whatever was at their indexes), and
+// reports whether the list of configurations changed.
+func (c *Core) noteConfEntries(ents []Entry) (bool, error) {
 	if len(ents) == 0 {
-		return nil
+		return false, nil
 	}
 	first := ents[0].Index
 	n := len(c.confs)
 	for n > 1 && c.confs[n-1].index >= first {
 		n-- // overwritten by a new leader: never committed
 	}
+	changed := n < len(c.confs)
 	c.confs = c.confs[:n]
 	for _, e := range ents {
 		if e.Type != EntryConfChange {
@@ -43,11 +45,12 @@ func (c *Core) noteConfEntries(ents []Entry) error {
 		}
 		m, err := DecodeMembership(e.Data)
 		if err != nil {
-			return fmt.Errorf("raft: configuration entry %d: %w", e.Index, err)
+			return changed, fmt.Errorf("raft: configuration entry %d: %w", e.Index, err)
 		}
 		c.confs = append(c.confs, confAt{index: e.Index, m: m})
+		changed = true
 	}
-	return nil
+	return changed, nil
 }
 
 // appendEntries puts ents in the log and follows any membership they
@@ -55,10 +58,13 @@ func (c *Core) noteConfEntries(ents []Entry) error {
 // is fatal, like a corrupt log.
 func (c *Core) appendEntries(ents []Entry) {
 	c.log.appendEntries(ents)
-	if err := c.noteConfEntries(ents); err != nil {
+	changed, err := c.noteConfEntries(ents)
+	if err != nil {
 		panic(err)
 	}
-	c.confChanged()
+	if changed {
+		c.confChanged() // only then: this is every append's path
+	}
 }
 
 // resetConfs makes m, recorded with the snapshot at index, the only one.
@@ -115,7 +121,7 @@ func (c *Core) syncReplicas() {
 	slices.Sort(c.replicas)
 }
 
-// afterCommit runs on the leader when its commit index moved: once the
+// afterCommit runs on the leader after an ack and on every tick: once the
 // latest configuration is committed, removed members get a last heartbeat
 // carrying that commit (so they learn they are out and stop) and are
 // forgotten; and a leader that removed itself leaves.
@@ -168,7 +174,13 @@ func (c *Core) Membership() (Membership, uint64) { return c.members.Clone(), c.c
 // incarnation of its data.
 func (c *Core) isMember() bool {
 	mb, ok := c.members.Get(c.id)
-	return ok && (mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation)
+	return ok && c.isSelf(mb)
+}
+
+// isSelf reports whether mb, which has this node's id, names this
+// incarnation of it (0: a bootstrap member, whose incarnation is unknown).
+func (c *Core) isSelf(mb Member) bool {
+	return mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation
 }
 
 // isVoter reports whether this node may campaign and counts in quorums.
@@ -182,7 +194,7 @@ func (c *Core) mayCampaign() bool {
 		return true
 	}
 	mb, ok := c.confAt(c.log.committed).Get(c.id)
-	return ok && !mb.Learner && (mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation) && c.confIndex() > c.log.committed
+	return ok && !mb.Learner && c.isSelf(mb) && c.confIndex() > c.log.committed
 }
 
 // soleVoter reports whether this node alone makes a quorum.
