@@ -183,6 +183,22 @@ func (c *Core) isSelf(mb Member) bool {
 	return mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation
 }
 
+// mayVote reports whether this node's vote is its own to give. A node
+// with no configuration at all (a wiped disk, or a join not yet caught
+// up) or one whose configuration names another incarnation of its id may
+// be standing in for a member that already voted, so it must not. A
+// member whose configuration does not name it (removed, or holding a
+// stale entry that a new leader will overwrite) still votes, as the thesis
+// (§4.1) asks: its term and vote are durable, and the new configuration
+// may need exactly that vote to elect anyone.
+func (c *Core) mayVote() bool {
+	if len(c.members.Members) == 0 {
+		return false
+	}
+	mb, ok := c.members.Get(c.id)
+	return !ok || c.isSelf(mb)
+}
+
 // isVoter reports whether this node may campaign and counts in quorums.
 func (c *Core) isVoter() bool { return c.isMember() && c.members.IsVoter(c.id) }
 

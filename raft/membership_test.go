@@ -381,3 +381,46 @@ func TestRemovedFollowerLearnsItIsOut(t *testing.T) {
 		t.Fatal("leader kept the removed node's progress")
 	}
 }
+
+// TestWhoMayVote: a node votes unless it cannot know it is the member the
+// candidate counts on. Refusing a removed member's vote can deadlock a
+// configuration that still needs it (simulation seed 483).
+func TestWhoMayVote(t *testing.T) {
+	old := testMember(0)
+	old.Incarnation = 7
+	tests := []struct {
+		name    string
+		members []Member
+		grant   bool
+	}{
+		{"member", []Member{testMember(0), testMember(1)}, true},
+		{"no configuration (wiped or joining)", nil, false},
+		{"configuration names another incarnation", []Member{old, testMember(1)}, false},
+		{"configuration does not name it (removed or stale)", []Member{testMember(1), testMember(2)}, true},
+		{"learner", []Member{{ID: 0, RaftAddr: "tcp://x:1", HTTPAddr: "x:2", Learner: true}, testMember(1)}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testCfg(0, 0)
+			cfg.Peers, cfg.Incarnation = nil, 3
+			// The configuration comes from the log, as a node that was
+			// removed or demoted would hold it.
+			var ents []Entry
+			if tt.members != nil {
+				ents = []Entry{{Index: 1, Term: 1, Type: EntryConfChange, Data: EncodeMembership(Membership{Members: tt.members})}}
+			}
+			c := mustCore(t, cfg, HardState{Term: 1}, ents, 0)
+			c.Step(Message{Type: MsgVote, From: 1, To: 0, Term: 2, Index: 5, LogTerm: 1})
+			resp := msgsOf(flush(c).Messages, MsgVoteResp)
+			if len(resp) != 1 {
+				t.Fatalf("vote answers: %+v", resp)
+			}
+			if granted := !resp[0].Reject; granted != tt.grant {
+				t.Fatalf("granted %v, want %v", granted, tt.grant)
+			}
+			if tt.grant != (c.vote == 1) {
+				t.Fatalf("recorded vote %d with grant %v", c.vote, tt.grant)
+			}
+		})
+	}
+}

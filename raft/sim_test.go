@@ -723,6 +723,7 @@ func (s *simCluster) dump() {
 		s.t.Logf("node %d role=%v term=%d vote=%d lead=%d last=%d/%d commit=%d applied=%d stable=%d elapsed=%d/%d",
 			id, c.role, c.term, c.vote, c.lead, c.log.lastIndex(), c.log.lastTerm(), c.log.committed, c.log.applied,
 			c.log.stable, c.electionElapsed, c.electionTimeout)
+		s.t.Logf("   members %v (config index %d)", c.members.Members, c.confIndex())
 		if c.role == Leader {
 			for _, pid := range c.members.IDs() {
 				pr := c.prs[pid]

@@ -80,12 +80,11 @@ func (c *Core) handleVote(m Message) {
 	if pre {
 		respType = MsgPreVoteResp
 	}
-	// A node that is not a member (it was added back after a wipe and has
-	// only seen configurations naming its old self, or has seen none yet)
-	// has no vote to give. Learners do answer: one may have been promoted
-	// in an entry it has not received, and its grant only counts where the
-	// candidate's configuration makes it a voter.
-	if canVote && upToDate && c.isMember() {
+	// A node that cannot tell whether it is the member a candidate counts
+	// on (see mayVote) has no vote to give. Learners do answer: one may
+	// have been promoted in an entry it has not received, and its grant
+	// only counts where the candidate's configuration makes it a voter.
+	if canVote && upToDate && c.mayVote() {
 		// A pre-vote answer carries the term it was asked about so the
 		// candidate can tell it from stale answers.
 		c.send(Message{Type: respType, To: m.From, Term: m.Term})
