@@ -226,11 +226,10 @@ func readSnapHeader(f *os.File, name string) (SnapshotMeta, int, int64, error) {
 		return SnapshotMeta{}, 0, 0, fmt.Errorf("logs: stat snapshot %s: %w", name, err)
 	}
 	size := st.Size()
-	buf := make([]byte, min(size, int64(snapHeaderSize(maxSnapPeers))))
-	if _, err := f.ReadAt(buf, 0); err != nil {
-		return SnapshotMeta{}, 0, 0, fmt.Errorf("logs: read snapshot header %s: %w", name, err)
+	meta, hdrLen, err := parseSnapHeaderAt(f, size)
+	if errors.Is(err, errSnapHeaderIO) {
+		return SnapshotMeta{}, 0, 0, fmt.Errorf("logs: snapshot %s: %w", name, err)
 	}
-	meta, hdrLen, err := parseSnapHeader(buf)
 	if err != nil {
 		if errors.Is(err, errShortSnapHeader) {
 			return SnapshotMeta{}, 0, 0, corruptf(name, size, "truncated: the file ends inside the header after %d bytes", size)

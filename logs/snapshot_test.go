@@ -2,6 +2,7 @@ package logs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -76,7 +77,7 @@ func snapFiles(t testing.TB, dir string) []string {
 }
 
 func metaEqual(a, b SnapshotMeta) bool {
-	return a.Index == b.Index && a.Term == b.Term && slices.Equal(a.Peers, b.Peers)
+	return a.Index == b.Index && a.Term == b.Term && slices.Equal(a.Peers, b.Peers) && bytes.Equal(a.Conf, b.Conf)
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -87,6 +88,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}{
 		{"empty body, no peers", SnapshotMeta{Index: 1, Term: 1}, 0},
 		{"small", SnapshotMeta{Index: 10, Term: 2, Peers: []uint64{1, 2, 3}}, 100},
+		{"with a membership record", SnapshotMeta{Index: 7, Term: 3, Peers: []uint64{0, 1}, Conf: []byte(`{"members":[]}`)}, 50},
+		{"membership record past the first read", SnapshotMeta{Index: 8, Term: 3, Conf: bytes.Repeat([]byte("m"), 10000)}, 5},
 		{"larger than the buffers", SnapshotMeta{Index: 1 << 40, Term: 1<<64 - 1, Peers: []uint64{0, 1<<64 - 1}}, 3*snapBufBytes + 17},
 	}
 	for _, tt := range tests {
@@ -122,7 +125,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if err != nil || int64(len(raw)) != size || size != st.Size() {
 				t.Fatalf("OpenRaw: %d bytes read, size %d, file %d, err %v", len(raw), size, st.Size(), err)
 			}
-			if want := int64(snapHeaderSize(len(tt.meta.Peers)) + tt.size + snapTrailerSize); size != want {
+			if want := int64(snapHeaderSize(len(tt.meta.Peers), len(tt.meta.Conf)) + tt.size + snapTrailerSize); size != want {
 				t.Fatalf("file is %d bytes, want %d", size, want)
 			}
 
@@ -401,17 +404,18 @@ func TestSnapshotTruncatedAtEveryByte(t *testing.T) {
 
 func TestSnapshotFlippedBytes(t *testing.T) {
 	good := goodSnapFile(t)
-	hdr := snapHeaderSize(2)
+	hdr := snapHeaderSize(2, 0)
 	tests := []struct {
 		name string
 		off  int
 		want string
 	}{
 		{"magic", 0, "magic"},
-		{"version", 7, "header checksum"},
+		{"version", 7, "unsupported snapshot format version"},
 		{"index", 9, "header checksum"},
 		{"term", 16, "header checksum"},
-		{"peer count", 24, "header checksum"},
+		{"peer count", 24, "damaged header"},
+		{"membership length", 28 + 16, "header checksum"},
 		{"peer", 30, "header checksum"},
 		{"header checksum", hdr - 1, "header checksum"},
 		{"first body byte", hdr, "bad snapshot checksum"},
@@ -456,7 +460,7 @@ func encodeCRC(b []byte) []byte {
 
 func TestSnapshotOpenDetectsDamageAfterCommit(t *testing.T) {
 	body := snapBody(9, 2*snapBufBytes+5)
-	hdr := snapHeaderSize(1)
+	hdr := snapHeaderSize(1, 0)
 	tests := []struct {
 		name      string
 		damage    func(t *testing.T, path string)
@@ -492,7 +496,7 @@ func TestSnapshotBodyReaderStaysFailed(t *testing.T) {
 	dir := t.TempDir()
 	s := openSnapStore(t, dir)
 	writeSnap(t, s, SnapshotMeta{Index: 1, Term: 1}, []byte("hello"))
-	flipFileByte(t, filepath.Join(dir, snapName(1, 1)), int64(snapHeaderSize(0)))
+	flipFileByte(t, filepath.Join(dir, snapName(1, 1)), int64(snapHeaderSize(0, 0)))
 	_, rc, err := s.Open(1)
 	if err != nil {
 		t.Fatal(err)
@@ -546,6 +550,8 @@ func TestHeldBackCRC(t *testing.T) {
 func FuzzParseSnapHeader(f *testing.F) {
 	f.Add(encodeSnapHeader(SnapshotMeta{Index: 1, Term: 1}))
 	f.Add(encodeSnapHeader(SnapshotMeta{Index: 5, Term: 2, Peers: []uint64{1, 2, 3}}))
+	f.Add(encodeSnapHeader(SnapshotMeta{Index: 5, Term: 2, Conf: []byte("conf")}))
+	f.Add(snapHeaderV1(SnapshotMeta{Index: 5, Term: 2, Peers: []uint64{1}}))
 	f.Add([]byte(snapMagic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -559,7 +565,11 @@ func FuzzParseSnapHeader(f *testing.F) {
 		if n > len(b) || meta.Index == 0 {
 			t.Fatalf("parsed n=%d of %d bytes, meta %+v", n, len(b), meta)
 		}
-		// A header that parses re-encodes to exactly the bytes it came from.
+		// A current header that parses re-encodes to exactly the bytes it
+		// came from (an old one is rewritten as the current version).
+		if b[7] != snapVersion {
+			return
+		}
 		if enc := encodeSnapHeader(meta); !bytes.Equal(enc, b[:n]) {
 			t.Fatalf("re-encoding gives %x, input header %x", enc, b[:n])
 		}
@@ -587,5 +597,33 @@ func truncateFile(t testing.TB, path string, size int64) {
 	t.Helper()
 	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// snapHeaderV1 is a header as builds before membership records wrote it.
+func snapHeaderV1(meta SnapshotMeta) []byte {
+	b := append([]byte(snapMagic), snapVersionV1)
+	b = binary.LittleEndian.AppendUint64(b, meta.Index)
+	b = binary.LittleEndian.AppendUint64(b, meta.Term)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(meta.Peers)))
+	for _, p := range meta.Peers {
+		b = binary.LittleEndian.AppendUint64(b, p)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// TestSnapshotHeaderV1StillRead: files written before membership records
+// open, with no record.
+func TestSnapshotHeaderV1StillRead(t *testing.T) {
+	want := SnapshotMeta{Index: 9, Term: 2, Peers: []uint64{0, 1, 2}}
+	hdr := snapHeaderV1(want)
+	meta, n, err := parseSnapHeader(append(hdr, "body"...))
+	if err != nil || n != len(hdr) || !metaEqual(meta, want) || meta.Conf != nil {
+		t.Fatalf("v1 header: %+v, %d of %d bytes, %v", meta, n, len(hdr), err)
+	}
+	big := encodeSnapHeader(SnapshotMeta{Index: 1, Term: 1})
+	binary.LittleEndian.PutUint32(big[28:], maxSnapConf+1)
+	if _, _, err := parseSnapHeader(big); err == nil || !strings.Contains(err.Error(), "membership record") {
+		t.Fatalf("oversized membership record: %v", err)
 	}
 }

@@ -231,11 +231,10 @@ func verifySnapshot(r io.ReaderAt, name string, size int64, sum uint32) (Snapsho
 	if size == 0 {
 		return SnapshotMeta{}, corruptf(name, 0, "truncated: the file is empty")
 	}
-	buf := make([]byte, min(size, int64(snapHeaderSize(maxSnapPeers))))
-	if _, err := r.ReadAt(buf, 0); err != nil {
-		return SnapshotMeta{}, fmt.Errorf("logs: read snapshot header of %s: %w", name, err)
+	meta, hdrLen, err := parseSnapHeaderAt(r, size)
+	if errors.Is(err, errSnapHeaderIO) {
+		return SnapshotMeta{}, fmt.Errorf("logs: snapshot %s: %w", name, err)
 	}
-	meta, hdrLen, err := parseSnapHeader(buf)
 	if errors.Is(err, errShortSnapHeader) {
 		return SnapshotMeta{}, corruptf(name, size, "truncated: the file ends inside the header after %d bytes", size)
 	}
