@@ -25,6 +25,7 @@ func (n *Node) run() {
 				}
 				return
 			}
+			n.noteMembership()
 			n.publishStatus()
 			n.maybeSnapshot()
 		}
@@ -64,6 +65,8 @@ func (n *Node) run() {
 			n.startReads(r)
 		case t := <-n.transferc:
 			n.transfer(t)
+		case c := <-n.confc:
+			n.proposeConf(c)
 		case <-n.stopc:
 			n.failReads(ErrStopped)
 			return
@@ -242,7 +245,7 @@ func (n *Node) handleReady() error {
 			return fmt.Errorf("reset raft log for snapshot %d: %w", rd.Snapshot.Index, err)
 		}
 		select {
-		case n.applyc <- applyTask{restore: rd.Snapshot}:
+		case n.applyc <- applyTask{restore: rd.Snapshot, conf: n.core.confAt(rd.Snapshot.Index)}:
 		case <-n.stopc:
 			return ErrStopped
 		}
@@ -306,9 +309,14 @@ func (n *Node) applyLoop() {
 				n.fail(err)
 				return
 			}
+			n.confsApplied.reset(task.restore.Index, task.conf)
 			continue
 		}
 		ents := task.ents
+		if err := n.confsApplied.note(ents); err != nil {
+			n.fail(err)
+			return
+		}
 		start := time.Now()
 		if err := n.cfg.StateMachine.Apply(ents); err != nil {
 			n.fail(fmt.Errorf("apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err))

@@ -15,8 +15,19 @@ import (
 // NodeConfig configures a Node: the core's settings in wall-clock terms and
 // the outside parts the driver does I/O with.
 type NodeConfig struct {
-	ID                 NodeID
-	Peers              []NodeID
+	ID NodeID
+	// Bootstrap is the membership of a brand-new cluster, used only while
+	// the log and snapshots hold none; empty for a node that joins a
+	// running cluster. Peers is the older form: voters with no addresses.
+	Bootstrap        Membership
+	Peers            []NodeID
+	Incarnation      uint64        // this data directory's, see Member
+	MaxPromoteLag    uint64        // see Config
+	AutoPromoteAfter time.Duration // 0: learners are promoted by hand only
+	// OnMembership is called on the driver goroutine whenever the latest
+	// membership in the log changes, and once at start; it must not block
+	// (the transport's SetPeers, a status refresh).
+	OnMembership       func(Membership)
 	TickInterval       time.Duration // default 10ms
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
@@ -58,7 +69,8 @@ func (nc *NodeConfig) coreConfig() Config {
 		seed = uint64(time.Now().UnixNano())
 	}
 	return Config{
-		ID: nc.ID, Peers: nc.Peers,
+		ID: nc.ID, Peers: nc.Peers, Bootstrap: nc.Bootstrap, Incarnation: nc.Incarnation,
+		MaxPromoteLag: nc.MaxPromoteLag, AutoPromoteTicks: ticks(nc.AutoPromoteAfter),
 		ElectionTickMin: ticks(nc.ElectionTimeoutMin), ElectionTickMax: ticks(nc.ElectionTimeoutMax),
 		HeartbeatTick: ticks(nc.HeartbeatInterval),
 		LeaseTicks:    leaseTicks(nc, tick),
@@ -103,6 +115,7 @@ type Node struct {
 	logger *slog.Logger
 
 	propc     chan proposal
+	confc     chan confReq
 	readc     chan readRequest
 	transferc chan transferReq
 	applyc    chan applyTask
@@ -118,6 +131,10 @@ type Node struct {
 	// lastSoft and lastElections are what events were last published for.
 	lastSoft      SoftState
 	lastElections uint64
+	// lastConf and lastConfIndex are what OnMembership was last told.
+	lastConf      Membership
+	lastConfIndex uint64
+	confsApplied  appliedConfs
 
 	events eventHub
 
@@ -179,7 +196,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
-		propc: make(chan proposal, 4096), readc: make(chan readRequest, 4096),
+		propc: make(chan proposal, 4096), confc: make(chan confReq), readc: make(chan readRequest, 4096),
 		transferc: make(chan transferReq), applyc: make(chan applyTask, 64),
 		stopc: make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
@@ -195,6 +212,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n.lastSoft = SoftState{Lead: n.core.Leader(), Role: n.core.Role()}
+	n.confsApplied.reset(st.Applied, n.core.confAt(st.Applied))
+	n.noteMembership()
 	n.applied.Store(st.Applied)
 	n.waits.applied = st.Applied
 	if err := n.catchUpTrail(st.Entries, st.Applied); err != nil {

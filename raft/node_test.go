@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,11 +28,12 @@ func TestMain(m *testing.M) {
 // counterSM is a state machine that records every applied entry, so a
 // test sees any entry applied twice or out of order.
 type counterSM struct {
-	mu      sync.Mutex // guards all fields
-	applied uint64
-	term    uint64
-	values  map[string]uint64 // data -> index it was applied at
-	dup     error
+	mu       sync.Mutex // guards all fields
+	applied  uint64
+	term     uint64
+	values   map[string]uint64 // data -> index it was applied at
+	dup      error
+	restores int // snapshots restored
 }
 
 func newCounterSM(applied uint64) *counterSM {
@@ -97,6 +99,7 @@ func (s *counterSM) Restore(r io.Reader, index, term uint64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.restores++
 	s.applied, s.term, s.values = img.Applied, img.Term, img.Values
 	return nil
 }
@@ -121,6 +124,7 @@ type testCluster struct {
 	t         testing.TB
 	net       *transport.Network
 	ids       []raft.NodeID
+	boot      []raft.NodeID // the bootstrap voters; a node not among them joins
 	nodes     map[raft.NodeID]*testNode
 	obs       map[raft.NodeID]raft.Observer // set before start; none when absent
 }
@@ -139,6 +143,7 @@ func newObservedCluster(t testing.TB, n int, snapEvery uint64, obs map[raft.Node
 	for i := range n {
 		c.ids = append(c.ids, raft.NodeID(i))
 	}
+	c.boot = slices.Clone(c.ids)
 	for _, id := range c.ids {
 		c.nodes[id] = &testNode{id: id, dir: t.TempDir(), sm: newCounterSM(0)}
 		c.start(id)
@@ -166,8 +171,12 @@ func (c *testCluster) start(id raft.NodeID) {
 	if err != nil {
 		c.t.Fatalf("open snapshot store %d: %v", id, err)
 	}
+	var peers []raft.NodeID
+	if slices.Contains(c.boot, id) {
+		peers = c.boot
+	}
 	node, err := raft.StartNode(raft.NodeConfig{
-		ID: id, Peers: c.ids, TickInterval: 5 * time.Millisecond,
+		ID: id, Peers: peers, TickInterval: 5 * time.Millisecond,
 		ElectionTimeoutMin: 100 * time.Millisecond, ElectionTimeoutMax: 200 * time.Millisecond,
 		HeartbeatInterval: 20 * time.Millisecond, LeaseClockDrift: 30 * time.Millisecond, Seed: uint64(id) + 1,
 		Storage: wal, Transport: c.net.Endpoint(id), StateMachine: tn.sm,

@@ -34,6 +34,13 @@ func (n *Node) recoverState() (InitialState, error) {
 			return st, fmt.Errorf("read latest snapshot: %w", err)
 		default:
 			st.Snapshot = SnapshotInfo{Index: meta.Index, Term: meta.Term}
+			if len(meta.Conf) > 0 {
+				m, err := DecodeMembership(meta.Conf)
+				if err != nil {
+					return st, fmt.Errorf("snapshot %d membership record: %w", meta.Index, err)
+				}
+				st.SnapshotConf = &m
+			}
 		}
 	}
 	sm := cfg.StateMachine
@@ -65,6 +72,9 @@ func (n *Node) recoverState() (InitialState, error) {
 		}
 		st.Entries = nil
 		if st.Snapshot.Index != applied {
+			if st.SnapshotConf != nil {
+				n.confsApplied.reset(applied, *st.SnapshotConf)
+			}
 			// The snapshot must sit exactly where the log now begins.
 			snap, err := n.snapshotNow()
 			if err != nil {
@@ -107,6 +117,22 @@ func (n *Node) restoreStateMachine(snap SnapshotInfo) error {
 	return nil
 }
 
+// snapshotMeta records the membership at index with a snapshot; none
+// when it is not known (recovery before any configuration was seen),
+// which makes a restart fall back to the bootstrap one.
+func (n *Node) snapshotMeta(index, term uint64) logs.SnapshotMeta {
+	meta := logs.SnapshotMeta{Index: index, Term: term}
+	conf := n.confsApplied.at(index)
+	if len(conf.Members) == 0 {
+		return meta
+	}
+	for _, id := range conf.Voters() {
+		meta.Peers = append(meta.Peers, uint64(id))
+	}
+	meta.Conf = EncodeMembership(conf)
+	return meta
+}
+
 // snapshotNow writes a snapshot of the state machine to the store and
 // returns where it stands. Safe to call from any goroutine.
 func (n *Node) snapshotNow() (SnapshotInfo, error) {
@@ -115,7 +141,7 @@ func (n *Node) snapshotNow() (SnapshotInfo, error) {
 	err := n.cfg.StateMachine.Snapshot(func(index, term uint64) (io.Writer, error) {
 		snap = SnapshotInfo{Index: index, Term: term}
 		var err error
-		w, err = n.cfg.Snapshots.Create(logs.SnapshotMeta{Index: index, Term: term, Peers: n.cfg.Peers})
+		w, err = n.cfg.Snapshots.Create(n.snapshotMeta(index, term))
 		return w, err
 	})
 	if w == nil {

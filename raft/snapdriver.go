@@ -14,6 +14,7 @@ import (
 type applyTask struct {
 	ents    []Entry
 	restore *SnapshotInfo
+	conf    Membership // the membership at restore
 }
 
 // snapTaken reports a snapshot taken by this node.

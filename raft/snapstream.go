@@ -184,7 +184,13 @@ func (r *snapReceiver) receive(m Message) (Message, bool) {
 	}
 	r.ack(m, r.next, false)
 	r.log.Info("snapshot received", "from", m.From, "index", snap.Index, "term", snap.Term, "bytes", r.next)
-	return Message{Type: MsgSnap, From: m.From, To: r.id, Term: m.Term, Index: snap.Index, LogTerm: snap.Term}, true
+	snapMsg := Message{Type: MsgSnap, From: m.From, To: r.id, Term: m.Term, Index: snap.Index, LogTerm: snap.Term}
+	if len(meta.Conf) > 0 {
+		// The core takes the membership at the snapshot from here, as
+		// its own MsgSnap carries it.
+		snapMsg.Entries = []Entry{{Type: EntryConfChange, Index: snap.Index, Term: snap.Term, Data: meta.Conf}}
+	}
+	return snapMsg, true
 }
 
 func (r *snapReceiver) ack(m Message, next int64, reject bool) {

@@ -1,0 +1,132 @@
+package raft_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+func member(id raft.NodeID) raft.Member {
+	return raft.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 17000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 18000+id)}
+}
+
+// join starts node id with no membership, as `kvserver --join` does.
+func (c *testCluster) join(id raft.NodeID) {
+	c.ids = append(c.ids, id)
+	c.nodes[id] = &testNode{id: id, dir: c.t.TempDir(), sm: newCounterSM(0)}
+	c.start(id)
+}
+
+func (c *testCluster) change(id raft.NodeID, cc raft.ConfChange) (raft.Membership, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, _, err := c.nodes[id].node.ChangeMembership(ctx, cc)
+	return m, err
+}
+
+// promote retries while the learner is still catching up.
+func (c *testCluster) promote(id raft.NodeID) {
+	c.t.Helper()
+	waitFor(c.t, fmt.Sprintf("promotion of %d", id), func() bool {
+		_, err := c.change(c.leader(), raft.ConfChange{Type: raft.ConfPromote, Member: raft.Member{ID: id}})
+		if err != nil && !errors.Is(err, raft.ErrLearnerBehind) && !errors.Is(err, raft.ErrConfChangeTooEarly) {
+			c.t.Fatalf("promote %d: %v", id, err)
+		}
+		return err == nil
+	})
+}
+
+// TestNodeMembershipGrowReplaceRestart: a node joins through a snapshot
+// (the log it needs was compacted), is promoted, the leader is removed,
+// the cluster still commits with the joined node counting, and a restart
+// of every node brings back the same membership.
+func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
+	c := newSnapCluster(t, 3, 10)
+	lead := c.leader()
+	for i := range 40 {
+		if _, err := c.propose(lead, fmt.Sprintf("before-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.join(3)
+	m, err := c.change(lead, raft.ConfChange{Type: raft.ConfAddLearner, Member: member(3)})
+	if err != nil {
+		t.Fatalf("add learner: %v", err)
+	}
+	if mb, ok := m.Get(3); !ok || !mb.Learner {
+		t.Fatalf("membership after add: %+v", m)
+	}
+	waitFor(t, "the learner to catch up through a snapshot", func() bool { return c.nodes[3].sm.has("before-39") })
+	if c.nodes[3].sm.restoreCount() == 0 {
+		t.Errorf("the learner caught up without a snapshot; the test wants one")
+	}
+	if _, err := c.change((lead+1)%3, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: 3}}); !errors.As(err, new(*raft.NotLeaderError)) {
+		t.Fatalf("change on a follower: %v, want NotLeaderError", err)
+	}
+	c.promote(3)
+
+	if _, err := c.change(lead, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: lead}}); err != nil {
+		t.Fatalf("remove the leader: %v", err)
+	}
+	waitFor(t, "a new leader", func() bool {
+		for _, id := range c.ids {
+			if st := c.nodes[id].node.Status(); id != lead && st.Role == raft.Leader {
+				return true
+			}
+		}
+		return false
+	})
+	// Only two of the three remaining voters are needed: stop one that is
+	// not the joined node, and the joined node must count.
+	var newLead raft.NodeID
+	waitFor(t, "the old leader to step down", func() bool {
+		newLead = c.nodes[3].node.Status().Leader
+		return newLead != lead && newLead != raft.None
+	})
+	c.stop(lead)
+	for _, id := range []raft.NodeID{0, 1, 2} {
+		if id != lead && id != newLead {
+			c.stop(id)
+			break
+		}
+	}
+	if _, err := c.propose(newLead, "after"); err != nil {
+		t.Fatalf("write with two of three voters, one of them joined: %v", err)
+	}
+	want := c.nodes[newLead].node.Status().Membership
+	if want.Contains(lead) || !want.IsVoter(3) || len(want.Voters()) != 3 {
+		t.Fatalf("membership %+v", want)
+	}
+
+	for _, id := range c.ids {
+		c.stop(id)
+	}
+	for _, id := range c.ids {
+		if id != lead {
+			c.start(id)
+		}
+	}
+	for _, id := range c.ids {
+		if id == lead {
+			continue
+		}
+		if got := c.nodes[id].node.Status().Membership; !got.Equal(want) {
+			t.Errorf("node %d restarted with membership %+v, want %+v", id, got, want)
+		}
+	}
+	ld := c.nodes[3].node
+	waitFor(t, "a leader after restart", func() bool { return ld.Status().Leader != raft.None })
+	if _, err := c.propose(ld.Status().Leader, "after-restart"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *counterSM) restoreCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores
+}
