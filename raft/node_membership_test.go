@@ -47,11 +47,12 @@ func (c *testCluster) promote(id raft.NodeID) {
 func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	c := newSnapCluster(t, 3, 10)
 	lead := c.leader()
-	for i := range 40 {
+	for i := range 150 {
 		if _, err := c.propose(lead, fmt.Sprintf("before-%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	waitFor(t, "the leader to compact its log", func() bool { return c.nodes[lead].node.Status().FirstIndex > 50 })
 	c.join(3)
 	m, err := c.change(lead, raft.ConfChange{Type: raft.ConfAddLearner, Member: member(3)})
 	if err != nil {
@@ -60,7 +61,7 @@ func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	if mb, ok := m.Get(3); !ok || !mb.Learner {
 		t.Fatalf("membership after add: %+v", m)
 	}
-	waitFor(t, "the learner to catch up through a snapshot", func() bool { return c.nodes[3].sm.has("before-39") })
+	waitFor(t, "the learner to catch up through a snapshot", func() bool { return c.nodes[3].sm.has("before-149") })
 	if c.nodes[3].sm.restoreCount() == 0 {
 		t.Errorf("the learner caught up without a snapshot; the test wants one")
 	}
