@@ -51,3 +51,16 @@ type PeerStats struct {
 	Reconnects          uint64
 	DialFailures        uint64
 }
+
+// add sums the counters of o into s (for totals over peers).
+func (s *PeerStats) add(o PeerStats) {
+	s.SentMsgs += o.SentMsgs
+	s.SentFrames += o.SentFrames
+	s.SentBytes += o.SentBytes
+	s.DroppedQueueFull += o.DroppedQueueFull
+	s.DroppedSendError += o.DroppedSendError
+	s.DroppedDisconnected += o.DroppedDisconnected
+	s.DroppedTooLarge += o.DroppedTooLarge
+	s.Reconnects += o.Reconnects
+	s.DialFailures += o.DialFailures
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"slices"
 	"sync"
@@ -109,9 +110,18 @@ type ZMQ struct {
 	cancel context.CancelFunc
 	policy *connPolicy
 
-	inbox zmq4.Socket           // used by recvLoop; closed by Close
-	peers map[raft.NodeID]*peer // fixed after NewZMQ, so read without a lock
-	recvc chan raft.Message
+	inbox zmq4.Socket // used by recvLoop; closed by Close
+	// peers is replaced whole by SetPeers and never modified in place, so
+	// Send and the receive loop read it without a lock.
+	peers   atomic.Pointer[map[raft.NodeID]*peer]
+	recvc   chan raft.Message
+	sockCtx context.Context // ctx with the connection policy, for peer sockets
+	zlog    *log.Logger
+
+	// setMu serialises SetPeers and Close, and guards retired: the
+	// counters of peers SetPeers removed, so Stats totals never go back.
+	setMu   sync.Mutex
+	retired PeerStats
 
 	wg        sync.WaitGroup // recvLoop and one run per peer
 	closed    atomic.Bool
@@ -153,7 +163,6 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		log:    cfg.Logger.With("component", "transport", "node", cfg.ID),
 		ctx:    ctx,
 		cancel: cancel,
-		peers:  make(map[raft.NodeID]*peer, len(cfg.Peers)),
 		recvc:  make(chan raft.Message, receiveBuffer),
 	}
 	t.policy = &connPolicy{
@@ -162,33 +171,98 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		oversized:        &t.oversized,
 		handshakeFails:   &t.handshakeFails,
 	}
-	sockCtx := withPolicy(ctx, t.policy)
-	zlog := slog.NewLogLogger(t.log.With("lib", "zmq4").Handler(), slog.LevelDebug)
-
-	for id, addr := range cfg.Peers {
-		ep, err := zmqEndpoint(addr)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("zmq transport peer %d: %w", id, err)
-		}
-		t.peers[id] = newPeer(id, addr, ep, &cfg, sockCtx, zlog, t.log)
+	t.sockCtx = withPolicy(ctx, t.policy)
+	t.zlog = slog.NewLogLogger(t.log.With("lib", "zmq4").Handler(), slog.LevelDebug)
+	t.peers.Store(&map[raft.NodeID]*peer{})
+	if _, err := t.resolvePeers(cfg.Peers); err != nil {
+		cancel()
+		return nil, err
 	}
 
-	t.inbox = zmq4.NewPull(sockCtx, zmq4.WithLogger(zlog))
+	t.inbox = zmq4.NewPull(t.sockCtx, zmq4.WithLogger(t.zlog))
 	if err := t.inbox.Listen(listen); err != nil {
 		t.inbox.Close()
 		cancel()
 		return nil, fmt.Errorf("bind zmq inbox %s: %w", cfg.Listen, err)
 	}
 
-	t.wg.Add(1 + len(t.peers))
+	t.wg.Add(1)
 	go t.recvLoop()
-	for _, p := range t.peers {
-		go p.run(ctx, &t.wg)
+	if err := t.SetPeers(cfg.Peers); err != nil {
+		t.Close()
+		return nil, err
 	}
 	t.log.Info("zmq transport started", "listen", cfg.Listen, "peers", len(cfg.Peers))
 	return t, nil
 }
+
+// resolvePeers checks every address before anything changes, so that a
+// bad one leaves the transport as it was.
+func (t *ZMQ) resolvePeers(peers map[raft.NodeID]string) (map[raft.NodeID]string, error) {
+	eps := make(map[raft.NodeID]string, len(peers))
+	for id, addr := range peers {
+		if id == t.cfg.ID {
+			continue
+		}
+		if id == raft.None {
+			return nil, fmt.Errorf("zmq transport peer id %d is reserved", id)
+		}
+		ep, err := zmqEndpoint(addr)
+		if err != nil {
+			return nil, fmt.Errorf("zmq transport peer %d: %w", id, err)
+		}
+		eps[id] = ep
+	}
+	return eps, nil
+}
+
+// SetPeers makes peers (id -> Listen address) the set this transport
+// sends to, as the membership changes: peers no longer named stop and
+// drop what they had queued, a changed address replaces its peer, and
+// unchanged peers keep their connection and queue. This node's own id is
+// ignored. An invalid address is an error and changes nothing. After
+// Close it does nothing.
+func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
+	eps, err := t.resolvePeers(peers)
+	if err != nil {
+		return err
+	}
+	t.setMu.Lock()
+	defer t.setMu.Unlock()
+	if t.closed.Load() {
+		return nil
+	}
+	old := *t.peers.Load()
+	next := make(map[raft.NodeID]*peer, len(eps))
+	var started []*peer
+	for id, ep := range eps {
+		if p := old[id]; p != nil && p.addr == peers[id] {
+			next[id] = p
+			continue
+		}
+		p := newPeer(id, peers[id], ep, &t.cfg, t.sockCtx, t.zlog, t.log)
+		next[id] = p
+		started = append(started, p)
+	}
+	t.peers.Store(&next)
+	for id, p := range old {
+		if next[id] != p {
+			p.stop()
+			t.retired.add(p.stats())
+			t.log.Info("peer removed", "peer", id, "addr", p.addr)
+		}
+	}
+	for _, p := range started {
+		ctx, cancel := context.WithCancel(t.ctx)
+		p.cancel = cancel
+		t.wg.Add(1)
+		go p.run(ctx, &t.wg)
+		t.log.Info("peer added", "peer", p.id, "addr", p.addr)
+	}
+	return nil
+}
+
+func (t *ZMQ) peer(id raft.NodeID) *peer { return (*t.peers.Load())[id] }
 
 // Send queues each message for its destination and returns at once. A
 // message is dropped and counted when its peer's queue is full, its peer is
@@ -202,7 +276,7 @@ func (t *ZMQ) Send(msgs []raft.Message) {
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		p := t.peers[m.To]
+		p := t.peer(m.To)
 		switch {
 		case p == nil:
 			t.droppedUnknown.Add(1)
@@ -276,7 +350,7 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 			}
 			continue
 		}
-		if p := t.peers[m.From]; p != nil {
+		if p := t.peer(m.From); p != nil {
 			p.lastHeard.Store(now)
 		}
 		// Counted first so that a reader never sees a message the
@@ -319,7 +393,9 @@ func (t *ZMQ) drainInbox() {
 // returns an error only if goroutines were still running after a few seconds.
 func (t *ZMQ) Close() error {
 	t.closeOnce.Do(func() {
+		t.setMu.Lock()
 		t.closed.Store(true)
+		t.setMu.Unlock()
 		t.cancel()
 		if err := t.inbox.Close(); err != nil {
 			t.log.Debug("close inbox", "err", err)
@@ -353,19 +429,24 @@ func (t *ZMQ) Stats() Stats {
 		OversizedFrames:    t.oversized.Load(),
 		HandshakeTimeout:   t.handshakeFails.Load(),
 		RecvErrors:         t.recvErrors.Load(),
-		Peers:              make(map[raft.NodeID]PeerStats, len(t.peers)),
 	}
-	for id, p := range t.peers {
+	t.setMu.Lock()
+	peers := *t.peers.Load()
+	total := t.retired
+	t.setMu.Unlock()
+	s.Peers = make(map[raft.NodeID]PeerStats, len(peers))
+	for id, p := range peers {
 		ps := p.stats()
 		s.Peers[id] = ps
-		s.SentMsgs += ps.SentMsgs
-		s.SentFrames += ps.SentFrames
-		s.DroppedQueueFull += ps.DroppedQueueFull
-		s.DroppedSendError += ps.DroppedSendError
-		s.DroppedDisconnected += ps.DroppedDisconnected
-		s.DroppedTooLarge += ps.DroppedTooLarge
-		s.Reconnects += ps.Reconnects
-		s.DialFailures += ps.DialFailures
+		total.add(ps)
 	}
+	s.SentMsgs = total.SentMsgs
+	s.SentFrames = total.SentFrames
+	s.DroppedQueueFull = total.DroppedQueueFull
+	s.DroppedSendError = total.DroppedSendError
+	s.DroppedDisconnected = total.DroppedDisconnected
+	s.DroppedTooLarge = total.DroppedTooLarge
+	s.Reconnects = total.Reconnects
+	s.DialFailures = total.DialFailures
 	return s
 }

@@ -439,7 +439,7 @@ func TestZMQClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	z.Send([]raft.Message{{Type: raft.MsgHeartbeat, From: 1, To: 2}}) // starts a dial that hangs
-	eventually(t, 5*time.Second, "the dial to start", func() bool { return len(z.peers[2].queue) == 0 })
+	eventually(t, 5*time.Second, "the dial to start", func() bool { return len(z.peer(2).queue) == 0 })
 
 	// Were the hung handshake not cut by Close, its goroutine would
 	// outlive closeWait and Close would report it.
@@ -450,7 +450,7 @@ func TestZMQClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	z.Send([]raft.Message{{Type: raft.MsgHeartbeat, From: 1, To: 2}})
-	if st := z.Stats(); st.DroppedQueueFull+st.DroppedUnknownPeer != 0 || len(z.peers[2].queue) != 0 {
+	if st := z.Stats(); st.DroppedQueueFull+st.DroppedUnknownPeer != 0 || len(z.peer(2).queue) != 0 {
 		t.Fatalf("Send after Close queued or counted something: %+v", st)
 	}
 	select {

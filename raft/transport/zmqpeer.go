@@ -23,6 +23,7 @@ type peer struct {
 	sockCtx  context.Context
 	zlog     *log.Logger
 	log      *slog.Logger
+	cancel   context.CancelFunc // stops run; set before run starts
 
 	maxFrame    int
 	sendTimeout time.Duration
@@ -213,6 +214,9 @@ func (p *peer) dropQueued() {
 		}
 	}
 }
+
+// stop ends run; what was queued is dropped with the peer.
+func (p *peer) stop() { p.cancel() }
 
 func (p *peer) closeSocket() {
 	if p.sock == nil {
