@@ -19,9 +19,8 @@ func TestWithClient(t *testing.T) {
 	leader := httptest.NewServer(newTestServer(t, Options{NodeID: 0}, leaderNode, leaderStore).Handler())
 	t.Cleanup(leader.Close)
 
-	followerNode := &fakeNode{id: 1, leader: 0, role: raft.Follower, store: leaderStore}
-	peers := map[uint64]string{0: leader.Listener.Addr().String()}
-	follower := httptest.NewServer(newTestServer(t, Options{NodeID: 1, PeerHTTP: peers}, followerNode, leaderStore).Handler())
+	followerNode := (&fakeNode{id: 1, leader: 0, role: raft.Follower, store: leaderStore}).withMembers(map[uint64]string{0: leader.Listener.Addr().String()})
+	follower := httptest.NewServer(newTestServer(t, Options{NodeID: 1}, followerNode, leaderStore).Handler())
 	t.Cleanup(follower.Close)
 
 	c, err := client.New([]string{follower.URL}, 5*time.Second)
@@ -72,8 +71,30 @@ func TestWithClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.ID != 1 || st.State != "follower" || st.Leader == nil || *st.Leader != 0 || st.LeaderHTTP == nil ||
-		*st.LeaderHTTP != peers[0] || st.Peers == nil {
+		*st.LeaderHTTP != leader.Listener.Addr().String() || st.Peers == nil {
 		t.Errorf("Status = %+v", st)
+	}
+
+	// Membership through the follower, forwarded to the leader.
+	leaderNode.withMembers(map[uint64]string{0: leader.Listener.Addr().String(), 1: "127.0.0.1:1"})
+	nm := client.NewMember{ID: 2, RaftAddr: "tcp://127.0.0.1:7002", HTTPAddr: "127.0.0.1:8002", Incarnation: 5}
+	if m, err := c.AddMember(ctx, nm); err != nil || len(m.Members) != 3 || m.Members[2].Role != "learner" || m.ConfigIndex == 0 {
+		t.Fatalf("AddMember = %+v, %v", m, err)
+	}
+	if _, err := c.AddMember(ctx, nm); !errors.As(err, &apiErr) || apiErr.Status != 409 {
+		t.Errorf("AddMember twice: %v", err)
+	}
+	if m, err := c.PromoteMember(ctx, 2); err != nil || m.Members[2].Role != "voter" {
+		t.Fatalf("PromoteMember = %+v, %v", m, err)
+	}
+	if m, err := c.Members(ctx, false); err != nil || len(m.Members) != 3 {
+		t.Fatalf("Members = %+v, %v", m, err)
+	}
+	if m, err := c.RemoveMember(ctx, 2); err != nil || len(m.Members) != 2 {
+		t.Fatalf("RemoveMember = %+v, %v", m, err)
+	}
+	if _, err := c.RemoveMember(ctx, 2); !errors.As(err, &apiErr) || apiErr.Status != 404 {
+		t.Errorf("RemoveMember of a non-member: %v", err)
 	}
 
 	// No leader anywhere: the client reports the cluster unavailable.

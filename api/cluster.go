@@ -42,8 +42,13 @@ func (s *Server) handleTransfer(c *gin.Context) {
 	}
 	to := raft.None
 	if req.To != nil {
-		if _, known := s.opts.PeerHTTP[*req.To]; !known {
+		m := s.cons.Status().Membership
+		if !m.Contains(*req.To) {
 			abortError(c, http.StatusBadRequest, fmt.Sprintf("node %d is not a member of the cluster", *req.To))
+			return
+		}
+		if !m.IsVoter(*req.To) {
+			abortError(c, http.StatusBadRequest, fmt.Sprintf("node %d is a learner: it cannot lead", *req.To))
 			return
 		}
 		to = *req.To

@@ -34,6 +34,7 @@ type clusterNode struct {
 	// Its own "id" is shadowed by the one above, which always shows.
 	*statusBody
 	HTTPAddr string `json:"http_addr"`
+	Role     string `json:"role"` // voter, learner, or removed (this node, no longer a member)
 	Up       bool   `json:"up"`
 	Error    string `json:"error,omitempty"`
 	// WriteLatency is sent to dashboards only (status?detail=1).
@@ -58,21 +59,24 @@ func (s *Server) handleClusterStatus(c *gin.Context) {
 // clusterStatus asks every peer for its status, in parallel, and returns
 // every node's in id order. detail adds what the dashboard needs.
 func (s *Server) clusterStatus(ctx context.Context, detail bool) clusterStatusBody {
-	ids := make([]uint64, 0, len(s.opts.PeerHTTP)+1)
-	for id := range s.opts.PeerHTTP {
-		ids = append(ids, id)
-	}
-	if _, ok := s.opts.PeerHTTP[s.opts.NodeID]; !ok {
+	m := s.cons.Status().Membership
+	ids := m.IDs()
+	if !m.Contains(s.opts.NodeID) {
+		// Not (or no longer) a member, but still serving: show it too.
 		ids = append(ids, s.opts.NodeID)
+		slices.Sort(ids)
 	}
-	slices.Sort(ids)
 	out := clusterStatusBody{Nodes: make([]clusterNode, len(ids))}
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		addr := s.opts.PeerHTTP[id]
+		mb, ok := m.Get(id)
+		addr, role := mb.HTTPAddr, mb.Role()
+		if !ok {
+			role = "removed"
+		}
 		if id == s.opts.NodeID {
 			st := s.localStatus()
-			n := clusterNode{ID: id, statusBody: &st, HTTPAddr: addr, Up: true}
+			n := clusterNode{ID: id, statusBody: &st, HTTPAddr: addr, Role: role, Up: true}
 			if detail {
 				lat := s.writeLatency.window(time.Now())
 				n.WriteLatency = &lat
@@ -81,7 +85,10 @@ func (s *Server) clusterStatus(ctx context.Context, detail bool) clusterStatusBo
 			out.Nodes[i] = n
 			continue
 		}
-		wg.Go(func() { out.Nodes[i] = s.peerStatus(ctx, id, addr, detail) })
+		wg.Go(func() {
+			out.Nodes[i] = s.peerStatus(ctx, id, addr, detail)
+			out.Nodes[i].Role = role
+		})
 	}
 	wg.Wait()
 	return out

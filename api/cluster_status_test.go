@@ -34,7 +34,9 @@ func TestClusterStatus(t *testing.T) {
 	defer hung.Close()
 	peers := map[uint64]string{0: "self:8000", 1: follower, 2: dead, 3: impostor, 4: strings.TrimPrefix(hung.URL, "http://")}
 	store := newFakeStore()
-	h := newTestServer(t, Options{PeerHTTP: peers}, &fakeNode{id: 0, leader: 0, role: raft.Leader, store: store, index: 9}, store).Handler()
+	node := (&fakeNode{id: 0, leader: 0, role: raft.Leader, store: store, index: 9}).withMembers(peers)
+	node.members.Members[4].Learner = true
+	h := newTestServer(t, Options{}, node, store).Handler()
 
 	start := time.Now()
 	rec := serve(t, h, request{method: http.MethodGet, target: "/v1/status?all=1"})
@@ -72,6 +74,13 @@ func TestClusterStatus(t *testing.T) {
 		n := body.Nodes[i]
 		if string(n["id"]) != tt.id || string(n["up"]) != tt.up || string(n["http_addr"]) != tt.addr {
 			t.Errorf("node %d: id %s up %s addr %s, want %s %s %s", i, n["id"], n["up"], n["http_addr"], tt.id, tt.up, tt.addr)
+		}
+		wantRole := `"voter"`
+		if tt.id == "4" {
+			wantRole = `"learner"`
+		}
+		if string(n["role"]) != wantRole {
+			t.Errorf("node %s: role %s, want %s", tt.id, n["role"], wantRole)
 		}
 		if string(n["state"]) != tt.state || string(n["commit_index"]) != tt.commit && tt.commit != "" {
 			t.Errorf("node %s: state %s commit %s, want %s %s", tt.id, n["state"], n["commit_index"], tt.state, tt.commit)

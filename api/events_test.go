@@ -182,8 +182,8 @@ func TestEventsStream(t *testing.T) {
 	trail := filepath.Join(t.TempDir(), "0.txt")
 	writeTrail(t, trail, 1, 25)
 	down := deadAddr(t)
-	node, _, ts := eventsServer(t, Options{TrailPath: trail, RequestTimeout: 100 * time.Millisecond,
-		PeerHTTP: map[uint64]string{0: "self:1", 1: down}})
+	node, _, ts := eventsServer(t, Options{TrailPath: trail, RequestTimeout: 100 * time.Millisecond})
+	node.withMembers(map[uint64]string{0: "self:1", 1: down})
 	c := openEvents(t, ts.URL)
 
 	st := decode[struct {

@@ -108,9 +108,9 @@ func TestTransferLeader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newFakeStore()
-			node := newLeader(store)
+			node := newLeader(store).withMembers(peers)
 			node.transferErr = tt.err
-			h := newTestServer(t, Options{PeerHTTP: peers}, node, store).Handler()
+			h := newTestServer(t, Options{}, node, store).Handler()
 			rec := serve(t, h, request{method: http.MethodPost, target: "/v1/cluster/transfer-leader", body: strings.NewReader(tt.body)})
 			if rec.Code != tt.wantCode {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.wantCode, rec.Body)

@@ -2,12 +2,15 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -125,6 +128,56 @@ type fakeNode struct {
 	// subs are the open event subscriptions; emit feeds them.
 	subs map[int]chan raft.Event
 	next int
+	// members is the membership Status reports (see withMembers);
+	// ChangeMembership edits it unless confErr is set.
+	members   raft.Membership
+	confIndex uint64
+	confErr   error
+	changes   []raft.ConfChange
+}
+
+// withMembers makes http (id -> "host:port") the voters of n's membership.
+func (n *fakeNode) withMembers(http map[uint64]string) *fakeNode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.members = raft.Membership{}
+	for id, addr := range http {
+		n.members.Members = append(n.members.Members, raft.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 7000+id), HTTPAddr: addr})
+	}
+	slices.SortFunc(n.members.Members, func(a, b raft.Member) int { return cmp.Compare(a.ID, b.ID) })
+	return n
+}
+
+func (n *fakeNode) ChangeMembership(ctx context.Context, cc raft.ConfChange) (raft.Membership, uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.changes = append(n.changes, cc)
+	if n.leader != n.id {
+		return raft.Membership{}, 0, &raft.NotLeaderError{Leader: n.leader}
+	}
+	if n.confErr != nil {
+		return raft.Membership{}, 0, n.confErr
+	}
+	m := n.members.Clone()
+	i := slices.IndexFunc(m.Members, func(mb raft.Member) bool { return mb.ID == cc.Member.ID })
+	switch {
+	case cc.Type == raft.ConfAddLearner && i < 0:
+		mb := cc.Member
+		mb.Learner = true
+		m.Members = append(m.Members, mb)
+		slices.SortFunc(m.Members, func(a, b raft.Member) int { return cmp.Compare(a.ID, b.ID) })
+	case cc.Type == raft.ConfAddLearner:
+		return raft.Membership{}, 0, fmt.Errorf("add member: %w", raft.ErrMemberExists)
+	case i < 0:
+		return raft.Membership{}, 0, fmt.Errorf("%v member %d: %w", cc.Type, cc.Member.ID, raft.ErrNoSuchMember)
+	case cc.Type == raft.ConfPromote:
+		m.Members[i].Learner = false
+	case cc.Type == raft.ConfRemove:
+		m.Members = slices.Delete(m.Members, i, i+1)
+	}
+	n.index++
+	n.members, n.confIndex = m, n.index
+	return m.Clone(), n.index, nil
 }
 
 func newLeader(store *fakeStore) *fakeNode {
@@ -216,7 +269,7 @@ func (n *fakeNode) Status() raft.Status {
 		ID: n.id, Role: n.role, Term: 3, Leader: n.leader,
 		CommitIndex: n.index, AppliedIndex: n.index, LastLogIndex: n.index + 1,
 		FirstIndex: 1, Snapshot: raft.SnapshotInfo{Index: n.index / 2, Term: 2}, LogBytes: 4096,
-		Peers: n.peers,
+		Peers: n.peers, Membership: n.members.Clone(), ConfigIndex: n.confIndex,
 	}
 }
 

@@ -87,8 +87,8 @@ func (s *Server) peerURL(id uint64, u *url.URL) (string, error) {
 		// the next election settles. Forwarding to ourselves would loop.
 		return "", fmt.Errorf("leadership is changing (leader reported as this node %d)", id)
 	}
-	addr, ok := s.opts.PeerHTTP[id]
-	if !ok || addr == "" {
+	addr, ok := s.memberHTTP(id)
+	if !ok {
 		return "", fmt.Errorf("leader %d has no known http address", id)
 	}
 	base := addr

@@ -51,14 +51,16 @@ type cluster struct {
 	followerH   http.Handler
 }
 
-func newCluster(t *testing.T, leaderHandler http.Handler, followerOpts Options) *cluster {
+// newCluster: a leader (node 0) and a follower (node 1) whose membership
+// gives node 0 the leader's address, unless followerPeers is given.
+func newCluster(t *testing.T, leaderHandler http.Handler, followerOpts Options, followerPeers ...map[uint64]string) *cluster {
 	t.Helper()
 	c := &cluster{leaderStore: newFakeStore(), seen: &seen{}}
 	c.leaderNode = newLeader(c.leaderStore)
 	if leaderHandler == nil {
 		// The leader knows its peers only for validating transfer targets.
-		leaderOpts := Options{NodeID: 0, PeerHTTP: map[uint64]string{0: "127.0.0.1:1", 1: "127.0.0.1:1"}}
-		leaderHandler = newTestServer(t, leaderOpts, c.leaderNode, c.leaderStore).Handler()
+		c.leaderNode.withMembers(map[uint64]string{0: "127.0.0.1:1", 1: "127.0.0.1:2"})
+		leaderHandler = newTestServer(t, Options{NodeID: 0}, c.leaderNode, c.leaderStore).Handler()
 	}
 	ts := httptest.NewServer(c.seen.wrap(leaderHandler))
 	t.Cleanup(ts.Close)
@@ -66,9 +68,11 @@ func newCluster(t *testing.T, leaderHandler http.Handler, followerOpts Options) 
 
 	c.follower = &fakeNode{id: 1, leader: 0, role: raft.Follower, store: newFakeStore()}
 	followerOpts.NodeID = 1
-	if followerOpts.PeerHTTP == nil {
-		followerOpts.PeerHTTP = map[uint64]string{0: strings.TrimPrefix(ts.URL, "http://"), 1: "127.0.0.1:1"}
+	peers := map[uint64]string{0: strings.TrimPrefix(ts.URL, "http://"), 1: "127.0.0.1:2"}
+	if len(followerPeers) > 0 {
+		peers = followerPeers[0]
 	}
+	c.follower.withMembers(peers)
 	c.followerH = newTestServer(t, followerOpts, c.follower, c.follower.store).Handler()
 	return c
 }
@@ -183,7 +187,11 @@ func TestForwardFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(t, tt.handler, Options{PeerHTTP: tt.peers, RequestTimeout: 100 * time.Millisecond})
+			var peers []map[uint64]string
+			if tt.peers != nil {
+				peers = append(peers, tt.peers)
+			}
+			c := newCluster(t, tt.handler, Options{RequestTimeout: 100 * time.Millisecond}, peers...)
 			c.follower.leader = tt.leader
 			// Set the error directly: a fake with leader == id would act as leader.
 			c.follower.proposeErr = &raft.NotLeaderError{Leader: tt.leader}
@@ -220,9 +228,8 @@ func TestForwardReusesConnections(t *testing.T) {
 		leaderH.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	follower := &fakeNode{id: 1, leader: 0, role: raft.Follower}
-	fh := newTestServer(t, Options{NodeID: 1, PeerHTTP: map[uint64]string{0: ts.Listener.Addr().String()}},
-		follower, newFakeStore()).Handler()
+	follower := (&fakeNode{id: 1, leader: 0, role: raft.Follower}).withMembers(map[uint64]string{0: ts.Listener.Addr().String()})
+	fh := newTestServer(t, Options{NodeID: 1}, follower, newFakeStore()).Handler()
 	for i := range 50 {
 		rec := serve(t, fh, request{method: http.MethodPut, target: "/v1/kv/k", body: strings.NewReader("v")})
 		if rec.Code != http.StatusOK {

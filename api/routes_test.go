@@ -48,7 +48,7 @@ func TestStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			peers := map[uint64]string{0: "h0:8000", 1: "h1:8001", 2: "h2:8002"}
-			h := newTestServer(t, Options{PeerHTTP: peers}, tt.node, newFakeStore()).Handler()
+			h := newTestServer(t, Options{}, tt.node.withMembers(peers), newFakeStore()).Handler()
 			rec := serve(t, h, request{method: http.MethodGet, target: "/v1/status"})
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d %s", rec.Code, rec.Body)
@@ -63,6 +63,10 @@ func TestStatus(t *testing.T) {
 				"leader_http": tt.wantHTTP, "commit_index": jsonNum(idx), "applied_index": jsonNum(idx),
 				"last_log_index": jsonNum(idx + 1), "peers": tt.wantPeers,
 				"first_log_index": "1", "snapshot_index": jsonNum(idx / 2), "snapshot_term": "2", "log_bytes": "4096",
+				"config_index": "0",
+				"members": `[{"id":0,"raft_addr":"tcp://127.0.0.1:7000","http_addr":"h0:8000","role":"voter"},` +
+					`{"id":1,"raft_addr":"tcp://127.0.0.1:7001","http_addr":"h1:8001","role":"voter"},` +
+					`{"id":2,"raft_addr":"tcp://127.0.0.1:7002","http_addr":"h2:8002","role":"voter"}]`,
 			}
 			for k, w := range want {
 				if string(got[k]) != w {

@@ -38,6 +38,11 @@ type Consensus interface {
 	// (buffered to buf; a full channel loses events) and a function that
 	// ends the subscription.
 	Subscribe(buf int) (<-chan raft.Event, func())
+	// ChangeMembership makes one membership change on this node (the
+	// leader) and returns, once it is committed and applied here, the
+	// membership it made and its entry's index. Refusals wrap the raft
+	// package's reasons (raft.ErrMemberExists, *raft.LearnerBehindError...).
+	ChangeMembership(ctx context.Context, cc raft.ConfChange) (raft.Membership, uint64, error)
 }
 
 // Snapshots gives access to this node's snapshot files, for backups.
@@ -58,13 +63,12 @@ type Store interface {
 // Options configures a Server. Zero values get the documented defaults.
 type Options struct {
 	NodeID         uint64
-	PeerHTTP       map[uint64]string // every node's http "host:port", this node included (for forwarding and status)
-	RequestTimeout time.Duration     // default 5s
-	MaxValueBytes  int64             // default 1 MiB
-	Logger         *slog.Logger      // default slog.Default()
-	Client         *http.Client      // for forwarding; nil = a pooled keep-alive client made here
-	Snapshots      Snapshots         // for GET /v1/admin/backup; nil disables it
-	TrailPath      string            // this node's committed-entry trail, tailed by the dashboard; "" = none
+	RequestTimeout time.Duration // default 5s
+	MaxValueBytes  int64         // default 1 MiB
+	Logger         *slog.Logger  // default slog.Default()
+	Client         *http.Client  // for forwarding; nil = a pooled keep-alive client made here
+	Snapshots      Snapshots     // for GET /v1/admin/backup; nil disables it
+	TrailPath      string        // this node's committed-entry trail, tailed by the dashboard; "" = none
 	// Metrics, when set, counts requests and reads and is served at GET /metrics.
 	Metrics Metrics
 	// ReadyMaxLag: GET /readyz answers 503 while the applied index trails
@@ -214,6 +218,10 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.PUT("/kv/*key", s.handlePut)
 	v1.DELETE("/kv/*key", s.handleDelete)
 	v1.POST("/cluster/transfer-leader", s.handleTransfer)
+	v1.GET("/cluster/members", s.handleMembers)
+	v1.POST("/cluster/members", s.handleAddMember)
+	v1.POST("/cluster/members/:id/promote", s.handlePromoteMember)
+	v1.DELETE("/cluster/members/:id", s.handleRemoveMember)
 	v1.POST("/admin/snapshot", s.handleSnapshot)
 	v1.GET("/admin/backup", s.handleBackup)
 	s.addDashboard(e, v1)

@@ -28,6 +28,10 @@ type statusBody struct {
 	SnapshotTerm  uint64       `json:"snapshot_term"`
 	LogBytes      int64        `json:"log_bytes"`
 	Peers         []peerStatus `json:"peers"`
+	// The membership in this node's log (committed or not) and the index
+	// of the entry that set it (0: the bootstrap one).
+	ConfigIndex uint64       `json:"config_index"`
+	Members     []memberBody `json:"members"`
 }
 
 type peerStatus struct {
@@ -85,11 +89,13 @@ func (s *Server) localStatus() statusBody {
 		SnapshotTerm:  st.Snapshot.Term,
 		LogBytes:      st.LogBytes,
 		Peers:         make([]peerStatus, 0, len(st.Peers)),
+		ConfigIndex:   st.ConfigIndex,
+		Members:       newMembersBody(st.Membership, st.ConfigIndex).Members,
 	}
 	if st.Leader != raft.None {
 		leader := st.Leader
 		out.Leader = &leader
-		if addr, ok := s.opts.PeerHTTP[leader]; ok {
+		if addr, ok := s.memberHTTP(leader); ok {
 			out.LeaderHTTP = &addr
 		}
 	}

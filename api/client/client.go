@@ -65,6 +65,9 @@ type Status struct {
 	SnapshotTerm  uint64       `json:"snapshot_term"`
 	LogBytes      int64        `json:"log_bytes"`
 	Peers         []PeerStatus `json:"peers"`
+	// The membership in this node's log and the index of its entry.
+	ConfigIndex uint64   `json:"config_index"`
+	Members     []Member `json:"members"`
 }
 
 // PeerStatus is the leader's view of one follower.

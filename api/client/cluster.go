@@ -34,6 +34,50 @@ func (c *Client) StatusAll(ctx context.Context) []NodeStatus {
 	return out
 }
 
+// StatusCluster is StatusAll plus the members the endpoints do not cover:
+// the membership in the most recent answer (highest term, a leader's
+// first) names nodes that joined after the endpoint list was written, and
+// those are asked too. Extra nodes come after the endpoints, by id.
+func (c *Client) StatusCluster(ctx context.Context) []NodeStatus {
+	nodes := c.StatusAll(ctx)
+	var ref *Status
+	known := map[uint64]bool{}
+	asked := map[string]bool{}
+	for i := range nodes {
+		asked[nodes[i].Endpoint] = true
+		if nodes[i].Err != nil {
+			continue
+		}
+		st := &nodes[i].Status
+		known[st.ID] = true
+		if ref == nil || st.Term > ref.Term || st.Term == ref.Term && st.State == "leader" {
+			ref = st
+		}
+	}
+	if ref == nil {
+		return nodes
+	}
+	var extra []string
+	for _, m := range ref.Members {
+		ep, err := normalize(m.HTTPAddr)
+		if known[m.ID] || err != nil || asked[ep] {
+			continue
+		}
+		asked[ep] = true
+		extra = append(extra, ep)
+	}
+	more := make([]NodeStatus, len(extra))
+	var wg sync.WaitGroup
+	for i, ep := range extra {
+		wg.Go(func() {
+			st, err := c.Status(ctx, ep)
+			more[i] = NodeStatus{Endpoint: ep, Status: st, Err: err}
+		})
+	}
+	wg.Wait()
+	return append(nodes, more...)
+}
+
 // LeaderInfo names the leader and where to reach it.
 type LeaderInfo struct {
 	ID       uint64

@@ -3,6 +3,7 @@ package metrics
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,10 +28,12 @@ type raftMetrics struct {
 	snapshotBytes    *prometheus.GaugeVec     // kind
 	messages         [2]*prometheus.CounterVec
 
-	// peers holds each known peer's message counters, resolved once so
-	// that counting a message is a map lookup and an atomic add. Fixed
-	// after init, so read without a lock.
-	peers map[raft.NodeID]*[2][]prometheus.Counter
+	// peers holds each member's message counters, resolved once so that
+	// counting a message is a map lookup and an atomic add. SetPeers
+	// swaps in a new map (never edits one), under peersMu.
+	self    raft.NodeID
+	peers   atomic.Pointer[map[raft.NodeID]*[2][]prometheus.Counter]
+	peersMu sync.Mutex
 
 	// leaderMu guards leader and leaderTerm: the leader last counted, so
 	// that losing sight of a leader and finding it again in the same
@@ -103,9 +106,28 @@ func (m *raftMetrics) init(reg prometheus.Registerer, self raft.NodeID, peers []
 		m.snapshots.WithLabelValues(k, "failed")
 		m.snapshotSeconds.WithLabelValues(k)
 	}
-	m.peers = map[raft.NodeID]*[2][]prometheus.Counter{}
+	m.self = self
+	m.peers.Store(&map[raft.NodeID]*[2][]prometheus.Counter{})
+	m.setPeers(peers)
+	m.leader = raft.None
+}
+
+// SetPeers makes peers the members whose message series exist (at 0 until
+// counted), as the membership changes: a removed member's series go, so
+// the scrape stops showing a node that left.
+func (m *Metrics) SetPeers(peers []raft.NodeID) { m.raft.setPeers(peers) }
+
+func (m *raftMetrics) setPeers(peers []raft.NodeID) {
+	m.peersMu.Lock()
+	defer m.peersMu.Unlock()
+	old := *m.peers.Load()
+	next := make(map[raft.NodeID]*[2][]prometheus.Counter, len(peers))
 	for _, p := range peers {
-		if p == self {
+		if p == m.self {
+			continue
+		}
+		if pc, ok := old[p]; ok {
+			next[p] = pc
 			continue
 		}
 		var pc [2][]prometheus.Counter
@@ -115,9 +137,16 @@ func (m *raftMetrics) init(reg prometheus.Registerer, self raft.NodeID, peers []
 				pc[d][t] = m.messages[d].WithLabelValues(peerLabel(p), raft.MessageType(t).String())
 			}
 		}
-		m.peers[p] = &pc
+		next[p] = &pc
 	}
-	m.leader = raft.None
+	m.peers.Store(&next)
+	for p := range old {
+		if _, ok := next[p]; !ok {
+			for _, v := range m.messages {
+				v.DeletePartialMatch(prometheus.Labels{"peer": peerLabel(p)})
+			}
+		}
+	}
 }
 
 func peerLabel(id raft.NodeID) string { return strconv.FormatUint(id, 10) }
@@ -166,7 +195,7 @@ func (m *Metrics) ObserveMessage(dir raft.Direction, peer raft.NodeID, t raft.Me
 	if dir == raft.DirSent && t == raft.MsgApp && entries > 0 {
 		m.raft.appendBatch.Observe(float64(entries))
 	}
-	if pc, ok := m.raft.peers[peer]; ok {
+	if pc, ok := (*m.raft.peers.Load())[peer]; ok {
 		pc[dir][t].Inc()
 		return
 	}

@@ -233,3 +233,27 @@ func BenchmarkObserveMessage(b *testing.B) {
 		m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 8)
 	}
 }
+
+// The per-peer series follow the membership: a new member's exist at 0, a
+// removed member's go, and a kept member's keep counting.
+func TestSetPeersFollowsMembership(t *testing.T) {
+	m := newTestMetrics(0, 0, 1, 2)
+	m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 1)
+	m.SetPeers([]raft.NodeID{0, 1, 3})
+	sent := func(peer string) (float64, bool) {
+		return lookup(t, m.Registry(), "raftkv_raft_messages_sent_total", map[string]string{"peer": peer, "type": "MsgApp"})
+	}
+	if v, ok := sent("3"); !ok || v != 0 {
+		t.Errorf("new member 3: %v %v, want a series at 0", v, ok)
+	}
+	if _, ok := sent("2"); ok {
+		t.Errorf("removed member 2 still has series:\n%s", listSeries(t, m.Registry(), "raftkv_raft_messages"))
+	}
+	m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 1)
+	if v, _ := sent("1"); v != 2 {
+		t.Errorf("kept member 1 counted %v, want 2", v)
+	}
+	if n := testing.AllocsPerRun(100, func() { m.ObserveMessage(raft.DirSent, 3, raft.MsgApp, 1) }); n != 0 {
+		t.Errorf("counting for an added member allocates %v times", n)
+	}
+}

@@ -213,8 +213,11 @@ function renderCards() {
 function card(n, leader, leaderCommit) {
   const down = isDown(n);
   const isLeader = !down && leader && leader.id === n.id;
-  const role = down ? "down" : isLeader ? "leader" : n.state === "candidate" ? "candidate" : n.state === "leader" ? "candidate" : "follower";
-  const badgeText = down ? "down" : isLeader ? "leader" : n.state === "leader" ? "stale leader" : n.state || "?";
+  // A learner (receives the log, does not vote) or a node no longer a
+  // member is a follower that says so.
+  const member = n.role === "learner" || n.role === "removed" ? n.role : null;
+  const role = down ? "down" : isLeader ? "leader" : n.state === "candidate" ? "candidate" : n.state === "leader" ? "candidate" : member || "follower";
+  const badgeText = down ? "down" : isLeader ? "leader" : n.state === "leader" ? "stale leader" : member || n.state || "?";
   const cls = ["node-card", role];
 
   let lagBlock;

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +41,16 @@ type fakeNode struct {
 	admin   []string // admin requests, "METHOD path body", in order
 	// transferTo is the leader a transfer without a target reports.
 	transferTo uint64
+	// members is what /v1/cluster/members serves and changes; memberErr,
+	// when set, answers every change (code and body).
+	members   []map[string]any
+	confIndex uint64
+	memberErr *fakeAnswer
+}
+
+type fakeAnswer struct {
+	code int
+	body map[string]any
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +122,10 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			to = *req.To
 		}
 		reply(200, map[string]uint64{"leader": to})
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/cluster/members") {
+		f.serveMembers(r, reply)
 		return
 	}
 	f.queries = append(f.queries, r.URL.RawQuery)
@@ -266,4 +282,40 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func (f *fakeNode) serveMembers(r *http.Request, reply func(int, any)) {
+	answer := func() { reply(200, map[string]any{"config_index": f.confIndex, "members": f.members}) }
+	if r.Method == http.MethodGet {
+		answer()
+		return
+	}
+	if f.memberErr != nil {
+		reply(f.memberErr.code, f.memberErr.body)
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, "/v1/cluster/members")
+	f.index++
+	f.confIndex = f.index
+	switch {
+	case r.Method == http.MethodPost && rest == "":
+		body := f.admin[len(f.admin)-1][len("POST /v1/cluster/members "):]
+		var m map[string]any
+		json.Unmarshal([]byte(body), &m)
+		m["role"] = "learner"
+		f.members = append(f.members, m)
+		reply(201, map[string]any{"config_index": f.confIndex, "members": f.members})
+		return
+	case r.Method == http.MethodPost && strings.HasSuffix(rest, "/promote"):
+		id := strings.TrimSuffix(strings.TrimPrefix(rest, "/"), "/promote")
+		for _, m := range f.members {
+			if fmt.Sprint(m["id"]) == id {
+				m["role"] = "voter"
+			}
+		}
+	case r.Method == http.MethodDelete:
+		id := strings.TrimPrefix(rest, "/")
+		f.members = slices.DeleteFunc(f.members, func(m map[string]any) bool { return fmt.Sprint(m["id"]) == id })
+	}
+	answer()
 }

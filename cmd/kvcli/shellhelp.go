@@ -18,6 +18,7 @@ var shellCommands = []struct{ name, usage, what string }{
 	{"status", "status [-w] [--interval D]", "every node's state, term, indexes, lag, snapshot, log size; -w: redraw until Ctrl-C"},
 	{"leader", "leader", "the leader's address, id and term"},
 	{"transfer-leader", "transfer-leader [ID]", "hand leadership to node ID (or the most up to date)"},
+	{"member", "member list|add|promote|remove ...", "the cluster's members; add ID RAFT HTTP, promote ID, remove ID"},
 	{"snapshot", "snapshot [--all]", "snapshot the prompt's node now (--all: every node)"},
 	{"backup", "backup FILE [--force]", "save a verified snapshot of the state to FILE"},
 	{"bench", "bench write|read|mixed [flags]", "measure throughput and latency"},

@@ -33,7 +33,7 @@ func statusCmd(a *app) *cobra.Command {
 			if w.on {
 				return a.watchStatus(ctx, c, w)
 			}
-			view := newClusterView(c.StatusAll(ctx))
+			view := newClusterView(c.StatusCluster(ctx))
 			var err error
 			if a.json() {
 				err = writeJSON(a.stdout, view.json())
@@ -62,12 +62,13 @@ type clusterView struct {
 	nodes    []client.NodeStatus
 	leader   *client.NodeStatus // the answering leader with the highest term, if any
 	match    map[uint64]uint64  // follower id -> match index, from the leader
+	roles    map[uint64]string  // member id -> voter or learner, from the leader
 	answered int
 	lastErr  error
 }
 
 func newClusterView(nodes []client.NodeStatus) *clusterView {
-	v := &clusterView{nodes: nodes, match: map[uint64]uint64{}}
+	v := &clusterView{nodes: nodes, match: map[uint64]uint64{}, roles: map[uint64]string{}}
 	for i := range nodes {
 		n := &nodes[i]
 		if n.Err != nil {
@@ -83,8 +84,35 @@ func newClusterView(nodes []client.NodeStatus) *clusterView {
 		for _, p := range v.leader.Status.Peers {
 			v.match[p.ID] = p.MatchIndex
 		}
+		for _, m := range v.leader.Status.Members {
+			v.roles[m.ID] = m.Role
+		}
 	}
 	return v
+}
+
+// role is the member's role in the leader's view, nil when unknown.
+func (v *clusterView) role(id uint64) any {
+	if r, ok := v.roles[id]; ok {
+		return r
+	}
+	return nil
+}
+
+// state is the node's state for the table: a learner says so (it is
+// always a follower), and a node the leader's membership does not list
+// is "removed".
+func (v *clusterView) state(st client.Status) string {
+	if len(v.roles) == 0 {
+		return st.State
+	}
+	switch role, ok := v.roles[st.ID]; {
+	case !ok:
+		return "removed"
+	case role == "learner":
+		return "learner"
+	}
+	return st.State
 }
 
 // lag returns how many entries the leader has that node n has not
@@ -126,7 +154,7 @@ func (v *clusterView) writeTable(w io.Writer) error {
 			snap = strconv.FormatUint(st.SnapshotIndex, 10)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n",
-			st.ID, hostPort(n.Endpoint), st.State, st.Term, leader, st.CommitIndex, st.AppliedIndex, lag,
+			st.ID, hostPort(n.Endpoint), v.state(st), st.Term, leader, st.CommitIndex, st.AppliedIndex, lag,
 			snap, humanBytes(st.LogBytes))
 	}
 	if err := tw.Flush(); err != nil {
@@ -181,7 +209,7 @@ func (v *clusterView) nodesJSON() []jsonObject {
 			continue
 		}
 		st := n.Status
-		o = append(o, field{"id", st.ID}, field{"state", st.State}, field{"term", st.Term}, field{"leader", st.Leader},
+		o = append(o, field{"id", st.ID}, field{"state", st.State}, field{"role", v.role(st.ID)}, field{"term", st.Term}, field{"leader", st.Leader},
 			field{"commit_index", st.CommitIndex}, field{"applied_index", st.AppliedIndex}, field{"last_log_index", st.LastLogIndex},
 			field{"first_log_index", st.FirstLogIndex}, field{"snapshot_index", st.SnapshotIndex},
 			field{"snapshot_term", st.SnapshotTerm}, field{"log_bytes", st.LogBytes})

@@ -105,7 +105,7 @@ func (a *app) watchStatus(ctx context.Context, c *client.Client, o watchOpts) (e
 	for n := 1; ; n++ {
 		at := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, wait)
-		nodes := c.StatusAll(rctx)
+		nodes := c.StatusCluster(rctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil // interrupted mid-refresh: its errors are not the cluster's

@@ -21,8 +21,7 @@ import (
 
 // node is one running raftkv node: every part it owns, in start order.
 type node struct {
-	id    uint64
-	peers map[uint64]string // other nodes' raft addresses
+	id uint64
 	// skipHandOver: do not pass leadership on when stopping (the whole
 	// cluster is stopping).
 	skipHandOver bool
@@ -75,17 +74,10 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	}
 	n.trail.RotateAt(trailMaxBytes)
 	n.trail.SetLogger(logger)
-	peers := map[uint64]string{}
-	peerHTTP := map[uint64]string{}
-	var ids []uint64
-	n.peers = peers
-	for _, p := range cfg.Nodes {
-		ids = append(ids, p.ID)
-		peerHTTP[p.ID] = p.HTTPAddr
-		if p.ID != id {
-			peers[p.ID] = p.RaftAddr
-		}
-	}
+	// config.json's nodes seed a brand-new cluster only; afterwards the
+	// membership comes from the log, and onMembership points the
+	// transport and metrics at it (first during StartNode).
+	boot := bootstrapMembership(cfg)
 	// Bind HTTP before joining so a taken port fails before any Raft traffic.
 	ln, err := net.Listen("tcp", self.HTTPAddr)
 	if err != nil {
@@ -100,14 +92,14 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	// one entry, which can be a whole value: frames must fit that. Every
 	// node derives the same limit from the shared config.
 	maxFrame := max(8<<20, maxMsgBytes+int(cfg.MaxValueBytes)+64<<10)
-	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr, Peers: peers,
+	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr,
 		MaxFrameBytes: maxFrame, Logger: logger}); err != nil {
 		return n, fmt.Errorf("start transport: %w", err)
 	}
-	n.prom = newNodeMetrics(cfg, id)
+	n.prom = metrics.New(metrics.Options{Node: id})
 	emin, emax := cfg.ElectionTimeout()
 	n.raft, err = raft.StartNode(raft.NodeConfig{
-		ID: id, Peers: ids, ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
+		ID: id, Bootstrap: boot, OnMembership: n.onMembership, ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
 		HeartbeatInterval: cfg.HeartbeatInterval(), LeaseClockDrift: cfg.LeaseClockDrift(),
 		MaxMsgBytes: maxMsgBytes,
 		Storage:     n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
@@ -120,7 +112,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	if err := n.watchNode(); err != nil {
 		return n, err
 	}
-	srv := api.New(api.Options{NodeID: id, PeerHTTP: peerHTTP, RequestTimeout: cfg.RequestTimeout(),
+	srv := api.New(api.Options{NodeID: id, RequestTimeout: cfg.RequestTimeout(),
 		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
 		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id)}, n.raft, n.store)
 	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election
@@ -181,7 +173,7 @@ func (n *node) handOver(ctx context.Context) {
 	if n.raft == nil || n.raft.Err() != nil {
 		return
 	}
-	if st := n.raft.Status(); st.Role != raft.Leader || len(n.peers) == 0 {
+	if st := n.raft.Status(); st.Role != raft.Leader || len(st.Membership.Voters()) < 2 {
 		return
 	}
 	start := time.Now()

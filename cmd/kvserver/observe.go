@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/raftkv/raftkv/api/metrics"
-	"github.com/raftkv/raftkv/config"
-	"github.com/raftkv/raftkv/raft"
 )
 
 // nodeOptions are choices made by flags for this run, not by the config
@@ -47,14 +45,6 @@ func servePprof(api http.Handler) http.Handler {
 
 // newNodeMetrics makes node id's metrics; they must exist before Raft
 // starts, since the node reports to them from its first step.
-func newNodeMetrics(cfg *config.Config, id uint64) *metrics.Metrics {
-	peers := make([]raft.NodeID, 0, len(cfg.Nodes))
-	for _, p := range cfg.Nodes {
-		peers = append(peers, p.ID)
-	}
-	return metrics.New(metrics.Options{Node: id, Peers: peers})
-}
-
 // watchNode points the metrics' scrape-time gauges at the running node.
 func (n *node) watchNode() error {
 	err := n.prom.RegisterSources(metrics.Sources{

@@ -98,7 +98,7 @@ func seedNode(cfg *config.Config, id uint64, from string, meta logs.SnapshotMeta
 	if err != nil {
 		return err
 	}
-	if _, err := logs.CopySnapshotFile(from, snaps); err != nil {
+	if err := copyWithMembership(cfg, from, snaps); err != nil {
 		return err
 	}
 	store, err := kv.Open(kv.Options{Dir: filepath.Join(cfg.NodeDir(id), "kv"), Logger: quiet, GCInterval: -1,
@@ -137,4 +137,41 @@ func seedNode(cfg *config.Config, id uint64, from string, meta logs.SnapshotMeta
 		err = cerr
 	}
 	return err
+}
+
+// copyWithMembership copies the backup into snaps with config.json's nodes
+// as the membership: the backup's header names the cluster it was taken
+// in, and a restored node that believed it would try to reach those nodes
+// instead of its own cluster's.
+func copyWithMembership(cfg *config.Config, from string, snaps *logs.SnapshotStore) (err error) {
+	tmpDir, err := os.MkdirTemp(filepath.Dir(snaps.Dir()), ".restore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp, err := logs.OpenSnapshotStore(tmpDir)
+	if err != nil {
+		return err
+	}
+	meta, err := logs.CopySnapshotFile(from, tmp)
+	if err != nil {
+		return err
+	}
+	_, body, err := tmp.Open(meta.Index)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	boot := bootstrapMembership(cfg)
+	meta.Peers = boot.Voters()
+	meta.Conf = raft.EncodeMembership(boot)
+	w, err := snaps.Create(meta)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		_ = w.Abort()
+		return fmt.Errorf("copy snapshot body: %w", err)
+	}
+	return w.Commit()
 }

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// memberBody is one member in GET /v1/cluster/members.
+type memberBody struct {
+	ID       uint64 `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Role     string `json:"role"` // "voter" or "learner"
+}
+
+// MembersBody is the answer of every /v1/cluster/members route: the
+// membership (the latest in the leader's log) and its entry's index.
+type membersBody struct {
+	ConfigIndex uint64       `json:"config_index"`
+	Members     []memberBody `json:"members"`
+}
+
+func newMembersBody(m raft.Membership, index uint64) membersBody {
+	out := membersBody{ConfigIndex: index, Members: make([]memberBody, 0, len(m.Members))}
+	for _, mb := range m.Members {
+		out.Members = append(out.Members, memberBody{ID: mb.ID, RaftAddr: mb.RaftAddr, HTTPAddr: mb.HTTPAddr, Role: mb.Role()})
+	}
+	return out
+}
+
+// addMemberRequest is the body of POST /v1/cluster/members. Pointers tell
+// a missing field from a zero one (node 0 is a valid id).
+type addMemberRequest struct {
+	ID       *uint64 `json:"id"`
+	RaftAddr string  `json:"raft_addr"`
+	HTTPAddr string  `json:"http_addr"`
+	// Incarnation is sent by `kvserver --join`: the new data directory's,
+	// so that the member the log records is that life of the node.
+	Incarnation uint64 `json:"incarnation"`
+}
+
+// learnerBehindBody is the 409 of a promotion that came too early.
+type learnerBehindBody struct {
+	Error        string `json:"error"`
+	MatchIndex   uint64 `json:"match_index"`
+	LastIndex    uint64 `json:"last_index"`
+	Behind       uint64 `json:"behind"`
+	RecentlySeen bool   `json:"recently_seen"`
+}
+
+// handleMembers answers GET /v1/cluster/members from the leader (a
+// follower forwards it), or from this node with ?stale=1.
+func (s *Server) handleMembers(c *gin.Context) {
+	stale, ok := boolQuery(c, "stale")
+	if !ok {
+		return
+	}
+	st := s.cons.Status()
+	if !stale && st.Role != raft.Leader {
+		s.forward(c, st.Leader, nil)
+		return
+	}
+	c.JSON(http.StatusOK, newMembersBody(st.Membership, st.ConfigIndex))
+}
+
+func (s *Server) handleAddMember(c *gin.Context) {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<10))
+	if err != nil {
+		abortError(c, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	var req addMemberRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		abortError(c, http.StatusBadRequest, `body: want {"id": N, "raft_addr": "tcp://host:port", "http_addr": "host:port"}: `+err.Error())
+		return
+	}
+	if req.ID == nil {
+		abortError(c, http.StatusBadRequest, `body: "id" is missing`)
+		return
+	}
+	mb := raft.Member{ID: *req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Incarnation: req.Incarnation}
+	if err := raft.CheckMember(mb); err != nil {
+		abortError(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.changeMembership(c, raft.ConfChange{Type: raft.ConfAddLearner, Member: mb}, body, http.StatusCreated)
+}
+
+func (s *Server) handlePromoteMember(c *gin.Context) {
+	id, ok := memberID(c)
+	if !ok {
+		return
+	}
+	s.changeMembership(c, raft.ConfChange{Type: raft.ConfPromote, Member: raft.Member{ID: id}}, nil, http.StatusOK)
+}
+
+func (s *Server) handleRemoveMember(c *gin.Context) {
+	id, ok := memberID(c)
+	if !ok {
+		return
+	}
+	s.changeMembership(c, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: id}}, nil, http.StatusOK)
+}
+
+func memberID(c *gin.Context) (uint64, bool) {
+	raw := c.Param("id")
+	id, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil || id == raft.None {
+		abortError(c, http.StatusBadRequest, fmt.Sprintf("member id %q: want a node id", raw))
+		return 0, false
+	}
+	return id, true
+}
+
+// changeMembership proposes cc here when this node leads, or forwards the
+// request (body as read) to the leader, and answers ok with the membership
+// once the change is committed.
+func (s *Server) changeMembership(c *gin.Context, cc raft.ConfChange, body []byte, ok int) {
+	m, index, err := s.cons.ChangeMembership(c.Request.Context(), cc)
+	if err == nil {
+		s.log.Info("membership changed", "change", cc.Type.String(), "member", cc.Member.ID, "config_index", index)
+		c.JSON(ok, newMembersBody(m, index))
+		return
+	}
+	if l, isNotLeader := notLeader(err); isNotLeader {
+		s.forward(c, l, body)
+		return
+	}
+	var behind *raft.LearnerBehindError
+	switch {
+	case errors.As(err, &behind):
+		c.AbortWithStatusJSON(http.StatusConflict, learnerBehindBody{Error: err.Error(),
+			MatchIndex: behind.Match, LastIndex: behind.Last, Behind: behind.Last - min(behind.Match, behind.Last),
+			RecentlySeen: behind.RecentlySeen})
+	case errors.Is(err, raft.ErrBadMember):
+		abortError(c, http.StatusBadRequest, err.Error())
+	case errors.Is(err, raft.ErrNoSuchMember):
+		abortError(c, http.StatusNotFound, err.Error())
+	case errors.Is(err, raft.ErrMemberExists), errors.Is(err, raft.ErrConfChangeInFlight),
+		errors.Is(err, raft.ErrLastVoter), errors.Is(err, raft.ErrNotLearner):
+		abortError(c, http.StatusConflict, err.Error())
+	case errors.Is(err, raft.ErrConfChangeTooEarly):
+		abortUnavailable(c, err.Error())
+	default:
+		s.abortConsensusError(c, "membership change", err)
+	}
+}
+
+// memberHTTP is node id's HTTP address as the membership records it.
+func (s *Server) memberHTTP(id uint64) (string, bool) {
+	mb, ok := s.cons.Status().Membership.Get(id)
+	return mb.HTTPAddr, ok && mb.HTTPAddr != ""
+}
