@@ -174,6 +174,10 @@ func (n *fakeNode) ChangeMembership(ctx context.Context, cc raft.ConfChange) (ra
 		m.Members[i].Learner = false
 	case cc.Type == raft.ConfRemove:
 		m.Members = slices.Delete(m.Members, i, i+1)
+	case cc.Type == raft.ConfRecordIncarnation && m.Members[i].Incarnation == cc.Member.Incarnation:
+		return raft.Membership{}, 0, fmt.Errorf("record: %w", raft.ErrIncarnationRecorded)
+	case cc.Type == raft.ConfRecordIncarnation:
+		m.Members[i].Incarnation = cc.Member.Incarnation
 	}
 	n.index++
 	n.members, n.confIndex = m, n.index

@@ -20,6 +20,9 @@ type memberBody struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
 	Role     string `json:"role"` // "voter" or "learner"
+	// Incarnation names the life of the node's data directory the log
+	// records (absent until known); kvserver compares it with its own.
+	Incarnation uint64 `json:"incarnation,omitempty"`
 }
 
 // MembersBody is the answer of every /v1/cluster/members route: the
@@ -32,7 +35,7 @@ type membersBody struct {
 func newMembersBody(m raft.Membership, index uint64) membersBody {
 	out := membersBody{ConfigIndex: index, Members: make([]memberBody, 0, len(m.Members))}
 	for _, mb := range m.Members {
-		out.Members = append(out.Members, memberBody{ID: mb.ID, RaftAddr: mb.RaftAddr, HTTPAddr: mb.HTTPAddr, Role: mb.Role()})
+		out.Members = append(out.Members, memberBody{ID: mb.ID, RaftAddr: mb.RaftAddr, HTTPAddr: mb.HTTPAddr, Role: mb.Role(), Incarnation: mb.Incarnation})
 	}
 	return out
 }
@@ -113,6 +116,34 @@ func (s *Server) handleRemoveMember(c *gin.Context) {
 	s.changeMembership(c, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: id}}, nil, http.StatusOK)
 }
 
+// handleRecordIncarnation answers POST /v1/cluster/members/<id>/incarnation
+// {"incarnation": N}: kvserver calls it once for a bootstrap member, whose
+// incarnation config.json could not know, so that a wiped copy of that
+// node is recognised as another node. A retry is a 200; another
+// incarnation already recorded is a 409.
+func (s *Server) handleRecordIncarnation(c *gin.Context) {
+	id, ok := memberID(c)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 4096))
+	if err != nil {
+		abortError(c, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	var req struct {
+		Incarnation uint64 `json:"incarnation"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Incarnation == 0 {
+		abortError(c, http.StatusBadRequest, `body: want {"incarnation": N} with N > 0`)
+		return
+	}
+	cc := raft.ConfChange{Type: raft.ConfRecordIncarnation, Member: raft.Member{ID: id, Incarnation: req.Incarnation}}
+	s.changeMembership(c, cc, body, http.StatusOK)
+}
+
 func memberID(c *gin.Context) (uint64, bool) {
 	raw := c.Param("id")
 	id, err := strconv.ParseUint(raw, 10, 64)
@@ -135,6 +166,11 @@ func (s *Server) changeMembership(c *gin.Context, cc raft.ConfChange, body []byt
 	}
 	if l, isNotLeader := notLeader(err); isNotLeader {
 		s.forward(c, l, body)
+		return
+	}
+	if errors.Is(err, raft.ErrIncarnationRecorded) {
+		st := s.cons.Status()
+		c.JSON(ok, newMembersBody(st.Membership, st.ConfigIndex))
 		return
 	}
 	var behind *raft.LearnerBehindError

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -161,5 +162,31 @@ func TestMembersForwarded(t *testing.T) {
 	got := c.seen.all()
 	if len(got) != 3 || got[2].method != "DELETE" || got[2].forwardedBy != "1" {
 		t.Fatalf("the leader received %+v", got)
+	}
+}
+
+func TestMembersRecordIncarnation(t *testing.T) {
+	store := newFakeStore()
+	node := newLeader(store).withMembers(threeVoters())
+	h := newTestServer(t, Options{}, node, store).Handler()
+	post := func(target, body string) *httptest.ResponseRecorder {
+		return serve(t, h, request{method: "POST", target: target, body: strings.NewReader(body)})
+	}
+	for i := range 2 { // the retry of a recorded incarnation is a success too
+		rec := post("/v1/cluster/members/1/incarnation", `{"incarnation":77}`)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("attempt %d: %d %s", i, rec.Code, rec.Body)
+		}
+		if m := decodeMembers(t, rec.Body.Bytes()); m.Members[1].Incarnation != 77 {
+			t.Fatalf("attempt %d: %+v", i, m)
+		}
+	}
+	for _, body := range []string{`{"incarnation":0}`, `{}`, `{"incarnation":"x"}`, `{"incarnation":1,"x":2}`} {
+		if rec := post("/v1/cluster/members/1/incarnation", body); rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d", body, rec.Code)
+		}
+	}
+	if rec := post("/v1/cluster/members/9/incarnation", `{"incarnation":5}`); rec.Code != http.StatusNotFound {
+		t.Errorf("unknown member: %d", rec.Code)
 	}
 }

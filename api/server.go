@@ -221,6 +221,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/cluster/members", s.handleMembers)
 	v1.POST("/cluster/members", s.handleAddMember)
 	v1.POST("/cluster/members/:id/promote", s.handlePromoteMember)
+	v1.POST("/cluster/members/:id/incarnation", s.handleRecordIncarnation)
 	v1.DELETE("/cluster/members/:id", s.handleRemoveMember)
 	v1.POST("/admin/snapshot", s.handleSnapshot)
 	v1.GET("/admin/backup", s.handleBackup)

@@ -82,18 +82,21 @@ type BadgerConfig struct {
 // Config is the whole cluster configuration. Every node reads the same
 // file and finds itself by ID.
 type Config struct {
-	Nodes               []Node       `json:"nodes"`
-	ElectionTimeoutMS   Range        `json:"election_timeout_ms"`
-	HeartbeatMS         int          `json:"heartbeat_ms"`
-	DataDir             string       `json:"data_dir"`
-	RequestTimeoutMS    int          `json:"request_timeout_ms"`
-	MaxValueBytes       int64        `json:"max_value_bytes"`
-	LeaseClockDriftMS   int          `json:"lease_clock_drift_ms"`
-	SnapshotEntries     int64        `json:"snapshot_entries"`
-	SnapshotBytes       int64        `json:"snapshot_bytes"`
-	SnapshotKeepEntries int64        `json:"snapshot_keep_entries"`
-	ReadyMaxLagEntries  int64        `json:"ready_max_lag_entries"`
-	Badger              BadgerConfig `json:"badger,omitzero"`
+	Nodes               []Node `json:"nodes"`
+	ElectionTimeoutMS   Range  `json:"election_timeout_ms"`
+	HeartbeatMS         int    `json:"heartbeat_ms"`
+	DataDir             string `json:"data_dir"`
+	RequestTimeoutMS    int    `json:"request_timeout_ms"`
+	MaxValueBytes       int64  `json:"max_value_bytes"`
+	LeaseClockDriftMS   int    `json:"lease_clock_drift_ms"`
+	SnapshotEntries     int64  `json:"snapshot_entries"`
+	SnapshotBytes       int64  `json:"snapshot_bytes"`
+	SnapshotKeepEntries int64  `json:"snapshot_keep_entries"`
+	ReadyMaxLagEntries  int64  `json:"ready_max_lag_entries"`
+	// AutoPromote: the leader makes a learner a voter once it has caught
+	// up and stayed in contact for a while (AutoPromoteAfter).
+	AutoPromote bool         `json:"auto_promote"`
+	Badger      BadgerConfig `json:"badger,omitzero"`
 
 	// source names the file in error messages.
 	source string
@@ -178,6 +181,17 @@ func (c *Config) ElectionTimeout() (min, max time.Duration) {
 
 // HeartbeatInterval is how often a leader sends heartbeats.
 func (c *Config) HeartbeatInterval() time.Duration { return ms(c.HeartbeatMS) }
+
+// AutoPromoteAfter is how long a caught-up learner must stay in contact
+// with the leader before the leader makes it a voter (Consul Autopilot's
+// stabilization time); 0 when auto_promote is off. A few election
+// timeouts: long enough that a flapping node is not given a vote.
+func (c *Config) AutoPromoteAfter() time.Duration {
+	if !c.AutoPromote {
+		return 0
+	}
+	return max(2*time.Second, 4*ms(c.ElectionTimeoutMS.Max))
+}
 
 // RequestTimeout bounds how long the API waits for a write to commit.
 func (c *Config) RequestTimeout() time.Duration { return ms(c.RequestTimeoutMS) }

@@ -66,6 +66,7 @@ func TestShippedConfigLoads(t *testing.T) {
 		SnapshotBytes:       64 << 20,
 		SnapshotKeepEntries: 5000,
 		ReadyMaxLagEntries:  1000,
+		AutoPromote:         true,
 		Badger:              BadgerConfig{16 << 20, 32 << 20, 16 << 20},
 		source:              "../config.json",
 	}
@@ -118,6 +119,7 @@ func TestDefaults(t *testing.T) {
 		SnapshotBytes:       DefaultSnapshotBytes,
 		SnapshotKeepEntries: DefaultSnapshotKeepEntries,
 		ReadyMaxLagEntries:  DefaultReadyMaxLagEntries,
+		AutoPromote:         true,
 		Badger:              BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
 		source:              "config",
 	}
@@ -193,7 +195,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown node field", edit(t, `"raft_addr": "tcp://127.0.0.1:7001"`, `"raft_adr": "tcp://127.0.0.1:7001"`),
 			[]string{"config.json:4:15:", `nodes[1]: unknown field "raft_adr" (did you mean "raft_addr"?)`}},
 		{"unknown field far from all", edit(t, `"heartbeat_ms"`, `"colour"`),
-			[]string{`unknown field "colour" (known fields: badger, data_dir,`}},
+			[]string{`unknown field "colour" (known fields: auto_promote, badger, data_dir,`}},
 		{"unknown badger field", edit(t, `"heartbeat_ms": 50,`, `"badger": {"memtable": 1},`),
 			[]string{`badger: unknown field "memtable" (did you mean "memtable_bytes"?)`}},
 		{"duplicate field", edit(t, `"heartbeat_ms": 50,`, `"heartbeat_ms": 50, "heartbeat_ms": 60,`),
@@ -437,6 +439,38 @@ func TestReadyMaxLagEntries(t *testing.T) {
 		}
 		if c.ReadyMaxLagEntries != n {
 			t.Fatalf("ReadyMaxLagEntries = %d, want %d", c.ReadyMaxLagEntries, n)
+		}
+	}
+}
+
+func TestAutoPromote(t *testing.T) {
+	tests := []struct {
+		field   string
+		want    bool
+		wantErr string
+	}{
+		{"", true, ""},
+		{`, "auto_promote": false`, false, ""},
+		{`, "auto_promote": true`, true, ""},
+		{`, "auto_promote": "no"`, false, `auto_promote must be true or false, not string "no"`},
+		{`, "auto_promote": 0`, false, "auto_promote must be true or false"},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte(edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50`+tt.field)))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: error %v, want %q", tt.field, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.field, err)
+		}
+		if c.AutoPromote != tt.want {
+			t.Errorf("%q: AutoPromote %v, want %v", tt.field, c.AutoPromote, tt.want)
+		}
+		if after := c.AutoPromoteAfter(); (after > 0) != tt.want || tt.want && after < time.Duration(4*c.ElectionTimeoutMS.Max)*time.Millisecond {
+			t.Errorf("%q: AutoPromoteAfter %v", tt.field, after)
 		}
 	}
 }

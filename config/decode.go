@@ -26,10 +26,11 @@ const (
 	kindString
 	kindInt
 	kindUint
+	kindBool
 )
 
 func (k kind) String() string {
-	return [...]string{"an object", "an array", "a string", "an integer", "a non-negative integer"}[k]
+	return [...]string{"an object", "an array", "a string", "an integer", "a non-negative integer", "true or false"}[k]
 }
 
 type shape struct {
@@ -54,6 +55,7 @@ var (
 	stringShape = &shape{kind: kindString}
 	intShape    = &shape{kind: kindInt}
 	uintShape   = &shape{kind: kindUint}
+	boolShape   = &shape{kind: kindBool}
 
 	configShape = object([]string{"nodes"},
 		"nodes", &shape{kind: kindArray, elem: object([]string{"id", "raft_addr", "http_addr"},
@@ -74,6 +76,7 @@ var (
 		"snapshot_bytes", intShape,
 		"snapshot_keep_entries", intShape,
 		"ready_max_lag_entries", intShape,
+		"auto_promote", boolShape,
 		"badger", object(nil,
 			"memtable_bytes", intShape,
 			"block_cache_bytes", intShape,
@@ -96,6 +99,7 @@ type rawConfig struct {
 	SnapshotBytes       *int64     `json:"snapshot_bytes"`
 	SnapshotKeepEntries *int64     `json:"snapshot_keep_entries"`
 	ReadyMaxLagEntries  *int64     `json:"ready_max_lag_entries"`
+	AutoPromote         *bool      `json:"auto_promote"`
 	Badger              *rawBadger `json:"badger"`
 }
 
@@ -118,6 +122,7 @@ func (r *rawConfig) withDefaults() *Config {
 		SnapshotBytes:       orDefault(r.SnapshotBytes, DefaultSnapshotBytes),
 		SnapshotKeepEntries: orDefault(r.SnapshotKeepEntries, DefaultSnapshotKeepEntries),
 		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
+		AutoPromote:         orDefault(r.AutoPromote, true),
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,
@@ -252,6 +257,10 @@ func (w *walker) value(sh *shape, path string) error {
 		}
 	case string:
 		if sh.kind == kindString {
+			return nil
+		}
+	case bool:
+		if sh.kind == kindBool {
 			return nil
 		}
 	case json.Number:

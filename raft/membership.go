@@ -142,6 +142,10 @@ const (
 	ConfAddLearner ConfChangeType = iota + 1 // add a node that receives the log but does not vote
 	ConfPromote                              // make a caught-up learner a voter
 	ConfRemove                               // take a member out (the leader too)
+	// ConfRecordIncarnation records the incarnation of a member that has
+	// none (a bootstrap member, named in config.json before its data
+	// directory existed), so that a wiped copy of it is told apart.
+	ConfRecordIncarnation
 )
 
 func (t ConfChangeType) String() string {
@@ -152,6 +156,8 @@ func (t ConfChangeType) String() string {
 		return "promote"
 	case ConfRemove:
 		return "remove"
+	case ConfRecordIncarnation:
+		return "record-incarnation"
 	}
 	return "unknown"
 }
@@ -177,6 +183,9 @@ var (
 	ErrNotLearner         = errors.New("raft: member is already a voter")
 	ErrLearnerBehind      = errors.New("raft: learner is not caught up")
 	ErrBadMember          = errors.New("raft: bad member")
+	// ErrIncarnationRecorded: the member already has that incarnation (a
+	// retried ConfRecordIncarnation).
+	ErrIncarnationRecorded = errors.New("raft: incarnation already recorded")
 )
 
 // LearnerBehindError says how far a learner lags, so the operator can wait.
@@ -255,6 +264,23 @@ func (m Membership) apply(cc ConfChange) (Membership, error) {
 			return m, ErrLastVoter
 		}
 		out.Members = slices.DeleteFunc(out.Members, func(o Member) bool { return o.ID == cur.ID })
+	case ConfRecordIncarnation:
+		switch {
+		case !exists:
+			return m, fmt.Errorf("%w: node %d", ErrNoSuchMember, cc.Member.ID)
+		case cc.Member.Incarnation == 0:
+			return m, fmt.Errorf("%w: incarnation 0 is \"unknown\"", ErrBadMember)
+		case cur.Incarnation == cc.Member.Incarnation:
+			return m, fmt.Errorf("%w: node %d already has incarnation %d", ErrIncarnationRecorded, cur.ID, cur.Incarnation)
+		case cur.Incarnation != 0:
+			return m, fmt.Errorf("%w: node %d is recorded with incarnation %d, not %d: its data directory was replaced",
+				ErrMemberExists, cur.ID, cur.Incarnation, cc.Member.Incarnation)
+		}
+		for i := range out.Members {
+			if out.Members[i].ID == cur.ID {
+				out.Members[i].Incarnation = cc.Member.Incarnation
+			}
+		}
 	default:
 		return m, fmt.Errorf("%w: unknown change type %d", ErrBadMember, cc.Type)
 	}

@@ -424,3 +424,55 @@ func TestWhoMayVote(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordIncarnation: a bootstrap member's incarnation is recorded once;
+// afterwards a wiped copy of it (another incarnation) learns from the log
+// that it is not that member, and gives no vote.
+func TestRecordIncarnation(t *testing.T) {
+	n := newGrowNet(t, 3, 0)
+	ld := n.cores[0]
+	rec := func(id NodeID, inc uint64) ConfChange {
+		return ConfChange{Type: ConfRecordIncarnation, Member: Member{ID: id, Incarnation: inc}}
+	}
+	mustConf(t, n, rec(1, 101))
+	if mb, _ := ld.members.Get(1); mb.Incarnation != 101 || mb.Learner {
+		t.Fatalf("member 1 after recording: %+v", mb)
+	}
+	for _, tt := range []struct {
+		name string
+		cc   ConfChange
+		want error
+	}{
+		{"again, same", rec(1, 101), ErrIncarnationRecorded},
+		{"again, another", rec(1, 202), ErrMemberExists},
+		{"unknown member", rec(9, 5), ErrNoSuchMember},
+		{"zero", rec(2, 0), ErrBadMember},
+	} {
+		if _, _, err := ld.ProposeConfChange(tt.cc); !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+
+	// Node 1's disk is wiped: it comes back bootstrapped from config.json,
+	// in a new incarnation. Until the leader's log reaches it, it cannot
+	// know; once it does, it must not vote.
+	cfg := testCfg(1, 3)
+	cfg.Peers = nil
+	cfg.Incarnation = 999
+	for v := range 3 {
+		cfg.Bootstrap.Members = append(cfg.Bootstrap.Members, testMember(NodeID(v)))
+	}
+	n.cores[1] = mustCore(t, cfg, HardState{}, nil, 0)
+	mustConf(t, n, rec(2, 102)) // node 1 refuses it (empty log): the leader probes
+	for range 3 {
+		ld.Tick() // heartbeats resume the probe
+		n.settle()
+	}
+	wiped := n.cores[1]
+	if mb, _ := wiped.members.Get(1); mb.Incarnation != 101 {
+		t.Fatalf("the wiped node did not get the log's membership: %+v", wiped.members)
+	}
+	if wiped.mayVote() || wiped.mayCampaign() {
+		t.Fatal("a wiped copy of a recorded member may vote or campaign")
+	}
+}
