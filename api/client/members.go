@@ -10,10 +10,11 @@ import (
 
 // Member is one node of the cluster's membership.
 type Member struct {
-	ID       uint64 `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPAddr string `json:"http_addr"`
-	Role     string `json:"role"` // "voter" or "learner"
+	ID          uint64 `json:"id"`
+	RaftAddr    string `json:"raft_addr"`
+	HTTPAddr    string `json:"http_addr"`
+	Role        string `json:"role"`                  // "voter" or "learner"
+	Incarnation uint64 `json:"incarnation,omitempty"` // of its data directory, once recorded
 }
 
 // Members is the membership and the log index of the entry that set it.
@@ -82,4 +83,13 @@ func decodeMembers(out []byte) (Members, error) {
 		return Members{}, fmt.Errorf("client: member answer %q is not a member list", truncate(out))
 	}
 	return m, nil
+}
+
+// RecordIncarnation records the incarnation of member id's data directory
+// when the membership has none (kvserver does this for bootstrap members).
+// Recording the same one again succeeds.
+func (c *Client) RecordIncarnation(ctx context.Context, id, incarnation uint64) error {
+	body := []byte(`{"incarnation":` + strconv.FormatUint(incarnation, 10) + `}`)
+	_, err := c.change(ctx, http.MethodPost, "/v1/cluster/members/"+strconv.FormatUint(id, 10)+"/incarnation", body)
+	return err
 }

@@ -66,6 +66,7 @@ type e2eCluster struct {
 	t     testing.TB
 	cfg   *config.Config
 	nodes map[uint64]*node
+	extra map[uint64]config.Node // nodes that joined, not in cfg
 }
 
 func newE2ECluster(t testing.TB, extra ...string) *e2eCluster {
@@ -87,7 +88,31 @@ func newE2EClusterFrom(t testing.TB, path string) *e2eCluster {
 			c.stop(id)
 		}
 	})
+	c.waitIncarnations()
 	return c
+}
+
+// waitIncarnations waits until every node's log records every bootstrap
+// member's incarnation: those are log entries, and tests that count
+// entries must start after them.
+func (c *e2eCluster) waitIncarnations() {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		done := true
+		for _, n := range c.nodes {
+			st := n.raft.Status()
+			for _, mb := range st.Membership.Members {
+				done = done && mb.Incarnation != 0
+			}
+			done = done && st.AppliedIndex >= st.ConfigIndex
+		}
+		if done {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatal("bootstrap members' incarnations not recorded within 15s")
 }
 
 func (c *e2eCluster) start(id uint64) {
@@ -117,8 +142,7 @@ func (c *e2eCluster) client(ids ...uint64) *client.Client {
 	c.t.Helper()
 	var eps []string
 	for _, id := range ids {
-		n, _ := c.cfg.Node(id)
-		eps = append(eps, n.HTTPAddr)
+		eps = append(eps, c.httpAddr(id))
 	}
 	cl, err := client.New(eps, 5*time.Second)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/raft"
 )
@@ -21,16 +22,45 @@ func bootstrapMembership(cfg *config.Config) raft.Membership {
 
 // onMembership points the transport and the per-peer metrics at the
 // membership in the log. Raft calls it on its driver goroutine, first
-// during StartNode, and then whenever the membership changes.
+// during StartNode, and then whenever the membership changes. A joining
+// node's log has no membership yet: its peers stay those joinCluster set.
 func (n *node) onMembership(m raft.Membership) {
-	peers := make(map[raft.NodeID]string, len(m.Members))
-	for _, mb := range m.Members {
+	if len(m.Members) == 0 {
+		return
+	}
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	n.peersFromLog = true
+	n.setPeers(m.Members)
+}
+
+// peersFromJoin points the transport at the membership the cluster
+// answered a join with, so the new node can answer the leader before its
+// log holds a membership of its own (never over one the log gave).
+func (n *node) peersFromJoin(members []client.Member) {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if n.peersFromLog {
+		return
+	}
+	ms := make([]raft.Member, 0, len(members))
+	for _, mb := range members {
+		ms = append(ms, raft.Member{ID: mb.ID, RaftAddr: mb.RaftAddr})
+	}
+	n.setPeers(ms)
+}
+
+func (n *node) setPeers(members []raft.Member) {
+	peers := make(map[raft.NodeID]string, len(members))
+	ids := make([]raft.NodeID, 0, len(members))
+	for _, mb := range members {
 		peers[mb.ID] = mb.RaftAddr
+		ids = append(ids, mb.ID)
 	}
 	if err := n.tr.SetPeers(peers); err != nil {
 		// The log's addresses were checked when the change was made, so
 		// this is a corrupt or hand-edited record: keep the old peers.
 		n.logger.Error("membership names a bad raft address; transport keeps its peers", "err", err)
 	}
-	n.prom.SetPeers(m.IDs())
+	n.prom.SetPeers(ids)
 }

@@ -23,14 +23,6 @@ import (
 // scrape is one node's /metrics, parsed as Prometheus parses it.
 type scrape map[string]*dto.MetricFamily
 
-func (c *e2eCluster) httpAddr(id uint64) string {
-	n, err := c.cfg.Node(id)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return n.HTTPAddr
-}
-
 // scrape reads node id's metrics. The HTTP families appear with the
 // first answered request, so a fresh node is asked for /healthz first.
 func (c *e2eCluster) scrape(t *testing.T, id uint64) scrape {
@@ -328,6 +320,7 @@ func (c *e2eCluster) kill(id uint64) {
 		c.t.Errorf("close http of node %d: %v", id, err)
 	}
 	<-n.httpc
+	n.http = nil
 	n.close()
 	delete(c.nodes, id)
 }

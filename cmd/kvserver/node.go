@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/raftkv/raftkv/api"
@@ -21,7 +24,10 @@ import (
 
 // node is one running raftkv node: every part it owns, in start order.
 type node struct {
-	id uint64
+	id      uint64
+	dir     string
+	ident   identity // this data directory's; the watcher sets Member
+	httpURL string   // where this node's own API answers
 	// skipHandOver: do not pass leadership on when stopping (the whole
 	// cluster is stopping).
 	skipHandOver bool
@@ -36,6 +42,16 @@ type node struct {
 	api          *api.Server      // closed before the HTTP server: its event streams never go idle
 	http         *http.Server
 	httpc        chan error // the HTTP server's exit
+	// The membership watcher: gone carries its verdict (removed, or
+	// replaced); closing watchStop ends it, and it closes watchDone.
+	gone      chan error
+	watchStop chan struct{}
+	watchDone chan struct{}
+
+	// peersMu serialises the transport's peer updates from the log and
+	// from a join; peersFromLog: the log has given a membership.
+	peersMu      sync.Mutex
+	peersFromLog bool
 }
 
 // startNode opens the node's storage, joins the cluster and serves HTTP.
@@ -45,18 +61,28 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	for _, opt := range opts {
 		opt(&o)
 	}
-	self, err := cfg.Node(id)
+	self, err := selfNode(cfg, id, o.join)
 	if err != nil {
 		return nil, err
 	}
-	n = &node{id: id, logger: logger}
+	dir := cfg.NodeDir(id)
+	n = &node{id: id, dir: dir, logger: logger, gone: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			n.close()
 			n = nil
 		}
 	}()
-	dir := cfg.NodeDir(id)
+	_, statErr := os.Stat(filepath.Join(dir, "raft"))
+	fresh := errors.Is(statErr, fs.ErrNotExist)
+	if fresh && o.join == nil {
+		if err := checkFreshBootstrap(context.Background(), cfg, id); err != nil {
+			return n, err
+		}
+	}
+	if n.ident, _, err = loadIdentity(dir, id); err != nil {
+		return n, err
+	}
 	if n.wal, err = logs.Open(filepath.Join(dir, "raft"), logs.Options{Logger: logger, SegmentBytes: walSegmentBytes}); err != nil {
 		return n, fmt.Errorf("open raft log: %w", err)
 	}
@@ -77,7 +103,10 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	// config.json's nodes seed a brand-new cluster only; afterwards the
 	// membership comes from the log, and onMembership points the
 	// transport and metrics at it (first during StartNode).
-	boot := bootstrapMembership(cfg)
+	var boot raft.Membership
+	if o.join == nil {
+		boot = bootstrapMembership(cfg)
+	}
 	// Bind HTTP before joining so a taken port fails before any Raft traffic.
 	ln, err := net.Listen("tcp", self.HTTPAddr)
 	if err != nil {
@@ -99,7 +128,8 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	n.prom = metrics.New(metrics.Options{Node: id})
 	emin, emax := cfg.ElectionTimeout()
 	n.raft, err = raft.StartNode(raft.NodeConfig{
-		ID: id, Bootstrap: boot, OnMembership: n.onMembership, ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
+		ID: id, Bootstrap: boot, Incarnation: n.ident.Incarnation, OnMembership: n.onMembership,
+		AutoPromoteAfter: cfg.AutoPromoteAfter(), ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
 		HeartbeatInterval: cfg.HeartbeatInterval(), LeaseClockDrift: cfg.LeaseClockDrift(),
 		MaxMsgBytes: maxMsgBytes,
 		Storage:     n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
@@ -124,8 +154,25 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	n.httpc = make(chan error, 1)
 	go func() { n.httpc <- n.http.Serve(ln) }()
-	logger.Info("node serving", "http", "http://"+ln.Addr().String(), "raft", self.RaftAddr, "data", dir)
+	n.httpURL = "http://" + ln.Addr().String()
+	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir)
+	if o.join != nil && !n.ident.Member {
+		if err := n.joinCluster(context.Background(), o.join); err != nil {
+			return n, err
+		}
+	}
+	n.watchStop, n.watchDone = make(chan struct{}), make(chan struct{})
+	go n.watchMembership(n.watchStop, o.join == nil || n.ident.Member)
 	return n, nil
+}
+
+// selfNode is this node's addresses: the flags' when joining, else its
+// entry in config.json.
+func selfNode(cfg *config.Config, id uint64, j *joinSpec) (config.Node, error) {
+	if j == nil {
+		return cfg.Node(id)
+	}
+	return config.Node{ID: id, RaftAddr: j.raftAddr, HTTPAddr: j.httpAddr}, nil
 }
 
 const (
@@ -158,6 +205,7 @@ func (n *node) stop(ctx context.Context) error {
 		if err := <-n.httpc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.logger.Warn("http server", "err", err)
 		}
+		n.http = nil
 	}
 	var fatal error
 	if n.raft != nil {
@@ -187,6 +235,19 @@ func (n *node) handOver(ctx context.Context) {
 
 // close releases what startNode opened, in reverse order.
 func (n *node) close() {
+	if n.http != nil { // startNode failed after serving (a refused join)
+		if n.api != nil {
+			n.api.Close()
+		}
+		n.http.Close()
+		<-n.httpc
+		n.http = nil
+	}
+	if n.watchStop != nil {
+		close(n.watchStop)
+		<-n.watchDone
+		n.watchStop = nil
+	}
 	if n.raft != nil {
 		n.raft.Stop()
 	}

@@ -12,13 +12,17 @@ import (
 // nodeOptions are choices made by flags for this run, not by the config
 // every node shares.
 type nodeOptions struct {
-	pprof bool // serve net/http/pprof under /debug/pprof/
+	pprof bool      // serve net/http/pprof under /debug/pprof/
+	join  *joinSpec // join a running cluster instead of bootstrapping from config.json
 }
 
 type nodeOption func(*nodeOptions)
 
 // withPprof serves net/http/pprof on the node's HTTP address when on.
 func withPprof(on bool) nodeOption { return func(o *nodeOptions) { o.pprof = on } }
+
+// withJoin makes the node join the cluster at j.urls (nil: bootstrap).
+func withJoin(j *joinSpec) nodeOption { return func(o *nodeOptions) { o.join = j } }
 
 const pprofPrefix = "/debug/pprof/"
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/raftkv/raftkv/config"
+	"github.com/raftkv/raftkv/raft"
 )
 
 // Exit codes.
@@ -39,6 +41,9 @@ type options struct {
 	dataDir    string
 	logLevel   string
 	pprof      bool
+	join       string // comma-separated URLs of running nodes
+	raftAddr   string // with join
+	httpAddr   string // with join
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -47,7 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Use:   "kvserver (--node-id N | --all) [--config config.json]",
 		Short: "Run raftkv nodes: one node, or every node of the config on this machine",
 		Example: `  kvserver --all                      # the whole local cluster in one process
-  kvserver --node-id 0                # one node; start 1 and 2 in other terminals`,
+  kvserver --node-id 0                # one node; start 1 and 2 in other terminals
+  kvserver --join http://127.0.0.1:8000 --node-id 3 \
+      --raft-addr tcp://127.0.0.1:7003 --http-addr 127.0.0.1:8003   # add a node to a running cluster`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError{fmt.Errorf("unexpected argument %q (flags start with --)", args[0])}
@@ -70,6 +77,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	f.StringVar(&opts.dataDir, "data-dir", "", "override the config's data_dir")
 	f.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&opts.pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on each node's HTTP address")
+	f.StringVar(&opts.join, "join", "", "join the running cluster at these comma-separated node URLs (with --node-id, --raft-addr, --http-addr)")
+	f.StringVar(&opts.raftAddr, "raft-addr", "", "with --join: this node's raft address, tcp://host:port")
+	f.StringVar(&opts.httpAddr, "http-addr", "", "with --join: this node's HTTP address, host:port")
 	// The original project's users typed --node_id; accept both spellings.
 	f.SetNormalizeFunc(underscoreToDash)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -115,8 +125,14 @@ func serve(ctx context.Context, opts options, stderr io.Writer) error {
 	if opts.dataDir != "" {
 		cfg.DataDir = opts.dataDir
 	}
+	join, err := opts.joinSpec()
+	if err != nil {
+		return usageError{err}
+	}
 	ids := []uint64{}
-	if opts.all {
+	if join != nil {
+		ids = append(ids, uint64(opts.nodeID))
+	} else if opts.all {
 		for _, n := range cfg.Nodes {
 			ids = append(ids, n.ID)
 		}
@@ -126,7 +142,34 @@ func serve(ctx context.Context, opts options, stderr io.Writer) error {
 		}
 		ids = append(ids, uint64(opts.nodeID))
 	}
-	return runNodes(ctx, cfg, ids, newLogWriter(stderr), level, opts.all, withPprof(opts.pprof))
+	return runNodes(ctx, cfg, ids, newLogWriter(stderr), level, opts.all, withPprof(opts.pprof), withJoin(join))
+}
+
+// joinSpec checks the --join flags; nil without --join.
+func (o options) joinSpec() (*joinSpec, error) {
+	if o.join == "" {
+		if o.raftAddr != "" || o.httpAddr != "" {
+			return nil, errors.New("--raft-addr and --http-addr go with --join (other nodes take theirs from the config)")
+		}
+		return nil, nil
+	}
+	if o.all || o.nodeID < 0 {
+		return nil, errors.New("--join needs --node-id N (and not --all)")
+	}
+	j := &joinSpec{raftAddr: o.raftAddr, httpAddr: o.httpAddr}
+	for _, u := range strings.Split(o.join, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			j.urls = append(j.urls, u)
+		}
+	}
+	if len(j.urls) == 0 {
+		return nil, fmt.Errorf("--join %q names no node", o.join)
+	}
+	if err := raft.CheckMember(raft.Member{ID: uint64(o.nodeID), RaftAddr: j.raftAddr, HTTPAddr: j.httpAddr}); err != nil {
+		return nil, fmt.Errorf("--join: %s (give --raft-addr tcp://host:port and --http-addr host:port)",
+			strings.TrimPrefix(err.Error(), raft.ErrBadMember.Error()+": "))
+	}
+	return j, nil
 }
 
 // runNodes starts the nodes and serves until ctx is cancelled or one of
@@ -169,21 +212,45 @@ func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWrite
 		}
 		nodes = append(nodes, n)
 	}
-	failed := make(chan uint64, len(nodes))
+	type ended struct {
+		n   *node
+		err error // from the membership watcher; nil: Raft failed
+	}
+	endc := make(chan ended, len(nodes))
 	for _, n := range nodes {
 		go func() {
 			select {
 			case <-n.failed():
-				failed <- n.id
+				endc <- ended{n: n}
+			case err := <-n.gone:
+				endc <- ended{n: n, err: err}
 			case <-ctx.Done():
 			}
 		}()
 	}
 	var cause error
-	select {
-	case <-ctx.Done():
-	case id := <-failed:
-		cause = fmt.Errorf("node %d stopped", id)
+	for running := len(nodes); cause == nil && ctx.Err() == nil; {
+		select {
+		case <-ctx.Done():
+		case e := <-endc:
+			if e.err == nil {
+				cause = fmt.Errorf("node %d stopped", e.n.id)
+				break
+			}
+			e.n.logger.Error("stopping", "reason", e.err)
+			if running--; running == 0 {
+				cause = e.err
+				break
+			}
+			// With --all, the others go on without it.
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			e.n.skipHandOver = true
+			if err := e.n.stop(sctx); err != nil {
+				e.n.logger.Warn("stop", "err", err)
+			}
+			cancel()
+			nodes = slices.DeleteFunc(nodes, func(o *node) bool { return o == e.n })
+		}
 	}
 	err := stopAll()
 	if cause != nil {

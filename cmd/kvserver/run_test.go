@@ -37,6 +37,13 @@ func TestRunUsageAndConfigErrors(t *testing.T) {
 		{"bad flag", []string{"--bogus"}, "bogus"},
 		{"bad log level", []string{"--config", good, "--all", "--log-level", "loud"}, "log-level"},
 		{"stray argument", []string{"--config", good, "--all", "extra"}, "extra"},
+		{"join without node id", []string{"--config", good, "--join", "http://127.0.0.1:1", "--all"}, "--join needs --node-id"},
+		{"join without raft addr", []string{"--config", good, "--join", "http://127.0.0.1:1", "--node-id", "3", "--http-addr", "127.0.0.1:1"}, "raft_addr"},
+		{"join with a bad raft addr", []string{"--config", good, "--join", "http://127.0.0.1:1", "--node-id", "3",
+			"--raft-addr", "127.0.0.1:7003", "--http-addr", "127.0.0.1:1"}, "tcp://host:port"},
+		{"join without http addr", []string{"--config", good, "--join", "http://127.0.0.1:1", "--node-id", "3", "--raft-addr", "tcp://127.0.0.1:7003"}, "http_addr"},
+		{"join naming nothing", []string{"--config", good, "--join", " , ", "--node-id", "3"}, "names no node"},
+		{"addresses without join", []string{"--config", good, "--node-id", "1", "--raft-addr", "tcp://127.0.0.1:7003"}, "go with --join"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
