@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
