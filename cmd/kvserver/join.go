@@ -166,7 +166,7 @@ func (n *node) watchMembership(stop <-chan struct{}, seenSelf bool) {
 	}()
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
-	var nextRecord time.Time
+	var nextRecord, nextAsk time.Time
 	for {
 		select {
 		case <-stop:
@@ -195,11 +195,22 @@ func (n *node) watchMembership(stop <-chan struct{}, seenSelf bool) {
 				nextRecord = time.Now().Add(2 * time.Second)
 				n.recordIncarnation(ctx)
 			}
-		case seenSelf && len(st.Membership.Members) > 0 && st.AppliedIndex >= st.ConfigIndex:
-			n.report(fmt.Errorf("node %d was %w (config index %d); its data in %s is of no further use: "+
-				"to bring it back, move that directory away and start it with --join", n.id, errRemoved, st.ConfigIndex, n.dir))
-			return
+		case seenSelf && len(st.Membership.Members) > 0:
+			// The log drops it, but a follower may never hear that the
+			// removal committed (the leader stops talking to it): ask the
+			// leader itself.
+			committed := st.AppliedIndex >= st.ConfigIndex
+			if !committed && time.Now().After(nextAsk) {
+				nextAsk = time.Now().Add(time.Second)
+				committed = leaderConfirmsRemoval(ctx, st, n.id)
+			}
+			if committed {
+				n.report(fmt.Errorf("node %d was %w (config index %d); its data in %s is of no further use: "+
+					"to bring it back, move that directory away and start it with --join", n.id, errRemoved, st.ConfigIndex, n.dir))
+				return
+			}
 		}
+		n.prunePeers()
 	}
 }
 
@@ -224,4 +235,32 @@ func (n *node) report(err error) {
 	case n.gone <- err:
 	default:
 	}
+}
+
+// leaderConfirmsRemoval asks the members of st's membership which of them
+// leads, and whether its committed membership, at least as new as st's,
+// leaves id out.
+func leaderConfirmsRemoval(ctx context.Context, st raft.Status, id uint64) bool {
+	var eps []string
+	for _, mb := range st.Membership.Members {
+		eps = append(eps, mb.HTTPAddr)
+	}
+	c, err := client.New(eps, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	for _, ns := range c.StatusAll(ctx) {
+		ls := ns.Status
+		if ns.Err != nil || ls.State != "leader" || ls.ConfigIndex < st.ConfigIndex || ls.CommitIndex < ls.ConfigIndex {
+			continue
+		}
+		for _, mb := range ls.Members {
+			if mb.ID == id {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 
+	"time"
+
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/raft"
@@ -31,7 +33,56 @@ func (n *node) onMembership(m raft.Membership) {
 	n.peersMu.Lock()
 	defer n.peersMu.Unlock()
 	n.peersFromLog = true
-	n.setPeers(m.Members)
+	// A member that leaves stays reachable for a while: the leader sends
+	// it the entry that removes it and then word that it committed, so
+	// that it stops by itself.
+	if n.leaving == nil {
+		n.leaving = map[raft.NodeID]leavingPeer{}
+	}
+	for _, old := range n.members {
+		if !m.Contains(old.ID) {
+			n.leaving[old.ID] = leavingPeer{m: old, until: time.Now().Add(leaveGrace)}
+		}
+	}
+	for _, mb := range m.Members {
+		delete(n.leaving, mb.ID)
+	}
+	n.members = m.Members
+	n.applyPeers()
+}
+
+// leaveGrace is how long a removed member stays in the transport.
+const leaveGrace = 10 * time.Second
+
+type leavingPeer struct {
+	m     raft.Member
+	until time.Time
+}
+
+// prunePeers drops leaving members whose grace ended (watcher's tick).
+func (n *node) prunePeers() {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	now, gone := time.Now(), false
+	for id, lp := range n.leaving {
+		if now.After(lp.until) {
+			delete(n.leaving, id)
+			gone = true
+		}
+	}
+	if gone {
+		n.applyPeers()
+	}
+}
+
+// applyPeers sets the transport to the members plus the leaving ones.
+// peersMu held.
+func (n *node) applyPeers() {
+	all := slices.Clone(n.members)
+	for _, lp := range n.leaving {
+		all = append(all, lp.m)
+	}
+	n.setPeers(all)
 }
 
 // peersFromJoin points the transport at the membership the cluster

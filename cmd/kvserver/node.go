@@ -52,6 +52,8 @@ type node struct {
 	// from a join; peersFromLog: the log has given a membership.
 	peersMu      sync.Mutex
 	peersFromLog bool
+	members      []raft.Member               // the log's latest membership
+	leaving      map[raft.NodeID]leavingPeer // members that left, still reachable
 }
 
 // startNode opens the node's storage, joins the cluster and serves HTTP.

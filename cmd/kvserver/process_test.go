@@ -25,6 +25,10 @@ type procCluster struct {
 	cfg   *config.Config
 	dir   string
 	procs map[uint64]*exec.Cmd
+	// args are the extra flags each node was started with (--join ...),
+	// and extra the addresses of nodes not in the config.
+	args  map[uint64][]string
+	extra map[uint64]config.Node
 }
 
 func newProcCluster(t *testing.T, extra ...string) *procCluster {
@@ -42,7 +46,8 @@ func newProcCluster(t *testing.T, extra ...string) *procCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &procCluster{t: t, bin: bin, cfgP: cfgPath, cfg: cfg, dir: dir, procs: map[uint64]*exec.Cmd{}}
+	c := &procCluster{t: t, bin: bin, cfgP: cfgPath, cfg: cfg, dir: dir, procs: map[uint64]*exec.Cmd{},
+		args: map[uint64][]string{}, extra: map[uint64]config.Node{}}
 	t.Cleanup(func() {
 		for id := range c.procs {
 			c.kill(id)
@@ -60,7 +65,7 @@ func (c *procCluster) start(id uint64) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "--config", c.cfgP, "--node-id", fmt.Sprint(id))
+	cmd := exec.Command(c.bin, append([]string{"--config", c.cfgP, "--node-id", fmt.Sprint(id)}, c.args[id]...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
@@ -91,9 +96,8 @@ func (c *procCluster) leader(cl *client.Client) uint64 {
 	for time.Now().Before(deadline) {
 		agreed, lead := 0, uint64(0)
 		for id := range c.procs {
-			n, _ := c.cfg.Node(id)
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			st, err := cl.Status(ctx, n.HTTPAddr)
+			st, err := cl.Status(ctx, c.httpAddr(id))
 			cancel()
 			if err != nil || st.Leader == nil {
 				break
