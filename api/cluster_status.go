@@ -70,7 +70,7 @@ func (s *Server) clusterStatus(ctx context.Context, detail bool) clusterStatusBo
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		mb, ok := m.Get(id)
-		addr, role := mb.HTTPAddr, mb.Role()
+		addr, role := s.routeHTTP(mb), mb.Role()
 		if !ok {
 			role = "removed"
 		}

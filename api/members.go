@@ -193,8 +193,19 @@ func (s *Server) changeMembership(c *gin.Context, cc raft.ConfChange, body []byt
 	}
 }
 
-// memberHTTP is node id's HTTP address as the membership records it.
+// memberHTTP is where this node reaches member id's HTTP API: the address
+// the membership records, unless a route overrides it.
 func (s *Server) memberHTTP(id uint64) (string, bool) {
 	mb, ok := s.cons.Status().Membership.Get(id)
-	return mb.HTTPAddr, ok && mb.HTTPAddr != ""
+	if !ok {
+		return "", false
+	}
+	return s.routeHTTP(mb), true
+}
+
+func (s *Server) routeHTTP(mb raft.Member) string {
+	if r, ok := s.opts.HTTPRoutes[mb.ID]; ok {
+		return r
+	}
+	return mb.HTTPAddr
 }

@@ -190,3 +190,22 @@ func TestMembersRecordIncarnation(t *testing.T) {
 		t.Errorf("unknown member: %d", rec.Code)
 	}
 }
+
+// A route overrides the membership's HTTP address: forwarding and the
+// cluster status go where the route says.
+func TestHTTPRoutesOverrideMembership(t *testing.T) {
+	c := newCluster(t, nil, Options{}, map[uint64]string{0: "127.0.0.1:1", 1: "127.0.0.1:2"})
+	rec := serve(t, c.followerH, request{method: "PUT", target: "/v1/kv/k", body: strings.NewReader("v")})
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("without a route the leader's recorded address is dead: %d %s", rec.Code, rec.Body)
+	}
+	routed := newTestServer(t, Options{NodeID: 1, HTTPRoutes: map[uint64]string{0: strings.TrimPrefix(c.leaderURL, "http://")}},
+		c.follower, c.follower.store).Handler()
+	if rec := serve(t, routed, request{method: "PUT", target: "/v1/kv/k", body: strings.NewReader("v")}); rec.Code != http.StatusOK {
+		t.Fatalf("forward through the route: %d %s", rec.Code, rec.Body)
+	}
+	rec = serve(t, routed, request{method: "GET", target: "/v1/status?all=1"})
+	if !strings.Contains(rec.Body.String(), `"http_addr":"`+strings.TrimPrefix(c.leaderURL, "http://")+`"`) {
+		t.Errorf("cluster status does not use the route: %s", rec.Body)
+	}
+}

@@ -62,7 +62,11 @@ type Store interface {
 
 // Options configures a Server. Zero values get the documented defaults.
 type Options struct {
-	NodeID         uint64
+	NodeID uint64
+	// HTTPRoutes, when set, are where this node reaches the listed
+	// members' HTTP API instead of the address the membership records
+	// (config.json's routes; the kvchaos harness proxies every link).
+	HTTPRoutes     map[uint64]string
 	RequestTimeout time.Duration // default 5s
 	MaxValueBytes  int64         // default 1 MiB
 	Logger         *slog.Logger  // default slog.Default()

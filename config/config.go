@@ -95,8 +95,12 @@ type Config struct {
 	ReadyMaxLagEntries  int64  `json:"ready_max_lag_entries"`
 	// AutoPromote: the leader makes a learner a voter once it has caught
 	// up and stayed in contact for a while (AutoPromoteAfter).
-	AutoPromote bool         `json:"auto_promote"`
-	Badger      BadgerConfig `json:"badger,omitzero"`
+	AutoPromote bool `json:"auto_promote"`
+	// Routes, rarely needed, make this node reach the listed members at
+	// other addresses than the membership records (a proxy in between, as
+	// the kvchaos harness puts one on every link).
+	Routes []Node       `json:"routes,omitempty"`
+	Badger BadgerConfig `json:"badger,omitzero"`
 
 	// source names the file in error messages.
 	source string

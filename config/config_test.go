@@ -474,3 +474,28 @@ func TestAutoPromote(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutes(t *testing.T) {
+	tests := []struct {
+		routes  string
+		wantErr string
+	}{
+		{`[{"id": 1, "raft_addr": "tcp://127.0.0.1:9001", "http_addr": "127.0.0.1:9101"}, {"id": 7, "raft_addr": "tcp://127.0.0.1:9007", "http_addr": "127.0.0.1:9107"}]`, ""},
+		{`[{"id": 1, "raft_addr": "127.0.0.1:9001", "http_addr": "127.0.0.1:9101"}]`, "routes[0].raft_addr"},
+		{`[{"id": 1, "raft_addr": "tcp://127.0.0.1:9001", "http_addr": "http://127.0.0.1:9101"}]`, "routes[0].http_addr"},
+		{`[{"id": 1, "raft_addr": "tcp://h:1", "http_addr": "h:2"}, {"id": 1, "raft_addr": "tcp://h:3", "http_addr": "h:4"}]`, "routes[1].id 1 duplicates routes[0]"},
+		{`[{"id": 1, "raft_addr": "tcp://h:1"}]`, "http_addr"},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte(edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "routes": `+tt.routes)))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: error %v, want %q", tt.routes, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(c.Routes) != 2 || c.Routes[1].ID != 7 || c.Routes[1].HTTPAddr != "127.0.0.1:9107" {
+			t.Errorf("%s: %+v, %v", tt.routes, c, err)
+		}
+	}
+}

@@ -77,6 +77,11 @@ var (
 		"snapshot_keep_entries", intShape,
 		"ready_max_lag_entries", intShape,
 		"auto_promote", boolShape,
+		"routes", &shape{kind: kindArray, elem: object([]string{"id", "raft_addr", "http_addr"},
+			"id", uintShape,
+			"raft_addr", stringShape,
+			"http_addr", stringShape,
+		)},
 		"badger", object(nil,
 			"memtable_bytes", intShape,
 			"block_cache_bytes", intShape,
@@ -100,6 +105,7 @@ type rawConfig struct {
 	SnapshotKeepEntries *int64     `json:"snapshot_keep_entries"`
 	ReadyMaxLagEntries  *int64     `json:"ready_max_lag_entries"`
 	AutoPromote         *bool      `json:"auto_promote"`
+	Routes              []Node     `json:"routes"`
 	Badger              *rawBadger `json:"badger"`
 }
 
@@ -123,6 +129,7 @@ func (r *rawConfig) withDefaults() *Config {
 		SnapshotKeepEntries: orDefault(r.SnapshotKeepEntries, DefaultSnapshotKeepEntries),
 		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
 		AutoPromote:         orDefault(r.AutoPromote, true),
+		Routes:              r.Routes,
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

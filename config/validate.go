@@ -25,6 +25,9 @@ func (c *Config) validate() error {
 	if err := c.validateNodes(); err != nil {
 		return err
 	}
+	if err := c.validateRoutes(); err != nil {
+		return err
+	}
 	e := c.ElectionTimeoutMS
 	switch {
 	case e.Min <= 0:
@@ -88,6 +91,26 @@ func size(n int64) string {
 		return fmt.Sprintf("%d GiB", n>>30)
 	}
 	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+// validateRoutes checks each route's addresses; ids are unique, but a
+// route may name a node not in nodes (one that joined later).
+func (c *Config) validateRoutes() error {
+	ids := map[uint64]int{}
+	for i, n := range c.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		if j, ok := ids[n.ID]; ok {
+			return fmt.Errorf("%s.id %d duplicates routes[%d]", at, n.ID, j)
+		}
+		ids[n.ID] = i
+		if _, err := parseRaftAddr(n.RaftAddr); err != nil {
+			return fmt.Errorf("%s.raft_addr %q %v", at, n.RaftAddr, err)
+		}
+		if _, err := parseHostPort(n.HTTPAddr); err != nil {
+			return fmt.Errorf("%s.http_addr %q %v", at, n.HTTPAddr, err)
+		}
+	}
+	return nil
 }
 
 func (c *Config) validateNodes() error {

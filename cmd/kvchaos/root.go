@@ -86,7 +86,7 @@ Exit codes: 0 linearizable, 1 violation or node failure, 2 usage, 3 checker time
 	f.IntVar(&o.clients, "clients", 10, "concurrent clients")
 	f.IntVar(&o.keys, "keys", 5, "size of the key space (small, so operations collide)")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long clients and faults run")
-	f.StringVar(&o.faultsFlag, "faults", "all", "comma list of kill, pause, partition, crash-all; or all, none")
+	f.StringVar(&o.faultsFlag, "faults", "all", "comma list of kill, pause, partition, crash-all, member; or all, none")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the fault schedule and the clients (0: pick one and print it)")
 	f.StringVar(&o.out, "out", "", "run directory, kept (default: a temp dir, removed after a clean run)")
 	f.StringVar(&o.kvserver, "kvserver", "", "prebuilt kvserver binary (default: go build one)")

@@ -106,6 +106,9 @@ func (n *node) setPeers(members []raft.Member) {
 	ids := make([]raft.NodeID, 0, len(members))
 	for _, mb := range members {
 		peers[mb.ID] = mb.RaftAddr
+		if r, ok := n.raftRoutes[mb.ID]; ok {
+			peers[mb.ID] = r
+		}
 		ids = append(ids, mb.ID)
 	}
 	if err := n.tr.SetPeers(peers); err != nil {

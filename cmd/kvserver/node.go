@@ -52,6 +52,7 @@ type node struct {
 	// from a join; peersFromLog: the log has given a membership.
 	peersMu      sync.Mutex
 	peersFromLog bool
+	raftRoutes   map[raft.NodeID]string      // config.json's routes; fixed after startNode
 	members      []raft.Member               // the log's latest membership
 	leaving      map[raft.NodeID]leavingPeer // members that left, still reachable
 }
@@ -109,6 +110,11 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	if o.join == nil {
 		boot = bootstrapMembership(cfg)
 	}
+	n.raftRoutes = map[raft.NodeID]string{}
+	httpRoutes := map[uint64]string{}
+	for _, r := range cfg.Routes {
+		n.raftRoutes[r.ID], httpRoutes[r.ID] = r.RaftAddr, r.HTTPAddr
+	}
 	// Bind HTTP before joining so a taken port fails before any Raft traffic.
 	ln, err := net.Listen("tcp", self.HTTPAddr)
 	if err != nil {
@@ -144,7 +150,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	if err := n.watchNode(); err != nil {
 		return n, err
 	}
-	srv := api.New(api.Options{NodeID: id, RequestTimeout: cfg.RequestTimeout(),
+	srv := api.New(api.Options{NodeID: id, HTTPRoutes: httpRoutes, RequestTimeout: cfg.RequestTimeout(),
 		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
 		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id)}, n.raft, n.store)
 	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election

@@ -154,7 +154,10 @@ func (c *Cluster) LogPath(id uint64) string {
 }
 
 // Restart starts node id if it is not running.
-func (c *Cluster) Restart(id uint64) error {
+func (c *Cluster) Restart(id uint64) error { return c.start(id) }
+
+// start runs node id's kvserver with extra flags (--join ...).
+func (c *Cluster) start(id uint64, extra ...string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -169,7 +172,7 @@ func (c *Cluster) Restart(id uint64) error {
 	}
 	defer logf.Close() // the child has its own copy
 	fmt.Fprintf(logf, "=== kvchaos: starting node %d at %s\n", id, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.bin, "--config", c.cfgPath[id], "--node-id", fmt.Sprint(id))
+	cmd := exec.Command(c.bin, append([]string{"--config", c.cfgPath[id], "--node-id", fmt.Sprint(id)}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C at the terminal interrupts the
 	// harness, which then heals and checks; the nodes must not see it.

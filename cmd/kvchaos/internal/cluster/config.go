@@ -59,11 +59,12 @@ type configFile struct {
 	HeartbeatMS      int          `json:"heartbeat_ms"`
 	DataDir          string       `json:"data_dir"`
 	RequestTimeoutMS int          `json:"request_timeout_ms"`
+	Routes           []configNode `json:"routes"`
 }
 
-// writeConfig writes node id's own config: itself at its real addresses,
-// every peer at the addresses of the proxies of the links id→peer. Every
-// node reads its own file, so the files may differ in the peers' addresses.
+// writeConfig writes node id's own config: every node at its real
+// addresses (the membership, the same in every file), and routes that send
+// id's traffic to each peer through the proxies of the links id→peer.
 // The file is loaded back through package config, so a layout the server
 // would refuse fails here, before any process starts.
 func (c *Cluster) writeConfig(id uint64) (string, error) {
@@ -74,12 +75,11 @@ func (c *Cluster) writeConfig(id uint64) (string, error) {
 		RequestTimeoutMS: c.timing.RequestTimeoutMS,
 	}
 	for _, p := range c.ids {
-		n := configNode{ID: p, RaftAddr: "tcp://" + c.raftAddr[p], HTTPAddr: c.httpAddr[p]}
+		f.Nodes = append(f.Nodes, configNode{ID: p, RaftAddr: "tcp://" + c.raftAddr[p], HTTPAddr: c.httpAddr[p]})
 		if p != id {
 			l := c.links[Link{From: id, To: p}]
-			n.RaftAddr, n.HTTPAddr = "tcp://"+l.raft.Addr(), l.http.Addr()
+			f.Routes = append(f.Routes, configNode{ID: p, RaftAddr: "tcp://" + l.raft.Addr(), HTTPAddr: l.http.Addr()})
 		}
-		f.Nodes = append(f.Nodes, n)
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

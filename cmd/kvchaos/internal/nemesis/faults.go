@@ -17,10 +17,13 @@ const (
 	Pause     Fault = "pause"     // SIGSTOP of the leader or a random node, SIGCONT later
 	Partition Fault = "partition" // network partitions through the link proxies
 	CrashAll  Fault = "crash-all" // kill -9 of every node at once, all restarted later
+	// Member replaces a node as an operator would: remove it, wipe it,
+	// and add it back with --join (a learner, promoted once caught up).
+	Member Fault = "member"
 )
 
 // All is every fault, in a fixed order.
-var All = []Fault{Kill, Pause, Partition, CrashAll}
+var All = []Fault{Kill, Pause, Partition, CrashAll, Member}
 
 // ParseFaults parses a comma list of faults, "all", or "none".
 func ParseFaults(s string) ([]Fault, error) {
@@ -35,7 +38,7 @@ func ParseFaults(s string) ([]Fault, error) {
 	for _, part := range strings.Split(s, ",") {
 		f := Fault(strings.TrimSpace(part))
 		if !slices.Contains(All, f) {
-			return nil, fmt.Errorf("unknown fault %q (want a comma list of kill, pause, partition, crash-all; or all, none)", part)
+			return nil, fmt.Errorf("unknown fault %q (want a comma list of kill, pause, partition, crash-all, member; or all, none)", part)
 		}
 		if !slices.Contains(out, f) {
 			out = append(out, f)

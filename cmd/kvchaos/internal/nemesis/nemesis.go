@@ -25,6 +25,10 @@ type Target interface {
 	Resume(id uint64)
 	SetLink(l cluster.Link, m proxy.Mode)
 	HealLinks()
+	// Replace removes node id, wipes it and starts it with --join;
+	// IsVoter reports whether the cluster has it as a voter.
+	Replace(ctx context.Context, id uint64) error
+	IsVoter(ctx context.Context, id uint64) bool
 }
 
 // Event is one injected fault, from injection to heal, on the history's
@@ -179,9 +183,36 @@ func (n *Nemesis) inject(ctx context.Context, f Fault) (string, string, func()) 
 		}
 	case Partition:
 		return n.partition(ctx)
+	case Member:
+		id, who := n.victim(ctx)
+		if err := n.t.Replace(ctx, id); err != nil {
+			n.log.Error("nemesis: replace failed", "node", id, "err", err)
+			n.restart(id)
+		}
+		return "replace " + kindOf(who), fmt.Sprintf("remove node %d (%s), wipe it, add it back with --join", id, who),
+			func() { n.waitVoter(id) }
 	}
 	return "", "", nil
 }
+
+// waitVoter waits, boundedly, for a replaced node to be promoted again, so
+// that the next fault finds a whole cluster.
+func (n *Nemesis) waitVoter(id uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), voterWait)
+	defer cancel()
+	for !n.t.IsVoter(ctx, id) {
+		select {
+		case <-ctx.Done():
+			n.log.Warn("nemesis: replaced node not a voter yet", "node", id, "waited", voterWait)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// voterWait bounds waitVoter: catching up plus the leader's promotion
+// delay (auto_promote) take a few seconds.
+const voterWait = 30 * time.Second
 
 // kindOf is the counting category of a victim description.
 func kindOf(who string) string {

@@ -28,6 +28,8 @@ type fakeTarget struct {
 	paused  map[uint64]bool
 	links   map[cluster.Link]proxy.Mode
 	actions []string
+	// replacing: nodes Replace took out that IsVoter has not seen back.
+	replacing map[uint64]bool
 }
 
 func newFake(t *testing.T, n int) *fakeTarget {
@@ -92,11 +94,27 @@ func (f *fakeTarget) SetLink(l cluster.Link, m proxy.Mode) {
 
 func (f *fakeTarget) HealLinks() { f.act("heal", func() { clear(f.links) }) }
 
+// Replace takes the node out; it counts as down until IsVoter sees it.
+func (f *fakeTarget) Replace(_ context.Context, id uint64) error {
+	f.act("replace", func() {
+		if f.replacing == nil {
+			f.replacing = map[uint64]bool{}
+		}
+		f.replacing[id] = true
+	})
+	return nil
+}
+
+func (f *fakeTarget) IsVoter(_ context.Context, id uint64) bool {
+	f.act("voter?", func() { delete(f.replacing, id) })
+	return true
+}
+
 // healthy reports whether every fault was undone.
 func (f *fakeTarget) healthy() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.dead) == 0 && len(f.paused) == 0 && len(f.links) == 0
+	return len(f.dead) == 0 && len(f.paused) == 0 && len(f.links) == 0 && len(f.replacing) == 0
 }
 
 func runFor(t *testing.T, target Target, faults []Fault, seed uint64, d time.Duration) []Event {
@@ -150,7 +168,7 @@ func TestEveryFaultIsHealed(t *testing.T) {
 			t.Fatalf("%d nodes: faults left in force: dead %v paused %v links %v", n, f.dead, f.paused, f.links)
 		}
 		counts := Counts(events)
-		for _, kind := range []string{"kill leader", "kill random", "pause leader", "pause random", "crash-all"} {
+		for _, kind := range []string{"kill leader", "kill random", "pause leader", "pause random", "crash-all", "replace leader", "replace random"} {
 			if counts[kind] == 0 {
 				t.Errorf("%d nodes: no %q in %v", n, kind, counts)
 			}
