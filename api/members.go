@@ -28,12 +28,16 @@ type memberBody struct {
 // MembersBody is the answer of every /v1/cluster/members route: the
 // membership (the latest in the leader's log) and its entry's index.
 type membersBody struct {
+	ClusterID   string       `json:"cluster_id,omitempty"` // hex; absent until the first change names the cluster
 	ConfigIndex uint64       `json:"config_index"`
 	Members     []memberBody `json:"members"`
 }
 
 func newMembersBody(m raft.Membership, index uint64) membersBody {
 	out := membersBody{ConfigIndex: index, Members: make([]memberBody, 0, len(m.Members))}
+	if m.ClusterID != 0 {
+		out.ClusterID = strconv.FormatUint(m.ClusterID, 16)
+	}
 	for _, mb := range m.Members {
 		out.Members = append(out.Members, memberBody{ID: mb.ID, RaftAddr: mb.RaftAddr, HTTPAddr: mb.HTTPAddr, Role: mb.Role(), Incarnation: mb.Incarnation})
 	}

@@ -239,6 +239,9 @@ func (c *Core) ProposeConfChange(cc ConfChange) (uint64, uint64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	if next.ClusterID == 0 {
+		next.ClusterID = c.newClusterID()
+	}
 	if cc.Type == ConfPromote {
 		if err := c.promotable(cc.Member.ID); err != nil {
 			return 0, 0, err
@@ -301,4 +304,16 @@ func (c *Core) leaveIfRemoved() {
 		c.sendTimeoutNow(to)
 	}
 	c.becomeFollower(c.term, None)
+}
+
+// newClusterID picks the cluster's id at its first membership change:
+// from the seed (the clock's in production), the leader, and where the
+// log is, mixed (splitmix64) so that two clusters do not share one, and
+// reproducible in a seeded test.
+func (c *Core) newClusterID() uint64 {
+	z := c.cfg.Seed ^ uint64(c.id)<<48 ^ c.term<<24 ^ c.log.lastIndex()
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return (z ^ z>>31) | 1
 }

@@ -42,6 +42,10 @@ func (m Member) Role() string {
 // Membership is the cluster's configuration: its members sorted by id.
 type Membership struct {
 	Members []Member `json:"members"`
+	// ClusterID names the cluster (0 until the first change is made: the
+	// leader that makes it picks one). Transports drop frames that name
+	// another cluster, so two clusters sharing addresses never mix.
+	ClusterID uint64 `json:"cluster_id,omitempty"`
 }
 
 // NewMembership builds a membership of voters with no addresses, the way a
@@ -68,7 +72,9 @@ func (m *Membership) sort() {
 }
 
 // Clone returns a copy that shares nothing with m.
-func (m Membership) Clone() Membership { return Membership{Members: slices.Clone(m.Members)} }
+func (m Membership) Clone() Membership {
+	return Membership{Members: slices.Clone(m.Members), ClusterID: m.ClusterID}
+}
 
 // Get returns the member with id.
 func (m Membership) Get(id NodeID) (Member, bool) {
@@ -108,7 +114,9 @@ func (m Membership) Voters() []NodeID {
 
 // Equal reports whether m and o name the same members in the same roles
 // at the same addresses.
-func (m Membership) Equal(o Membership) bool { return slices.Equal(m.Members, o.Members) }
+func (m Membership) Equal(o Membership) bool {
+	return m.ClusterID == o.ClusterID && slices.Equal(m.Members, o.Members)
+}
 
 // EncodeMembership is the payload of an EntryConfChange and of a
 // snapshot's membership record.

@@ -476,3 +476,23 @@ func TestRecordIncarnation(t *testing.T) {
 		t.Fatal("a wiped copy of a recorded member may vote or campaign")
 	}
 }
+
+// The first membership change names the cluster; later changes keep the
+// name, and every member holds the same one.
+func TestFirstChangeNamesCluster(t *testing.T) {
+	n := newGrowNet(t, 3, 1)
+	if id := n.cores[0].members.ClusterID; id != 0 {
+		t.Fatalf("a bootstrap membership has cluster id %x", id)
+	}
+	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
+	id := n.cores[0].members.ClusterID
+	if id == 0 {
+		t.Fatal("the first change left the cluster unnamed")
+	}
+	mustConf(t, n, ConfChange{Type: ConfRemove, Member: Member{ID: 3}})
+	for i, c := range n.cores[:3] {
+		if got := c.members.ClusterID; got != id {
+			t.Errorf("node %d: cluster id %x, want %x", i, got, id)
+		}
+	}
+}

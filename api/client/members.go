@@ -19,6 +19,7 @@ type Member struct {
 
 // Members is the membership and the log index of the entry that set it.
 type Members struct {
+	ClusterID   string   `json:"cluster_id,omitempty"` // hex, once the first change named the cluster
 	ConfigIndex uint64   `json:"config_index"`
 	Members     []Member `json:"members"`
 }

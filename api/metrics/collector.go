@@ -127,6 +127,9 @@ func (c *collector) collectTransport(ts transport.Stats, gauge func(*prometheus.
 	}
 	counter(droppedDesc, ts.DroppedUnknownPeer, "none", "unknown_peer")
 	counter(droppedDesc, ts.DroppedInvalid, "none", "invalid")
+	counter(droppedDesc, ts.WrongCluster, "none", "wrong_cluster")
+	counter(droppedDesc, ts.WrongIncarnation, "none", "wrong_incarnation")
+	counter(droppedDesc, ts.WrongSender, "none", "wrong_sender")
 	counter(recvMsgsDesc, ts.RecvMsgs)
 	counter(recvFramesDesc, ts.RecvFrames)
 	counter(malformedDesc, ts.MalformedFrames)

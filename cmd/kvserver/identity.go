@@ -25,6 +25,8 @@ type identity struct {
 	// on, a membership without it means it was removed (before, a joining
 	// node is simply not added yet).
 	Member bool `json:"member,omitempty"`
+	// ClusterID is the cluster's id (hex) once the log named it.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // loadIdentity reads dir's identity, or makes one when the directory has

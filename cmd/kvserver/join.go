@@ -185,8 +185,12 @@ func (n *node) watchMembership(stop <-chan struct{}, seenSelf bool) {
 			return
 		case ok:
 			seenSelf = true
-			if !n.ident.Member {
-				n.ident.Member = true
+			cid := ""
+			if st.Membership.ClusterID != 0 {
+				cid = strconv.FormatUint(st.Membership.ClusterID, 16)
+			}
+			if !n.ident.Member || n.ident.ClusterID != cid && cid != "" {
+				n.ident.Member, n.ident.ClusterID = true, cid
 				if err := writeIdentity(n.dir, n.ident); err != nil {
 					n.logger.Warn("note membership in the identity file", "err", err)
 				}

@@ -33,6 +33,12 @@ func (n *node) onMembership(m raft.Membership) {
 	n.peersMu.Lock()
 	defer n.peersMu.Unlock()
 	n.peersFromLog = true
+	n.tr.SetCluster(m.ClusterID)
+	incs := make(map[raft.NodeID]uint64, len(m.Members))
+	for _, mb := range m.Members {
+		incs[mb.ID] = mb.Incarnation
+	}
+	n.tr.SetIncarnations(incs)
 	// A member that leaves stays reachable for a while: the leader sends
 	// it the entry that removes it and then word that it committed, so
 	// that it stops by itself.

@@ -129,7 +129,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	// one entry, which can be a whole value: frames must fit that. Every
 	// node derives the same limit from the shared config.
 	maxFrame := max(8<<20, maxMsgBytes+int(cfg.MaxValueBytes)+64<<10)
-	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr,
+	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr, Incarnation: n.ident.Incarnation,
 		MaxFrameBytes: maxFrame, Logger: logger}); err != nil {
 		return n, fmt.Errorf("start transport: %w", err)
 	}

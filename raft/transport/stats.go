@@ -26,6 +26,9 @@ type Stats struct {
 	OversizedFrames  uint64 // inbound connections cut for announcing a frame past MaxFrameBytes
 	HandshakeTimeout uint64 // connections (either way) whose ZMTP handshake did not finish in time
 	RecvErrors       uint64 // errors from the inbox (EOF each time a peer's connection ends)
+	WrongCluster     uint64 // frames naming another cluster
+	WrongIncarnation uint64 // frames from a member's other incarnation (wiped or replaced)
+	WrongSender      uint64 // messages whose From is not the frame's sender
 
 	Reconnects   uint64 // peer sockets re-created after an error or a silence
 	DialFailures uint64

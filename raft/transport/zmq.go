@@ -24,6 +24,10 @@ type ZMQConfig struct {
 	ID     raft.NodeID
 	Listen string                 // e.g. "tcp://127.0.0.1:7000"; bind address of this node's PULL inbox
 	Peers  map[raft.NodeID]string // peer id -> its Listen address (this node excluded)
+	// ClusterID and Incarnation are stamped on every frame (see
+	// envelope.go); 0 until known. SetCluster changes the former later.
+	ClusterID   uint64
+	Incarnation uint64
 
 	QueueSize   int           // per-peer outbound queue (messages); default 1024
 	SendTimeout time.Duration // bound of one zmq send; default 200ms
@@ -115,6 +119,7 @@ type ZMQ struct {
 	// Send and the receive loop read it without a lock.
 	peers   atomic.Pointer[map[raft.NodeID]*peer]
 	recvc   chan raft.Message
+	ident   identity
 	sockCtx context.Context // ctx with the connection policy, for peer sockets
 	zlog    *log.Logger
 
@@ -137,6 +142,9 @@ type ZMQ struct {
 	recvErrors     atomic.Uint64
 	oversized      atomic.Uint64
 	handshakeFails atomic.Uint64
+	wrongCluster   atomic.Uint64
+	wrongInc       atomic.Uint64
+	wrongSender    atomic.Uint64
 }
 
 var _ raft.Transport = (*ZMQ)(nil)
@@ -171,6 +179,8 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		oversized:        &t.oversized,
 		handshakeFails:   &t.handshakeFails,
 	}
+	t.ident.cluster.Store(cfg.ClusterID)
+	t.ident.self.Store(cfg.Incarnation)
 	t.sockCtx = withPolicy(ctx, t.policy)
 	t.zlog = slog.NewLogLogger(t.log.With("lib", "zmq4").Handler(), slog.LevelDebug)
 	t.peers.Store(&map[raft.NodeID]*peer{})
@@ -241,6 +251,7 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 			continue
 		}
 		p := newPeer(id, peers[id], ep, &t.cfg, t.sockCtx, t.zlog, t.log)
+		p.ident = &t.ident
 		next[id] = p
 		started = append(started, p)
 	}
@@ -284,7 +295,7 @@ func (t *ZMQ) Send(msgs []raft.Message) {
 		case !m.Type.Valid():
 			t.droppedInvalid.Add(1)
 			continue
-		case raft.BatchHeaderMaxSize+raft.EncodedMessageSize(m) > t.cfg.MaxFrameBytes:
+		case frameOverhead+raft.EncodedMessageSize(m) > t.cfg.MaxFrameBytes:
 			if n := p.droppedTooLarge.Add(1); n&(n-1) == 0 {
 				t.log.Warn("message larger than MaxFrameBytes dropped", "peer", m.To, "type", m.Type,
 					"entries", len(m.Entries), "max_frame_bytes", t.cfg.MaxFrameBytes, "dropped_so_far", n)
@@ -336,7 +347,19 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		t.countMalformed(fmt.Errorf("%w: %d parts, want 1", raft.ErrMalformedFrame, len(msg.Frames)))
 		return true
 	}
-	msgs, err := raft.DecodeBatch(msg.Frames[0])
+	batch, sender, reason := t.ident.openEnvelope(msg.Frames[0])
+	switch reason {
+	case "malformed":
+		t.countMalformed(fmt.Errorf("%w: no envelope", raft.ErrMalformedFrame))
+		return true
+	case "wrong_cluster":
+		t.countForeign(&t.wrongCluster, "dropped frame from another cluster", sender)
+		return true
+	case "wrong_incarnation":
+		t.countForeign(&t.wrongInc, "dropped frame from another incarnation of a member (wiped or replaced)", sender)
+		return true
+	}
+	msgs, err := raft.DecodeBatch(batch)
 	if err != nil {
 		t.countMalformed(err)
 		return true
@@ -344,6 +367,10 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 	t.recvFrames.Add(1)
 	now := time.Now().UnixNano()
 	for _, m := range msgs {
+		if sender != raft.None && m.From != sender {
+			t.countForeign(&t.wrongSender, "dropped message whose sender is not the frame's", m.From)
+			continue
+		}
 		if m.To != t.cfg.ID {
 			if n := t.misaddressed.Add(1); n&(n-1) == 0 {
 				t.log.Warn("dropped message addressed to another node", "to", m.To, "from", m.From, "dropped_so_far", n)
@@ -364,6 +391,28 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		}
 	}
 	return true
+}
+
+// countForeign counts a frame or message the envelope refused, logging at
+// powers of two.
+func (t *ZMQ) countForeign(c *atomic.Uint64, what string, from raft.NodeID) {
+	if n := c.Add(1); n&(n-1) == 0 {
+		t.log.Warn(what, "from", from, "dropped_so_far", n)
+	}
+}
+
+// SetCluster sets the cluster id stamped on frames and required of them
+// (0: not known, anything goes), as the membership names it.
+func (t *ZMQ) SetCluster(id uint64) { t.ident.cluster.Store(id) }
+
+// SetIncarnations sets each member's recorded incarnation: frames from a
+// member that carry another one are dropped (0: not recorded).
+func (t *ZMQ) SetIncarnations(incs map[raft.NodeID]uint64) {
+	m := make(map[raft.NodeID]uint64, len(incs))
+	for id, inc := range incs {
+		m[id] = inc
+	}
+	t.ident.known.Store(&m)
 }
 
 func (t *ZMQ) countMalformed(err error) {
@@ -429,6 +478,9 @@ func (t *ZMQ) Stats() Stats {
 		OversizedFrames:    t.oversized.Load(),
 		HandshakeTimeout:   t.handshakeFails.Load(),
 		RecvErrors:         t.recvErrors.Load(),
+		WrongCluster:       t.wrongCluster.Load(),
+		WrongIncarnation:   t.wrongInc.Load(),
+		WrongSender:        t.wrongSender.Load(),
 	}
 	t.setMu.Lock()
 	peers := *t.peers.Load()

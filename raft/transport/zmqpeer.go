@@ -24,6 +24,8 @@ type peer struct {
 	zlog     *log.Logger
 	log      *slog.Logger
 	cancel   context.CancelFunc // stops run; set before run starts
+	ident    *identity          // what frames are stamped with
+	self     raft.NodeID        // this node: the frames' sender
 
 	maxFrame    int
 	sendTimeout time.Duration
@@ -61,6 +63,7 @@ func newPeer(id raft.NodeID, addr, endpoint string, cfg *ZMQConfig, sockCtx cont
 		id:          id,
 		addr:        addr,
 		endpoint:    endpoint,
+		self:        cfg.ID,
 		queue:       make(chan raft.Message, cfg.QueueSize),
 		sockCtx:     sockCtx,
 		zlog:        zlog,
@@ -163,7 +166,7 @@ func (p *peer) failed(op string, err error) {
 // messages that cannot fit alone, so first always fits.
 func (p *peer) collect(first raft.Message) []raft.Message {
 	p.batch = append(p.batch[:0], first)
-	size := raft.BatchHeaderMaxSize + raft.EncodedMessageSize(&first)
+	size := frameOverhead + raft.EncodedMessageSize(&first)
 	for {
 		select {
 		case m := <-p.queue:
@@ -183,7 +186,8 @@ func (p *peer) collect(first raft.Message) []raft.Message {
 func (p *peer) send(ctx context.Context, batch []raft.Message) {
 	defer clear(batch) // let the entries go
 	n := uint64(len(batch))
-	p.buf = raft.EncodeBatch(p.buf[:0], batch)
+	p.buf = appendEnvelope(p.buf[:0], p.ident.cluster.Load(), p.self, p.ident.self.Load())
+	p.buf = raft.EncodeBatch(p.buf, batch)
 	if err := p.sock.SendMulti(zmq4.NewMsg(p.buf)); err != nil {
 		p.droppedSendError.Add(n)
 		// A timed-out write goes on in zmq4's goroutine until the socket

@@ -52,8 +52,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// Each node's config names itself at its real addresses and every peer at
-// the proxies of its own outgoing links, and the server's config package
+// Each node's config lists every node at its real addresses (the one
+// bootstrap membership) and routes its own traffic to each peer through
+// the proxies of its outgoing links, and the server's config package
 // accepts it.
 func TestPerNodeConfigs(t *testing.T) {
 	c := startFake(t, 3)
@@ -68,25 +69,28 @@ func TestPerNodeConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("node %d: %v", id, err)
 		}
-		if len(cfg.Nodes) != 3 || cfg.DataDir != filepath.Join(c.dir, "data") {
+		if len(cfg.Nodes) != 3 || len(cfg.Routes) != 2 || cfg.DataDir != filepath.Join(c.dir, "data") {
 			t.Fatalf("node %d config %+v", id, cfg)
 		}
 		for _, n := range cfg.Nodes {
-			if n.ID == id {
-				if n.RaftAddr != "tcp://"+c.raftAddr[id] || n.HTTPAddr != c.HTTPAddr(id) {
-					t.Errorf("node %d lists itself at %s %s, not its real addresses", id, n.RaftAddr, n.HTTPAddr)
-				}
+			if n.RaftAddr != "tcp://"+c.raftAddr[n.ID] || n.HTTPAddr != c.HTTPAddr(n.ID) {
+				t.Errorf("node %d lists node %d at %s %s, not its real addresses", id, n.ID, n.RaftAddr, n.HTTPAddr)
+			}
+		}
+		for _, r := range cfg.Routes {
+			if r.ID == id {
+				t.Errorf("node %d has a route to itself", id)
 				continue
 			}
-			l := c.links[Link{From: id, To: n.ID}]
-			if n.RaftAddr != "tcp://"+l.raft.Addr() || n.HTTPAddr != l.http.Addr() {
-				t.Errorf("node %d lists peer %d at %s %s, not at its link proxies", id, n.ID, n.RaftAddr, n.HTTPAddr)
+			l := c.links[Link{From: id, To: r.ID}]
+			if r.RaftAddr != "tcp://"+l.raft.Addr() || r.HTTPAddr != l.http.Addr() {
+				t.Errorf("node %d routes peer %d to %s %s, not to its link proxies", id, r.ID, r.RaftAddr, r.HTTPAddr)
 			}
-			if realAddrs[n.RaftAddr] || realAddrs[n.HTTPAddr] {
-				t.Errorf("node %d reaches peer %d directly", id, n.ID)
+			if realAddrs[r.RaftAddr] || realAddrs[r.HTTPAddr] {
+				t.Errorf("node %d reaches peer %d directly", id, r.ID)
 			}
-			if l.raft.Target() != c.raftAddr[n.ID] || l.http.Target() != c.HTTPAddr(n.ID) {
-				t.Errorf("link %d→%d proxies to %s %s", id, n.ID, l.raft.Target(), l.http.Target())
+			if l.raft.Target() != c.raftAddr[r.ID] || l.http.Target() != c.HTTPAddr(r.ID) {
+				t.Errorf("link %d→%d proxies to %s %s", id, r.ID, l.raft.Target(), l.http.Target())
 			}
 		}
 	}

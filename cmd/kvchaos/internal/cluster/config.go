@@ -59,7 +59,7 @@ type configFile struct {
 	HeartbeatMS      int          `json:"heartbeat_ms"`
 	DataDir          string       `json:"data_dir"`
 	RequestTimeoutMS int          `json:"request_timeout_ms"`
-	Routes           []configNode `json:"routes"`
+	Routes           []configNode `json:"routes,omitempty"`
 }
 
 // writeConfig writes node id's own config: every node at its real
