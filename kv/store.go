@@ -173,7 +173,7 @@ func badgerOptions(opts Options, logger *slog.Logger) (badger.Options, error) {
 	// cost the transaction only a pointer, so 1 MiB values still work.
 	threshold := min(int64(64<<10), mem*15/100/4)
 	return badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(false). // the Raft log is the durable record; see ARCHITECTURE.md
+		WithSyncWrites(false). // the Raft log is the durable record; see docs/ARCHITECTURE.md
 		WithLogger(badgerLogger{logger.With("component", "badger")}).
 		WithMemTableSize(mem).
 		WithNumMemtables(2).

@@ -43,7 +43,7 @@ var (
 	sentFramesDesc = desc("transport", "sent_frames_total", "ZeroMQ messages written to a peer (each carries a batch).", "peer")
 	sentBytesDesc  = desc("transport", "sent_bytes_total", "Bytes written to a peer.", "peer")
 	droppedDesc    = desc("transport", "dropped_messages_total",
-		"Messages the transport dropped, by peer and reason (queue_full, send_error, disconnected, too_large; unknown_peer and invalid with peer=\"none\").", "peer", "reason")
+		"Messages the transport dropped, by peer and reason (queue_full, send_error, disconnected, too_large; unknown_peer, invalid, and frames refused as wrong_cluster, wrong_incarnation, wrong_sender with peer=\"none\").", "peer", "reason")
 	reconnectsDesc = desc("transport", "reconnects_total", "Times the socket to a peer was re-created after an error or a silence.", "peer")
 	dialFailsDesc  = desc("transport", "dial_failures_total", "Failed attempts to connect to a peer.", "peer")
 	recvMsgsDesc   = desc("transport", "received_messages_total", "Messages received and delivered to Raft.")

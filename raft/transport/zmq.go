@@ -106,7 +106,7 @@ func (c *ZMQConfig) validate() error {
 
 // ZMQ is the production transport: one PULL inbox bound at Listen, and per
 // peer one PUSH socket owned by one goroutine that drains a bounded queue
-// and packs everything queued into one zmq message. See ZMQ4.md for why.
+// and packs everything queued into one zmq message. See docs/ZMQ4.md for why.
 type ZMQ struct {
 	cfg    ZMQConfig
 	log    *slog.Logger

@@ -127,7 +127,7 @@ func (p *peer) dial(ctx context.Context) bool {
 		zmq4.WithDialerTimeout(p.dialTimeout),
 		zmq4.WithLogger(p.zlog),
 		// No WithAutomaticReconnect: it re-dials inside a failing Send
-		// and can deadlock (ZMQ4.md).
+		// and can deadlock (docs/ZMQ4.md).
 	)
 	if err := sock.Dial(p.endpoint); err != nil {
 		sock.Close()
