@@ -178,9 +178,30 @@ func (c *Core) isMember() bool {
 }
 
 // isSelf reports whether mb, which has this node's id, names this
-// incarnation of it (0: a bootstrap member, whose incarnation is unknown).
+// incarnation of it. 0 (unknown: a bootstrap member before its incarnation
+// was recorded) names it only if this node bootstrapped: a node that
+// started empty to join (or was wiped and joins again) may be replaying a
+// log prefix written before its id was recorded, about another life of
+// that id which may already have voted.
 func (c *Core) isSelf(mb Member) bool {
-	return mb.Incarnation == 0 || mb.Incarnation == c.cfg.Incarnation
+	if mb.Incarnation == 0 {
+		return c.bootstrapped()
+	}
+	return mb.Incarnation == c.cfg.Incarnation
+}
+
+// bootstrapped: this node's data began with the bootstrap membership.
+func (c *Core) bootstrapped() bool { return len(c.cfg.Bootstrap.Members) > 0 }
+
+// wasSelf reports whether a configuration still held (the snapshot's or a
+// later one) names this incarnation of this node.
+func (c *Core) wasSelf() bool {
+	for _, ca := range c.confs {
+		if mb, ok := ca.m.Get(c.id); ok && c.isSelf(mb) {
+			return true
+		}
+	}
+	return false
 }
 
 // mayVote reports whether this node's vote is its own to give. A node
@@ -195,8 +216,13 @@ func (c *Core) mayVote() bool {
 	if len(c.members.Members) == 0 {
 		return false
 	}
-	mb, ok := c.members.Get(c.id)
-	return !ok || c.isSelf(mb)
+	if mb, ok := c.members.Get(c.id); ok {
+		return c.isSelf(mb)
+	}
+	// Not named: a removed member, or one holding a stale entry, votes if
+	// it was this member (it then holds its term and vote); a node that
+	// joined and is not named yet never was.
+	return c.bootstrapped() || c.wasSelf()
 }
 
 // isVoter reports whether this node may campaign and counts in quorums.

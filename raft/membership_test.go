@@ -384,30 +384,43 @@ func TestRemovedFollowerLearnsItIsOut(t *testing.T) {
 
 // TestWhoMayVote: a node votes unless it cannot know it is the member the
 // candidate counts on. Refusing a removed member's vote can deadlock a
-// configuration that still needs it (simulation seed 483).
+// configuration that still needs it (simulation seed 483); a node that
+// joined must not take an entry about its id from before it was recorded
+// as its own (a wiped member replaying its old life's log: seed 539).
 func TestWhoMayVote(t *testing.T) {
 	old := testMember(0)
 	old.Incarnation = 7
+	self := testMember(0)
+	self.Incarnation = 3
+	learner := Member{ID: 0, RaftAddr: "tcp://x:1", HTTPAddr: "x:2", Learner: true}
 	tests := []struct {
-		name    string
-		members []Member
-		grant   bool
+		name  string
+		boot  bool // started from a bootstrap membership (else: joined)
+		confs [][]Member
+		grant bool
 	}{
-		{"member", []Member{testMember(0), testMember(1)}, true},
-		{"no configuration (wiped or joining)", nil, false},
-		{"configuration names another incarnation", []Member{old, testMember(1)}, false},
-		{"configuration does not name it (removed or stale)", []Member{testMember(1), testMember(2)}, true},
-		{"learner", []Member{{ID: 0, RaftAddr: "tcp://x:1", HTTPAddr: "x:2", Learner: true}, testMember(1)}, true},
+		{"bootstrap member, incarnation not recorded", true, [][]Member{{testMember(0), testMember(1)}}, true},
+		{"joined member, recorded", false, [][]Member{{self, testMember(1)}}, true},
+		{"joined, named with no incarnation (another life's history)", false, [][]Member{{testMember(0), testMember(1)}}, false},
+		{"no configuration (wiped or joining)", false, nil, false},
+		{"configuration names another incarnation", true, [][]Member{{old, testMember(1)}}, false},
+		{"bootstrap member the configuration does not name (removed or stale)", true, [][]Member{{testMember(1), testMember(2)}}, true},
+		{"joined, never named", false, [][]Member{{testMember(1), testMember(2)}}, false},
+		{"joined, named, then not (removed or stale)", false, [][]Member{{self, testMember(1)}, {testMember(1), testMember(2)}}, true},
+		{"learner", true, [][]Member{{learner, testMember(1)}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testCfg(0, 0)
 			cfg.Peers, cfg.Incarnation = nil, 3
-			// The configuration comes from the log, as a node that was
-			// removed or demoted would hold it.
+			if tt.boot {
+				cfg.Bootstrap = NewMembership(0, 1)
+			}
+			// The configurations come from the log, as a node that was
+			// removed or demoted would hold them.
 			var ents []Entry
-			if tt.members != nil {
-				ents = []Entry{{Index: 1, Term: 1, Type: EntryConfChange, Data: EncodeMembership(Membership{Members: tt.members})}}
+			for i, m := range tt.confs {
+				ents = append(ents, Entry{Index: uint64(i + 1), Term: 1, Type: EntryConfChange, Data: EncodeMembership(Membership{Members: m})})
 			}
 			c := mustCore(t, cfg, HardState{Term: 1}, ents, 0)
 			c.Step(Message{Type: MsgVote, From: 1, To: 0, Term: 2, Index: 5, LogTerm: 1})

@@ -41,6 +41,12 @@ func newSimGrowCluster(t testing.TB, voters, spares int, seed uint64, adjust fun
 			adjust(c)
 		}
 	})
+	// Bootstrap members' data has an incarnation too, which the log does
+	// not know until a leader records it (as kvserver does at start).
+	for _, id := range ids {
+		s.nodes[id].incarn = 100 + uint64(id)
+		s.start(id)
+	}
 	for i := range spares {
 		id := NodeID(voters + i)
 		s.ids = append(s.ids, id)
@@ -60,8 +66,13 @@ func (s *simCluster) membershipFault() {
 	c := s.nodes[ld].core
 	m, _ := c.Membership()
 	id := s.ids[s.rng.IntN(len(s.ids))]
+	if w, ok := s.wipedMember(m); ok {
+		id = w // an operator replaces the broken member first
+	}
 	var cc ConfChange
 	switch mb, in := m.Get(id); {
+	case in && mb.Incarnation == 0 && s.nodes[id].incarn != 0:
+		cc = ConfChange{Type: ConfRecordIncarnation, Member: Member{ID: id, Incarnation: s.nodes[id].incarn}}
 	case !in:
 		mb := testMember(id)
 		mb.Incarnation = s.nodes[id].incarn
@@ -78,7 +89,8 @@ func (s *simCluster) membershipFault() {
 		cc.Member.Incarnation = s.nodes[id].incarn
 	}
 	_, _, err := c.ProposeConfChange(cc)
-	known := []error{ErrConfChangeInFlight, ErrConfChangeTooEarly, ErrLearnerBehind, ErrLastVoter, ErrProposalDropped}
+	known := []error{ErrConfChangeInFlight, ErrConfChangeTooEarly, ErrLearnerBehind, ErrLastVoter, ErrProposalDropped,
+		ErrIncarnationRecorded}
 	if err != nil && !slices.ContainsFunc(known, func(k error) bool { return errors.Is(err, k) }) {
 		s.fatalf("%v %d refused without a known reason: %v", cc.Type, id, err)
 	}
@@ -89,14 +101,7 @@ func (s *simCluster) membershipFault() {
 // it is added back, as an operator would (its old data says it was
 // removed). It refuses while any live node still counts it as a member:
 // the removal might not be final yet.
-//
-// Bootstrap members are never wiped: their configuration entries carry
-// incarnation 0 (unknown), so a wiped one would still match them. Recording
-// bootstrap incarnations is open work (issue 10 item 6).
 func (s *simCluster) wipeIfOut(id NodeID) bool {
-	if !s.nodes[id].joined {
-		return false
-	}
 	if s.confAt(uint64(len(s.commits))).Contains(id) {
 		return false
 	}
@@ -113,6 +118,54 @@ func (s *simCluster) wipeIfOut(id NodeID) bool {
 		s.start(id)
 	}
 	return true
+}
+
+// wipeMember loses a member's disk while it is still a member: it comes
+// back empty, in a new incarnation, without a bootstrap configuration (as
+// kvserver refuses to bootstrap it). Only a member whose incarnation the
+// committed configuration records, and one at a time (the next waits until
+// that one was removed), so that the cluster keeps a majority of whole
+// voters. The wiped node must then never vote or lead as that member.
+func (s *simCluster) wipeMember(id NodeID) {
+	conf := s.confAt(uint64(len(s.commits)))
+	mb, ok := conf.Get(id)
+	if !ok || mb.Incarnation == 0 || mb.Incarnation != s.nodes[id].incarn || len(conf.Voters()) < 3 {
+		return
+	}
+	if _, ok := s.wipedMember(conf); ok {
+		return // one wiped member at a time
+	}
+	// Nor while a change is in flight: it could leave two voters, one of
+	// them wiped, which is a lost quorum, not a protocol bug.
+	ld, ok := s.leader()
+	if !ok {
+		return
+	}
+	lc := s.nodes[ld].core
+	if m, idx := lc.Membership(); idx > lc.Committed() || len(m.Voters()) < 3 || !m.Contains(id) {
+		return
+	}
+	for _, oid := range s.ids {
+		if o := s.nodes[oid]; o.up {
+			if m, _ := o.core.Membership(); len(m.Voters()) < 3 || !m.Contains(id) {
+				return
+			}
+		}
+	}
+	s.nodes[id] = &simNode{joined: true, incarn: s.nodes[id].incarn + 1000}
+	s.start(id)
+	s.wipes++
+}
+
+// wipedMember is a member of m whose recorded incarnation is not its
+// node's: one wipeMember made.
+func (s *simCluster) wipedMember(m Membership) (NodeID, bool) {
+	for _, o := range m.Members {
+		if o.Incarnation != 0 && o.Incarnation != s.nodes[o.ID].incarn {
+			return o.ID, true
+		}
+	}
+	return None, false
 }
 
 // checkMembership holds at every step: a leader is a voter of its own
@@ -134,6 +187,13 @@ func (s *simCluster) checkMembership() {
 				s.fatalf("node %d leads while not a voter of its committed configuration", id)
 			}
 		}
+		// A wiped member learns from the log that it is another
+		// incarnation, and from then on never votes or campaigns.
+		if mb, ok := c.members.Get(id); ok && mb.Incarnation != 0 && mb.Incarnation != n.incarn {
+			if c.mayVote() || c.mayCampaign() || c.role == Leader {
+				s.fatalf("node %d (incarnation %d) acts as the member recorded with incarnation %d", id, n.incarn, mb.Incarnation)
+			}
+		}
 	}
 }
 
@@ -149,19 +209,23 @@ func TestSimMembershipFaults(t *testing.T) {
 	if *seedsFlag > 0 {
 		n = *seedsFlag
 	}
-	changes := 0
+	changes, wipes := 0, 0
 	for _, seed := range testSeeds(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			changes += runMembershipFaults(t, seed, steps)
+			c, w := runMembershipFaults(t, seed, steps)
+			changes, wipes = changes+c, wipes+w
 		})
 	}
-	t.Logf("%d seeds, %d membership changes committed", n, changes)
+	t.Logf("%d seeds, %d membership changes committed, %d members wiped", n, changes, wipes)
+	if wipes == 0 {
+		t.Error("no member was wiped")
+	}
 	if changes < n {
 		t.Errorf("only %d membership changes committed over %d seeds", changes, n)
 	}
 }
 
-func runMembershipFaults(t *testing.T, seed uint64, steps int) int {
+func runMembershipFaults(t *testing.T, seed uint64, steps int) (changes, wipes int) {
 	size := []int{3, 5, 7}[seed%3]
 	s := newSimGrowCluster(t, size, 2, seed, func(c *Config) {
 		c.PreVote = seed/3%4 != 1
@@ -201,6 +265,8 @@ func runMembershipFaults(t *testing.T, seed uint64, steps int) int {
 			s.heal()
 		case r < 385:
 			s.takeSnapshot(randomNode(), uint64(s.rng.IntN(6)))
+		case r < 390:
+			s.wipeMember(randomNode())
 		}
 		s.step()
 		s.checkMembership()
@@ -221,11 +287,10 @@ func runMembershipFaults(t *testing.T, seed uint64, steps int) int {
 		}
 		return true
 	})
-	changes := 0
 	for _, e := range s.commits {
 		if e.Type == EntryConfChange {
 			changes++
 		}
 	}
-	return changes
+	return changes, s.wipes
 }

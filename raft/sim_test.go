@@ -66,6 +66,7 @@ type simCluster struct {
 	rng      *rand.Rand
 	nodes    []*simNode // indexed by NodeID
 	ids      []NodeID
+	wipes    int // members wiped while still members (membership simulation)
 	inflight []simMsg
 	cut      map[[2]NodeID]bool // directed links that drop everything
 	disc     map[NodeID]bool    // nodes cut off from everyone

@@ -33,6 +33,9 @@ const (
 	watchInterval = 250 * time.Millisecond
 )
 
+// errRetryJoin: a step of the join failed in a way a retry may fix.
+var errRetryJoin = errors.New("retry the join")
+
 // errRemoved: the log's membership no longer names this node.
 var errRemoved = errors.New("removed from the cluster")
 
@@ -103,10 +106,14 @@ func (n *node) joinCluster(ctx context.Context, j *joinSpec) error {
 		}
 		var apiErr *client.APIError
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
-			if done, cerr := n.alreadyJoined(ctx, c); done || cerr != nil {
+			done, cerr := n.alreadyJoined(ctx, c)
+			switch {
+			case done:
+				return nil
+			case errors.Is(cerr, errRetryJoin):
+			case cerr != nil:
 				return cerr
-			}
-			if !isInFlight(apiErr) {
+			case !isInFlight(apiErr):
 				return fmt.Errorf("the cluster refused to add node %d: %s", n.id, apiErr.Message)
 			}
 		} else if errors.As(err, &apiErr) && apiErr.Status != http.StatusServiceUnavailable {
@@ -135,6 +142,14 @@ func (n *node) alreadyJoined(ctx context.Context, c *client.Client) (bool, error
 	for _, mb := range m.Members {
 		if mb.ID != n.id {
 			continue
+		}
+		if mb.Incarnation == 0 {
+			// Added by hand (kvcli member add): this node is the one it
+			// stands for; record which data directory that is.
+			if err := c.RecordIncarnation(ctx, n.id, n.ident.Incarnation); err != nil {
+				return false, errRetryJoin
+			}
+			mb.Incarnation = n.ident.Incarnation
 		}
 		if mb.Incarnation == n.ident.Incarnation {
 			n.peersFromJoin(m.Members)

@@ -189,3 +189,23 @@ func TestMembershipGrowReplaceShrink(t *testing.T) {
 		t.Fatalf("a second node with a member's id: %v", err)
 	}
 }
+
+// TestJoinAfterManualAdd: an operator adds the member by hand (kvcli
+// member add, no incarnation), then starts the node with --join: it takes
+// the member as its own, records its incarnation, and is promoted.
+func TestJoinAfterManualAdd(t *testing.T) {
+	c := newE2ECluster(t)
+	lead := c.leader()
+	cl := c.client(lead)
+	self := newNodeAddrs(t, 3)
+	if _, err := cl.AddMember(ctx5s(t), client.NewMember{ID: 3, RaftAddr: self.RaftAddr, HTTPAddr: self.HTTPAddr}); err != nil {
+		t.Fatalf("member add: %v", err)
+	}
+	n3, err := c.startJoin(3, self, lead)
+	if err != nil {
+		t.Fatalf("join the hand-added member: %v", err)
+	}
+	c.waitMembers(t, lead, "node 3 recorded and promoted", func(m map[uint64]client.Member) bool {
+		return m[3].Role == "voter" && m[3].Incarnation == n3.ident.Incarnation
+	})
+}
