@@ -169,7 +169,6 @@ func TestMetricsTrackWritesElectionsSnapshots(t *testing.T) {
 		{"answers received", delta("raftkv_raft_messages_received_total", "type", "MsgAppResp", "peer", fmt.Sprint(followers[1])), between(1, 10*n)},
 		{"transport messages written", delta("raftkv_transport_sent_messages_total"), between(1, 1e9)},
 		{"leader role", after.get(t, "raftkv_raft_role", "role", "leader"), eq(1)},
-		{"no follower lag", after.get(t, "raftkv_raft_peer_lag_entries"), between(0, 2)},
 		{"log size", after.get(t, "raftkv_wal_size_bytes"), between(1, 1e9)},
 		{"badger size", after.get(t, "raftkv_kv_size_bytes"), between(1, 1e12)},
 	}
@@ -178,6 +177,11 @@ func TestMetricsTrackWritesElectionsSnapshots(t *testing.T) {
 			t.Errorf("leader: %s changed by %v", ck.what, ck.got)
 		}
 	}
+	// A follower only one of the quorum needed may still be catching up
+	// when the last write is acknowledged; the lag must drain, not be 0 at once.
+	waitUntil(t, "the followers' lag to drain", func() bool {
+		return c.scrape(t, lead).get(t, "raftkv_raft_peer_lag_entries") <= 2
+	})
 	// The follower applied and fsynced the same entries, and proposed none.
 	waitUntil(t, "the follower to apply the writes", func() bool {
 		fa := c.scrape(t, followers[0])

@@ -38,6 +38,9 @@ func TestZMQSetPeers(t *testing.T) {
 	}
 	a.Send([]raft.Message{heartbeat(1, 2)})
 	receiveN(t, b.Receive(), 1, 10*time.Second)
+	// The sender counts after its write returns, which may be after the
+	// receiver has the message.
+	eventually(t, 5*time.Second, "the send to be counted", func() bool { return a.Stats().Peers[2].SentMsgs == 1 })
 
 	// The same set again keeps the peer (and its counters).
 	if err := a.SetPeers(map[raft.NodeID]string{2: addrs[2]}); err != nil {
@@ -58,6 +61,7 @@ func TestZMQSetPeers(t *testing.T) {
 	}
 	a.Send([]raft.Message{heartbeat(1, 2)})
 	receiveN(t, b2.Receive(), 1, 10*time.Second)
+	eventually(t, 5*time.Second, "the send to the moved peer to be counted", func() bool { return a.Stats().SentMsgs == 2 })
 
 	// A bad address changes nothing.
 	bad := map[raft.NodeID]string{2: moved, 3: "udp://nowhere"}
