@@ -62,7 +62,7 @@ func TestShippedConfigLoads(t *testing.T) {
 		RequestTimeoutMS:    5000,
 		MaxValueBytes:       1 << 20,
 		LeaseClockDriftMS:   100,
-		SnapshotEntries:     10000,
+		SnapshotEntries:     100000,
 		SnapshotBytes:       64 << 20,
 		SnapshotKeepEntries: 5000,
 		ReadyMaxLagEntries:  1000,

@@ -303,7 +303,18 @@ func (n *Node) logRoleChange(prev, cur SoftState) {
 func (n *Node) applyLoop() {
 	defer n.wg.Done()
 	defer n.waits.stop()
-	for task := range n.applyc {
+	var next *applyTask // a restore found while merging, handled next
+	for {
+		var task applyTask
+		if next != nil {
+			task, next = *next, nil
+		} else {
+			t, ok := <-n.applyc
+			if !ok {
+				return
+			}
+			task = t
+		}
 		if task.restore != nil {
 			if err := n.restore(*task.restore); err != nil {
 				n.fail(err)
@@ -312,22 +323,65 @@ func (n *Node) applyLoop() {
 			n.confsApplied.reset(task.restore.Index, task.conf)
 			continue
 		}
-		ents := task.ents
-		if err := n.confsApplied.note(ents); err != nil {
-			n.fail(err)
+		ents, more := n.mergeQueued(task.ents)
+		next = more
+		if !n.applyEntries(ents) {
 			return
 		}
-		start := time.Now()
-		if err := n.cfg.StateMachine.Apply(ents); err != nil {
-			n.fail(fmt.Errorf("apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err))
-			return
-		}
-		n.cfg.Observer.ObserveApply(len(ents), time.Since(start))
-		if err := n.writeTrail(ents); err != nil {
-			// The trail is a view for humans; the data is safe in badger.
-			n.logger.Warn("committed-entry trail not written", "err", err)
-		}
-		n.applied.Store(ents[len(ents)-1].Index)
-		n.waits.appliedTo(ents)
 	}
+}
+
+// maxMergedApply bounds how many entries one Apply call gets when the
+// applier fell behind and several batches wait.
+const maxMergedApply = 4096
+
+// mergeQueued appends the entries of batches already waiting in applyc,
+// so a busy applier makes one state machine transaction of them instead
+// of one each. It stops at a restore, which it returns to be handled
+// after these entries, in log order.
+func (n *Node) mergeQueued(ents []Entry) ([]Entry, *applyTask) {
+	merged := false
+	for len(ents) < maxMergedApply {
+		select {
+		case t, ok := <-n.applyc:
+			if !ok {
+				return ents, nil
+			}
+			if t.restore != nil {
+				return ents, &t
+			}
+			if !merged {
+				// Never append into the core's slice.
+				ents = append(make([]Entry, 0, len(ents)+len(t.ents)), ents...)
+				merged = true
+			}
+			ents = append(ents, t.ents...)
+		default:
+			return ents, nil
+		}
+	}
+	return ents, nil
+}
+
+// applyEntries applies one batch and wakes its waiters; false means the
+// node failed.
+func (n *Node) applyEntries(ents []Entry) bool {
+	if err := n.confsApplied.note(ents); err != nil {
+		n.fail(err)
+		return false
+	}
+	start := time.Now()
+	if err := n.cfg.StateMachine.Apply(ents); err != nil {
+		n.fail(fmt.Errorf("apply entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err))
+		return false
+	}
+	n.cfg.Observer.ObserveApply(len(ents), time.Since(start))
+	n.applied.Store(ents[len(ents)-1].Index)
+	n.waits.appliedTo(ents)
+	// The trail is written after the waiters are woken: it is a view for
+	// humans, and the data is safe in the state machine already.
+	if err := n.writeTrail(ents); err != nil {
+		n.logger.Warn("committed-entry trail not written", "err", err)
+	}
+	return true
 }

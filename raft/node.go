@@ -46,7 +46,7 @@ type NodeConfig struct {
 	// then also implement LogCompactor.
 	Snapshots *logs.SnapshotStore
 	// SnapshotEntries: take a snapshot when this many entries were applied
-	// since the last one (default 10000). SnapshotBytes: or when the
+	// since the last one (default 100000, as etcd). SnapshotBytes: or when the
 	// stored log grew past this size (default 64 MiB). SnapshotKeepEntries:
 	// entries kept behind a snapshot for slow followers (default 5000).
 	SnapshotEntries     uint64
@@ -178,7 +178,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.SnapshotEntries == 0 {
-		cfg.SnapshotEntries = 10000
+		cfg.SnapshotEntries = 100000
 	}
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = 64 << 20
