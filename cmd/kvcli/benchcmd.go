@@ -22,7 +22,13 @@ func benchCmd(a *app) *cobra.Command {
 			"HDR histogram; failed requests are counted by kind, not timed. Requests go to the leader\n" +
 			"(found through /v1/status) unless --spread sends them round-robin to every endpoint.\n" +
 			"Progress goes to stderr once a second: one line rewritten in place on a terminal, one line\n" +
-			"per second otherwise. Ctrl-C stops the run and prints what was measured.",
+			"per second otherwise. Ctrl-C stops the run and prints what was measured.\n\n" +
+			"The report ends with what the leader counted meanwhile (from its /metrics, read before and\n" +
+			"after the run): fsyncs, their mean time, entries per fsync, per AppendEntries message and per\n" +
+			"apply, proposals per batch.\n\n" +
+			"--protocol etcd-v2 drives etcd's v2 keys API instead (etcd 3.4 with --enable-v2), with the\n" +
+			"same clients and values: PUT /v2/keys/KEY (form value=...), GET /v2/keys/KEY?quorum=true\n" +
+			"(--consistency stale: without quorum), the leader found through /v2/stats/self.",
 		Args: cobra.NoArgs, // so that an unknown mode is an error, not this help
 		RunE: func(*cobra.Command, []string) error {
 			return usageErr(errors.New("bench: name a mode: write, read or mixed"))
@@ -78,6 +84,7 @@ func benchModeCmd(a *app, mode bench.Mode) *cobra.Command {
 	f.StringVar(&cfg.KeyPrefix, "key-prefix", cfg.KeyPrefix, "prefix of the keys written and read")
 	f.BoolVar(&cfg.Spread, "spread", false, "send requests round-robin to every endpoint instead of the leader")
 	f.StringVar(&jsonFile, "json", "", "also write the result as JSON to `FILE`")
+	f.StringVar(&cfg.Protocol, "protocol", cfg.Protocol, "API to drive: raftkv, or etcd-v2 (etcd's v2 keys API, to compare with the same load)")
 	if mode == bench.Mixed {
 		f.Float64Var(&cfg.ReadRatio, "read-ratio", cfg.ReadRatio, "share of reads, 0..1")
 	}

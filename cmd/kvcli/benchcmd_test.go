@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,6 +30,18 @@ type benchJSON struct {
 		P999 *float64 `json:"p999"`
 		Max  *float64 `json:"max"`
 	} `json:"latency_ms"`
+	// Server is there only when the leader's metrics were read.
+	Server *struct {
+		Endpoint          string   `json:"endpoint"`
+		LeaderChanged     bool     `json:"leader_changed"`
+		Fsyncs            *uint64  `json:"fsyncs"`
+		FsyncMeanMS       *float64 `json:"fsync_mean_ms"`
+		EntriesPerFsync   *float64 `json:"entries_per_fsync"`
+		EntriesPerAppend  *float64 `json:"entries_per_append"`
+		EntriesPerApply   *float64 `json:"entries_per_apply"`
+		ProposalsPerBatch *float64 `json:"proposals_per_batch"`
+		Proposals         *uint64  `json:"proposals"`
+	} `json:"server"`
 }
 
 func decodeBenchJSON(t *testing.T, data []byte) benchJSON {
@@ -160,4 +176,56 @@ func TestBenchInterrupt(t *testing.T) {
 	if !strings.Contains(r.stdout, "interrupted") || !strings.Contains(r.stdout, "ops/s") {
 		t.Errorf("report %q", r.stdout)
 	}
+}
+
+func TestBenchProtocolFlag(t *testing.T) {
+	r := runCLI(t, "--endpoints", deadAddr(t), "bench", "write", "--protocol", "etcd3", "-n", "1")
+	r.check(t, exitUsage, "")
+	if !strings.Contains(r.stderr, `--protocol "etcd3" is not raftkv or etcd-v2`) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	r = runCLI(t, "--endpoints", deadAddr(t), "--consistency", "lease", "bench", "read", "--protocol", "etcd-v2", "-n", "1")
+	r.check(t, exitUsage, "")
+	if !strings.Contains(r.stderr, "lease has no etcd-v2 equivalent") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}
+
+// TestBenchEtcdV2: --protocol etcd-v2 speaks etcd's v2 keys API (a
+// minimal fake of it here; internal/bench tests the requests in detail).
+func TestBenchEtcdV2(t *testing.T) {
+	var puts, quorumGets atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v2/stats/self":
+			fmt.Fprint(w, `{"name":"e0","state":"StateLeader"}`)
+		case strings.HasPrefix(r.URL.Path, "/v2/keys/bench/") && r.Method == http.MethodPut &&
+			r.Header.Get("Content-Type") == "application/x-www-form-urlencoded":
+			r.ParseForm()
+			puts.Add(1)
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"action":"set","node":{"key":%q,"value":%q,"modifiedIndex":7,"createdIndex":7}}`, r.URL.Path[len("/v2/keys"):], r.PostForm.Get("value"))
+		case strings.HasPrefix(r.URL.Path, "/v2/keys/bench/") && r.Method == http.MethodGet && r.URL.RawQuery == "quorum=true":
+			quorumGets.Add(1)
+			fmt.Fprint(w, `{"action":"get","node":{"key":"/bench/1","value":"0123456789abcdef","modifiedIndex":7}}`)
+		default:
+			http.Error(w, `{"errorCode":100,"message":"Key not found"}`, http.StatusNotFound)
+		}
+	})
+	s := httptest.NewServer(h)
+	defer s.Close()
+	r := runCLI(t, "--endpoints", s.URL, "bench", "read", "--protocol", "etcd-v2", "-n", "40", "-c", "2", "--keys", "4", "--value-size", "16")
+	r.check(t, exitOK, r.stdout)
+	for _, want := range []string{"bench read (etcd-v2): 2 clients, 16-byte values, to the leader at " + s.URL, "40 ok, 0 failed",
+		"server:     no figures: not read with --protocol etcd-v2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if puts.Load() != 4 || quorumGets.Load() != 40 {
+		t.Errorf("%d PUTs (want 4, the prefill), %d quorum GETs (want 40)", puts.Load(), quorumGets.Load())
+	}
+	r = runCLI(t, "--endpoints", s.URL, "-o", "json", "bench", "write", "--protocol", "etcd-v2", "-n", "10", "-c", "1", "--value-size", "16")
+	r.check(t, exitOK, r.stdout)
+	checkSaneBench(t, decodeBenchJSON(t, []byte(r.stdout)), 1, 16)
 }

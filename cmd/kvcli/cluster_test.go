@@ -184,6 +184,17 @@ func TestRealCluster(t *testing.T) {
 	if *b.DurationS < 2 || *b.Errors != 0 {
 		t.Errorf("bench JSON %s", data)
 	}
+	// What the leader counted meanwhile: every write was one proposal of
+	// its own, made durable by its fsyncs, in batches of at least one.
+	if s := b.Server; s == nil || s.Endpoint != li.Endpoint || s.LeaderChanged || s.Proposals == nil || *s.Proposals != uint64(*b.Ops) ||
+		s.Fsyncs == nil || *s.Fsyncs == 0 || s.FsyncMeanMS == nil || *s.FsyncMeanMS <= 0 ||
+		s.EntriesPerFsync == nil || *s.EntriesPerFsync < 1 || s.ProposalsPerBatch == nil || *s.ProposalsPerBatch < 1 ||
+		s.EntriesPerAppend == nil || *s.EntriesPerAppend < 1 || s.EntriesPerApply == nil || *s.EntriesPerApply < 1 {
+		t.Errorf("server figures in %s", data)
+	}
+	if !strings.Contains(r.stdout, "  server:     leader "+li.Endpoint+", its /metrics before and after the run\n    fsync     ") {
+		t.Errorf("report has no server block:\n%s", r.stdout)
+	}
 	t.Logf("bench write against 3 real nodes: %s", strings.TrimSpace(string(data)))
 
 	testRealExactlyOnce(t, c)

@@ -431,6 +431,8 @@ func TestValidate(t *testing.T) {
 		"timeout":         func(c *Config) { c.Timeout = 0 },
 		"fail fast":       func(c *Config) { c.FailFast = -time.Second },
 		"ratio not a num": func(c *Config) { c.ReadRatio = nan() },
+		"protocol":        func(c *Config) { c.Protocol = "etcd-v3" },
+		"lease on etcd":   func(c *Config) { c.Protocol, c.Consistency = ProtocolEtcdV2, "lease" },
 	}
 	for name, mutate := range tests {
 		c := ok

@@ -30,6 +30,7 @@ const (
 // Defaults.
 type Config struct {
 	Mode      Mode
+	Protocol  string        // the API spoken: ProtocolRaftkv ("" is the same) or ProtocolEtcdV2
 	Endpoints []string      // every node's HTTP address
 	Clients   int           // concurrent clients, each with one request in flight
 	Duration  time.Duration // how long to send; ignored when Requests > 0
@@ -40,10 +41,12 @@ type Config struct {
 	KeyOrder  string        // Sequential or Random
 	Seed      uint64        // for Random keys and the mixed read/write choice
 	// Spread sends requests round-robin to every endpoint; otherwise all go
-	// to the leader, found through /v1/status.
-	Spread      bool
-	ReadRatio   float64       // Mixed only: the share of reads, 0..1
-	Consistency string        // for reads: "", "linearizable", "stale" or "lease"
+	// to the leader, found through /v1/status (etcd-v2: /v2/stats/self).
+	Spread    bool
+	ReadRatio float64 // Mixed only: the share of reads, 0..1
+	// Consistency is for reads: "", "linearizable", "stale" or "lease"
+	// (raftkv only). With etcd-v2, "" and "linearizable" send quorum=true.
+	Consistency string
 	Timeout     time.Duration // per request
 	// Progress, when set, receives a progress line every second; with
 	// ProgressInPlace the line is rewritten in place (a terminal) instead of
@@ -59,6 +62,7 @@ type Config struct {
 func Defaults(mode Mode) Config {
 	return Config{
 		Mode:      mode,
+		Protocol:  ProtocolRaftkv,
 		Clients:   16,
 		Duration:  10 * time.Second,
 		ValueSize: 256,
@@ -82,6 +86,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Mode != Write && c.Mode != Read && c.Mode != Mixed:
 		return bad("mode %q is not write, read or mixed", c.Mode)
+	case c.Protocol != "" && c.Protocol != ProtocolRaftkv && c.Protocol != ProtocolEtcdV2:
+		return bad("--protocol %q is not %s or %s", c.Protocol, ProtocolRaftkv, ProtocolEtcdV2)
+	case c.Protocol == ProtocolEtcdV2 && c.Consistency == "lease":
+		return bad("--consistency lease has no etcd-v2 equivalent (use linearizable, which sends quorum=true, or stale)")
 	case len(c.Endpoints) == 0:
 		return bad("no endpoints")
 	case c.Clients < 1 || c.Clients > 10000:

@@ -22,9 +22,10 @@ type Latency struct {
 // Result is the outcome of a run.
 type Result struct {
 	Mode          Mode
-	Ops           int64 // requests that succeeded
-	Reads, Writes int64 // Ops, by kind
-	Errors        int64 // requests that failed
+	Protocol      string // as in Config: "", ProtocolRaftkv or ProtocolEtcdV2
+	Ops           int64  // requests that succeeded
+	Reads, Writes int64  // Ops, by kind
+	Errors        int64  // requests that failed
 	ErrorsByKind  map[string]int64
 	Duration      time.Duration // from the first request sent to the last answer read
 	OpsPerSec     float64       // Ops / Duration
@@ -35,6 +36,13 @@ type Result struct {
 	Targets       []string      // where requests went: every endpoint with Spread, else each leader in turn
 	Leaders       bool          // Targets are the leader and its successors, not a spread
 	Prefill       time.Duration // time spent writing the key space before a read or mixed run
+	// LeaderGuess, when not "", says why the run started on the first
+	// endpoint instead of a leader it found (etcd-v2 only).
+	LeaderGuess string
+	// Server is what the leader's metrics counted during the run (raftkv
+	// only); when it is nil, ServerNote says why.
+	Server     *ServerStats
+	ServerNote string
 	// Interrupted is set when the caller's context ended the run early, and
 	// FailedFast when it was stopped because nothing succeeded.
 	Interrupted bool
@@ -42,7 +50,9 @@ type Result struct {
 }
 
 // jsonResult is the --json file format; its field names and order are part
-// of kvcli's interface, so it has exactly these and no more.
+// of kvcli's interface, so it has exactly these and no more. "server" is
+// there only when the leader's metrics could be read (raftkv, a server
+// recent enough); it comes last, so the fields before it never move.
 type jsonResult struct {
 	Ops       int64       `json:"ops"`
 	Errors    int64       `json:"errors"`
@@ -52,6 +62,57 @@ type jsonResult struct {
 	Clients   int         `json:"clients"`
 	ValueSize int         `json:"value_size"`
 	LatencyMS jsonLatency `json:"latency_ms"`
+	Server    *jsonServer `json:"server,omitempty"`
+}
+
+// jsonServer is ServerStats; a figure the server did not serve, or whose
+// histogram saw nothing during the run, is null.
+type jsonServer struct {
+	Endpoint          string   `json:"endpoint"`
+	LeaderChanged     bool     `json:"leader_changed"`
+	Fsyncs            *uint64  `json:"fsyncs"`
+	FsyncMeanMS       *float64 `json:"fsync_mean_ms"`
+	EntriesPerFsync   *float64 `json:"entries_per_fsync"`
+	EntriesPerAppend  *float64 `json:"entries_per_append"`
+	EntriesPerApply   *float64 `json:"entries_per_apply"`
+	ProposalsPerBatch *float64 `json:"proposals_per_batch"`
+	Proposals         *uint64  `json:"proposals"`
+}
+
+func (st *ServerStats) json() *jsonServer {
+	if st == nil {
+		return nil
+	}
+	mean := func(h HistDelta, scale float64) *float64 {
+		m, ok := h.Mean()
+		if !ok {
+			return nil
+		}
+		v := round(m*scale, 3)
+		return &v
+	}
+	count := func(h HistDelta) *uint64 {
+		if !h.Known {
+			return nil
+		}
+		return &h.Count
+	}
+	var proposals *uint64
+	if st.Proposals.Known {
+		n := uint64(math.Round(st.Proposals.Sum))
+		proposals = &n
+	}
+	return &jsonServer{
+		Endpoint:          st.Endpoint,
+		LeaderChanged:     st.LeaderChanged,
+		Fsyncs:            count(st.Fsync),
+		FsyncMeanMS:       mean(st.Fsync, 1000),
+		EntriesPerFsync:   mean(st.FsyncEntries, 1),
+		EntriesPerAppend:  mean(st.AppendEntries, 1),
+		EntriesPerApply:   mean(st.ApplyEntries, 1),
+		ProposalsPerBatch: mean(st.Proposals, 1),
+		Proposals:         proposals,
+	}
 }
 
 type jsonLatency struct {
@@ -85,6 +146,7 @@ func (r *Result) JSON() ([]byte, error) {
 			P50: ms(r.Latency.P50), P90: ms(r.Latency.P90), P99: ms(r.Latency.P99),
 			P999: ms(r.Latency.P999), Max: ms(r.Latency.Max),
 		},
+		Server: r.Server.json(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
@@ -115,10 +177,20 @@ func (r *Result) ErrorSummary() string {
 func (r *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	to := "to " + strings.Join(r.Targets, ", ")
-	if r.Leaders {
+	switch {
+	case r.Leaders && r.LeaderGuess != "":
+		to = "to " + r.Targets[0] + " (no leader found: " + r.LeaderGuess + ")"
+		if len(r.Targets) > 1 {
+			to += ", then the leader at " + strings.Join(r.Targets[1:], ", then ")
+		}
+	case r.Leaders:
 		to = "to the leader at " + strings.Join(r.Targets, ", then ")
 	}
-	fmt.Fprintf(&b, "bench %s: %d clients, %d-byte values, %s\n", r.Mode, r.Clients, r.ValueSize, to)
+	mode := string(r.Mode)
+	if r.Protocol != "" && r.Protocol != ProtocolRaftkv {
+		mode += " (" + r.Protocol + ")"
+	}
+	fmt.Fprintf(&b, "bench %s: %d clients, %d-byte values, %s\n", mode, r.Clients, r.ValueSize, to)
 	if r.Prefill > 0 {
 		fmt.Fprintf(&b, "  prefill     %.2fs (not measured)\n", r.Prefill.Seconds())
 	}
@@ -133,6 +205,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	l := r.Latency
 	fmt.Fprintf(&b, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max))
+	r.writeServer(&b)
 	switch {
 	case r.Interrupted:
 		b.WriteString("  (interrupted: figures cover the part that ran)\n")
@@ -145,4 +218,37 @@ func (r *Result) WriteText(w io.Writer) error {
 
 func fmtMS(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
+
+// writeServer adds the "server:" block: what the leader counted during the
+// run, or one line saying why there is nothing.
+func (r *Result) writeServer(b *strings.Builder) {
+	st := r.Server
+	if st == nil {
+		if r.ServerNote != "" {
+			fmt.Fprintf(b, "  server:     no figures: %s\n", r.ServerNote)
+		}
+		return
+	}
+	fmt.Fprintf(b, "  server:     leader %s, its /metrics before and after the run\n", st.Endpoint)
+	if st.LeaderChanged {
+		b.WriteString("              (the leader changed: these cover only what it did while it led)\n")
+	}
+	per := func(h HistDelta) string {
+		m, ok := h.Mean()
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", m)
+	}
+	fsyncs, mean := "-", "-"
+	if st.Fsync.Known {
+		fsyncs = fmt.Sprint(st.Fsync.Count)
+	}
+	if m, ok := st.Fsync.Mean(); ok {
+		mean = fmtMS(time.Duration(m * float64(time.Second)))
+	}
+	fmt.Fprintf(b, "    fsync     %s fsyncs, mean %s, %s entries per fsync\n", fsyncs, mean, per(st.FsyncEntries))
+	fmt.Fprintf(b, "    batching  %s proposals per batch, %s entries per append message, %s entries per apply\n",
+		per(st.Proposals), per(st.AppendEntries), per(st.ApplyEntries))
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/raftkv/raftkv/api/client"
 )
 
 // ErrAllFailed is returned, with the Result, when requests were sent and not
@@ -22,8 +20,10 @@ var ErrAllFailed = errors.New("every request failed")
 // Run performs the benchmark described by cfg and returns its result. It
 // returns early, with the figures so far and Interrupted set, when ctx ends.
 // Errors: ErrConfig for a bad cfg; a wrapped client.ErrUnavailable or
-// client.ErrNoLeader when the leader cannot be found; ErrAllFailed (with a
-// Result) when no request succeeded.
+// client.ErrNoLeader when the leader cannot be found (raftkv: etcd-v2 starts
+// on the first endpoint instead); ErrAllFailed (with a Result) when no
+// request succeeded. Failing to read the server's metrics is not an error:
+// Result.ServerNote says why Result.Server is nil.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -31,18 +31,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.FailFast == 0 {
 		cfg.FailFast = 3 * time.Second
 	}
-	c, err := client.New(cfg.Endpoints, cfg.Timeout, client.WithConnsPerHost(cfg.Clients))
+	value := makeValue(cfg.ValueSize, cfg.Seed)
+	s, err := newStore(cfg, value)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	defer c.Close()
+	defer s.close()
 
-	tg := &targets{c: c, spread: cfg.Spread, timeout: cfg.Timeout}
+	tg := &targets{s: s, spread: cfg.Spread, timeout: cfg.Timeout}
 	if err := tg.init(ctx); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, c: c, tg: tg, value: makeValue(cfg.ValueSize, cfg.Seed), keyWidth: len(strconv.Itoa(cfg.Keys - 1))}
-	res := &Result{Mode: cfg.Mode, Clients: cfg.Clients, ValueSize: cfg.ValueSize}
+	r := &runner{cfg: cfg, s: s, tg: tg, value: value, keyWidth: len(strconv.Itoa(cfg.Keys - 1))}
+	res := &Result{Mode: cfg.Mode, Protocol: cfg.Protocol, Clients: cfg.Clients, ValueSize: cfg.ValueSize}
 	if cfg.Mode != Write {
 		start := time.Now()
 		if err := r.prefill(ctx); err != nil {
@@ -50,8 +51,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		res.Prefill = time.Since(start)
 	}
+	sw := startServerWatch(ctx, cfg, s, tg)
 	r.measure(ctx, res)
 	res.Targets, res.Leaders = tg.used(), !cfg.Spread
+	res.LeaderGuess = tg.guess
+	sw.finish(ctx, res)
 	if res.Ops == 0 && res.Errors > 0 {
 		return res, fmt.Errorf("%w: %d requests, %s", ErrAllFailed, res.Errors, res.ErrorSummary())
 	}
@@ -74,7 +78,7 @@ func makeValue(size int, seed uint64) []byte {
 // runner holds what the clients share during one run.
 type runner struct {
 	cfg      Config
-	c        *client.Client
+	s        store
 	tg       *targets
 	value    []byte
 	keyWidth int
@@ -117,7 +121,7 @@ func (r *runner) prefill(ctx context.Context) error {
 				if n >= int64(r.cfg.Keys) || ctx.Err() != nil {
 					return
 				}
-				if _, err := r.c.PutAt(ctx, r.tg.next(), r.key(uint64(n)), r.value); err != nil {
+				if err := r.s.put(ctx, r.tg.next(), r.key(uint64(n))); err != nil {
 					failures.Add(1)
 					firstErr.CompareAndSwap(nil, &err)
 					r.tg.relocate(ctx, 200*time.Millisecond)
@@ -218,21 +222,21 @@ func (r *runner) client(ctx context.Context, id uint64, deadline time.Time) {
 		read := r.cfg.Mode == Read || (r.cfg.Mode == Mixed && rng.Float64() < r.cfg.ReadRatio)
 
 		var (
-			got []byte
+			got int // value bytes read
 			err error
 		)
 		begin := time.Now()
 		if read {
-			got, err = r.c.GetAt(ctx, target, key, r.cfg.Consistency)
+			got, err = r.s.get(ctx, target, key)
 		} else {
-			_, err = r.c.PutAt(ctx, target, key, r.value)
+			err = r.s.put(ctx, target, key)
 		}
 		lat := time.Since(begin)
 
 		if err != nil && ctx.Err() != nil {
 			return // cut short by the caller: neither a success nor the cluster's failure
 		}
-		r.record(ctx, lat, read, len(got), err)
+		r.record(ctx, lat, read, got, err)
 	}
 }
 

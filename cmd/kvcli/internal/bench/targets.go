@@ -2,17 +2,14 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/raftkv/raftkv/api/client"
 )
 
 // targets says where each request goes.
 type targets struct {
-	c       *client.Client
+	s       store
 	spread  bool
 	timeout time.Duration
 	list    atomic.Pointer[[]string] // the leader alone, or every endpoint
@@ -21,20 +18,27 @@ type targets struct {
 	mu         sync.Mutex // held by the one goroutine looking for the leader; guards the fields below
 	lastLookup time.Time
 	leaders    []string // every leader the run sent to, in order
+	// guessed is set when no leader could be found and the run started on
+	// the first endpoint (a store with fallbackFirst); guess says why.
+	guessed bool
+	guess   string
 }
 
 func (t *targets) init(ctx context.Context) error {
 	if t.spread {
-		eps := t.c.Endpoints()
+		eps := t.s.endpoints()
 		t.list.Store(&eps)
 		return nil
 	}
-	li, err := t.c.Leader(ctx)
+	ep, err := t.s.leader(ctx)
 	if err != nil {
-		return fmt.Errorf("find the leader through /v1/status: %w", err)
+		if !t.s.fallbackFirst() {
+			return err
+		}
+		ep, t.guessed, t.guess = t.s.endpoints()[0], true, err.Error()
 	}
-	t.list.Store(&[]string{li.Endpoint})
-	t.leaders = []string{li.Endpoint}
+	t.list.Store(&[]string{ep})
+	t.leaders = []string{ep}
 	t.lastLookup = time.Now()
 	return nil
 }
@@ -73,11 +77,11 @@ func (t *targets) relocate(ctx context.Context, gap time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(t.timeout, time.Second))
 	defer cancel()
-	li, err := t.c.Leader(ctx)
+	ep, err := t.s.leader(ctx)
 	t.lastLookup = time.Now()
-	if err != nil || li.Endpoint == (*t.list.Load())[0] {
+	if err != nil || ep == (*t.list.Load())[0] {
 		return
 	}
-	t.list.Store(&[]string{li.Endpoint})
-	t.leaders = append(t.leaders, li.Endpoint)
+	t.list.Store(&[]string{ep})
+	t.leaders = append(t.leaders, ep)
 }
