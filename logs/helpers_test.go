@@ -138,11 +138,24 @@ func dirSegmentBytes(t testing.TB, dir string) int64 {
 	t.Helper()
 	var n int64
 	for _, p := range segmentFiles(t, dir) {
-		st, err := os.Stat(p)
+		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n += st.Size()
+		// Count up to the end of the last record: a preallocated segment
+		// holds zeros past it.
+		off := segmentHeaderSize
+		for off < len(data) {
+			_, size, err := decodeRecord(data[off:])
+			if err != nil {
+				break
+			}
+			off += size
+		}
+		if rest := data[off:]; len(bytes.Trim(rest, "\x00")) != 0 {
+			t.Fatalf("%s: %d bytes after the last record are not zeros", p, len(rest))
+		}
+		n += int64(off)
 	}
 	return n
 }

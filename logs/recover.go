@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 )
@@ -121,6 +122,11 @@ func scanSegment(path string, data []byte, first uint64, isLast bool) (*segment,
 	off := segmentHeaderSize
 	for next := first; off < len(data); next++ {
 		e, n, err := decodeRecord(data[off:])
+		if err != nil && allZero(data[off:]) {
+			// The preallocated rest of the segment: no record has a zero
+			// header, and the index check across segments catches a loss.
+			break
+		}
 		if err != nil {
 			if !isLast {
 				return nil, nil, corruptf(path, int64(off), "%v in a segment that is not the last", err)
@@ -145,10 +151,18 @@ func scanSegment(path string, data []byte, first uint64, isLast bool) (*segment,
 // checksum-clean record starts, or -1. The header checksum makes probing
 // every offset cheap: a payload is checksummed only behind a valid header.
 func findValidRecord(data []byte, from int) int {
-	for p := from; p+recordHeaderSize <= len(data); p++ {
+	// A record's header is never all zeros, so none starts in the zeros
+	// of a preallocated tail: skip probing them.
+	end := len(bytes.TrimRight(data, "\x00"))
+	for p := from; p < end && p+recordHeaderSize <= len(data); p++ {
 		if _, _, err := decodeRecord(data[p:]); err == nil {
 			return p
 		}
 	}
 	return -1
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	return len(bytes.TrimLeft(b, "\x00")) == 0
 }

@@ -155,6 +155,13 @@ func (l *Log) createSegment(first uint64) (*os.File, error) {
 	if _, err := f.Write(encodeSegmentHeader(first)); err != nil {
 		return fail(fmt.Errorf("logs: write segment header %s: %w", tmp, err))
 	}
+	if !l.opts.NoSync {
+		// Synced with the header below. Without it the log still works,
+		// only each fsync costs a little more.
+		if err := preallocate(f, l.opts.SegmentBytes); err != nil {
+			l.logger.Debug("segment not preallocated", "file", tmp, "err", err)
+		}
+	}
 	if err := l.syncFile(f); err != nil {
 		return fail(fmt.Errorf("logs: sync segment %s: %w", tmp, err))
 	}

@@ -33,7 +33,7 @@ var (
 	snapIndexDesc = desc("raft", "snapshot_index", "Last log index covered by the latest snapshot on this node.")
 	matchDesc     = desc("raft", "peer_match_index", "Leader only: highest index known to be replicated on each follower.", "peer")
 	lagDesc       = desc("raft", "peer_lag_entries", "Leader only: entries each follower is behind the leader's last log index.", "peer")
-	walSizeDesc   = desc("wal", "size_bytes", "Size of the Raft log's segment files on disk.")
+	walSizeDesc   = desc("wal", "size_bytes", "Bytes of records in the Raft log's segment files (preallocated space not counted).")
 	kvSizeDesc    = desc("kv", "size_bytes", "Disk space of the state machine's badger files.")
 
 	queueLenDesc   = desc("transport", "queue_length", "Messages waiting in a peer's outbound queue.", "peer")
