@@ -41,6 +41,8 @@ func (s *Server) abortConsensusError(c *gin.Context, what string, err error) {
 		abortError(c, http.StatusGatewayTimeout, msg)
 	case errors.Is(err, raft.ErrNoLeader), errors.As(err, &notLeader):
 		abortUnavailable(c, "no leader: "+err.Error())
+	case errors.Is(err, raft.ErrProposalUnknown):
+		abortError(c, http.StatusGatewayTimeout, what+" outcome unknown: "+err.Error()+" (it may have been applied)")
 	case errors.Is(err, raft.ErrProposalDropped):
 		abortUnavailable(c, err.Error())
 	case errors.Is(err, raft.ErrStopped):

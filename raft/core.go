@@ -242,6 +242,9 @@ func (c *Core) Leader() NodeID    { return c.lead }
 func (c *Core) Committed() uint64 { return c.log.committed }
 func (c *Core) LastIndex() uint64 { return c.log.lastIndex() }
 
+// LogTerm is the term of the entry at index i, if the log still holds it.
+func (c *Core) LogTerm(i uint64) (uint64, bool) { return c.log.term(i) }
+
 // Status reports the core's state; Peers is filled on the leader.
 func (c *Core) Status() Status {
 	s := Status{ID: c.id, Role: c.role, Term: c.term, Leader: c.lead,

@@ -31,8 +31,12 @@ func (n *Node) run() {
 		}
 		select {
 		case <-ticker.C:
-			n.tickUpTo(time.Now())
+			now := time.Now()
+			n.tickUpTo(now)
 			n.retryReads()
+			if len(n.forwards) > 0 && n.tickNum%100 == 0 {
+				n.expireForwards(now)
+			}
 		case m := <-recv:
 			n.step(m)
 			for i := 0; i < maxBatch; i++ {
@@ -76,7 +80,7 @@ func (n *Node) run() {
 
 func (n *Node) step(m Message) {
 	n.cfg.Observer.ObserveMessage(DirReceived, m.From, m.Type, len(m.Entries))
-	if !n.routeSnapMessage(m) {
+	if !n.routeSnapMessage(m) && !n.routeProposalMessage(m) {
 		n.core.Step(m)
 	}
 }
@@ -114,6 +118,10 @@ func (n *Node) propose(first proposal) {
 		default:
 		}
 		break
+	}
+	if lead := n.core.Leader(); lead != None && lead != n.cfg.ID && !n.cfg.NoForward {
+		n.forwardTo(lead, batch)
+		return
 	}
 	data := make([][]byte, len(batch))
 	for i, p := range batch {

@@ -39,6 +39,10 @@ type NodeConfig struct {
 	MaxInflight     int
 	MaxMsgBytes     int
 	Seed            uint64 // 0 = from the clock
+	// NoForward makes Propose on a follower fail with *NotLeaderError
+	// instead of handing the proposal to the leader over the transport
+	// (see forward.go).
+	NoForward bool
 
 	Storage   Storage
 	Transport Transport
@@ -114,14 +118,18 @@ type Node struct {
 	core   *Core // owned by the driver goroutine
 	logger *slog.Logger
 
-	propc     chan proposal
-	confc     chan confReq
-	readc     chan readRequest
-	transferc chan transferReq
-	applyc    chan applyTask
-	stopc     chan struct{}
-	stopOnce  sync.Once
-	wg        sync.WaitGroup
+	propc chan proposal
+	// Proposals forwarded to the leader and not yet answered, by batch
+	// id. Owned by the driver.
+	forwards   map[uint64]*forwarded
+	forwardSeq uint64
+	confc      chan confReq
+	readc      chan readRequest
+	transferc  chan transferReq
+	applyc     chan applyTask
+	stopc      chan struct{}
+	stopOnce   sync.Once
+	wg         sync.WaitGroup
 
 	// Owned by the driver goroutine.
 	reads    map[uint64]*pendingRead
@@ -198,7 +206,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
 		propc: make(chan proposal, 4096), confc: make(chan confReq), readc: make(chan readRequest, 4096),
 		transferc: make(chan transferReq), applyc: make(chan applyTask, 64),
-		stopc: make(chan struct{}), failc: make(chan struct{}),
+		forwards: map[uint64]*forwarded{},
+		stopc:    make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
 		snapSenders: map[NodeID]*snapSender{}, snapOutcomes: make(chan snapOutcome),
 		snapTaken: make(chan snapTaken), snapReqs: make(chan chan snapTaken),

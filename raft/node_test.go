@@ -127,6 +127,7 @@ type testCluster struct {
 	boot      []raft.NodeID // the bootstrap voters; a node not among them joins
 	nodes     map[raft.NodeID]*testNode
 	obs       map[raft.NodeID]raft.Observer // set before start; none when absent
+	noForward bool                          // NodeConfig.NoForward, set before start
 }
 
 func newTestCluster(t testing.TB, n int) *testCluster { return newSnapCluster(t, n, 1<<30) }
@@ -181,7 +182,7 @@ func (c *testCluster) start(id raft.NodeID) {
 		HeartbeatInterval: 20 * time.Millisecond, LeaseClockDrift: 30 * time.Millisecond, Seed: uint64(id) + 1,
 		Storage: wal, Transport: c.net.Endpoint(id), StateMachine: tn.sm,
 		Snapshots: snaps, SnapshotEntries: c.snapEvery, SnapshotKeepEntries: 5,
-		Observer: c.obs[id],
+		Observer: c.obs[id], NoForward: c.noForward,
 	})
 	if err != nil {
 		c.t.Fatalf("start %d: %v", id, err)
@@ -275,10 +276,28 @@ func TestNodeProposeOnFollower(t *testing.T) {
 	c := newTestCluster(t, 3)
 	lead := c.leader()
 	follower := (lead + 1) % 3
-	_, err := c.propose(follower, "x")
+	// Forwarded to the leader: once Propose returns, the follower has
+	// applied it at the index returned, and so will the others.
+	idx, err := c.propose(follower, "x")
+	if err != nil {
+		t.Fatalf("propose on follower: %v", err)
+	}
+	if !c.nodes[follower].sm.has("x") || c.nodes[follower].node.Status().AppliedIndex < idx {
+		t.Fatalf("follower returned index %d before applying it", idx)
+	}
+	waitFor(t, "the leader to apply the forwarded proposal", func() bool { return c.nodes[lead].sm.has("x") })
+
+	// Without forwarding, the follower names the leader instead.
+	c.noForward = true
+	c.stop(follower)
+	c.start(follower)
+	waitFor(t, "the restarted follower to know the leader", func() bool {
+		return c.nodes[follower].node.Status().Leader == lead
+	})
+	_, err = c.propose(follower, "y")
 	var nle *raft.NotLeaderError
 	if !errors.As(err, &nle) || nle.Leader != lead {
-		t.Fatalf("propose on follower: got %v, want NotLeaderError{%d}", err, lead)
+		t.Fatalf("propose on follower with NoForward: got %v, want NotLeaderError{%d}", err, lead)
 	}
 }
 
@@ -566,4 +585,58 @@ func TestNodeEvents(t *testing.T) {
 		t.Fatalf("transfer election event %+v", e)
 	}
 	next(lead, raft.EventLeader, func(e raft.Event) bool { return e.Leader == follower })
+}
+
+// TestNodeForwardedProposalsUnderLoad: many writers on both followers at
+// once; every write is applied exactly once, at the index its caller was
+// told, on every node.
+func TestNodeForwardedProposalsUnderLoad(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	const perNode = 100
+	type result struct {
+		v   string
+		idx uint64
+		err error
+	}
+	results := make(chan result, 3*perNode)
+	var wg sync.WaitGroup
+	for _, id := range c.ids {
+		for i := range perNode {
+			wg.Go(func() {
+				v := fmt.Sprintf("n%d-%d", id, i)
+				idx, err := c.propose(id, v)
+				results <- result{v, idx, err}
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	seen := map[uint64]string{}
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("propose %s: %v", r.v, r.err)
+		}
+		if other, dup := seen[r.idx]; dup {
+			t.Fatalf("index %d returned for both %s and %s", r.idx, other, r.v)
+		}
+		seen[r.idx] = r.v
+	}
+	last := c.nodes[lead].node.Status().CommitIndex
+	for _, id := range c.ids {
+		waitFor(t, fmt.Sprintf("node %d to apply everything", id), func() bool {
+			return c.nodes[id].node.Status().AppliedIndex >= last
+		})
+		sm := c.nodes[id].sm
+		sm.mu.Lock()
+		for idx, v := range seen {
+			if at, ok := sm.values[v]; !ok || at != idx {
+				t.Errorf("node %d holds %s at index %d (present %v), its caller was told %d", id, v, at, ok, idx)
+			}
+		}
+		if sm.dup != nil {
+			t.Errorf("node %d: %v", id, sm.dup)
+		}
+		sm.mu.Unlock()
+	}
 }

@@ -2,7 +2,6 @@ package raft_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -174,14 +173,20 @@ func TestObserverSeesNodeWork(t *testing.T) {
 		return true
 	})
 
-	// A proposal on a follower is refused, and counted as such.
-	var nle *raft.NotLeaderError
-	if _, err := c.propose(follower, "x"); !errors.As(err, &nle) {
+	// A proposal on a follower is forwarded: the leader counts it, the
+	// follower counts nothing.
+	if _, err := c.propose(follower, "x"); err != nil {
 		t.Fatalf("propose on follower: %v", err)
 	}
 	fr.read(func(r *recorder) bool {
-		if r.refused != 1 || r.proposed != 0 {
-			t.Errorf("follower: refused %d accepted %d, want 1 and 0", r.refused, r.proposed)
+		if r.refused != 0 || r.proposed != 0 {
+			t.Errorf("follower: refused %d accepted %d, want 0 and 0", r.refused, r.proposed)
+		}
+		return true
+	})
+	lr.read(func(r *recorder) bool {
+		if r.proposed != 21 || r.refused != 0 {
+			t.Errorf("leader after a forwarded proposal: %d accepted, %d refused; want 21 and 0", r.proposed, r.refused)
 		}
 		return true
 	})

@@ -47,6 +47,8 @@ const (
 	MsgSnap                                 // install the snapshot at Index/LogTerm (the driver has its data)
 	MsgSnapChunk                            // a piece of a snapshot file; driver to driver, never stepped
 	MsgSnapChunkAck                         // the receiver's next expected offset; driver to driver
+	MsgProp                                 // a follower's proposals for the leader; driver to driver
+	MsgPropResp                             // where the leader put them; driver to driver
 	msgTypeEnd
 )
 
@@ -55,6 +57,7 @@ var msgTypeNames = [...]string{
 	MsgPreVote: "MsgPreVote", MsgPreVoteResp: "MsgPreVoteResp", MsgHeartbeat: "MsgHeartbeat",
 	MsgHeartbeatResp: "MsgHeartbeatResp", MsgReadIndex: "MsgReadIndex", MsgReadIndexResp: "MsgReadIndexResp",
 	MsgTimeoutNow: "MsgTimeoutNow", MsgSnap: "MsgSnap", MsgSnapChunk: "MsgSnapChunk", MsgSnapChunkAck: "MsgSnapChunkAck",
+	MsgProp: "MsgProp", MsgPropResp: "MsgPropResp",
 }
 
 func (t MessageType) String() string {
@@ -82,6 +85,9 @@ func (t MessageType) Valid() bool { return t > 0 && t < msgTypeEnd }
 //	MsgSnapChunk:  Index/LogTerm = snapshot, Context = byte offset, Commit = file size,
 //	               Entries[0].Data = the bytes
 //	MsgSnapChunkAck: Index = snapshot, Context = next offset wanted, Reject = receiver gave up
+//	MsgProp:       Context = the follower's batch id, Entries = the commands
+//	MsgPropResp:   Context echoed, Index/LogTerm = first entry's index and term;
+//	               Reject with RejectHint = the leader this node knows of
 type Message struct {
 	Type       MessageType
 	From       NodeID

@@ -45,6 +45,35 @@ func (w *waitList) register(index, term uint64) chan error {
 	return ch
 }
 
+// registerAt is register for an entry that may be applied already (a
+// forwarded proposal's answer can arrive after the entry it names was
+// applied here): then the outcome is decided at once from termAt, the
+// term the log holds at index, or is unknown if the log no longer has it.
+// The check and the registration happen under one lock, so appliedTo
+// cannot slip between them.
+func (w *waitList) registerAt(index, term uint64, termAt func(uint64) (uint64, bool)) chan error {
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.stopped:
+		ch <- ErrStopped
+	case index <= w.applied:
+		t, ok := termAt(index)
+		switch {
+		case !ok:
+			ch <- ErrProposalUnknown
+		case t == term:
+			ch <- nil
+		default:
+			ch <- ErrProposalDropped
+		}
+	default:
+		w.proposals[index] = proposalWait{term: term, ch: ch}
+	}
+	return ch
+}
+
 func (w *waitList) cancel(index uint64, ch chan error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
