@@ -225,7 +225,7 @@ func TestBenchEtcdV2(t *testing.T) {
 	if puts.Load() != 4 || quorumGets.Load() != 40 {
 		t.Errorf("%d PUTs (want 4, the prefill), %d quorum GETs (want 40)", puts.Load(), quorumGets.Load())
 	}
-	r = runCLI(t, "--endpoints", s.URL, "-o", "json", "bench", "write", "--protocol", "etcd-v2", "-n", "10", "-c", "1", "--value-size", "16")
+	r = runCLI(t, "--endpoints", s.URL, "-o", "json", "bench", "write", "--protocol", "etcd-v2", "-n", "500", "-c", "1", "--value-size", "16") // enough to last over 1 ms: duration_s is in milliseconds
 	r.check(t, exitOK, r.stdout)
 	checkSaneBench(t, decodeBenchJSON(t, []byte(r.stdout)), 1, 16)
 }
