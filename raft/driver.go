@@ -34,8 +34,9 @@ func (n *Node) run() {
 			now := time.Now()
 			n.tickUpTo(now)
 			n.retryReads()
-			if len(n.forwards) > 0 && n.tickNum%100 == 0 {
+			if len(n.forwards) > 0 && now.After(n.forwardSweep) {
 				n.expireForwards(now)
+				n.forwardSweep = now.Add(time.Second)
 			}
 		case m := <-recv:
 			n.step(m)

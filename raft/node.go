@@ -121,15 +121,16 @@ type Node struct {
 	propc chan proposal
 	// Proposals forwarded to the leader and not yet answered, by batch
 	// id. Owned by the driver.
-	forwards   map[uint64]*forwarded
-	forwardSeq uint64
-	confc      chan confReq
-	readc      chan readRequest
-	transferc  chan transferReq
-	applyc     chan applyTask
-	stopc      chan struct{}
-	stopOnce   sync.Once
-	wg         sync.WaitGroup
+	forwards     map[uint64]*forwarded
+	forwardSeq   uint64
+	forwardSweep time.Time // when expireForwards runs next
+	confc        chan confReq
+	readc        chan readRequest
+	transferc    chan transferReq
+	applyc       chan applyTask
+	stopc        chan struct{}
+	stopOnce     sync.Once
+	wg           sync.WaitGroup
 
 	// Owned by the driver goroutine.
 	reads    map[uint64]*pendingRead
