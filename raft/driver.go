@@ -136,7 +136,7 @@ func (n *Node) propose(first proposal) {
 			continue
 		}
 		idx := index + uint64(i)
-		p.resp <- proposeResult{index: idx, wait: n.waits.register(idx, term)}
+		p.resp <- proposeResult{index: idx, wait: n.waits.register(idx, term, n.core.LogTerm)}
 	}
 }
 

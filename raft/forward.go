@@ -99,7 +99,7 @@ func (n *Node) forwardAnswered(m Message) {
 			continue
 		}
 		idx := m.Index + uint64(i)
-		p.resp <- proposeResult{index: idx, wait: n.waits.registerAt(idx, m.LogTerm, n.core.LogTerm)}
+		p.resp <- proposeResult{index: idx, wait: n.waits.register(idx, m.LogTerm, n.core.LogTerm)}
 	}
 }
 

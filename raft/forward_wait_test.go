@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestRegisterAt: a forwarded proposal's answer may come before or after
+// TestRegister: a forwarded proposal's answer may come before or after
 // the follower applied the entry it names; either way the caller learns
 // whether that entry is its own.
-func TestRegisterAt(t *testing.T) {
+func TestRegister(t *testing.T) {
 	log := map[uint64]uint64{5: 2, 6: 3} // index -> term the log holds
 	termAt := func(i uint64) (uint64, bool) { t, ok := log[i]; return t, ok }
 	tests := []struct {
@@ -26,7 +26,7 @@ func TestRegisterAt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWaitList()
 			w.appliedTo([]Entry{{Index: 6, Term: 3}})
-			ch := w.registerAt(tt.index, tt.term, termAt)
+			ch := w.register(tt.index, tt.term, termAt)
 			if tt.waitsToApply {
 				select {
 				case err := <-ch:
@@ -42,7 +42,7 @@ func TestRegisterAt(t *testing.T) {
 	}
 	w := newWaitList()
 	w.stop()
-	if err := <-w.registerAt(1, 1, termAt); !errors.Is(err, ErrStopped) {
+	if err := <-w.register(1, 1, termAt); !errors.Is(err, ErrStopped) {
 		t.Fatalf("after stop: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ func (n *Node) proposeConf(req confReq) {
 	}
 	next, _ := n.core.Membership()
 	n.logger.Info("membership change proposed", "change", req.cc.Type.String(), "member", req.cc.Member.ID, "index", index)
-	req.resp <- confResult{index: index, next: next, wait: n.waits.register(index, term)}
+	req.resp <- confResult{index: index, next: next, wait: n.waits.register(index, term, n.core.LogTerm)}
 }
 
 // noteMembership tells NodeConfig.OnMembership when the latest membership

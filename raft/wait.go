@@ -32,26 +32,13 @@ func newWaitList() *waitList {
 
 // register arranges for a result on the returned channel when index is
 // applied: nil when the applied entry has the proposal's term, else
-// ErrProposalDropped.
-func (w *waitList) register(index, term uint64) chan error {
-	ch := make(chan error, 1)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped {
-		ch <- ErrStopped
-		return ch
-	}
-	w.proposals[index] = proposalWait{term: term, ch: ch}
-	return ch
-}
-
-// registerAt is register for an entry that may be applied already (a
-// forwarded proposal's answer can arrive after the entry it names was
-// applied here): then the outcome is decided at once from termAt, the
-// term the log holds at index, or is unknown if the log no longer has it.
-// The check and the registration happen under one lock, so appliedTo
-// cannot slip between them.
-func (w *waitList) registerAt(index, term uint64, termAt func(uint64) (uint64, bool)) chan error {
+// ErrProposalDropped. The entry may be applied already (a forwarded
+// proposal's answer can arrive after the entry it names was applied
+// here): then the outcome is decided at once from termAt, the term the
+// log holds at index, or is unknown if the log no longer has it. The
+// check and the registration happen under one lock, so appliedTo cannot
+// slip between them.
+func (w *waitList) register(index, term uint64, termAt func(uint64) (uint64, bool)) chan error {
 	ch := make(chan error, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
