@@ -82,8 +82,8 @@ func TestFollowerForwardsRequestID(t *testing.T) {
 			t.Fatalf("forwarded PUT with id: %d %s", rec.Code, rec.Body)
 		}
 	}
-	if idx, ok := c.leaderStore.RequestResult("cli", 3); !ok || idx != 1 {
-		t.Fatalf("leader saw request id cli:3? %d %v", idx, ok)
+	if r, ok := c.leaderStore.RequestResult("cli", 3); !ok || r.Index != 1 {
+		t.Fatalf("leader saw request id cli:3? %d %v", r.Index, ok)
 	}
 }
 

@@ -32,14 +32,20 @@ type fakeStore struct {
 	sessions map[string][2]uint64 // client -> {seq, index}
 }
 
-func (s *fakeStore) RequestResult(client string, seq uint64) (uint64, bool) {
+func (s *fakeStore) RequestResult(client string, seq uint64) (kv.RequestOutcome, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ss, ok := s.sessions[client]; ok && ss[0] == seq {
-		return ss[1], true
+		return kv.RequestOutcome{Index: ss[1]}, true
 	}
-	return 0, false // the fake remembers only the latest request
+	return kv.RequestOutcome{}, false // the fake remembers only the latest request
 }
+
+// The fake applies no conditions (conditional writes are tested against
+// the real store, in conditional_test.go), so it has no outcomes.
+func (s *fakeStore) Expect(uint64)                     {}
+func (s *fakeStore) Forget(uint64)                     {}
+func (s *fakeStore) Outcome(uint64) (kv.Outcome, bool) { return kv.Outcome{}, false }
 
 // admit records a request id and reports whether it is new.
 func (s *fakeStore) admit(client string, seq, index uint64) bool {
@@ -57,7 +63,7 @@ func (s *fakeStore) admit(client string, seq, index uint64) bool {
 
 func newFakeStore() *fakeStore { return &fakeStore{data: map[string][]byte{}} }
 
-func (s *fakeStore) Get(key []byte) ([]byte, error) {
+func (s *fakeStore) GetItem(key []byte) (kv.Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.panicOnGet {
@@ -65,9 +71,9 @@ func (s *fakeStore) Get(key []byte) ([]byte, error) {
 	}
 	v, ok := s.data[string(key)]
 	if !ok {
-		return nil, kv.ErrNotFound
+		return kv.Item{}, kv.ErrNotFound
 	}
-	return bytes.Clone(v), nil
+	return kv.Item{Key: key, Value: bytes.Clone(v)}, nil
 }
 
 func (s *fakeStore) List(prefix []byte, limit int) ([]kv.Item, error) {

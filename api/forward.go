@@ -46,7 +46,7 @@ func (s *Server) forward(c *gin.Context, leader uint64, body []byte) {
 		return
 	}
 	req.Header.Set(ForwardedHeader, strconv.FormatUint(s.opts.NodeID, 10))
-	for _, name := range []string{"Content-Type", RequestIDHeader} {
+	for _, name := range []string{"Content-Type", RequestIDHeader, "If-Match", "If-None-Match"} {
 		if v := r.Header.Get(name); v != "" {
 			req.Header.Set(name, v)
 		}
@@ -68,7 +68,7 @@ func (s *Server) forward(c *gin.Context, leader uint64, body []byte) {
 	defer resp.Body.Close()
 
 	h := c.Writer.Header()
-	for _, name := range []string{"Content-Type", "Retry-After"} {
+	for _, name := range []string{"Content-Type", "Retry-After", "ETag"} {
 		if v := resp.Header.Get(name); v != "" {
 			h.Set(name, v)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,14 +110,46 @@ func (s *Server) handleDelete(c *gin.Context) {
 }
 
 // writeCommand builds a write from the key in the path and the optional
-// Request-Id header, or answers 400.
+// Request-Id, If-Match and If-None-Match headers, or answers 400.
 func writeCommand(c *gin.Context, op kv.Op) (kv.Command, bool) {
 	key, ok := keyParam(c)
 	if !ok {
 		return kv.Command{}, false
 	}
 	client, seq, ok := requestID(c)
-	return kv.Command{Op: op, Key: key, Client: client, Seq: seq}, ok
+	if !ok {
+		return kv.Command{}, false
+	}
+	cond, rev, ok := writeCondition(c)
+	return kv.Command{Op: op, Key: key, Client: client, Seq: seq, Cond: cond, CondRevision: rev}, ok
+}
+
+// writeCondition parses If-Match ("<mod_revision>" or *) and If-None-Match
+// (* only: create), or answers 400. The state machine checks the
+// condition when it applies the write.
+func writeCondition(c *gin.Context) (kv.Cond, uint64, bool) {
+	im, inm := strings.TrimSpace(c.GetHeader("If-Match")), strings.TrimSpace(c.GetHeader("If-None-Match"))
+	switch {
+	case im != "" && inm != "":
+		abortError(c, http.StatusBadRequest, "If-Match and If-None-Match together: send one")
+	case inm == "*":
+		return kv.CondAbsent, 0, true
+	case inm != "":
+		abortError(c, http.StatusBadRequest, fmt.Sprintf("If-None-Match %q: only * (create only) is supported on writes", inm))
+	case im == "*":
+		return kv.CondExists, 0, true
+	case im != "":
+		rev, err := strconv.ParseUint(strings.Trim(im, `"`), 10, 64)
+		if err != nil || rev == 0 || !strings.HasPrefix(im, `"`) || !strings.HasSuffix(im, `"`) || len(im) < 3 {
+			abortError(c, http.StatusBadRequest, fmt.Sprintf(
+				`If-Match %q: want "<mod_revision>" (a quoted revision from 1, as GET's ETag) or *; use If-None-Match: * to create only`, im))
+			return kv.CondNone, 0, false
+		}
+		return kv.CondModRevision, rev, true
+	default:
+		return kv.CondNone, 0, true
+	}
+	return kv.CondNone, 0, false
 }
 
 // requestID parses the optional Request-Id header, "<client-id>:<seq>",
@@ -143,26 +176,18 @@ func requestID(c *gin.Context) (string, uint64, bool) {
 
 // write proposes cmd and answers its index, forwarding the original request
 // (body included) to the leader when this node is not it. A write with a
-// request id answers the index of its first application, so a retry of an
+// request id answers the outcome of its first application, so a retry of an
 // applied write gets the answer the lost original would have had.
 func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
 	defer s.recordWrite(time.Now(), c)
+	if cmd.Cond != kv.CondNone {
+		cmd.Nonce = newNonce()
+		s.store.Expect(cmd.Nonce)
+		defer s.store.Forget(cmd.Nonce)
+	}
 	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
 	if err == nil {
-		if cmd.Client != "" {
-			first, ok := s.store.RequestResult(cmd.Client, cmd.Seq)
-			if !ok {
-				// The state machine skipped it as older than the client's
-				// window of recent requests: not applied now, and whether
-				// it was applied before can no longer be told.
-				abortError(c, http.StatusConflict, fmt.Sprintf(
-					"%s %s:%d is older than the client's recent requests; it was not applied now, and its earlier outcome is unknown",
-					RequestIDHeader, cmd.Client, cmd.Seq))
-				return
-			}
-			index = first
-		}
-		c.JSON(http.StatusOK, indexBody{Index: index})
+		s.answerWrite(c, cmd, index)
 		return
 	}
 	if leader, ok := notLeader(err); ok {
@@ -170,6 +195,87 @@ func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
 		return
 	}
 	s.abortConsensusError(c, "write", err)
+}
+
+// newNonce names a conditional write so that this node can pick out its
+// outcome; zero means none.
+func newNonce() uint64 {
+	for {
+		if n := rand.Uint64(); n != 0 {
+			return n
+		}
+	}
+}
+
+// answerWrite answers a write applied on this node at index.
+func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, index uint64) {
+	if cmd.Nonce != 0 {
+		if o, ok := s.store.Outcome(cmd.Nonce); ok {
+			if !o.Applied {
+				abortPrecondition(c, o.Meta)
+				return
+			}
+			answerIndex(c, cmd, index)
+			return
+		}
+	}
+	if cmd.Client != "" {
+		first, ok := s.store.RequestResult(cmd.Client, cmd.Seq)
+		if !ok {
+			// The state machine skipped it as older than the client's
+			// window of recent requests: not applied now, and whether
+			// it was applied before can no longer be told.
+			abortError(c, http.StatusConflict, fmt.Sprintf(
+				"%s %s:%d is older than the client's recent requests; it was not applied now, and its earlier outcome is unknown",
+				RequestIDHeader, cmd.Client, cmd.Seq))
+			return
+		}
+		if first.CondFailed {
+			// The key as it is now: what it was then is gone.
+			it, err := s.store.GetItem(cmd.Key)
+			if err != nil && !errors.Is(err, kv.ErrNotFound) {
+				abortError(c, http.StatusInternalServerError, "read the key after a failed condition: "+err.Error())
+				return
+			}
+			abortPrecondition(c, it.Meta)
+			return
+		}
+		answerIndex(c, cmd, first.Index)
+		return
+	}
+	if cmd.Nonce != 0 {
+		abortUnavailable(c, fmt.Sprintf("the write was decided at index %d, but this node installed a snapshot over it "+
+			"before reading its outcome: read the key to see whether it holds the write", index))
+		return
+	}
+	answerIndex(c, cmd, index)
+}
+
+// answerIndex answers a write that took effect at index; after a PUT that
+// is the key's new mod_revision, its ETag.
+func answerIndex(c *gin.Context, cmd kv.Command, index uint64) {
+	if cmd.Op == kv.OpSet {
+		c.Header("ETag", etag(index))
+	}
+	c.JSON(http.StatusOK, indexBody{Index: index})
+}
+
+func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
+
+// preconditionBody answers a write whose condition did not hold, with the
+// key's revisions (0 when absent).
+type preconditionBody struct {
+	Error       string `json:"error"`
+	ModRevision uint64 `json:"mod_revision"`
+	Version     uint64 `json:"version"`
+}
+
+func abortPrecondition(c *gin.Context, m kv.Meta) {
+	msg := "condition failed: the key is absent"
+	if m.ModRevision != 0 || m.Version != 0 {
+		msg = fmt.Sprintf("condition failed: the key is at mod_revision %d, version %d", m.ModRevision, m.Version)
+	}
+	c.AbortWithStatusJSON(http.StatusPreconditionFailed, preconditionBody{Error: msg, ModRevision: m.ModRevision, Version: m.Version})
 }
 
 // readConsistency parses ?consistency= and, for a linearizable read, waits
@@ -202,10 +308,14 @@ func (s *Server) readConsistency(c *gin.Context) bool {
 
 func (s *Server) handleGet(c *gin.Context) {
 	key, ok := keyParam(c)
+	if !ok {
+		return
+	}
+	meta, ok := boolQuery(c, "meta")
 	if !ok || !s.readConsistency(c) {
 		return
 	}
-	value, err := s.store.Get(key)
+	it, err := s.store.GetItem(key)
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
 		abortError(c, http.StatusNotFound, "key not found")
@@ -213,18 +323,37 @@ func (s *Server) handleGet(c *gin.Context) {
 		s.log.Error("get failed", "err", err)
 		abortError(c, http.StatusInternalServerError, "get: "+err.Error())
 	default:
-		c.Data(http.StatusOK, "application/octet-stream", value)
+		if it.ModRevision != 0 {
+			c.Header("ETag", etag(it.ModRevision))
+		}
+		if meta {
+			c.JSON(http.StatusOK, itemBody(it))
+			return
+		}
+		c.Data(http.StatusOK, "application/octet-stream", it.Value)
 	}
 }
 
-// listItem is one entry of a list answer. A key or value that is not valid
-// UTF-8 cannot be a JSON string without loss, so it goes base64 in the
-// *_base64 field instead; exactly one of each pair is set.
+// listItem is one key with its revisions, in a list answer and in
+// GET ?meta=1. A key or value that is not valid UTF-8 cannot be a JSON
+// string without loss, so it goes base64 in the *_base64 field instead;
+// exactly one of each pair is set. Revisions are 0 for a key last written
+// before the store recorded them.
 type listItem struct {
-	Key         *string `json:"key,omitempty"`
-	KeyBase64   *string `json:"key_base64,omitempty"`
-	Value       *string `json:"value,omitempty"`
-	ValueBase64 *string `json:"value_base64,omitempty"`
+	Key            *string `json:"key,omitempty"`
+	KeyBase64      *string `json:"key_base64,omitempty"`
+	Value          *string `json:"value,omitempty"`
+	ValueBase64    *string `json:"value_base64,omitempty"`
+	CreateRevision uint64  `json:"create_revision"`
+	ModRevision    uint64  `json:"mod_revision"`
+	Version        uint64  `json:"version"`
+}
+
+func itemBody(it kv.Item) listItem {
+	li := listItem{CreateRevision: it.CreateRevision, ModRevision: it.ModRevision, Version: it.Version}
+	li.Key, li.KeyBase64 = textOrBase64(it.Key)
+	li.Value, li.ValueBase64 = textOrBase64(it.Value)
+	return li
 }
 
 type listBody struct {
@@ -252,10 +381,7 @@ func (s *Server) handleList(c *gin.Context) {
 	}
 	out := listBody{Items: make([]listItem, 0, len(items))}
 	for _, it := range items {
-		var li listItem
-		li.Key, li.KeyBase64 = textOrBase64(it.Key)
-		li.Value, li.ValueBase64 = textOrBase64(it.Value)
-		out.Items = append(out.Items, li)
+		out.Items = append(out.Items, itemBody(it))
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -51,13 +51,19 @@ type Snapshots interface {
 	OpenRaw(index uint64) (io.ReadCloser, int64, error)
 }
 
-// Store is the read side of the state machine.
+// Store is the read side of the state machine, and where a caller learns
+// what its write did.
 type Store interface {
-	Get(key []byte) ([]byte, error) // kv.ErrNotFound when absent
+	GetItem(key []byte) (kv.Item, error) // kv.ErrNotFound when absent
 	List(prefix []byte, limit int) ([]kv.Item, error)
-	// RequestResult is the log index at which the write with request id (client, seq) was applied,
-	// when seq is the client's latest applied write.
-	RequestResult(client string, seq uint64) (uint64, bool)
+	// RequestResult is how the write with request id (client, seq) was first applied, while the
+	// client's session still holds it.
+	RequestResult(client string, seq uint64) (kv.RequestOutcome, bool)
+	// Expect registers a command's nonce before it is proposed; Outcome returns (once) what applying
+	// it did on this node; Forget drops the registration.
+	Expect(nonce uint64)
+	Outcome(nonce uint64) (kv.Outcome, bool)
+	Forget(nonce uint64)
 }
 
 // Options configures a Server. Zero values get the documented defaults.

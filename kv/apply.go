@@ -16,8 +16,9 @@ import (
 const entryNormal logs.EntryType = 0
 
 // mutation is the badger write one entry turns into. key is nil for an
-// entry that only advances the applied index (no-op, unknown type, or a
-// command every node rejects the same way).
+// entry that writes no user data (no-op, unknown type, a command every
+// node rejects the same way, a write whose condition failed): it only
+// advances the applied index, and writes its session records if any.
 type mutation struct {
 	index uint64
 	term  uint64
@@ -25,6 +26,9 @@ type mutation struct {
 	value []byte
 	del   bool
 	extra []mutation // session table records written with it
+	// nonce and outcome go to whoever waits for this entry (Store.Expect).
+	nonce   uint64
+	outcome Outcome
 }
 
 // Apply applies committed entries in index order. Entries at or below the
@@ -58,11 +62,10 @@ func (s *Store) Apply(entries []logs.Entry) error {
 			return fmt.Errorf("kv: apply: got entry %d where %d was expected (applied index %d)", e.Index, want, applied)
 		}
 	}
-	muts := make([]mutation, len(pending))
-	for i, e := range pending {
-		muts[i] = s.mutationFor(e)
+	muts, err := s.mutations(pending)
+	if err != nil {
+		return errors.Join(err, s.sessions.load(s.db))
 	}
-
 	for len(muts) > 0 {
 		n, err := s.writeChunk(muts)
 		if err != nil {
@@ -71,39 +74,77 @@ func (s *Store) Apply(entries []logs.Entry) error {
 			return errors.Join(err, s.sessions.load(s.db))
 		}
 		s.pos.Store(&appliedPos{index: muts[n-1].index, term: muts[n-1].term})
+		s.outcomes.record(muts[:n])
 		muts = muts[n:]
 	}
 	return nil
 }
 
+// mutations decodes the entries of one Apply call into badger writes.
+// Each sees the store as the entries before it left it: conditions and
+// revisions depend on it.
+func (s *Store) mutations(pending []logs.Entry) ([]mutation, error) {
+	view := batchView{txn: s.db.NewTransaction(false)}
+	defer view.txn.Discard()
+	muts := make([]mutation, len(pending))
+	for i, e := range pending {
+		var err error
+		if muts[i], err = s.mutationFor(e, &view); err != nil {
+			return nil, fmt.Errorf("kv: apply entry %d: %w", e.Index, err)
+		}
+	}
+	return muts, nil
+}
+
 // mutationFor decodes one entry. Everything here depends only on the
-// entry, so every replica makes the same decision for it.
-func (s *Store) mutationFor(e logs.Entry) mutation {
+// entry and the entries before it, so every replica makes the same
+// decision for it.
+func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 	m := mutation{index: e.Index, term: e.Term}
 	if e.Type != entryNormal {
-		return m
+		return m, nil
 	}
 	cmd, err := DecodeCommand(e.Data)
 	if err != nil {
 		s.logger.Warn("skipping undecodable command", "index", e.Index, "term", e.Term, "bytes", len(e.Data), "err", err)
-		return m
+		return m, nil
 	}
 	if len(cmd.Key) > maxUserKey {
 		s.logger.Warn("skipping command with an oversized key", "index", e.Index, "term", e.Term, "key_bytes", len(cmd.Key), "max", maxUserKey)
-		return m
+		return m, nil
 	}
+	ukey := userKey(cmd.Key)
+	st, err := view.state(ukey)
+	if err != nil {
+		return m, err
+	}
+	holds := cmd.condHolds(st)
 	if cmd.Client != "" {
-		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, e.Index)
+		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, e.Index, !holds)
 		if !fresh {
 			s.logger.Debug("skipping a retried write", "index", e.Index, "client", cmd.Client, "seq", cmd.Seq)
-			return m
+			return m, nil
 		}
 		m.extra = writes
 	}
-	m.key = userKey(cmd.Key)
-	m.value = cmd.Value
-	m.del = cmd.Op == OpDel
-	return m
+	m.nonce = cmd.Nonce
+	if !holds {
+		m.outcome = Outcome{Meta: st.meta}
+		return m, nil
+	}
+	var next keyState
+	if cmd.Op == OpSet {
+		meta := Meta{CreateRevision: e.Index, ModRevision: e.Index, Version: 1}
+		if st.exists {
+			meta.CreateRevision, meta.Version = st.meta.CreateRevision, st.meta.Version+1
+		}
+		next = keyState{exists: true, meta: meta}
+		m.value = encodeValue(meta, cmd.Value)
+	}
+	view.set(ukey, next)
+	m.key, m.del = ukey, cmd.Op == OpDel
+	m.outcome = Outcome{Applied: true, Meta: next.meta}
+	return m, nil
 }
 
 // writeChunk commits as many leading mutations as fit in one badger
@@ -163,14 +204,17 @@ const maxChunkBytes = 128 << 20
 func fill(txn *badger.Txn, muts []mutation, maxBytes int) (int, error) {
 	var bytes int
 	for i, m := range muts {
-		if m.key == nil {
+		if m.key == nil && len(m.extra) == 0 {
 			continue
 		}
 		bytes += len(m.key) + len(m.value)
 		if bytes > maxBytes && i > 0 {
 			return i, nil
 		}
-		err := write(txn, m)
+		var err error
+		if m.key != nil {
+			err = write(txn, m)
+		}
 		for j := 0; err == nil && j < len(m.extra); j++ {
 			if err = write(txn, m.extra[j]); errors.Is(err, badger.ErrTxnTooBig) {
 				// Part of this entry is in txn already: start over

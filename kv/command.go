@@ -10,10 +10,15 @@ import (
 
 // The first byte of every encoded command is its format version, so the
 // format can change without misreading old log entries. Version 2 adds a
-// request id for exactly-once writes.
+// request id for exactly-once writes; version 3 a condition and a nonce
+// (conditional writes). Encode writes the oldest version that can carry
+// the command, so nodes of an older release keep reading plain writes;
+// a conditional write needs every node upgraded (an old node would skip
+// it as undecodable).
 const (
 	commandV1 = 1
 	commandV2 = 2
+	commandV3 = 3
 )
 
 // MaxClientIDBytes bounds the client part of a request id.
@@ -35,6 +40,14 @@ type Command struct {
 	Value  []byte
 	Client string
 	Seq    uint64
+	// Cond, when set, makes the write apply only if it holds when the
+	// entry is applied (CondRevision is its revision for
+	// CondModRevision). Nonce names the proposal so that the node that
+	// proposed it can learn the outcome (Store.Expect); it is part of the
+	// entry, so it means nothing to the state machine's decision.
+	Cond         Cond
+	CondRevision uint64
+	Nonce        uint64
 }
 
 // ErrBadCommand is wrapped by DecodeCommand's errors.
@@ -50,10 +63,22 @@ func EncodeDel(key []byte) []byte {
 	return Command{Op: OpDel, Key: key}.Encode()
 }
 
-// Encode encodes c: version 1 without a request id, version 2 with one.
+// Encode encodes c: version 1 without a request id, version 2 with one,
+// version 3 when it has a condition or a nonce.
 func (c Command) Encode() []byte {
-	b := make([]byte, 0, 3+3*binary.MaxVarintLen64+len(c.Client)+len(c.Key)+len(c.Value))
-	if c.Client == "" {
+	b := make([]byte, 0, 3+5*binary.MaxVarintLen64+len(c.Client)+len(c.Key)+len(c.Value))
+	if c.Cond != CondNone || c.Nonce != 0 {
+		b = append(b, commandV3, byte(c.Op), byte(c.Cond))
+		if c.Cond == CondModRevision {
+			b = binary.AppendUvarint(b, c.CondRevision)
+		}
+		b = binary.AppendUvarint(b, c.Nonce)
+		b = binary.AppendUvarint(b, uint64(len(c.Client)))
+		if c.Client != "" {
+			b = append(b, c.Client...)
+			b = binary.AppendUvarint(b, c.Seq)
+		}
+	} else if c.Client == "" {
 		b = append(b, commandV1, byte(c.Op))
 	} else {
 		b = append(b, commandV2, byte(c.Op))
@@ -84,7 +109,7 @@ func DecodeCommand(b []byte) (Command, error) {
 	if len(b) < 2 {
 		return Command{}, fmt.Errorf("%w: %d bytes is too short", ErrBadCommand, len(b))
 	}
-	if b[0] != commandV1 && b[0] != commandV2 {
+	if b[0] < commandV1 || b[0] > commandV3 {
 		return Command{}, fmt.Errorf("%w: unknown version %d", ErrBadCommand, b[0])
 	}
 	c := Command{Op: Op(b[1])}
@@ -92,17 +117,24 @@ func DecodeCommand(b []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, b[1])
 	}
 	rest := b[2:]
-	if b[0] == commandV2 {
-		clen, r, err := uvarint(rest, "client id length")
-		if err != nil {
+	var err error
+	switch b[0] {
+	case commandV2:
+		if c.Client, c.Seq, rest, err = decodeRequestID(rest, false); err != nil {
 			return Command{}, err
 		}
-		if clen == 0 || clen > MaxClientIDBytes || clen > uint64(len(r)) {
-			return Command{}, fmt.Errorf("%w: client id length %d with %d bytes left", ErrBadCommand, clen, len(r))
-		}
-		c.Client = string(r[:clen])
-		if c.Seq, rest, err = uvarint(r[clen:], "request sequence"); err != nil {
+	case commandV3:
+		if rest, err = c.decodeCond(rest); err != nil {
 			return Command{}, err
+		}
+		if c.Nonce, rest, err = uvarint(rest, "nonce"); err != nil {
+			return Command{}, err
+		}
+		if c.Client, c.Seq, rest, err = decodeRequestID(rest, true); err != nil {
+			return Command{}, err
+		}
+		if c.Cond == CondNone && c.Nonce == 0 {
+			return Command{}, fmt.Errorf("%w: version 3 without a condition or a nonce", ErrBadCommand)
 		}
 	}
 	klen, rest, err := uvarint(rest, "key length")
@@ -117,4 +149,47 @@ func DecodeCommand(b []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: DEL with %d trailing bytes", ErrBadCommand, len(c.Value))
 	}
 	return c, nil
+}
+
+// decodeCond reads a version 3 condition.
+func (c *Command) decodeCond(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: no condition", ErrBadCommand)
+	}
+	c.Cond, b = Cond(b[0]), b[1:]
+	switch c.Cond {
+	case CondNone, CondExists, CondAbsent:
+		return b, nil
+	case CondModRevision:
+		var err error
+		if c.CondRevision, b, err = uvarint(b, "condition revision"); err != nil {
+			return nil, err
+		}
+		if c.CondRevision == 0 {
+			return nil, fmt.Errorf("%w: condition on revision 0", ErrBadCommand)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w: unknown condition %d", ErrBadCommand, c.Cond)
+}
+
+// decodeRequestID reads a client id and sequence number; with optional, a
+// zero length means none.
+func decodeRequestID(b []byte, optional bool) (string, uint64, []byte, error) {
+	clen, r, err := uvarint(b, "client id length")
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if clen == 0 && optional {
+		return "", 0, r, nil
+	}
+	if clen == 0 || clen > MaxClientIDBytes || clen > uint64(len(r)) {
+		return "", 0, nil, fmt.Errorf("%w: client id length %d with %d bytes left", ErrBadCommand, clen, len(r))
+	}
+	client := string(r[:clen])
+	seq, rest, err := uvarint(r[clen:], "request sequence")
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return client, seq, rest, nil
 }

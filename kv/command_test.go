@@ -21,6 +21,14 @@ func TestCommandRoundTrip(t *testing.T) {
 		{"set 1 MiB value", EncodeSet([]byte("big"), bytes.Repeat([]byte("v"), 1<<20)),
 			Command{Op: OpSet, Key: []byte("big"), Value: bytes.Repeat([]byte("v"), 1<<20)}},
 		{"del", EncodeDel([]byte("color")), Command{Op: OpDel, Key: []byte("color"), Value: nil}},
+		{"set if-match", Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Cond: CondModRevision, CondRevision: 300, Nonce: 7}.Encode(),
+			Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Cond: CondModRevision, CondRevision: 300, Nonce: 7}},
+		{"set create-only with request id", Command{Op: OpSet, Key: []byte("k"), Cond: CondAbsent, Nonce: 1 << 60, Client: "cli", Seq: 9}.Encode(),
+			Command{Op: OpSet, Key: []byte("k"), Cond: CondAbsent, Nonce: 1 << 60, Client: "cli", Seq: 9}},
+		{"del if-exists", Command{Op: OpDel, Key: []byte("k"), Cond: CondExists, Nonce: 2}.Encode(),
+			Command{Op: OpDel, Key: []byte("k"), Cond: CondExists, Nonce: 2}},
+		{"request id only stays version 2", Command{Op: OpSet, Key: []byte("k"), Client: "c", Seq: 1}.Encode(),
+			Command{Op: OpSet, Key: []byte("k"), Client: "c", Seq: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,9 +36,10 @@ func TestCommandRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeCommand: %v", err)
 			}
-			if got.Op != tt.want.Op || !bytes.Equal(got.Key, tt.want.Key) || !bytes.Equal(got.Value, tt.want.Value) {
-				t.Fatalf("got {%d %q %d bytes}, want {%d %q %d bytes}",
-					got.Op, got.Key, len(got.Value), tt.want.Op, tt.want.Key, len(tt.want.Value))
+			if got.Op != tt.want.Op || !bytes.Equal(got.Key, tt.want.Key) || !bytes.Equal(got.Value, tt.want.Value) ||
+				got.Cond != tt.want.Cond || got.CondRevision != tt.want.CondRevision || got.Nonce != tt.want.Nonce ||
+				got.Client != tt.want.Client || got.Seq != tt.want.Seq {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
@@ -59,7 +68,13 @@ func TestDecodeCommandMalformed(t *testing.T) {
 		{"nil", nil, "too short"},
 		{"one byte", []byte{1}, "too short"},
 		{"version 0", []byte{0, 1, 1, 'k'}, "unknown version 0"},
-		{"version 3", []byte{3, 1, 1, 'k'}, "unknown version 3"},
+		{"version 4", []byte{4, 1, 1, 'k'}, "unknown version 4"},
+		{"v3 without condition or nonce", []byte{3, 1, 0, 0, 0, 1, 'k'}, "without a condition or a nonce"},
+		{"v3 unknown condition", []byte{3, 1, 9, 0, 0, 1, 'k'}, "unknown condition 9"},
+		{"v3 condition on revision 0", []byte{3, 1, 1, 0, 0, 0, 1, 'k'}, "revision 0"},
+		{"v3 no condition byte", []byte{3, 1}, "no condition"},
+		{"v3 truncated nonce", []byte{3, 1, 3, 0x80}, "bad nonce"},
+		{"v3 client id too long", append([]byte{3, 1, 3, 7, 129, 1}, bytes.Repeat([]byte("c"), 129)...), "client id length 129"},
 		{"op 0", []byte{1, 0, 1, 'k'}, "unknown op 0"},
 		{"op 3", []byte{1, 3, 1, 'k'}, "unknown op 3"},
 		{"no key length", []byte{1, 1}, "bad key length"},
@@ -98,6 +113,8 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte{1, 1, 0x81, 0x00, 'k'})
 	f.Add([]byte{})
 	f.Add([]byte{1, 2, 0})
+	f.Add(Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Cond: CondModRevision, CondRevision: 300, Nonce: 7, Client: "c", Seq: 2}.Encode())
+	f.Add(Command{Op: OpDel, Key: []byte("k"), Cond: CondAbsent}.Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
 		if err != nil {
@@ -109,20 +126,14 @@ func FuzzDecodeCommand(f *testing.F) {
 		if len(c.Key) == 0 {
 			t.Fatal("decoded an empty key")
 		}
-		var re []byte
-		switch c.Op {
-		case OpSet:
-			re = EncodeSet(c.Key, c.Value)
-		case OpDel:
-			if len(c.Value) != 0 {
-				t.Fatalf("DEL decoded with a %d-byte value", len(c.Value))
-			}
-			re = EncodeDel(c.Key)
-		default:
+		if c.Op != OpSet && c.Op != OpDel {
 			t.Fatalf("decoded unknown op %d", c.Op)
 		}
-		if !bytes.Equal(re, b) {
-			t.Fatalf("re-encoding %x gave %x", b, re)
+		if c.Op == OpDel && len(c.Value) != 0 {
+			t.Fatalf("DEL decoded with a %d-byte value", len(c.Value))
+		}
+		if re := c.Encode(); !bytes.Equal(re, b) {
+			t.Fatalf("re-encoding %x gave %x", b, c.Encode())
 		}
 	})
 }

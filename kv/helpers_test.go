@@ -114,3 +114,10 @@ func itemsString(items []Item) string {
 	}
 	return b.String()
 }
+
+// requestIndex is RequestResult's index, for tests that check only where
+// a request was applied.
+func requestIndex(s *Store, client string, seq uint64) (uint64, bool) {
+	r, ok := s.RequestResult(client, seq)
+	return r.Index, ok
+}

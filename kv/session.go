@@ -34,20 +34,27 @@ const sessionWindow = 16
 
 type seqIndex struct {
 	seq, index uint64 // a request's sequence number and the entry that applied it
+	// condFailed: the entry's condition did not hold, so it wrote
+	// nothing; a retry answers that again. Stored as the top bit of the
+	// index, which a log index never reaches (records from before
+	// conditional writes read as successes, which they were).
+	condFailed bool
 }
+
+const condFailedBit = 1 << 63
 
 type session struct {
 	lastIndex uint64     // log index of the client's latest applied write, for eviction
 	seqs      []seqIndex // applied requests, ascending by seq, at most sessionWindow
 }
 
-func (s *session) find(seq uint64) (uint64, bool) {
+func (s *session) find(seq uint64) (seqIndex, bool) {
 	for _, si := range s.seqs {
 		if si.seq == seq {
-			return si.index, true
+			return si, true
 		}
 	}
-	return 0, false
+	return seqIndex{}, false
 }
 
 // sessionTable is the in-memory copy of the table.
@@ -64,8 +71,12 @@ func sessionKey(client string) []byte {
 func encodeSession(s *session) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+16*len(s.seqs)), s.lastIndex)
 	for _, si := range s.seqs {
+		idx := si.index
+		if si.condFailed {
+			idx |= condFailedBit
+		}
 		b = binary.BigEndian.AppendUint64(b, si.seq)
-		b = binary.BigEndian.AppendUint64(b, si.index)
+		b = binary.BigEndian.AppendUint64(b, idx)
 	}
 	return b
 }
@@ -76,7 +87,8 @@ func decodeSession(v []byte) (*session, error) {
 	}
 	s := &session{lastIndex: binary.BigEndian.Uint64(v)}
 	for p := v[8:]; len(p) > 0; p = p[16:] {
-		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: binary.BigEndian.Uint64(p[8:])}
+		idx := binary.BigEndian.Uint64(p[8:])
+		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: idx &^ condFailedBit, condFailed: idx&condFailedBit != 0}
 		if n := len(s.seqs); n > 0 && si.seq <= s.seqs[n-1].seq {
 			return nil, errors.New("session record with unordered sequence numbers")
 		}
@@ -116,9 +128,10 @@ func (t *sessionTable) load(db *badger.DB) error {
 }
 
 // admit decides whether the write (client, seq) at index is to be
-// applied. For a write to apply it records it and returns the session
-// records to write (the client's, and the deletion of an evicted client's).
-func (t *sessionTable) admit(client string, seq, index uint64) (fresh bool, writes []mutation) {
+// applied. For a write to apply it records it (with whether its condition
+// failed) and returns the session records to write (the client's, and the
+// deletion of an evicted client's).
+func (t *sessionTable) admit(client string, seq, index uint64, condFailed bool) (fresh bool, writes []mutation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.m[client]
@@ -137,7 +150,7 @@ func (t *sessionTable) admit(client string, seq, index uint64) (fresh bool, writ
 		t.m[client] = s
 	}
 	at, _ := slices.BinarySearchFunc(s.seqs, seq, func(si seqIndex, seq uint64) int { return cmp.Compare(si.seq, seq) })
-	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index})
+	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index, condFailed: condFailed})
 	if len(s.seqs) > sessionWindow {
 		s.seqs = slices.Delete(s.seqs, 0, 1)
 	}
@@ -157,16 +170,23 @@ func (t *sessionTable) evictOldest(index uint64) mutation {
 	return mutation{index: index, key: sessionKey(oldest), del: true}
 }
 
-// RequestResult returns the log index at which the write with request id
-// (client, seq) was applied. ok is false when the session does not hold
-// it: the client is unknown (or was evicted), or seq fell below the
-// window, so whether it was applied cannot be told.
-func (s *Store) RequestResult(client string, seq uint64) (index uint64, ok bool) {
+// RequestOutcome is how the write with a request id was first applied.
+type RequestOutcome struct {
+	Index      uint64 // the entry that applied it
+	CondFailed bool   // its condition did not hold, so it wrote nothing
+}
+
+// RequestResult returns how the write with request id (client, seq) was
+// applied. ok is false when the session does not hold it: the client is
+// unknown (or was evicted), or seq fell below the window, so whether it
+// was applied cannot be told.
+func (s *Store) RequestResult(client string, seq uint64) (RequestOutcome, bool) {
 	s.sessions.mu.RLock()
 	defer s.sessions.mu.RUnlock()
 	ss, found := s.sessions.m[client]
 	if !found {
-		return 0, false
+		return RequestOutcome{}, false
 	}
-	return ss.find(seq)
+	si, ok := ss.find(seq)
+	return RequestOutcome{Index: si.index, CondFailed: si.condFailed}, ok
 }

@@ -46,16 +46,16 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 		setWithID(3, "k", "first", "c1", 1), // the retry
 	)
 	wantValue(t, s, "k", "other") // the retry was not applied again
-	if idx, ok := s.RequestResult("c1", 1); !ok || idx != 1 {
+	if idx, ok := requestIndex(s, "c1", 1); !ok || idx != 1 {
 		t.Fatalf("RequestResult(c1, 1) = %d, %v; want 1, true", idx, ok)
 	}
 	s = reopen(t, s, opts)
 	mustApply(t, s, setWithID(4, "k", "first", "c1", 1), setWithID(5, "j", "x", "c1", 2))
 	wantValue(t, s, "k", "other") // not applied after a restart either
-	if idx, ok := s.RequestResult("c1", 2); !ok || idx != 5 {
+	if idx, ok := requestIndex(s, "c1", 2); !ok || idx != 5 {
 		t.Fatalf("RequestResult(c1, 2) = %d, %v; want 5, true", idx, ok)
 	}
-	if idx, ok := s.RequestResult("c1", 1); !ok || idx != 1 {
+	if idx, ok := requestIndex(s, "c1", 1); !ok || idx != 1 {
 		t.Fatalf("RequestResult(c1, 1) after a later write = %d, %v; want the first application 1", idx, ok)
 	}
 	// An older seq arriving late is not applied either.
@@ -83,7 +83,7 @@ func TestSessionTableBounded(t *testing.T) {
 	if _, ok := s.RequestResult("c0", 1); ok {
 		t.Fatal("the oldest client was not evicted")
 	}
-	if idx, ok := s.RequestResult(fmt.Sprintf("c%d", MaxSessions+4), 1); !ok || idx != MaxSessions+5 {
+	if idx, ok := requestIndex(s, fmt.Sprintf("c%d", MaxSessions+4), 1); !ok || idx != MaxSessions+5 {
 		t.Fatalf("newest client: %d, %v", idx, ok)
 	}
 	// The eviction is durable too.
@@ -121,7 +121,7 @@ func TestSessionWindow(t *testing.T) {
 	if _, err := s.Get([]byte("late")); err == nil {
 		t.Fatal("a write older than the window was applied")
 	}
-	if got, ok := s.RequestResult("c", 10); !ok || got != 10 {
+	if got, ok := requestIndex(s, "c", 10); !ok || got != 10 {
 		t.Fatalf("RequestResult(c, 10) = %d, %v; want 10, true", got, ok)
 	}
 }
@@ -132,7 +132,7 @@ func TestDecodeSessionRejectsGarbage(t *testing.T) {
 			t.Errorf("decodeSession(%d bytes) accepted", len(v))
 		}
 	}
-	unordered := encodeSession(&session{lastIndex: 5, seqs: []seqIndex{{2, 4}, {1, 5}}})
+	unordered := encodeSession(&session{lastIndex: 5, seqs: []seqIndex{{seq: 2, index: 4}, {seq: 1, index: 5}}})
 	if _, err := decodeSession(unordered); err == nil {
 		t.Error("unordered session accepted")
 	}

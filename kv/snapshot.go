@@ -250,7 +250,7 @@ func checkLoaded(db *badger.DB, index, term uint64) error {
 		if err != nil {
 			return err
 		}
-		if len(v) != 1 || v[0] != storeFormat {
+		if len(v) != 1 || (v[0] != storeFormat && v[0] != storeFormatNoHeader) {
 			return fmt.Errorf("%w: store format %v is not the supported %d", ErrBadImage, v, storeFormat)
 		}
 		pos, err := readPos(txn)

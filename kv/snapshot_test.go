@@ -108,7 +108,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 			index  uint64
 			ok     bool
 		}{{"c1", 7, 5, true}, {"c2", 1, 6, true}, {"c9", 1, 0, false}} {
-			if idx, ok := s.RequestResult(r.client, r.seq); idx != r.index || ok != r.ok {
+			if idx, ok := requestIndex(s, r.client, r.seq); idx != r.index || ok != r.ok {
 				t.Fatalf("RequestResult(%s, %d) = %d, %v; want %d, %v", r.client, r.seq, idx, ok, r.index, r.ok)
 			}
 		}

@@ -33,7 +33,12 @@ var (
 	metaFormat = []byte{metaPrefix, 'f', 'o', 'r', 'm', 'a', 't'}
 )
 
-const storeFormat = 1
+// storeFormat 2 stores every user value behind a revision header
+// (revision.go); format 1 stores bare values and is migrated on open.
+const (
+	storeFormat         = 2
+	storeFormatNoHeader = 1
+)
 
 // maxUserKey is badger's key limit (65000) minus the namespace byte.
 const maxUserKey = 65000 - 1
@@ -76,6 +81,7 @@ type Store struct {
 	pos atomic.Pointer[appliedPos]
 
 	sessions sessionTable
+	outcomes outcomes
 
 	// applyMu serialises Apply and Restore, so chunks of one call never
 	// interleave with another's and the applied index only moves as the
@@ -202,7 +208,7 @@ func orDefault(v, def int64) int64 {
 // returns the applied index and term.
 func loadMeta(db *badger.DB) (appliedPos, error) {
 	var pos appliedPos
-	fresh := false
+	fresh, migrate := false, false
 	err := db.View(func(txn *badger.Txn) error {
 		v, err := getValue(txn, metaFormat)
 		switch {
@@ -210,6 +216,8 @@ func loadMeta(db *badger.DB) (appliedPos, error) {
 			fresh = true
 		case err != nil:
 			return err
+		case len(v) == 1 && v[0] == storeFormatNoHeader:
+			migrate = true
 		case len(v) != 1 || v[0] != storeFormat:
 			return fmt.Errorf("kv: store format %v is not the supported %d", v, storeFormat)
 		}
@@ -218,6 +226,11 @@ func loadMeta(db *badger.DB) (appliedPos, error) {
 	})
 	if err != nil {
 		return appliedPos{}, fmt.Errorf("kv: read metadata: %w", err)
+	}
+	if migrate {
+		if err := migrateRevisions(db); err != nil {
+			return appliedPos{}, err
+		}
 	}
 	if fresh {
 		if pos.index != 0 {
@@ -285,24 +298,41 @@ func (s *Store) AppliedTerm() uint64 { return s.pos.Load().term }
 
 // Get returns a copy of the value stored under key, or ErrNotFound.
 func (s *Store) Get(key []byte) ([]byte, error) {
+	it, err := s.GetItem(key)
+	return it.Value, err
+}
+
+// GetItem returns key's value (a copy) and revisions, or ErrNotFound.
+func (s *Store) GetItem(key []byte) (Item, error) {
 	s.lifeMu.RLock()
 	defer s.lifeMu.RUnlock()
 	if s.closed {
-		return nil, ErrClosed
+		return Item{}, ErrClosed
 	}
-	var val []byte
+	var it Item
 	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		val, err = getValue(txn, userKey(key))
+		v, err := getValue(txn, userKey(key))
+		if err == nil {
+			it, err = itemOf(key, v)
+		}
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, ErrNotFound
+		return Item{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kv: get %q: %w", key, err)
+		return Item{}, fmt.Errorf("kv: get %q: %w", key, err)
 	}
-	return val, nil
+	return it, nil
+}
+
+// itemOf builds an Item from a stored value it may keep.
+func itemOf(key, stored []byte) (Item, error) {
+	m, v, err := decodeValue(stored)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{Key: key, Value: v, Meta: m}, nil
 }
 
 // List returns up to limit items whose keys start with prefix, in key
@@ -331,7 +361,11 @@ func (s *Store) List(prefix []byte, limit int) ([]Item, error) {
 			if err != nil {
 				return err
 			}
-			items = append(items, Item{Key: item.KeyCopy(nil)[1:], Value: v})
+			it, err := itemOf(item.KeyCopy(nil)[1:], v)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", item.Key()[1:], err)
+			}
+			items = append(items, it)
 		}
 		return nil
 	})

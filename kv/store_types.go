@@ -5,8 +5,9 @@ import "errors"
 // ErrNotFound is returned by Get when the key is absent.
 var ErrNotFound = errors.New("kv: key not found")
 
-// Item is one key and its value, as returned by List.
+// Item is one key, its value and its revisions, as Get and List return them.
 type Item struct {
 	Key   []byte
 	Value []byte
+	Meta
 }
