@@ -3,13 +3,16 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/logs"
 )
@@ -256,3 +259,49 @@ func TestConcurrentCompareAndSwap(t *testing.T) {
 }
 
 var _ Consensus = (*storeNode)(nil)
+
+// TestClientConditions runs the real client's conditional writes and
+// GetItem against the real handler and store over HTTP.
+func TestClientConditions(t *testing.T) {
+	n := newStoreNode(t)
+	ts := httptest.NewServer(n.handler(t))
+	t.Cleanup(ts.Close)
+	c, err := client.New([]string{ts.URL}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	do := func(w *client.Write) (uint64, error) {
+		defer w.Close()
+		return w.Do(ctx)
+	}
+	if idx, err := do(c.NewPut("k", []byte("a")).IfAbsent()); err != nil || idx != 1 {
+		t.Fatalf("create = %d, %v", idx, err)
+	}
+	_, err = do(c.NewPut("k", []byte("b")).IfAbsent())
+	var ce *client.ConditionError
+	if !errors.As(err, &ce) || ce.ModRevision != 1 || ce.Version != 1 || ce.Message == "" {
+		t.Fatalf("second create: %v (%#v); want a ConditionError at revision 1", err, ce)
+	}
+	if idx, err := do(c.NewPut("k", []byte("c")).IfRevision(1)); err != nil || idx != 3 {
+		t.Fatalf("CAS from 1 = %d, %v", idx, err)
+	}
+	it, err := c.GetItem(ctx, "k", "")
+	if err != nil || string(it.Value) != "c" || it.CreateRevision != 1 || it.ModRevision != 3 || it.Version != 2 {
+		t.Fatalf("GetItem = %+v, %v", it, err)
+	}
+	if _, err := do(c.NewDelete("k").IfRevision(1)); !errors.As(err, &ce) || ce.ModRevision != 3 {
+		t.Fatalf("delete from a stale revision: %v", err)
+	}
+	if _, err := do(c.NewDelete("k").IfRevision(3)); err != nil {
+		t.Fatalf("delete from the current revision: %v", err)
+	}
+	if _, err := c.GetItem(ctx, "k", ""); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("GetItem after delete: %v", err)
+	}
+	items, err := c.List(ctx, "", 0, "")
+	if err != nil || len(items) != 0 {
+		t.Fatalf("List = %v, %v", items, err)
+	}
+}

@@ -25,7 +25,7 @@ func (c *Client) TransferLeader(ctx context.Context, to uint64) (uint64, error) 
 	if to != AnyNode {
 		body = []byte(`{"to":` + strconv.FormatUint(to, 10) + `}`)
 	}
-	out, err := c.do(ctx, http.MethodPost, "/v1/cluster/transfer-leader", body, "", false)
+	out, err := c.do(ctx, http.MethodPost, "/v1/cluster/transfer-leader", body, nil, false)
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +48,7 @@ type SnapshotInfo struct {
 // its log. There is no failover: each node snapshots itself, so another
 // node's snapshot would not be what was asked for.
 func (c *Client) Snapshot(ctx context.Context, endpoint string) (SnapshotInfo, error) {
-	out, err := c.at(ctx, endpoint, http.MethodPost, "/v1/admin/snapshot", nil, "")
+	out, err := c.at(ctx, endpoint, http.MethodPost, "/v1/admin/snapshot", nil, nil)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
@@ -113,7 +113,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		idx := (start + i) % n
 		base := c.endpoints[idx]
 		wd.kick()
-		resp, err := c.send(ctx, base, http.MethodGet, "/v1/admin/backup", nil, "")
+		resp, err := c.send(ctx, base, http.MethodGet, "/v1/admin/backup", nil, nil)
 		if err != nil {
 			err = cause(err)
 			if !retryable(err) {

@@ -41,11 +41,38 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
 
-// Item is one key and value from List. Key holds arbitrary bytes when the
-// server had to send it base64.
+// Item is one key and value, with its revisions, from List or GetItem.
+// Key holds arbitrary bytes when the server had to send it base64.
+// Revisions are 0 for a key last written before the server kept them.
 type Item struct {
-	Key   string
-	Value []byte
+	Key            string
+	Value          []byte
+	CreateRevision uint64
+	ModRevision    uint64
+	Version        uint64
+}
+
+// rawItem is an item on the wire.
+type rawItem struct {
+	Key            *string `json:"key"`
+	KeyBase64      *string `json:"key_base64"`
+	Value          *string `json:"value"`
+	ValueBase64    *string `json:"value_base64"`
+	CreateRevision uint64  `json:"create_revision"`
+	ModRevision    uint64  `json:"mod_revision"`
+	Version        uint64  `json:"version"`
+}
+
+func (r rawItem) item() (Item, error) {
+	k, err := textOrBase64(r.Key, r.KeyBase64)
+	if err != nil {
+		return Item{}, fmt.Errorf("key: %w", err)
+	}
+	v, err := textOrBase64(r.Value, r.ValueBase64)
+	if err != nil {
+		return Item{}, fmt.Errorf("value: %w", err)
+	}
+	return Item{Key: string(k), Value: v, CreateRevision: r.CreateRevision, ModRevision: r.ModRevision, Version: r.Version}, nil
 }
 
 // Status mirrors GET /v1/status.
@@ -184,7 +211,7 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // Get returns key's value. consistency is "" (the server's default,
 // linearizable), "linearizable" or "stale".
 func (c *Client) Get(ctx context.Context, key string, consistency string) ([]byte, error) {
-	return c.do(ctx, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil, "", true)
+	return c.do(ctx, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil, nil, true)
 }
 
 // Put sets key to value and returns the log index of the write. The write
@@ -213,34 +240,42 @@ func (c *Client) List(ctx context.Context, prefix string, limit int, consistency
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	body, err := c.do(ctx, http.MethodGet, "/v1/kv"+consistencyQuery(consistency, q), nil, "", true)
+	body, err := c.do(ctx, http.MethodGet, "/v1/kv"+consistencyQuery(consistency, q), nil, nil, true)
 	if err != nil {
 		return nil, err
 	}
 	var raw struct {
-		Items []struct {
-			Key         *string `json:"key"`
-			KeyBase64   *string `json:"key_base64"`
-			Value       *string `json:"value"`
-			ValueBase64 *string `json:"value_base64"`
-		} `json:"items"`
+		Items []rawItem `json:"items"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("client: decode list: %w", err)
 	}
 	items := make([]Item, 0, len(raw.Items))
 	for i, r := range raw.Items {
-		k, err := textOrBase64(r.Key, r.KeyBase64)
+		it, err := r.item()
 		if err != nil {
-			return nil, fmt.Errorf("client: list item %d key: %w", i, err)
+			return nil, fmt.Errorf("client: list item %d %w", i, err)
 		}
-		v, err := textOrBase64(r.Value, r.ValueBase64)
-		if err != nil {
-			return nil, fmt.Errorf("client: list item %d value: %w", i, err)
-		}
-		items = append(items, Item{Key: string(k), Value: v})
+		items = append(items, it)
 	}
 	return items, nil
+}
+
+// GetItem returns key's value with its revisions (GET ?meta=1).
+func (c *Client) GetItem(ctx context.Context, key string, consistency string) (Item, error) {
+	body, err := c.do(ctx, http.MethodGet, keyPath(key)+consistencyQuery(consistency, url.Values{"meta": {"1"}}), nil, nil, true)
+	if err != nil {
+		return Item{}, err
+	}
+	var r rawItem
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Item{}, fmt.Errorf("client: decode item: %w", err)
+	}
+	it, err := r.item()
+	if err != nil {
+		return Item{}, fmt.Errorf("client: item %w", err)
+	}
+	return it, nil
 }
 
 // Status asks one endpoint (any address, not only those given to New) for
@@ -252,7 +287,7 @@ func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	body, err := c.once(ctx, base, http.MethodGet, "/v1/status", nil, "")
+	body, err := c.once(ctx, base, http.MethodGet, "/v1/status", nil, nil)
 	if err != nil {
 		return Status{}, err
 	}
@@ -274,18 +309,18 @@ func (c *Client) PutAt(ctx context.Context, endpoint, key string, value []byte) 
 
 // GetAt reads key from endpoint only, without failover (see PutAt).
 func (c *Client) GetAt(ctx context.Context, endpoint, key, consistency string) ([]byte, error) {
-	return c.at(ctx, endpoint, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil, "")
+	return c.at(ctx, endpoint, http.MethodGet, keyPath(key)+consistencyQuery(consistency, nil), nil, nil)
 }
 
 // at sends one request to endpoint, bounded by the client's timeout.
-func (c *Client) at(ctx context.Context, endpoint, method, pathAndQuery string, body []byte, requestID string) ([]byte, error) {
+func (c *Client) at(ctx context.Context, endpoint, method, pathAndQuery string, body []byte, hdr http.Header) ([]byte, error) {
 	base, err := normalize(endpoint)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	return c.once(ctx, base, method, pathAndQuery, body, requestID)
+	return c.once(ctx, base, method, pathAndQuery, body, hdr)
 }
 
 func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }

@@ -39,7 +39,7 @@ func (c *Client) Members(ctx context.Context, stale bool) (Members, error) {
 	if stale {
 		path += "?stale=1"
 	}
-	out, err := c.do(ctx, http.MethodGet, path, nil, "", true)
+	out, err := c.do(ctx, http.MethodGet, path, nil, nil, true)
 	if err != nil {
 		return Members{}, err
 	}
@@ -71,7 +71,7 @@ func (c *Client) RemoveMember(ctx context.Context, id uint64) (Members, error) {
 }
 
 func (c *Client) change(ctx context.Context, method, path string, body []byte) (Members, error) {
-	out, err := c.do(ctx, method, path, body, "", false)
+	out, err := c.do(ctx, method, path, body, nil, false)
 	if err != nil {
 		return Members{}, err
 	}

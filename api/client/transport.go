@@ -26,7 +26,7 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 // twice without harm) also moves on when the connection broke after it was
 // sent. requestID, when not "", goes in the Request-Id header of every
 // attempt. It returns the body of a 2xx answer.
-func (c *Client) do(ctx context.Context, method, pathAndQuery string, body []byte, requestID string, repeatable bool) ([]byte, error) {
+func (c *Client) do(ctx context.Context, method, pathAndQuery string, body []byte, hdr http.Header, repeatable bool) ([]byte, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	n := len(c.endpoints)
@@ -34,7 +34,7 @@ func (c *Client) do(ctx context.Context, method, pathAndQuery string, body []byt
 	var last error
 	for i := range n {
 		idx := (start + i) % n
-		out, err := c.once(ctx, c.endpoints[idx], method, pathAndQuery, body, requestID)
+		out, err := c.once(ctx, c.endpoints[idx], method, pathAndQuery, body, hdr)
 		if err == nil || !(retryable(err) || repeatable && brokenAfterSend(err)) {
 			c.next.Store(uint32(idx)) // it answered: start there next time
 			return out, err
@@ -77,7 +77,7 @@ func brokenAfterSend(err error) bool {
 // send sends one request to base and returns the answer when it is a 2xx;
 // the caller closes its body. Other answers become errors: ErrNotFound
 // for an absent key, *APIError for the rest.
-func (c *Client) send(ctx context.Context, base, method, pathAndQuery string, body []byte, requestID string) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, base, method, pathAndQuery string, body []byte, hdr http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -89,8 +89,8 @@ func (c *Client) send(ctx context.Context, base, method, pathAndQuery string, bo
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-	if requestID != "" {
-		req.Header.Set(RequestIDHeader, requestID)
+	for name, v := range hdr {
+		req.Header[name] = v
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -108,12 +108,17 @@ func (c *Client) send(ctx context.Context, base, method, pathAndQuery string, bo
 	if err != nil {
 		return nil, fmt.Errorf("client: read error answer (%d) from %s: %w: %w", resp.StatusCode, base, errBrokenAnswer, err)
 	}
+	if resp.StatusCode == http.StatusPreconditionFailed {
+		if ce, ok := conditionError(out); ok {
+			return nil, ce
+		}
+	}
 	return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(out)}
 }
 
 // once sends one request to base and returns the body of a 2xx answer.
-func (c *Client) once(ctx context.Context, base, method, pathAndQuery string, body []byte, requestID string) ([]byte, error) {
-	resp, err := c.send(ctx, base, method, pathAndQuery, body, requestID)
+func (c *Client) once(ctx context.Context, base, method, pathAndQuery string, body []byte, hdr http.Header) ([]byte, error) {
+	resp, err := c.send(ctx, base, method, pathAndQuery, body, hdr)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -133,7 +134,8 @@ type Write struct {
 	path   string
 	body   []byte
 	lane   uint64
-	id     string // the Request-Id header value
+	id     string      // the Request-Id header value
+	hdr    http.Header // Request-Id and the condition, sent with every attempt
 	closed bool
 }
 
@@ -148,8 +150,50 @@ func (c *Client) NewDelete(key string) *Write { return c.newWrite(http.MethodDel
 func (c *Client) newWrite(method, key string, body []byte) *Write {
 	lane := c.sessions.acquire()
 	seq := c.seq.Add(1) // after acquire: see sessionPool
-	return &Write{c: c, method: method, path: keyPath(key), body: body, lane: lane,
-		id: c.sessions.name(lane) + ":" + strconv.FormatUint(seq, 10)}
+	id := c.sessions.name(lane) + ":" + strconv.FormatUint(seq, 10)
+	return &Write{c: c, method: method, path: keyPath(key), body: body, lane: lane, id: id,
+		hdr: http.Header{RequestIDHeader: {id}}}
+}
+
+// IfRevision makes the write take effect only if the key exists with this
+// mod_revision (If-Match); otherwise Do returns a *ConditionError. The
+// server decides when it applies the write, and a retry answers the first
+// decision.
+func (w *Write) IfRevision(rev uint64) *Write {
+	w.hdr.Del("If-None-Match")
+	w.hdr.Set("If-Match", `"`+strconv.FormatUint(rev, 10)+`"`)
+	return w
+}
+
+// IfAbsent makes the write take effect only if the key does not exist
+// (If-None-Match: *): a create.
+func (w *Write) IfAbsent() *Write {
+	w.hdr.Del("If-Match")
+	w.hdr.Set("If-None-Match", "*")
+	return w
+}
+
+// ConditionError is a conditional write whose condition did not hold: it
+// wrote nothing. ModRevision and Version are the key's (0 when absent).
+type ConditionError struct {
+	ModRevision uint64
+	Version     uint64
+	Message     string
+}
+
+func (e *ConditionError) Error() string { return e.Message }
+
+// conditionError decodes a 412 answer.
+func conditionError(body []byte) (*ConditionError, bool) {
+	var b struct {
+		Error       string  `json:"error"`
+		ModRevision *uint64 `json:"mod_revision"`
+		Version     *uint64 `json:"version"`
+	}
+	if json.Unmarshal(body, &b) != nil || b.ModRevision == nil || b.Version == nil {
+		return nil, false
+	}
+	return &ConditionError{ModRevision: *b.ModRevision, Version: *b.Version, Message: b.Error}, true
 }
 
 // RequestID returns the Request-Id header value every attempt carries.
@@ -161,7 +205,7 @@ func (w *Write) Do(ctx context.Context) (uint64, error) {
 	if w.closed {
 		return 0, errWriteClosed
 	}
-	body, err := w.c.do(ctx, w.method, w.path, w.body, w.id, true)
+	body, err := w.c.do(ctx, w.method, w.path, w.body, w.hdr, true)
 	if err != nil {
 		return 0, err
 	}
@@ -173,7 +217,7 @@ func (w *Write) DoAt(ctx context.Context, endpoint string) (uint64, error) {
 	if w.closed {
 		return 0, errWriteClosed
 	}
-	body, err := w.c.at(ctx, endpoint, w.method, w.path, w.body, w.id)
+	body, err := w.c.at(ctx, endpoint, w.method, w.path, w.body, w.hdr)
 	if err != nil {
 		return 0, err
 	}

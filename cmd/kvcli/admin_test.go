@@ -189,7 +189,7 @@ func TestBackup(t *testing.T) {
 
 // fakeHandler is a fake node answering code to everything but status.
 func fakeHandler(t *testing.T, code int) http.Handler {
-	return &fakeNode{data: map[string]string{}, code: code}
+	return &fakeNode{data: map[string]string{}, revs: map[string][3]uint64{}, code: code}
 }
 
 func TestSnapshotCommand(t *testing.T) {
@@ -349,7 +349,7 @@ func TestHumanBytes(t *testing.T) {
 // TestShellAdminCommands: the new commands run in the shell and help
 // lists them.
 func TestShellAdminCommands(t *testing.T) {
-	f := &fakeNode{data: map[string]string{}}
+	f := &fakeNode{data: map[string]string{}, revs: map[string][3]uint64{}}
 	snap := makeSnapshot(t, 3, 1, []byte("body"))
 	// The fake node answers everything but backups; a mux adds those.
 	mux := http.NewServeMux()

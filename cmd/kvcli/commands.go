@@ -20,15 +20,20 @@ import (
 const maxValueBytes = 64 << 20
 
 func getCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var meta bool
+	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value of KEY (exit 1 when absent)",
 		Long: "Print the value of KEY as raw bytes. A newline is added, when the value does not end with\n" +
 			"one, only on a terminal and in the shell (whose output is line by line), so\n" +
-			"`kvcli get k > file` copies the value exactly.",
+			"`kvcli get k > file` copies the value exactly. --meta prints the key's revisions first\n" +
+			"(create_revision, mod_revision, version; mod_revision is what put --if-match takes).",
 		Args: cobra.ExactArgs(1),
 		RunE: withClient(a, func(ctx context.Context, c *client.Client, args []string) error {
 			key := args[0]
+			if meta {
+				return a.getMeta(ctx, c, key)
+			}
 			v, err := c.Get(ctx, key, a.consistency)
 			if errors.Is(err, client.ErrNotFound) {
 				return &exitError{code: exitNotFound, err: fmt.Errorf("key %q not found", key)}
@@ -46,11 +51,64 @@ func getCmd(a *app) *cobra.Command {
 			return err
 		}),
 	}
+	cmd.Flags().BoolVar(&meta, "meta", false, "print the key's revisions with its value")
+	return cmd
+}
+
+func (a *app) getMeta(ctx context.Context, c *client.Client, key string) error {
+	it, err := c.GetItem(ctx, key, a.consistency)
+	if errors.Is(err, client.ErrNotFound) {
+		return &exitError{code: exitNotFound, err: fmt.Errorf("key %q not found", key)}
+	}
+	if err != nil {
+		return classify(err)
+	}
+	if a.json() {
+		return writeJSON(a.stdout, itemJSON(it))
+	}
+	_, err = fmt.Fprintf(a.stdout, "create_revision %d\nmod_revision %d\nversion %d\nvalue %s\n",
+		it.CreateRevision, it.ModRevision, it.Version, display(it.Value))
+	return err
+}
+
+func itemJSON(it client.Item) jsonObject {
+	return append(textOrBase64("key", []byte(it.Key), "value", it.Value),
+		field{"create_revision", it.CreateRevision}, field{"mod_revision", it.ModRevision}, field{"version", it.Version})
+}
+
+// condFlags are put's and del's conditions.
+type condFlags struct {
+	ifMatch uint64
+	create  bool
+}
+
+func (f *condFlags) add(cmd *cobra.Command, create bool) {
+	cmd.Flags().Uint64Var(&f.ifMatch, "if-match", 0, "write only if the key's mod_revision is REV (see get --meta); exit 4 otherwise")
+	if create {
+		cmd.Flags().BoolVar(&f.create, "create", false, "write only if the key does not exist; exit 4 otherwise")
+	}
+}
+
+// apply puts the conditions on w, or refuses contradictory flags.
+func (f *condFlags) apply(cmd *cobra.Command, w *client.Write) error {
+	switch {
+	case f.create && cmd.Flags().Changed("if-match"):
+		return usageErr(errors.New("--create and --if-match contradict each other: use one"))
+	case cmd.Flags().Changed("if-match") && f.ifMatch == 0:
+		return usageErr(errors.New("--if-match 0: revisions start at 1; use --create to write only a new key"))
+	case f.create:
+		w.IfAbsent()
+	case f.ifMatch != 0:
+		w.IfRevision(f.ifMatch)
+	}
+	return nil
 }
 
 func putCmd(a *app) *cobra.Command {
 	var file string
-	cmd := &cobra.Command{
+	var cond condFlags
+	var cmd *cobra.Command
+	cmd = &cobra.Command{
 		Use:     "put KEY VALUE | put KEY - | put KEY --file F",
 		Aliases: []string{"set"},
 		Short:   "Set KEY to VALUE and print the log index of the write",
@@ -69,15 +127,25 @@ func putCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			idx, err := c.Put(ctx, key, value)
-			if err != nil {
-				return classify(err)
-			}
-			return a.printIndex(key, idx)
+			return a.doWrite(ctx, cmd, c.NewPut(key, value), &cond, key)
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "read the value from file F")
+	cond.add(cmd, true)
 	return cmd
+}
+
+// doWrite sends w with its conditions and prints the index.
+func (a *app) doWrite(ctx context.Context, cmd *cobra.Command, w *client.Write, cond *condFlags, key string) error {
+	defer w.Close()
+	if err := cond.apply(cmd, w); err != nil {
+		return err
+	}
+	idx, err := w.Do(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	return a.printIndex(key, idx)
 }
 
 // readValue returns the value given on the command line, from stdin ("-")
@@ -114,19 +182,19 @@ func (a *app) readValue(args []string, file string) ([]byte, error) {
 }
 
 func delCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var cond condFlags
+	var cmd *cobra.Command
+	cmd = &cobra.Command{
 		Use:     "del KEY",
 		Aliases: []string{"delete", "rm"},
 		Short:   "Delete KEY (absent is fine) and print the log index of the write",
 		Args:    cobra.ExactArgs(1),
 		RunE: withClient(a, func(ctx context.Context, c *client.Client, args []string) error {
-			idx, err := c.Delete(ctx, args[0])
-			if err != nil {
-				return classify(err)
-			}
-			return a.printIndex(args[0], idx)
+			return a.doWrite(ctx, cmd, c.NewDelete(args[0]), &cond, args[0])
 		}),
 	}
+	cond.add(cmd, false)
+	return cmd
 }
 
 func (a *app) printIndex(key string, idx uint64) error {
@@ -162,7 +230,7 @@ func listCmd(a *app) *cobra.Command {
 			if a.json() {
 				out := make([]jsonObject, len(items))
 				for i, it := range items {
-					out[i] = textOrBase64("key", []byte(it.Key), "value", it.Value)
+					out[i] = itemJSON(it)
 				}
 				return writeJSON(a.stdout, jsonObject{{"items", out}})
 			}

@@ -22,7 +22,9 @@ type fakeNode struct {
 	mu    sync.Mutex // guards every field below
 	id    uint64
 	data  map[string]string
+	revs  map[string][3]uint64 // key -> create, mod, version (keys set with set() have none)
 	index uint64
+	conds []string // If-Match / If-None-Match of writes, in order ("" when neither)
 	// code, when non-zero, is the answer to every request but /v1/status.
 	code int
 	// status overrides what /v1/status answers (the fake says it leads).
@@ -91,6 +93,7 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPut || r.Method == http.MethodDelete {
 		f.ids = append(f.ids, r.Header.Get("Request-Id"))
+		f.conds = append(f.conds, strings.TrimSpace(r.Header.Get("If-Match")+" "+r.Header.Get("If-None-Match")))
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/admin/") || strings.HasPrefix(r.URL.Path, "/v1/cluster/") {
 		b, _ := io.ReadAll(r.Body)
@@ -138,6 +141,11 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(404, map[string]string{"error": "no such route"})
 		return
 	}
+	if r.Method != http.MethodGet && !f.condHolds(r, key) {
+		rv := f.revs[key]
+		reply(412, map[string]any{"error": "condition failed", "mod_revision": rv[1], "version": rv[2]})
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		v, ok := f.data[key]
@@ -145,17 +153,52 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(404, map[string]string{"error": "key not found"})
 			return
 		}
+		if r.URL.Query().Get("meta") == "1" {
+			reply(200, f.item(key))
+			return
+		}
 		io.WriteString(w, v)
 	case http.MethodPut:
 		b, _ := io.ReadAll(r.Body)
 		f.data[key] = string(b)
 		f.index++
+		rv, ok := f.revs[key]
+		if !ok {
+			rv[0] = f.index
+		}
+		f.revs[key] = [3]uint64{rv[0], f.index, rv[2] + 1}
 		reply(200, map[string]uint64{"index": f.index})
 	case http.MethodDelete:
 		delete(f.data, key)
+		delete(f.revs, key)
 		f.index++
 		reply(200, map[string]uint64{"index": f.index})
 	}
+}
+
+// condHolds is the server's If-Match / If-None-Match rule, for the keys
+// the fake knows the revisions of.
+func (f *fakeNode) condHolds(r *http.Request, key string) bool {
+	rv, exists := f.revs[key]
+	switch im := r.Header.Get("If-Match"); {
+	case r.Header.Get("If-None-Match") == "*":
+		return !exists
+	case im == "*":
+		return exists
+	case im != "":
+		return exists && im == `"`+strconv.FormatUint(rv[1], 10)+`"`
+	}
+	return true
+}
+
+func (f *fakeNode) item(k string) map[string]any {
+	it := map[string]any{"key": k, "create_revision": f.revs[k][0], "mod_revision": f.revs[k][1], "version": f.revs[k][2]}
+	if v := f.data[k]; strings.HasPrefix(v, "\xff") {
+		it["value_base64"] = base64.StdEncoding.EncodeToString([]byte(v))
+	} else {
+		it["value"] = v
+	}
+	return it
 }
 
 func (f *fakeNode) list(w http.ResponseWriter, r *http.Request, reply func(int, any)) {
@@ -179,15 +222,9 @@ func (f *fakeNode) list(w http.ResponseWriter, r *http.Request, reply func(int, 
 	if len(keys) > limit {
 		keys = keys[:limit]
 	}
-	items := []map[string]string{}
+	items := []map[string]any{}
 	for _, k := range keys {
-		it := map[string]string{"key": k}
-		if v := f.data[k]; strings.HasPrefix(v, "\xff") {
-			it["value_base64"] = base64.StdEncoding.EncodeToString([]byte(v))
-		} else {
-			it["value"] = v
-		}
-		items = append(items, it)
+		items = append(items, f.item(k))
 	}
 	reply(200, map[string]any{"items": items})
 }
@@ -248,7 +285,7 @@ func (f *fakeNode) lastQuery() string {
 // newFake starts a fake node; its URL is "http://127.0.0.1:port".
 func newFake(t *testing.T, id uint64, code int) (*fakeNode, string) {
 	t.Helper()
-	f := &fakeNode{id: id, data: map[string]string{}, code: code}
+	f := &fakeNode{id: id, data: map[string]string{}, revs: map[string][3]uint64{}, code: code}
 	s := httptest.NewServer(f)
 	t.Cleanup(s.Close)
 	return f, s.URL

@@ -24,6 +24,7 @@ const (
 	exitNotFound    = 1 // also any failure that fits no other code
 	exitUsage       = 2 // bad command line, bad config.json, or input the server rejected (400, 413)
 	exitUnavailable = 3 // no node could serve: refused, 503, timed out
+	exitCondition   = 4 // a conditional write's condition did not hold (412): nothing was written
 	// exitInterrupted is what a shell reports for a process killed by
 	// Ctrl-C; kvcli returns it when Ctrl-C cut a command short.
 	exitInterrupted = 130
@@ -230,9 +231,12 @@ func classify(err error) error {
 	code := exitNotFound
 	var apiErr *client.APIError
 	var netErr net.Error
+	var condErr *client.ConditionError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+	case errors.As(err, &condErr):
+		code = exitCondition
 	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrNoLeader),
 		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
 		code = exitUnavailable

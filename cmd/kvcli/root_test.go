@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,8 +192,10 @@ func TestJSONOutput(t *testing.T) {
 		{[]string{"put", "color", "blue"}, `{"key":"color","index":1}`},
 		{[]string{"get", "color"}, `{"key":"color","value":"blue"}`},
 		{[]string{"get", "bin"}, `{"key":"bin","value_base64":"/wA="}`},
-		{[]string{"list", "c"}, `{"items":[{"key":"color","value":"blue"}]}`},
-		{[]string{"list"}, `{"items":[{"key":"bin","value_base64":"/wA="},{"key":"color","value":"blue"}]}`},
+		{[]string{"list", "c"}, `{"items":[{"key":"color","value":"blue","create_revision":1,"mod_revision":1,"version":1}]}`},
+		{[]string{"list"}, `{"items":[{"key":"bin","value_base64":"/wA=","create_revision":0,"mod_revision":0,"version":0},` +
+			`{"key":"color","value":"blue","create_revision":1,"mod_revision":1,"version":1}]}`},
+		{[]string{"get", "--meta", "color"}, `{"key":"color","value":"blue","create_revision":1,"mod_revision":1,"version":1}`},
 		{[]string{"list", "zzz"}, `{"items":[]}`},
 		{[]string{"del", "color"}, `{"key":"color","index":2}`},
 		{[]string{"leader"}, `{"id":3,"endpoint":"` + url + `","term":4}`},
@@ -439,5 +442,43 @@ func TestEndpointsFromConfig(t *testing.T) {
 		if !strings.Contains(r.stderr, "config.json") {
 			t.Errorf("%s: message %q does not name the file", name, r.stderr)
 		}
+	}
+}
+
+func TestConditionalWriteFlags(t *testing.T) {
+	f, url := newFake(t, 0, 0)
+	ep := "--endpoints=" + url
+	runCLI(t, ep, "put", "k", "a", "--create").check(t, exitOK, "1\n")
+	r := runCLI(t, ep, "put", "k", "b", "--create")
+	r.check(t, exitCondition, "")
+	if !strings.Contains(r.stderr, "condition failed") {
+		t.Errorf("failed create: stderr %q", r.stderr)
+	}
+	// The fake spends no index on a failed condition (the server does).
+	runCLI(t, ep, "put", "k", "c", "--if-match", "1").check(t, exitOK, "2\n")
+	runCLI(t, ep, "put", "k", "d", "--if-match", "1").check(t, exitCondition, "")
+	runCLI(t, ep, "get", "--meta", "k").check(t, exitOK, "create_revision 1\nmod_revision 2\nversion 2\nvalue c\n")
+	runCLI(t, ep, "del", "k", "--if-match", "1").check(t, exitCondition, "")
+	runCLI(t, ep, "del", "k", "--if-match", "2").check(t, exitOK, "3\n")
+	if v, ok := f.get("k"); ok {
+		t.Fatalf("k = %q after the conditional delete", v)
+	}
+	f.mu.Lock()
+	conds := slices.Clone(f.conds)
+	f.mu.Unlock()
+	want := []string{"*", "*", `"1"`, `"1"`, `"1"`, `"2"`}
+	if !slices.Equal(conds, want) {
+		t.Errorf("conditions sent %q, want %q", conds, want)
+	}
+	for _, args := range [][]string{
+		{"put", "k", "v", "--create", "--if-match", "2"},
+		{"put", "k", "v", "--if-match", "0"},
+		{"put", "k", "v", "--if-match", "x"},
+		{"del", "k", "--create"},
+	} {
+		runCLI(t, append([]string{ep}, args...)...).check(t, exitUsage, "")
+	}
+	if f.index != 3 {
+		t.Errorf("a refused command line reached the server (index %d)", f.index)
 	}
 }
