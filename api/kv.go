@@ -222,12 +222,7 @@ func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, index uint64) {
 	if cmd.Client != "" {
 		first, ok := s.store.RequestResult(cmd.Client, cmd.Seq)
 		if !ok {
-			// The state machine skipped it as older than the client's
-			// window of recent requests: not applied now, and whether
-			// it was applied before can no longer be told.
-			abortError(c, http.StatusConflict, fmt.Sprintf(
-				"%s %s:%d is older than the client's recent requests; it was not applied now, and its earlier outcome is unknown",
-				RequestIDHeader, cmd.Client, cmd.Seq))
+			abortStaleRequest(c, cmd)
 			return
 		}
 		if first.CondFailed {
@@ -249,6 +244,15 @@ func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, index uint64) {
 		return
 	}
 	answerIndex(c, cmd, index)
+}
+
+// abortStaleRequest answers a write the state machine skipped as older
+// than the client's window of recent requests: not applied now, and
+// whether it was applied before can no longer be told.
+func abortStaleRequest(c *gin.Context, cmd kv.Command) {
+	abortError(c, http.StatusConflict, fmt.Sprintf(
+		"%s %s:%d is older than the client's recent requests; it was not applied now, and its earlier outcome is unknown",
+		RequestIDHeader, cmd.Client, cmd.Seq))
 }
 
 // answerIndex answers a write that took effect at index; after a PUT that

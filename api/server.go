@@ -227,6 +227,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/kv/*key", s.handleGet)
 	v1.PUT("/kv/*key", s.handlePut)
 	v1.DELETE("/kv/*key", s.handleDelete)
+	v1.POST("/txn", s.handleTxn)
 	v1.POST("/cluster/transfer-leader", s.handleTransfer)
 	v1.GET("/cluster/members", s.handleMembers)
 	v1.POST("/cluster/members", s.handleAddMember)

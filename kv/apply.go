@@ -113,6 +113,9 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 		s.logger.Warn("skipping command with an oversized key", "index", e.Index, "term", e.Term, "key_bytes", len(cmd.Key), "max", maxUserKey)
 		return m, nil
 	}
+	if cmd.Op == OpTxn {
+		return s.txnMutation(m, cmd, view)
+	}
 	ukey := userKey(cmd.Key)
 	st, err := view.state(ukey)
 	if err != nil {
@@ -134,16 +137,67 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 	}
 	var next keyState
 	if cmd.Op == OpSet {
-		meta := Meta{CreateRevision: e.Index, ModRevision: e.Index, Version: 1}
-		if st.exists {
-			meta.CreateRevision, meta.Version = st.meta.CreateRevision, st.meta.Version+1
-		}
-		next = keyState{exists: true, meta: meta}
-		m.value = encodeValue(meta, cmd.Value)
+		next = keyState{exists: true, meta: nextMeta(st, e.Index), value: cmd.Value}
+		m.value = encodeValue(next.meta, cmd.Value)
 	}
 	view.set(ukey, next)
 	m.key, m.del = ukey, cmd.Op == OpDel
 	m.outcome = Outcome{Applied: true, Meta: next.meta}
+	return m, nil
+}
+
+// txnMutation decides a transaction: its compares pick the branch, whose
+// operations run in order against the view, every write at the entry's
+// index. All its writes ride in m.extra, so they commit together.
+func (s *Store) txnMutation(m mutation, cmd Command, view *batchView) (mutation, error) {
+	succeeded := true
+	for _, cmp := range cmd.Txn.Compares {
+		st, err := view.read(userKey(cmp.Key), cmp.Target == TargetValue)
+		if err != nil {
+			return m, err
+		}
+		if !cmp.holds(st, st.value) {
+			succeeded = false
+			break
+		}
+	}
+	if cmd.Client != "" {
+		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, m.index, !succeeded)
+		if !fresh {
+			return m, nil
+		}
+		m.extra = writes
+	}
+	branch := cmd.Txn.Success
+	if !succeeded {
+		branch = cmd.Txn.Failure
+	}
+	res := &TxnResult{Succeeded: succeeded, Results: make([]OpResult, len(branch))}
+	for i, op := range branch {
+		ukey := userKey(op.Key)
+		st, err := view.read(ukey, op.Op == OpGet)
+		if err != nil {
+			return m, err
+		}
+		r := OpResult{Op: op.Op, Found: st.exists}
+		switch op.Op {
+		case OpGet:
+			if st.exists {
+				r.Item = Item{Key: op.Key, Value: st.value, Meta: st.meta}
+			}
+		case OpSet:
+			next := keyState{exists: true, meta: nextMeta(st, m.index), value: op.Value}
+			view.set(ukey, next)
+			m.extra = append(m.extra, mutation{index: m.index, key: ukey, value: encodeValue(next.meta, op.Value)})
+			r.Item = Item{Key: op.Key, Meta: next.meta}
+		case OpDel:
+			view.set(ukey, keyState{})
+			m.extra = append(m.extra, mutation{index: m.index, key: ukey, del: true})
+		}
+		res.Results[i] = r
+	}
+	m.nonce = cmd.Nonce
+	m.outcome = Outcome{Applied: succeeded, Txn: res}
 	return m, nil
 }
 
@@ -208,6 +262,9 @@ func fill(txn *badger.Txn, muts []mutation, maxBytes int) (int, error) {
 			continue
 		}
 		bytes += len(m.key) + len(m.value)
+		for _, x := range m.extra {
+			bytes += len(x.key) + len(x.value)
+		}
 		if bytes > maxBytes && i > 0 {
 			return i, nil
 		}

@@ -30,6 +30,9 @@ type Op uint8
 const (
 	OpSet Op = 1
 	OpDel Op = 2
+	// OpTxn is a transaction (Command.Txn); see txn.go. Op 3 is OpGet,
+	// which exists only inside one.
+	OpTxn Op = 4
 )
 
 // Command is a decoded state machine command. Client and Seq identify the
@@ -48,6 +51,8 @@ type Command struct {
 	Cond         Cond
 	CondRevision uint64
 	Nonce        uint64
+	// Txn is the transaction of an OpTxn command (Key and Value unused).
+	Txn *Txn
 }
 
 // ErrBadCommand is wrapped by DecodeCommand's errors.
@@ -66,6 +71,9 @@ func EncodeDel(key []byte) []byte {
 // Encode encodes c: version 1 without a request id, version 2 with one,
 // version 3 when it has a condition or a nonce.
 func (c Command) Encode() []byte {
+	if c.Op == OpTxn {
+		return c.encodeTxn()
+	}
 	b := make([]byte, 0, 3+5*binary.MaxVarintLen64+len(c.Client)+len(c.Key)+len(c.Value))
 	if c.Cond != CondNone || c.Nonce != 0 {
 		b = append(b, commandV3, byte(c.Op), byte(c.Cond))
@@ -108,6 +116,9 @@ func uvarint(b []byte, what string) (uint64, []byte, error) {
 func DecodeCommand(b []byte) (Command, error) {
 	if len(b) < 2 {
 		return Command{}, fmt.Errorf("%w: %d bytes is too short", ErrBadCommand, len(b))
+	}
+	if b[0] == commandTxn {
+		return decodeTxn(b)
 	}
 	if b[0] < commandV1 || b[0] > commandV3 {
 		return Command{}, fmt.Errorf("%w: unknown version %d", ErrBadCommand, b[0])

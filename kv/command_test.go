@@ -68,7 +68,7 @@ func TestDecodeCommandMalformed(t *testing.T) {
 		{"nil", nil, "too short"},
 		{"one byte", []byte{1}, "too short"},
 		{"version 0", []byte{0, 1, 1, 'k'}, "unknown version 0"},
-		{"version 4", []byte{4, 1, 1, 'k'}, "unknown version 4"},
+		{"version 5", []byte{5, 1, 1, 'k'}, "unknown version 5"},
 		{"v3 without condition or nonce", []byte{3, 1, 0, 0, 0, 1, 'k'}, "without a condition or a nonce"},
 		{"v3 unknown condition", []byte{3, 1, 9, 0, 0, 1, 'k'}, "unknown condition 9"},
 		{"v3 condition on revision 0", []byte{3, 1, 1, 0, 0, 0, 1, 'k'}, "revision 0"},
@@ -115,6 +115,10 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte{1, 2, 0})
 	f.Add(Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Cond: CondModRevision, CondRevision: 300, Nonce: 7, Client: "c", Seq: 2}.Encode())
 	f.Add(Command{Op: OpDel, Key: []byte("k"), Cond: CondAbsent}.Encode())
+	f.Add(Command{Op: OpTxn, Nonce: 3, Client: "c", Seq: 1, Txn: &Txn{
+		Compares: []Compare{{Key: []byte("k"), Target: TargetValue, Op: CompareEqual, Value: []byte("v")}, {Key: []byte("j"), Target: TargetVersion, Op: CompareLess, Number: 2}},
+		Success:  []TxnOp{{Op: OpSet, Key: []byte("k"), Value: []byte("w")}, {Op: OpGet, Key: []byte("j")}},
+		Failure:  []TxnOp{{Op: OpDel, Key: []byte("k")}}}}.Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
 		if err != nil {
@@ -123,10 +127,10 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 			return
 		}
-		if len(c.Key) == 0 {
+		if len(c.Key) == 0 && c.Op != OpTxn {
 			t.Fatal("decoded an empty key")
 		}
-		if c.Op != OpSet && c.Op != OpDel {
+		if c.Op != OpSet && c.Op != OpDel && c.Op != OpTxn {
 			t.Fatalf("decoded unknown op %d", c.Op)
 		}
 		if c.Op == OpDel && len(c.Value) != 0 {

@@ -8,6 +8,7 @@ import "sync"
 type Outcome struct {
 	Applied bool
 	Meta    Meta
+	Txn     *TxnResult // for a transaction; Applied says which branch ran
 }
 
 // outcomes hands the result of a proposal to the caller that proposed it.

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -79,10 +80,21 @@ func (c Command) condHolds(st keyState) bool {
 	return true
 }
 
-// keyState is a key as the entry being applied sees it.
+// keyState is a key as the entry being applied sees it. value is set
+// only when asked for (stateValue), or for a key an earlier entry of the
+// batch wrote.
 type keyState struct {
 	exists bool
 	meta   Meta
+	value  []byte
+}
+
+// nextMeta is a key's Meta after a put at index.
+func nextMeta(st keyState, index uint64) Meta {
+	if !st.exists {
+		return Meta{CreateRevision: index, ModRevision: index, Version: 1}
+	}
+	return Meta{CreateRevision: st.meta.CreateRevision, ModRevision: index, Version: st.meta.Version + 1}
 }
 
 // batchView reads keys as of the entry being applied: entries of the same
@@ -93,7 +105,12 @@ type batchView struct {
 	pending map[string]keyState
 }
 
-func (v *batchView) state(ukey []byte) (keyState, error) {
+func (v *batchView) state(ukey []byte) (keyState, error) { return v.read(ukey, false) }
+
+// stateValue is state with the value (a copy, or the batch's own bytes).
+func (v *batchView) stateValue(ukey []byte) (keyState, error) { return v.read(ukey, true) }
+
+func (v *batchView) read(ukey []byte, withValue bool) (keyState, error) {
 	if st, ok := v.pending[string(ukey)]; ok {
 		return st, nil
 	}
@@ -104,16 +121,20 @@ func (v *batchView) state(ukey []byte) (keyState, error) {
 	if err != nil {
 		return keyState{}, fmt.Errorf("read %q: %w", ukey[1:], err)
 	}
-	var m Meta
-	err = item.Value(func(val []byte) error {
+	st := keyState{exists: true}
+	err = item.Value(func(stored []byte) error {
 		var err error
-		m, _, err = decodeValue(val)
+		var val []byte
+		st.meta, val, err = decodeValue(stored)
+		if withValue {
+			st.value = bytes.Clone(val)
+		}
 		return err
 	})
 	if err != nil {
 		return keyState{}, fmt.Errorf("read %q: %w", ukey[1:], err)
 	}
-	return keyState{exists: true, meta: m}, nil
+	return st, nil
 }
 
 func (v *batchView) set(ukey []byte, st keyState) {

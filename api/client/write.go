@@ -232,3 +232,31 @@ func (w *Write) Close() {
 		w.c.sessions.release(w.lane)
 	}
 }
+
+// TxnAnswer is POST /v1/txn's answer. Each result is the server's JSON
+// object for one operation of the branch that ran.
+type TxnAnswer struct {
+	Succeeded bool              `json:"succeeded"`
+	Revision  uint64            `json:"revision"`
+	Results   []json.RawMessage `json:"results"`
+	// Retried: the request id was applied before; only whether it
+	// succeeded is known, not its results.
+	Retried bool `json:"retried"`
+}
+
+// Txn sends a transaction (the JSON body of POST /v1/txn) under a request
+// id, failing over like a write: a retry answers the first application.
+func (c *Client) Txn(ctx context.Context, body []byte) (TxnAnswer, error) {
+	w := c.newWrite(http.MethodPost, "", body)
+	w.path = "/v1/txn"
+	defer w.Close()
+	out, err := c.do(ctx, w.method, w.path, w.body, w.hdr, true)
+	if err != nil {
+		return TxnAnswer{}, err
+	}
+	var a TxnAnswer
+	if err := json.Unmarshal(out, &a); err != nil {
+		return TxnAnswer{}, fmt.Errorf("client: decode transaction answer: %w", err)
+	}
+	return a, nil
+}

@@ -25,6 +25,7 @@ type fakeNode struct {
 	revs  map[string][3]uint64 // key -> create, mod, version (keys set with set() have none)
 	index uint64
 	conds []string // If-Match / If-None-Match of writes, in order ("" when neither)
+	txns  []string // bodies of transactions, in order
 	// code, when non-zero, is the answer to every request but /v1/status.
 	code int
 	// status overrides what /v1/status answers (the fake says it leads).
@@ -129,6 +130,17 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/cluster/members") {
 		f.serveMembers(r, reply)
+		return
+	}
+	if r.URL.Path == "/v1/txn" {
+		// The fake runs no transaction: it records it and answers one of
+		// the server's shapes.
+		b, _ := io.ReadAll(r.Body)
+		f.txns = append(f.txns, string(b))
+		f.ids = append(f.ids, r.Header.Get("Request-Id"))
+		f.index++
+		reply(200, map[string]any{"succeeded": true, "revision": f.index,
+			"results": []map[string]any{{"op": "get", "key": "k", "found": false}}})
 		return
 	}
 	f.queries = append(f.queries, r.URL.RawQuery)

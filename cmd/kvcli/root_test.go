@@ -482,3 +482,30 @@ func TestConditionalWriteFlags(t *testing.T) {
 		t.Errorf("a refused command line reached the server (index %d)", f.index)
 	}
 }
+
+func TestTxnCommand(t *testing.T) {
+	f, url := newFake(t, 0, 0)
+	ep := "--endpoints=" + url
+	body := `{"success":[{"op":"get","key":"k"}]}`
+	runWith(t, opts{stdin: body}, ep, "txn", "-").check(t, exitOK, "succeeded revision 1\n"+`{"found":false,"key":"k","op":"get"}`+"\n")
+	file := filepath.Join(t.TempDir(), "txn.json")
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, ep, "-o", "json", "txn", "--file", file).check(t, exitOK,
+		`{"succeeded":true,"revision":2,"results":[{"found":false,"key":"k","op":"get"}],"retried":false}`+"\n")
+	f.mu.Lock()
+	txns, ids := slices.Clone(f.txns), slices.Clone(f.ids)
+	f.mu.Unlock()
+	if len(txns) != 2 || txns[0] != body || txns[1] != body {
+		t.Errorf("server got %q", txns)
+	}
+	if len(ids) != 2 || ids[0] == "" || ids[0] == ids[1] {
+		t.Errorf("request ids %q: want a fresh one per transaction", ids)
+	}
+	runCLI(t, ep, "txn").check(t, exitUsage, "")
+	runWith(t, opts{stdin: "{not json"}, ep, "txn", "-").check(t, exitUsage, "")
+	if f.index != 2 {
+		t.Errorf("a refused transaction reached the server")
+	}
+}

@@ -75,3 +75,36 @@ func TestCompareAndSwapOnCluster(t *testing.T) {
 		t.Fatalf("counter = %d %s", code, body)
 	}
 }
+
+// TestTxnOnCluster sends a transaction to a follower (forwarded over Raft:
+// the follower learns the outcome from its own apply) and reads it back
+// on every node.
+func TestTxnOnCluster(t *testing.T) {
+	c := newE2ECluster(t)
+	lead := c.leader()
+	follower := c.others(lead)[0]
+	body := `{"compare":[{"key":"cfg","target":"version","op":"=","value":0}],
+		"success":[{"op":"put","key":"cfg","value":"v1"},{"op":"put","key":"cfg-owner","value":"me"},{"op":"get","key":"cfg"}]}`
+	code, out := httpDo(t, http.MethodPost, c.url(follower, "/v1/txn"), body, nil)
+	var a struct {
+		Succeeded bool             `json:"succeeded"`
+		Revision  uint64           `json:"revision"`
+		Results   []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &a); err != nil || code != http.StatusOK || !a.Succeeded || len(a.Results) != 3 {
+		t.Fatalf("txn on follower %d: %d %s", follower, code, out)
+	}
+	if a.Results[2]["value"] != "v1" || a.Results[0]["mod_revision"] != float64(a.Revision) || a.Results[1]["mod_revision"] != float64(a.Revision) {
+		t.Fatalf("results %v at revision %d: both writes at the txn's revision, the get sees the put", a.Results, a.Revision)
+	}
+	for id := range uint64(3) {
+		code, out := httpDo(t, http.MethodGet, c.url(id, "/v1/kv/cfg-owner?meta=1"), "", nil)
+		if code != http.StatusOK || !strings.Contains(out, fmt.Sprintf(`"mod_revision":%d`, a.Revision)) {
+			t.Fatalf("node %d: %d %s", id, code, out)
+		}
+	}
+	code, out = httpDo(t, http.MethodPost, c.url(follower, "/v1/txn"), body, nil)
+	if code != http.StatusOK || !strings.Contains(out, `"succeeded":false`) {
+		t.Fatalf("second txn: %d %s; want the failure branch", code, out)
+	}
+}
