@@ -19,6 +19,7 @@ import (
 
 // sseEvent is one event as a client reads it off the stream.
 type sseEvent struct {
+	id   string
 	name string
 	data string
 }
@@ -37,10 +38,19 @@ type sseClient struct {
 
 func openEvents(t *testing.T, url string) *sseClient {
 	t.Helper()
+	return openStream(t, url+eventsPath, nil)
+}
+
+// openStream opens any event stream at target, with extra request headers.
+func openStream(t *testing.T, target string, header map[string]string) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+eventsPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -50,7 +60,7 @@ func openEvents(t *testing.T, url string) *sseClient {
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		cancel()
-		t.Fatalf("GET %s: %s", eventsPath, resp.Status)
+		t.Fatalf("GET %s: %s", target, resp.Status)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Errorf("Content-Type %q, want text/event-stream", ct)
@@ -71,14 +81,17 @@ func (c *sseClient) read() {
 		line := sc.Text()
 		switch {
 		case line == "":
-			if ev.name != "" || ev.data != "" {
+			if ev.name != "" || ev.data != "" || ev.id != "" {
 				c.events <- ev
 			}
 			ev = sseEvent{}
+		// One space after the colon is part of the syntax, not the value.
+		case strings.HasPrefix(line, "id:"):
+			ev.id = strings.TrimPrefix(strings.TrimPrefix(line, "id:"), " ")
 		case strings.HasPrefix(line, "event:"):
-			ev.name = strings.TrimPrefix(line, "event:")
+			ev.name = strings.TrimPrefix(strings.TrimPrefix(line, "event:"), " ")
 		case strings.HasPrefix(line, "data:"):
-			ev.data += strings.TrimPrefix(line, "data:")
+			ev.data += strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")
 		}
 	}
 }

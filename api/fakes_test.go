@@ -47,6 +47,12 @@ func (s *fakeStore) Expect(uint64)                     {}
 func (s *fakeStore) Forget(uint64)                     {}
 func (s *fakeStore) Outcome(uint64) (kv.Outcome, bool) { return kv.Outcome{}, false }
 
+// Nor a history: watches are tested against the real store (watch_test.go).
+func (s *fakeStore) HistoryRevision() uint64 { return 0 }
+func (s *fakeStore) Changes(after uint64, _ func([]byte) bool, _ int) ([]kv.Event, uint64, <-chan struct{}, error) {
+	return nil, after, nil, nil
+}
+
 // admit records a request id and reports whether it is new.
 func (s *fakeStore) admit(client string, seq, index uint64) bool {
 	s.mu.Lock()

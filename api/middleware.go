@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -60,7 +61,7 @@ func (s *Server) recoverPanics(c *gin.Context) {
 // withTimeout bounds every request by RequestTimeout, so a write that never
 // commits is answered 504 instead of hanging the client.
 func (s *Server) withTimeout(c *gin.Context) {
-	if p := c.Request.URL.Path; p == backupPath || p == eventsPath {
+	if p := c.Request.URL.Path; p == backupPath || p == eventsPath || strings.HasPrefix(p, watchPathPrefix) {
 		// A backup streams for as long as the state takes to copy; an
 		// event stream, for as long as someone watches.
 		c.Next()

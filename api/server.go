@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -64,6 +65,10 @@ type Store interface {
 	Expect(nonce uint64)
 	Outcome(nonce uint64) (kv.Outcome, bool)
 	Forget(nonce uint64)
+	// Changes returns changes after a revision from the store's history (see kv.Store.Changes);
+	// HistoryRevision is where a watch that starts now starts after.
+	Changes(after uint64, match func(key []byte) bool, max int) ([]kv.Event, uint64, <-chan struct{}, error)
+	HistoryRevision() uint64
 }
 
 // Options configures a Server. Zero values get the documented defaults.
@@ -84,6 +89,9 @@ type Options struct {
 	// ReadyMaxLag: GET /readyz answers 503 while the applied index trails
 	// the commit index by more entries than this (default DefaultReadyMaxLag).
 	ReadyMaxLag uint64
+	// WatchProgress is how often an idle watch sends a progress event
+	// (default DefaultWatchProgress).
+	WatchProgress time.Duration
 }
 
 // Limits and names shared with clients.
@@ -120,6 +128,9 @@ type Server struct {
 	writeLatency latencyRecorder
 	events       *eventRecorder
 	hub          *hub
+	// closing is closed by Close: watch streams end.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds a Server. It does not listen; serve Handler() with net/http.
@@ -136,13 +147,17 @@ func New(opts Options, c Consensus, s Store) *Server {
 	if opts.ReadyMaxLag == 0 {
 		opts.ReadyMaxLag = DefaultReadyMaxLag
 	}
+	if opts.WatchProgress <= 0 {
+		opts.WatchProgress = DefaultWatchProgress
+	}
 	srv := &Server{
-		opts:   opts,
-		cons:   c,
-		store:  s,
-		log:    opts.Logger.With("component", "api", "node", opts.NodeID),
-		client: opts.Client,
-		events: newEventRecorder(opts.NodeID),
+		opts:    opts,
+		cons:    c,
+		store:   s,
+		log:     opts.Logger.With("component", "api", "node", opts.NodeID),
+		client:  opts.Client,
+		events:  newEventRecorder(opts.NodeID),
+		closing: make(chan struct{}),
 	}
 	srv.hub = newHub(srv)
 	if srv.client == nil {
@@ -168,6 +183,7 @@ func (s *Server) RecordEvents() { s.events.start(s.cons) }
 // client is left alone). Other routes stay usable; later forwards simply
 // dial again, and /v1/events answers 503.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.hub.close()
 	s.events.close()
 	if s.ownClient {
@@ -228,6 +244,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.PUT("/kv/*key", s.handlePut)
 	v1.DELETE("/kv/*key", s.handleDelete)
 	v1.POST("/txn", s.handleTxn)
+	v1.GET("/watch/*key", s.handleWatch)
 	v1.POST("/cluster/transfer-leader", s.handleTransfer)
 	v1.GET("/cluster/members", s.handleMembers)
 	v1.POST("/cluster/members", s.handleAddMember)

@@ -29,6 +29,7 @@ type mutation struct {
 	// nonce and outcome go to whoever waits for this entry (Store.Expect).
 	nonce   uint64
 	outcome Outcome
+	events  []Event // the changes it makes, for watchers
 }
 
 // Apply applies committed entries in index order. Entries at or below the
@@ -75,6 +76,7 @@ func (s *Store) Apply(entries []logs.Entry) error {
 		}
 		s.pos.Store(&appliedPos{index: muts[n-1].index, term: muts[n-1].term})
 		s.outcomes.record(muts[:n])
+		s.history.publish(muts[:n], muts[n-1].index)
 		muts = muts[n:]
 	}
 	return nil
@@ -143,7 +145,20 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 	view.set(ukey, next)
 	m.key, m.del = ukey, cmd.Op == OpDel
 	m.outcome = Outcome{Applied: true, Meta: next.meta}
+	m.events = changeOf(cmd.Op, cmd.Key, cmd.Value, st, next, e.Index)
 	return m, nil
+}
+
+// changeOf is the event a write makes: a put always, a delete only of a
+// key that existed.
+func changeOf(op Op, key, value []byte, before, after keyState, index uint64) []Event {
+	if op == OpSet {
+		return []Event{{Type: EventPut, Revision: index, Item: Item{Key: key, Value: value, Meta: after.meta}}}
+	}
+	if before.exists {
+		return []Event{{Type: EventDel, Revision: index, Item: Item{Key: key, Meta: Meta{ModRevision: index}}}}
+	}
+	return nil
 }
 
 // txnMutation decides a transaction: its compares pick the branch, whose
@@ -189,10 +204,12 @@ func (s *Store) txnMutation(m mutation, cmd Command, view *batchView) (mutation,
 			next := keyState{exists: true, meta: nextMeta(st, m.index), value: op.Value}
 			view.set(ukey, next)
 			m.extra = append(m.extra, mutation{index: m.index, key: ukey, value: encodeValue(next.meta, op.Value)})
+			m.events = append(m.events, changeOf(OpSet, op.Key, op.Value, st, next, m.index)...)
 			r.Item = Item{Key: op.Key, Meta: next.meta}
 		case OpDel:
 			view.set(ukey, keyState{})
 			m.extra = append(m.extra, mutation{index: m.index, key: ukey, del: true})
+			m.events = append(m.events, changeOf(OpDel, op.Key, nil, st, keyState{}, m.index)...)
 		}
 		res.Results[i] = r
 	}

@@ -82,6 +82,7 @@ type Store struct {
 
 	sessions sessionTable
 	outcomes outcomes
+	history  history
 
 	// applyMu serialises Apply and Restore, so chunks of one call never
 	// interleave with another's and the applied index only moves as the
@@ -159,6 +160,7 @@ func (s *Store) openDB() error {
 	}
 	s.db = db
 	s.pos.Store(&pos)
+	s.history.reset(pos.index)
 	return nil
 }
 

@@ -1,0 +1,158 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// EventType says what a change did.
+type EventType uint8
+
+const (
+	EventPut EventType = 1
+	EventDel EventType = 2
+)
+
+// Event is one change to a key, at Revision (the entry's index). A put
+// carries the value and the key's new revisions; a delete carries the key
+// and ModRevision = Revision. A transaction makes several events at one
+// revision.
+type Event struct {
+	Type     EventType
+	Revision uint64
+	Item     Item
+}
+
+// CompactedError is what Changes returns when the history no longer holds the
+// changes asked for (they were dropped to bound memory, the node
+// restarted, or it installed a snapshot): the caller must read the
+// current state and watch from there.
+type CompactedError struct {
+	CompactRevision uint64 // changes at or below this revision are gone
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("kv: changes up to revision %d are no longer kept", e.CompactRevision)
+}
+
+// IsCompacted reports whether err is a *CompactedError.
+func IsCompacted(err error) bool {
+	var ce *CompactedError
+	return errors.As(err, &ce)
+}
+
+// History bounds.
+const (
+	DefaultHistoryEvents = 10000
+	DefaultHistoryBytes  = 16 << 20
+)
+
+// history keeps the latest changes in memory, for watchers to read at
+// their own pace: a watcher that falls behind costs nothing here, and one
+// that falls out of the window is told it was compacted. It is not
+// durable: after a restart it starts at the applied index.
+type history struct {
+	mu        sync.Mutex // guards every field below
+	events    []Event    // ascending by revision
+	bytes     int
+	compacted uint64        // changes at or below this are gone
+	last      uint64        // the history is complete up to this applied index
+	notify    chan struct{} // closed (and replaced) when last moves
+	maxEvents int
+	maxBytes  int
+}
+
+func (h *history) reset(at uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events, h.bytes, h.compacted, h.last = nil, 0, at, at
+	if h.maxEvents == 0 {
+		h.maxEvents, h.maxBytes = DefaultHistoryEvents, DefaultHistoryBytes
+	}
+	h.wake()
+}
+
+func (h *history) wake() {
+	if h.notify != nil {
+		close(h.notify)
+	}
+	h.notify = make(chan struct{})
+}
+
+func eventBytes(e Event) int { return 64 + len(e.Item.Key) + len(e.Item.Value) }
+
+// publish appends the changes of applied entries up to index.
+func (h *history) publish(muts []mutation, index uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range muts {
+		for _, e := range m.events {
+			h.events = append(h.events, e)
+			h.bytes += eventBytes(e)
+		}
+	}
+	// Drop whole revisions from the front: a watcher must never see half
+	// of a transaction.
+	drop := 0
+	for drop < len(h.events) && (len(h.events)-drop > h.maxEvents || h.bytes > h.maxBytes) {
+		rev := h.events[drop].Revision
+		for drop < len(h.events) && h.events[drop].Revision == rev {
+			h.bytes -= eventBytes(h.events[drop])
+			drop++
+		}
+		h.compacted = rev
+	}
+	if drop > 0 {
+		h.events = append([]Event(nil), h.events[drop:]...)
+	}
+	h.last = index
+	h.wake()
+}
+
+// Changes returns the changes after revision after whose key match
+// accepts, at most about max of them (never part of a revision), the
+// revision up to which the answer is complete, and a channel closed when
+// more may be there. A *CompactedError when after is below what is kept.
+func (s *Store) Changes(after uint64, match func(key []byte) bool, max int) ([]Event, uint64, <-chan struct{}, error) {
+	h := &s.history
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if after < h.compacted {
+		return nil, 0, nil, &CompactedError{CompactRevision: h.compacted}
+	}
+	if after >= h.last {
+		return nil, after, h.notify, nil
+	}
+	// The first event after the revision: binary search on revisions.
+	lo, hi := 0, len(h.events)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if h.events[mid].Revision <= after {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	var out []Event
+	upTo := h.last
+	for i := lo; i < len(h.events); i++ {
+		e := h.events[i]
+		if len(out) >= max && e.Revision != out[len(out)-1].Revision {
+			upTo = out[len(out)-1].Revision
+			break
+		}
+		if match(e.Item.Key) {
+			out = append(out, e)
+		}
+	}
+	return out, upTo, h.notify, nil
+}
+
+// HistoryRevision is the revision the history is complete up to: a watch
+// that starts now starts after it.
+func (s *Store) HistoryRevision() uint64 {
+	s.history.mu.Lock()
+	defer s.history.mu.Unlock()
+	return s.history.last
+}
