@@ -29,7 +29,12 @@ type storeNode struct {
 
 func newStoreNode(t *testing.T) *storeNode {
 	t.Helper()
-	st, err := kv.Open(kv.Options{Dir: t.TempDir(), MemTableBytes: 4 << 20, BlockCacheBytes: 1 << 20,
+	return newStoreNodeIn(t, t.TempDir())
+}
+
+func newStoreNodeIn(t *testing.T, dir string) *storeNode {
+	t.Helper()
+	st, err := kv.Open(kv.Options{Dir: dir, MemTableBytes: 4 << 20, BlockCacheBytes: 1 << 20,
 		IndexCacheBytes: 1 << 20, Logger: quietLogger(), GCInterval: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func (s *Server) handleWatch(c *gin.Context) {
 	progress := time.NewTicker(s.opts.WatchProgress)
 	defer progress.Stop()
 	ctx := c.Request.Context()
-	for {
+	for first := true; ; first = false {
 		evs, upTo, more, err := s.store.Changes(after, match, watchBatch)
 		var ce *kv.CompactedError
 		if errors.As(err, &ce) {
@@ -91,12 +91,17 @@ func (s *Server) handleWatch(c *gin.Context) {
 			c.Writer.Flush()
 			return
 		}
-		if len(evs) > 0 {
-			if writeEvents(c.Writer, evs) != nil {
+		if first {
+			// Where the stream starts, so that a client that hears
+			// nothing else still knows where to resume.
+			if writeProgress(c.Writer, after) != nil {
 				return
 			}
-			c.Writer.Flush()
 		}
+		if len(evs) > 0 && writeEvents(c.Writer, evs) != nil {
+			return
+		}
+		c.Writer.Flush()
 		after = upTo
 		if len(evs) > 0 {
 			continue // there may be more behind them
@@ -104,8 +109,7 @@ func (s *Server) handleWatch(c *gin.Context) {
 		select {
 		case <-more:
 		case <-progress.C:
-			// id: the watch is complete up to here, so a reconnect resumes after it.
-			if writeSSE(c.Writer, "progress", strconv.FormatUint(after, 10), map[string]uint64{"revision": after}) != nil {
+			if writeProgress(c.Writer, after) != nil {
 				return
 			}
 			c.Writer.Flush()
@@ -115,6 +119,12 @@ func (s *Server) handleWatch(c *gin.Context) {
 			return
 		}
 	}
+}
+
+// writeProgress says the stream is complete up to rev; its id makes a
+// reconnect resume after it.
+func writeProgress(w io.Writer, rev uint64) error {
+	return writeSSE(w, "progress", strconv.FormatUint(rev, 10), map[string]uint64{"revision": rev})
 }
 
 // writeEvents writes one SSE event per change. Only the last event of a

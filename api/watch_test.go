@@ -68,12 +68,13 @@ func TestWatch(t *testing.T) {
 	del.method, del.body = http.MethodDelete, nil
 	serve(t, h, del)
 	// From now: the write before the watch is not replayed; k2 is not k.
+	wantEvent(t, ch, "1", "progress", `{"revision":1}`)
 	wantEvent(t, ch, "2", "put", `{"key":"k","value":"v2","create_revision":1,"mod_revision":2,"version":2}`)
 	wantEvent(t, ch, "4", "delete", `{"key":"k","create_revision":0,"mod_revision":4,"version":0}`)
 
 	// A prefix watch replaying from revision 1.
 	pch, _ := openWatch(t, ts, "/v1/watch/k?prefix=1&start_revision=1")
-	for _, want := range []string{"1 put", "2 put", "3 put", "4 delete"} {
+	for _, want := range []string{"0 progress", "1 put", "2 put", "3 put", "4 delete"} {
 		e := nextWatch(t, pch)
 		if e.id+" "+e.name != want {
 			t.Fatalf("prefix replay: %s %s %s, want %s", e.id, e.name, e.data, want)
@@ -81,6 +82,7 @@ func TestWatch(t *testing.T) {
 	}
 	// Last-Event-ID resumes after it: no duplicate, no gap.
 	rch, _ := openWatch(t, ts, "/v1/watch/k?prefix=1", "Last-Event-ID", "2")
+	wantEvent(t, rch, "2", "progress", `{"revision":2}`)
 	if e := nextWatch(t, rch); e.id != "3" {
 		t.Fatalf("resume after 2 gave %+v, want revision 3 first", e)
 	}
@@ -92,6 +94,7 @@ func TestWatchTransactionEvents(t *testing.T) {
 	n := newStoreNode(t)
 	ts, _ := watchServer(t, n, Options{WatchProgress: time.Hour})
 	ch, _ := openWatch(t, ts, "/v1/watch/t?prefix=1")
+	wantEvent(t, ch, "0", "progress", `{"revision":0}`)
 	rec := serve(t, n.handler(t), txnRequestOf(`{"success":[{"op":"put","key":"t1","value":"a"},{"op":"put","key":"t2","value":"b"}]}`))
 	decodeTxn(t, rec.Code, rec.Body.Bytes())
 	if e := nextWatch(t, ch); e.id != "" || !strings.Contains(e.data, `"t1"`) {
@@ -107,31 +110,34 @@ func TestWatchProgressAndClose(t *testing.T) {
 	ts, srv := watchServer(t, n, Options{WatchProgress: 20 * time.Millisecond})
 	serve(t, n.handler(t), put("v"))
 	ch, _ := openWatch(t, ts, "/v1/watch/other")
-	wantEvent(t, ch, "1", "progress", `{"revision":1}`)
+	wantEvent(t, ch, "1", "progress", `{"revision":1}`) // where it starts
+	wantEvent(t, ch, "1", "progress", `{"revision":1}`) // and the ticker's
 	srv.Close()
 	for range ch {
 	}
 }
 
-func TestWatchCompacted(t *testing.T) {
+// restartedStoreNode is a storeNode whose store applied n writes of k and
+// was then reopened, as after a restart: its history starts at n.
+func restartedStoreNode(t *testing.T, n uint64) *storeNode {
+	t.Helper()
 	dir := t.TempDir()
-	opts := kv.Options{Dir: dir, MemTableBytes: 4 << 20, BlockCacheBytes: 1 << 20, IndexCacheBytes: 1 << 20, Logger: quietLogger(), GCInterval: -1}
-	st, err := kv.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := uint64(1); i <= 3; i++ {
-		if err := st.Apply([]logs.Entry{{Index: i, Term: 1, Data: kv.EncodeSet([]byte("k"), []byte("v"))}}); err != nil {
+	first := newStoreNodeIn(t, dir)
+	for i := uint64(1); i <= n; i++ {
+		if err := first.st.Apply([]logs.Entry{{Index: i, Term: 1, Data: kv.EncodeSet([]byte("k"), []byte("v"))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st.Close()
-	n := newStoreNode(t)
-	n.st.Close()
-	if n.st, err = kv.Open(opts); err != nil { // restarted: the history starts at 3
+	if err := first.st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.st.Close() })
+	node := newStoreNodeIn(t, dir)
+	node.index = n
+	return node
+}
+
+func TestWatchCompacted(t *testing.T) {
+	n := restartedStoreNode(t, 3)
 	ts, _ := watchServer(t, n, Options{WatchProgress: time.Hour})
 	ch, _ := openWatch(t, ts, "/v1/watch/k?start_revision=2")
 	wantEvent(t, ch, "", "compacted", `{"compact_revision":3}`)

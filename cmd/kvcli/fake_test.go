@@ -132,6 +132,17 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveMembers(r, reply)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/v1/watch/") {
+		// A canned stream: where it starts, two changes, then the
+		// history runs out.
+		f.queries = append(f.queries, r.URL.RawQuery)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 0\nevent: progress\ndata: {\"revision\":0}\n\n"+
+			"id: 1\nevent: put\ndata: {\"key\":\"k\",\"value\":\"v\",\"create_revision\":1,\"mod_revision\":1,\"version\":1}\n\n"+
+			"id: 2\nevent: delete\ndata: {\"key\":\"k\",\"create_revision\":0,\"mod_revision\":2,\"version\":0}\n\n"+
+			"event: compacted\ndata: {\"compact_revision\":5}\n\n")
+		return
+	}
 	if r.URL.Path == "/v1/txn" {
 		// The fake runs no transaction: it records it and answers one of
 		// the server's shapes.

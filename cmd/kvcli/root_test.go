@@ -509,3 +509,22 @@ func TestTxnCommand(t *testing.T) {
 		t.Errorf("a refused transaction reached the server")
 	}
 }
+
+func TestWatchCommand(t *testing.T) {
+	f, url := newFake(t, 0, 0)
+	ep := "--endpoints=" + url
+	r := runCLI(t, ep, "watch", "k", "--prefix", "--rev", "1")
+	r.check(t, exitNotFound, "PUT k v (rev 1)\nDELETE k (rev 2)\n")
+	if !strings.Contains(r.stderr, "compacted") {
+		t.Errorf("stderr %q does not say compacted", r.stderr)
+	}
+	f.mu.Lock()
+	q := f.queries[len(f.queries)-1]
+	f.mu.Unlock()
+	if q != "prefix=1&start_revision=1" {
+		t.Errorf("watch query %q", q)
+	}
+	runCLI(t, ep, "-o", "json", "watch", "k").check(t, exitNotFound,
+		`{"type":"put","key":"k","value":"v","create_revision":1,"mod_revision":1,"version":1}`+"\n"+
+			`{"type":"delete","key":"k","create_revision":0,"mod_revision":2,"version":0}`+"\n")
+}
