@@ -63,15 +63,17 @@ func (s *Store) Apply(entries []logs.Entry) error {
 			return fmt.Errorf("kv: apply: got entry %d where %d was expected (applied index %d)", e.Index, want, applied)
 		}
 	}
-	muts, err := s.mutations(pending)
+	muts, view, err := s.mutations(pending)
 	if err != nil {
+		s.cache.reset()
 		return errors.Join(err, s.sessions.load(s.db))
 	}
 	for len(muts) > 0 {
 		n, err := s.writeChunk(muts)
 		if err != nil {
 			// The session table was updated ahead of the write; take it
-			// back to what badger holds.
+			// back to what badger holds. The cache may hold parts of it.
+			s.cache.reset()
 			return errors.Join(err, s.sessions.load(s.db))
 		}
 		s.pos.Store(&appliedPos{index: muts[n-1].index, term: muts[n-1].term})
@@ -79,23 +81,24 @@ func (s *Store) Apply(entries []logs.Entry) error {
 		s.history.publish(muts[:n], muts[n-1].index)
 		muts = muts[n:]
 	}
+	s.cache.commit(view.pending)
 	return nil
 }
 
 // mutations decodes the entries of one Apply call into badger writes.
 // Each sees the store as the entries before it left it: conditions and
 // revisions depend on it.
-func (s *Store) mutations(pending []logs.Entry) ([]mutation, error) {
-	view := batchView{txn: s.db.NewTransaction(false)}
+func (s *Store) mutations(pending []logs.Entry) ([]mutation, *batchView, error) {
+	view := &batchView{txn: s.db.NewTransaction(false), cache: &s.cache}
 	defer view.txn.Discard()
 	muts := make([]mutation, len(pending))
 	for i, e := range pending {
 		var err error
-		if muts[i], err = s.mutationFor(e, &view); err != nil {
-			return nil, fmt.Errorf("kv: apply entry %d: %w", e.Index, err)
+		if muts[i], err = s.mutationFor(e, view); err != nil {
+			return nil, nil, fmt.Errorf("kv: apply entry %d: %w", e.Index, err)
 		}
 	}
-	return muts, nil
+	return muts, view, nil
 }
 
 // mutationFor decodes one entry. Everything here depends only on the

@@ -53,8 +53,12 @@ const (
 // that falls out of the window is told it was compacted. It is not
 // durable: after a restart it starts at the applied index.
 type history struct {
-	mu        sync.Mutex // guards every field below
-	events    []Event    // ascending by revision
+	mu sync.Mutex // guards every field below
+	// events[head:] are the changes kept, ascending by revision; the
+	// dropped ones before head are cut off only once they are half the
+	// slice, so trimming costs O(1) per change, not a copy of the window.
+	events    []Event
+	head      int
 	bytes     int
 	compacted uint64        // changes at or below this are gone
 	last      uint64        // the history is complete up to this applied index
@@ -66,7 +70,7 @@ type history struct {
 func (h *history) reset(at uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.events, h.bytes, h.compacted, h.last = nil, 0, at, at
+	h.events, h.head, h.bytes, h.compacted, h.last = nil, 0, 0, at, at
 	if h.maxEvents == 0 {
 		h.maxEvents, h.maxBytes = DefaultHistoryEvents, DefaultHistoryBytes
 	}
@@ -94,17 +98,18 @@ func (h *history) publish(muts []mutation, index uint64) {
 	}
 	// Drop whole revisions from the front: a watcher must never see half
 	// of a transaction.
-	drop := 0
-	for drop < len(h.events) && (len(h.events)-drop > h.maxEvents || h.bytes > h.maxBytes) {
-		rev := h.events[drop].Revision
-		for drop < len(h.events) && h.events[drop].Revision == rev {
-			h.bytes -= eventBytes(h.events[drop])
-			drop++
+	for h.head < len(h.events) && (len(h.events)-h.head > h.maxEvents || h.bytes > h.maxBytes) {
+		rev := h.events[h.head].Revision
+		for h.head < len(h.events) && h.events[h.head].Revision == rev {
+			h.bytes -= eventBytes(h.events[h.head])
+			h.events[h.head] = Event{} // let the value go
+			h.head++
 		}
 		h.compacted = rev
 	}
-	if drop > 0 {
-		h.events = append([]Event(nil), h.events[drop:]...)
+	if h.head > 0 && h.head >= len(h.events)/2 {
+		h.events = append(make([]Event, 0, 2*(len(h.events)-h.head)+16), h.events[h.head:]...)
+		h.head = 0
 	}
 	h.last = index
 	h.wake()
@@ -125,7 +130,7 @@ func (s *Store) Changes(after uint64, match func(key []byte) bool, max int) ([]E
 		return nil, after, h.notify, nil
 	}
 	// The first event after the revision: binary search on revisions.
-	lo, hi := 0, len(h.events)
+	lo, hi := h.head, len(h.events)
 	for lo < hi {
 		mid := (lo + hi) / 2
 		if h.events[mid].Revision <= after {

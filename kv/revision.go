@@ -99,10 +99,55 @@ func nextMeta(st keyState, index uint64) Meta {
 
 // batchView reads keys as of the entry being applied: entries of the same
 // Apply call that came before it (pending) over what badger held when the
-// call began (txn, read-only).
+// call began (cache, then txn, read-only).
 type batchView struct {
 	txn     *badger.Txn
+	cache   *metaCache
 	pending map[string]keyState
+}
+
+// metaCache holds the Meta of recently written or read keys as badger has
+// them committed, so that a write to a hot key does not read badger for
+// its revisions. A miss reads badger, which stays the authority; the cache
+// is updated only after Apply committed, and emptied when an Apply fails
+// or the database is opened or replaced. Owned by Apply (under applyMu)
+// and openDB, so it needs no lock of its own.
+type metaCache struct {
+	m   map[string]keyState // value always nil
+	max int
+}
+
+// metaCacheKeys bounds the cache (about 100 bytes a key).
+const metaCacheKeys = 64 << 10
+
+func (c *metaCache) reset() { c.m = make(map[string]keyState) }
+
+func (c *metaCache) put(ukey string, st keyState) {
+	if c.m == nil {
+		c.reset()
+	}
+	st.value = nil
+	if _, ok := c.m[ukey]; !ok && len(c.m) >= c.limit() {
+		for k := range c.m { // drop an arbitrary one: a miss only costs a read
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[ukey] = st
+}
+
+func (c *metaCache) limit() int {
+	if c.max > 0 {
+		return c.max
+	}
+	return metaCacheKeys
+}
+
+// commit records what an Apply call committed.
+func (c *metaCache) commit(pending map[string]keyState) {
+	for k, st := range pending {
+		c.put(k, st)
+	}
 }
 
 func (v *batchView) state(ukey []byte) (keyState, error) { return v.read(ukey, false) }
@@ -112,6 +157,9 @@ func (v *batchView) stateValue(ukey []byte) (keyState, error) { return v.read(uk
 
 func (v *batchView) read(ukey []byte, withValue bool) (keyState, error) {
 	if st, ok := v.pending[string(ukey)]; ok {
+		return st, nil
+	}
+	if st, ok := v.cache.m[string(ukey)]; ok && (!withValue || !st.exists) {
 		return st, nil
 	}
 	item, err := v.txn.Get(ukey)

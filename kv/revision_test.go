@@ -275,3 +275,31 @@ func TestCorruptHeaderIsAnError(t *testing.T) {
 		t.Fatal("Apply over a torn header succeeded")
 	}
 }
+
+// The revision cache only saves reads: with it evicting all the time, or
+// emptied by a failed Apply, revisions come out the same.
+func TestRevisionCache(t *testing.T) {
+	s := openStore(t, testOptions(t.TempDir()))
+	s.cache.max = 1
+	mustApply(t, s, set(1, "a", "1"), set(2, "b", "1"))
+	mustApply(t, s, set(3, "a", "2"))
+	mustApply(t, s, set(4, "b", "2"), set(5, "a", "3"))
+	wantMeta(t, s, "a", Meta{CreateRevision: 1, ModRevision: 5, Version: 3})
+	wantMeta(t, s, "b", Meta{CreateRevision: 2, ModRevision: 4, Version: 2})
+	if len(s.cache.m) > 1 {
+		t.Fatalf("cache holds %d keys, bound 1", len(s.cache.m))
+	}
+	// A failed commit must not leave the cache ahead of badger.
+	s.cache.max = 0
+	s.commitHook = func(uint64) error { return errors.New("disk full") }
+	if err := s.Apply([]logs.Entry{set(6, "a", "lost")}); err == nil {
+		t.Fatal("Apply succeeded through a failing commit")
+	}
+	s.commitHook = nil
+	mustApply(t, s, set(6, "a", "4"))
+	wantMeta(t, s, "a", Meta{CreateRevision: 1, ModRevision: 6, Version: 4})
+	// A delete is cached as absent: the next put starts a new life.
+	mustApply(t, s, del(7, "a"), noop(8))
+	mustApply(t, s, set(9, "a", "new"))
+	wantMeta(t, s, "a", Meta{CreateRevision: 9, ModRevision: 9, Version: 1})
+}

@@ -83,6 +83,7 @@ type Store struct {
 	sessions sessionTable
 	outcomes outcomes
 	history  history
+	cache    metaCache // revisions of recent keys; see revision.go
 
 	// applyMu serialises Apply and Restore, so chunks of one call never
 	// interleave with another's and the applied index only moves as the
@@ -161,6 +162,7 @@ func (s *Store) openDB() error {
 	s.db = db
 	s.pos.Store(&pos)
 	s.history.reset(pos.index)
+	s.cache.reset()
 	return nil
 }
 
