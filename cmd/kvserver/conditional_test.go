@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/api/client"
 )
 
 // TestCompareAndSwapOnCluster: of many writers racing from one revision,
@@ -107,4 +111,79 @@ func TestTxnOnCluster(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(out, `"succeeded":false`) {
 		t.Fatalf("second txn: %d %s; want the failure branch", code, out)
 	}
+}
+
+// TestWatchOnClusterSurvivesNodeDeath watches a prefix through a follower
+// while another node writes; the follower is killed mid-stream and the
+// client resumes on the last node: every change arrives once, in order.
+func TestWatchOnClusterSurvivesNodeDeath(t *testing.T) {
+	c := newE2ECluster(t)
+	lead := c.leader()
+	others := c.others(lead)
+	watched, spare := others[0], others[1]
+	cl := c.client(watched, spare)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := make(chan client.WatchEvent, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- cl.Watch(ctx, "w/", true, 0, func(ev client.WatchEvent) error {
+			if ev.Type != "progress" {
+				got <- ev
+			}
+			return nil
+		})
+	}()
+	writer := c.client(lead)
+	// Writes until the watch sees the first, so it is surely open.
+	first := time.Now()
+	for len(got) == 0 && time.Since(first) < 5*time.Second {
+		if _, err := writer.Put(ctx, "w/open", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the probe writes, not synchronisation: the loop waits on got
+	}
+	var revs []uint64
+	for len(got) > 0 {
+		revs = append(revs, (<-got).Revision)
+	}
+	if len(revs) == 0 {
+		t.Fatal("the watch saw nothing")
+	}
+	want := map[uint64]string{}
+	put := func(i int) {
+		idx, err := writer.Put(ctx, fmt.Sprintf("w/%d", i), []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[idx] = fmt.Sprintf("w/%d", i)
+	}
+	for i := range 20 {
+		put(i)
+	}
+	c.kill(watched)
+	for i := 20; i < 40; i++ {
+		put(i)
+	}
+	seen := map[uint64]bool{}
+	last := revs[len(revs)-1]
+	for len(seen) < len(want) {
+		select {
+		case ev := <-got:
+			if ev.Revision <= last {
+				t.Fatalf("revision %d after %d: out of order or repeated", ev.Revision, last)
+			}
+			last = ev.Revision
+			if k, ok := want[ev.Revision]; ok {
+				if ev.Item.Key != k {
+					t.Fatalf("revision %d is %s, want %s", ev.Revision, ev.Item.Key, k)
+				}
+				seen[ev.Revision] = true
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("saw %d of %d writes; the watch did not resume", len(seen), len(want))
+		}
+	}
+	cancel()
+	<-done
 }
