@@ -24,16 +24,77 @@ func describe(data []byte) string {
 	}
 	var b strings.Builder
 	switch cmd.Op {
-	case OpSet:
-		b.WriteString("SET ")
-		writeField(&b, cmd.Key)
-		b.WriteByte(' ')
-		writeField(&b, cmd.Value)
-	case OpDel:
-		b.WriteString("DEL ")
-		writeField(&b, cmd.Key)
+	case OpSet, OpDel:
+		writeOp(&b, cmd.Op, cmd.Key, cmd.Value)
+		switch cmd.Cond {
+		case CondModRevision:
+			fmt.Fprintf(&b, " IF mod_revision=%d", cmd.CondRevision)
+		case CondExists:
+			b.WriteString(" IF exists")
+		case CondAbsent:
+			b.WriteString(" IF absent")
+		}
+	case OpTxn:
+		describeTxn(&b, cmd.Txn)
 	}
 	return b.String()
+}
+
+// writeOp writes `SET key value`, `DEL key` or `GET key`.
+func writeOp(b *strings.Builder, op Op, key, value []byte) {
+	switch op {
+	case OpSet:
+		b.WriteString("SET ")
+		writeField(b, key)
+		b.WriteByte(' ')
+		writeField(b, value)
+	case OpDel:
+		b.WriteString("DEL ")
+		writeField(b, key)
+	case OpGet:
+		b.WriteString("GET ")
+		writeField(b, key)
+	}
+}
+
+var (
+	targetNames = map[CompareTarget]string{TargetValue: "value", TargetVersion: "version",
+		TargetModRevision: "mod_revision", TargetCreateRevision: "create_revision"}
+	compareNames = map[CompareOp]string{CompareEqual: "=", CompareNotEqual: "!=", CompareLess: "<", CompareGreater: ">"}
+)
+
+// describeTxn writes `TXN IF k version=0 AND ... THEN SET k v; GET j ELSE -`.
+func describeTxn(b *strings.Builder, t *Txn) {
+	b.WriteString("TXN")
+	for i, c := range t.Compares {
+		if i == 0 {
+			b.WriteString(" IF ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		writeField(b, c.Key)
+		fmt.Fprintf(b, " %s%s", targetNames[c.Target], compareNames[c.Op])
+		if c.Target == TargetValue {
+			writeField(b, c.Value)
+		} else {
+			b.WriteString(strconv.FormatUint(c.Number, 10))
+		}
+	}
+	for _, branch := range []struct {
+		word string
+		ops  []TxnOp
+	}{{" THEN ", t.Success}, {" ELSE ", t.Failure}} {
+		b.WriteString(branch.word)
+		if len(branch.ops) == 0 {
+			b.WriteByte('-')
+		}
+		for i, op := range branch.ops {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			writeOp(b, op.Op, op.Key, op.Value)
+		}
+	}
 }
 
 // writeField writes p as is when it is a non-empty run of printable ASCII
