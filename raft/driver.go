@@ -227,56 +227,54 @@ func (n *Node) handleReady() error {
 		n.publishChanges(n.lastSoft, cur, n.lastElections)
 		n.lastSoft, n.lastElections = cur, n.core.elections
 	}
-	// A leader's appends go out while it writes its own log.
-	var later, now []Message
-	var unsent []NodeID // snapshots that could not start
-	for _, m := range rd.Messages {
-		if m.Type == MsgSnap {
-			if !n.sendSnapshot(m) {
-				unsent = append(unsent, m.To)
-			}
-			continue
-		}
-		if m.SafeBeforePersist() {
-			now = append(now, m)
-		} else {
-			later = append(later, m)
-		}
+	return processReady(n.core, rd, driverIO{n})
+}
+
+// driverIO is the driver's readyIO: Storage, Transport, the applier's
+// channel and the driver's table of pending reads.
+type driverIO struct{ n *Node }
+
+func (d driverIO) send(msgs []Message)         { d.n.cfg.Transport.Send(msgs) }
+func (d driverIO) sendSnapshot(m Message) bool { return d.n.sendSnapshot(m) }
+func (d driverIO) reached(readyPoint) error    { return nil }
+
+func (d driverIO) resetLog(snap SnapshotInfo) error {
+	if err := d.n.cfg.Storage.(LogCompactor).Reset(); err != nil {
+		return fmt.Errorf("reset raft log for snapshot %d: %w", snap.Index, err)
 	}
-	if len(now) > 0 {
-		n.cfg.Transport.Send(now)
+	return nil
+}
+
+func (d driverIO) restore(snap SnapshotInfo, conf Membership) error {
+	select {
+	case d.n.applyc <- applyTask{restore: &snap, conf: conf}:
+		return nil
+	case <-d.n.stopc:
+		return ErrStopped
 	}
-	if rd.Snapshot != nil {
-		// The received snapshot replaces the log: drop the stored one
-		// before anything after the snapshot is written, and have the
-		// applier restore the state machine in log order.
-		if err := n.cfg.Storage.(LogCompactor).Reset(); err != nil {
-			return fmt.Errorf("reset raft log for snapshot %d: %w", rd.Snapshot.Index, err)
-		}
-		select {
-		case n.applyc <- applyTask{restore: rd.Snapshot, conf: n.core.confAt(rd.Snapshot.Index)}:
-		case <-n.stopc:
-			return ErrStopped
-		}
+}
+
+func (d driverIO) save(hs *HardState, ents []Entry) error {
+	start := time.Now()
+	if err := d.n.cfg.Storage.Save(hs, ents); err != nil {
+		return fmt.Errorf("persist raft log: %w", err)
 	}
-	if rd.HardState != nil || len(rd.Entries) > 0 {
-		start := time.Now()
-		if err := n.cfg.Storage.Save(rd.HardState, rd.Entries); err != nil {
-			return fmt.Errorf("persist raft log: %w", err)
-		}
-		n.cfg.Observer.ObservePersist(len(rd.Entries), time.Since(start))
+	d.n.cfg.Observer.ObservePersist(len(ents), time.Since(start))
+	return nil
+}
+
+func (d driverIO) apply(ents []Entry) error {
+	select {
+	case d.n.applyc <- applyTask{ents: ents}:
+		return nil
+	case <-d.n.stopc:
+		return ErrStopped
 	}
-	if len(later) > 0 {
-		n.cfg.Transport.Send(later)
-	}
-	if len(rd.CommittedEntries) > 0 {
-		select {
-		case n.applyc <- applyTask{ents: rd.CommittedEntries}:
-		case <-n.stopc:
-			return ErrStopped
-		}
-	}
-	for _, rs := range rd.ReadStates {
+}
+
+func (d driverIO) readStates(rss []ReadState) {
+	n := d.n
+	for _, rs := range rss {
 		pr, ok := n.reads[rs.Context]
 		if !ok {
 			continue // already retried under another context
@@ -290,11 +288,6 @@ func (n *Node) handleReady() error {
 		}
 		n.waits.addReads(rs.Index, pr.waiters)
 	}
-	n.core.Advance(rd)
-	for _, to := range unsent {
-		n.core.ReportSnapshot(to, false)
-	}
-	return nil
 }
 
 func (n *Node) logRoleChange(prev, cur SoftState) {
