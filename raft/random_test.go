@@ -20,6 +20,7 @@ func TestSimRandomFaults(t *testing.T) {
 		n = *seedsFlag
 	}
 	before := totalInstalls.Load()
+	crashesBefore := [2]int64{totalCrashes[sentEarly].Load(), totalCrashes[persisted].Load()}
 	for _, seed := range testSeeds(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			runRandomFaults(t, seed, steps)
@@ -29,6 +30,12 @@ func TestSimRandomFaults(t *testing.T) {
 	t.Logf("%d seeds, %d snapshots installed through InstallSnapshot", n, installs)
 	if installs == 0 && n >= 10 {
 		t.Error("no seed exercised InstallSnapshot")
+	}
+	early := totalCrashes[sentEarly].Load() - crashesBefore[sentEarly]
+	saved := totalCrashes[persisted].Load() - crashesBefore[persisted]
+	t.Logf("mid-Ready crashes: %d before anything was durable, %d after the Save", early, saved)
+	if n >= 10 && (early == 0 || saved == 0) {
+		t.Error("a mid-Ready crash point was never exercised")
 	}
 }
 
@@ -47,7 +54,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 	s.dropRate = 0.05 + 0.1*s.rng.Float64()
 	s.dupRate = 0.02
 	s.delayRate, s.maxDelay = 0.05, 8
-	s.midReadyCrash = 0.002
+	s.midReadyCrash, s.afterSaveCrash = 0.002, 0.002
 	proposed := 0
 	randomNode := func() NodeID { return s.ids[s.rng.IntN(len(s.ids))] }
 	for range steps {
@@ -96,7 +103,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 	// Heal everything; the cluster must converge and commit. Only then are
 	// drops off: a leader must also be found under a lossy network.
 	s.heal()
-	s.midReadyCrash = 0
+	s.midReadyCrash, s.afterSaveCrash = 0, 0
 	s.restartAll()
 	s.dupRate, s.delayRate = 0, 0
 	s.waitLeader(300)
@@ -109,7 +116,14 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 		return n == size
 	})
 	totalInstalls.Add(int64(s.snapshotsInstalled))
+	for p, k := range s.midReadyCrashes {
+		totalCrashes[p].Add(int64(k))
+	}
 }
+
+// totalCrashes counts mid-Ready crashes over all seeds by readyPoint, to
+// show both crash points are exercised.
+var totalCrashes [2]atomic.Int64
 
 // totalInstalls counts snapshot installs over all seeds, to show the
 // InstallSnapshot path is exercised.

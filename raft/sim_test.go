@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -83,8 +84,13 @@ type simCluster struct {
 	filter func(m *Message) bool
 	// midReadyCrash is the chance that a node crashes while handling a
 	// Ready: after sending the messages that may go out before the fsync,
-	// before anything of that Ready is durable.
-	midReadyCrash float64
+	// before anything of that Ready is durable. afterSaveCrash is the
+	// chance that it crashes after the Save, before the messages that
+	// wait for it (votes, acknowledgements) went out and before the
+	// committed entries reached the state machine.
+	midReadyCrash   float64
+	afterSaveCrash  float64
+	midReadyCrashes [2]int // crashes so far at sentEarly and at persisted
 
 	cfg        func(id NodeID) Config
 	leaders    map[uint64]NodeID // term -> leader, for election safety
@@ -235,8 +241,8 @@ func (s *simCluster) linked(from, to NodeID) bool {
 	return !s.cut[[2]NodeID{from, to}] && !s.disc[from] && !s.disc[to]
 }
 
-// process drains every node's Ready, as a driver would: persist, send,
-// apply, Advance.
+// process drains every node's Ready through processReady, the driver's
+// own Ready handling, with simIO as its disk, network and state machine.
 func (s *simCluster) process() {
 	for _, id := range s.ids {
 		n := s.nodes[id]
@@ -246,53 +252,107 @@ func (s *simCluster) process() {
 		for n.up && n.core.HasReady() {
 			rd := n.core.Ready()
 			s.recordCommits(id)
-			if s.midReadyCrash > 0 && s.rng.Float64() < s.midReadyCrash {
-				for _, m := range rd.Messages {
-					if m.SafeBeforePersist() {
-						s.enqueue(m)
-					}
+			if err := processReady(n.core, rd, simIO{s: s, id: id}); err != nil {
+				if err != errSimCrash {
+					s.fatalf("node %d: handling a Ready: %v", id, err)
 				}
-				s.crash(id)
 				break
 			}
-			if rd.Snapshot != nil {
-				s.installSnapshot(id, *rd.Snapshot)
-			}
-			if rd.HardState != nil {
-				if rd.HardState.Term < n.hard.Term {
-					s.fatalf("node %d persisted term %d after term %d", id, rd.HardState.Term, n.hard.Term)
-				}
-				n.hard = *rd.HardState
-			}
-			if len(rd.Entries) > 0 {
-				first := rd.Entries[0].Index
-				keep := 0
-				for keep < len(n.stored) && n.stored[keep].Index < first {
-					keep++
-				}
-				if first > n.lastStored()+1 || (keep == 0 && len(n.stored) > 0 && first != n.stored[0].Index) {
-					s.fatalf("node %d persisted entries from %d onto a stored log ending at %d", id, first, n.lastStored())
-				}
-				n.stored = append(slices.Clone(n.stored[:keep]), rd.Entries...)
-			}
-			for _, m := range rd.Messages {
-				s.checkDurable(id, m)
-				s.enqueue(m)
-			}
-			for _, e := range rd.CommittedEntries {
-				s.checkApply(id, e)
-				n.applied = append(n.applied, e)
-			}
-			for _, rs := range rd.ReadStates {
-				s.checkRead(id, rs)
-			}
-			n.readStates = append(n.readStates, rd.ReadStates...)
-			n.core.Advance(rd)
 		}
 		if n.up {
 			s.checkNode(id)
 		}
 	}
+}
+
+// errSimCrash is what simIO.reached returns once it crashed the node.
+var errSimCrash = errors.New("simulated crash")
+
+// simIO is the simulation's readyIO for node id: its "disk" is the
+// simNode's durable fields, its network the cluster's in-flight queue, its
+// state machine the applied list. Everything it is handed is checked
+// against the cluster's invariants on the way.
+type simIO struct {
+	s  *simCluster
+	id NodeID
+}
+
+func (io simIO) send(msgs []Message) {
+	for _, m := range msgs {
+		io.s.checkDurable(io.id, m)
+		io.s.enqueue(m)
+	}
+}
+
+func (io simIO) sendSnapshot(m Message) bool {
+	io.send([]Message{m})
+	return true
+}
+
+// reached crashes the node at a mid-Ready point when the seed says so:
+// at sentEarly with chance midReadyCrash, at persisted with chance
+// afterSaveCrash.
+func (io simIO) reached(p readyPoint) error {
+	rate := io.s.midReadyCrash
+	if p == persisted {
+		rate = io.s.afterSaveCrash
+	}
+	if rate > 0 && io.s.rng.Float64() < rate {
+		io.s.midReadyCrashes[p]++
+		io.s.crash(io.id)
+		return errSimCrash
+	}
+	return nil
+}
+
+func (io simIO) resetLog(snap SnapshotInfo) error {
+	n := io.s.nodes[io.id]
+	n.stored, n.snap = nil, snap
+	return nil
+}
+
+func (io simIO) restore(snap SnapshotInfo, _ Membership) error {
+	io.s.installSnapshot(io.id, snap)
+	return nil
+}
+
+func (io simIO) save(hs *HardState, ents []Entry) error {
+	s, id, n := io.s, io.id, io.s.nodes[io.id]
+	if hs != nil {
+		if hs.Term < n.hard.Term {
+			s.fatalf("node %d persisted term %d after term %d", id, hs.Term, n.hard.Term)
+		}
+		n.hard = *hs
+	}
+	if len(ents) > 0 {
+		first := ents[0].Index
+		keep := 0
+		for keep < len(n.stored) && n.stored[keep].Index < first {
+			keep++
+		}
+		if first > n.lastStored()+1 || (keep == 0 && len(n.stored) > 0 && first != n.stored[0].Index) {
+			s.fatalf("node %d persisted entries from %d onto a stored log ending at %d", id, first, n.lastStored())
+		}
+		n.stored = append(slices.Clone(n.stored[:keep]), ents...)
+	}
+	return nil
+}
+
+func (io simIO) apply(ents []Entry) error {
+	n := io.s.nodes[io.id]
+	for _, e := range ents {
+		io.s.checkApply(io.id, e)
+		n.applied = append(n.applied, e)
+	}
+	return nil
+}
+
+func (io simIO) readStates(rss []ReadState) {
+	for _, rs := range rss {
+		io.s.checkRead(io.id, rs)
+	}
+	n := io.s.nodes[io.id]
+	n.readStates = append(n.readStates, rss...)
 }
 
 // checkDurable asserts that what a reply promises is on disk before the
@@ -540,9 +600,9 @@ func (s *simCluster) reportSnapshot(m Message, ok bool) {
 	}
 }
 
-// installSnapshot does what a driver does for Ready.Snapshot: the state
-// machine becomes the snapshot's image (every committed entry up to its
-// index) and the stored log is discarded.
+// installSnapshot does what the applier does for Ready.Snapshot: the
+// state machine becomes the snapshot's image (every committed entry up to
+// its index). simIO.resetLog discarded the stored log before.
 func (s *simCluster) installSnapshot(id NodeID, snap SnapshotInfo) {
 	n := s.nodes[id]
 	if snap.Index > uint64(len(s.commits)) {
@@ -555,7 +615,6 @@ func (s *simCluster) installSnapshot(id NodeID, snap SnapshotInfo) {
 		s.fatalf("node %d installs a snapshot at %d behind what it applied (%d)", id, snap.Index, len(n.applied))
 	}
 	n.applied = slices.Clone(s.commits[:snap.Index])
-	n.stored, n.snap = nil, snap
 	s.snapshotsInstalled++
 }
 
