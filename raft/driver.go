@@ -13,9 +13,9 @@ const maxBatch = 1024
 func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.applyc)
-	ticker := time.NewTicker(n.cfg.TickInterval)
-	defer ticker.Stop()
-	n.nextTick = time.Now().Add(n.cfg.TickInterval)
+	tickc, stopTicker := n.cfg.clock.Ticker(n.cfg.TickInterval)
+	defer stopTicker()
+	n.nextTick = n.cfg.clock.Now().Add(n.cfg.TickInterval)
 	recv := n.cfg.Transport.Receive()
 	for {
 		if n.core.HasReady() {
@@ -30,8 +30,8 @@ func (n *Node) run() {
 			n.maybeSnapshot()
 		}
 		select {
-		case <-ticker.C:
-			now := time.Now()
+		case <-tickc:
+			now := n.cfg.clock.Now()
 			n.tickUpTo(now)
 			n.retryReads()
 			if len(n.forwards) > 0 && now.After(n.forwardSweep) {
@@ -86,12 +86,13 @@ func (n *Node) step(m Message) {
 	}
 }
 
-// tickUpTo gives the core one tick per TickInterval of wall time (on the
-// monotonic clock) since the last, not one per ticker wake-up: a Ticker
-// drops the ticks it could not deliver, so after a pause (SIGSTOP, a long
-// GC, a starved process) the core would otherwise believe almost no time
-// passed, and a leader would serve lease reads long after other nodes
-// could have elected someone else.
+// tickUpTo gives the core one tick per TickInterval of the driver's clock
+// (the wall clock's monotonic reading, unless a test injected one) since
+// the last, not one per ticker wake-up: a Ticker drops the ticks it could
+// not deliver, so after a pause (SIGSTOP, a long GC, a starved process)
+// the core would otherwise believe almost no time passed, and a leader
+// would serve lease reads long after other nodes could have elected
+// someone else.
 func (n *Node) tickUpTo(now time.Time) {
 	// More than a few election timeouts behind changes nothing further: the
 	// lease is gone and check-quorum has had its say.
@@ -157,7 +158,7 @@ func (n *Node) startReads(first readRequest) {
 	// Time may have passed that no tick told the core about (the process
 	// was paused or starved): catch up first, or a lease that ran out
 	// while we slept would still look valid.
-	n.tickUpTo(time.Now())
+	n.tickUpTo(n.cfg.clock.Now())
 	leaseIdx, leaseOK := n.core.LeaseRead()
 	var lease, round []chan error
 	for _, r := range batch {

@@ -40,7 +40,7 @@ func (n *Node) forwardTo(leader NodeID, batch []proposal) {
 		for i := range k {
 			ents[i] = Entry{Type: EntryNormal, Data: batch[i].data}
 		}
-		n.forwards[id] = &forwarded{to: leader, batch: batch[:k:k], sent: time.Now()}
+		n.forwards[id] = &forwarded{to: leader, batch: batch[:k:k], sent: n.cfg.clock.Now()}
 		n.cfg.Transport.Send([]Message{{Type: MsgProp, From: n.cfg.ID, To: leader, Term: n.core.Term(), Context: id, Entries: ents}})
 		batch = batch[k:]
 	}

@@ -63,6 +63,10 @@ type NodeConfig struct {
 	// snapshots and events, for metrics; nil reports nothing. When set,
 	// the node wraps Transport to count what it sends.
 	Observer Observer
+
+	// clock is what the driver reads the time from (see clock.go); nil is
+	// the wall clock. Tests in this package inject a fake one.
+	clock clock
 }
 
 func (nc *NodeConfig) coreConfig() Config {
@@ -185,6 +189,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.clock == nil {
+		cfg.clock = wallClock{}
 	}
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = 100000
