@@ -119,11 +119,18 @@ func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 			t.Errorf("node %d restarted with membership %+v, want %+v", id, got, want)
 		}
 	}
+	// Right after a restart an election may still be settling (a node
+	// that named a leader can see it step down a moment later), so the
+	// test waits for a write to go through rather than for a leader.
 	ld := c.nodes[3].node
-	waitFor(t, "a leader after restart", func() bool { return ld.Status().Leader != raft.None })
-	if _, err := c.propose(ld.Status().Leader, "after-restart"); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, "a write after restart", func() bool {
+		lead := ld.Status().Leader
+		if lead == raft.None {
+			return false
+		}
+		_, err := c.propose(lead, "after-restart")
+		return err == nil
+	})
 }
 
 func (s *counterSM) restoreCount() int {
