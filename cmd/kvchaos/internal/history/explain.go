@@ -164,6 +164,12 @@ func describe(op Op) string {
 		what = fmt.Sprintf("put %s", op.Value)
 	case Delete:
 		what = "delete"
+	case Cas:
+		expect := op.Expect
+		if op.ExpectAbsent {
+			expect = "absent"
+		}
+		what = fmt.Sprintf("cas %s -> %s, succeeded %v", expect, op.Value, op.Succeeded)
 	default:
 		what = "get -> absent"
 		if op.Found {

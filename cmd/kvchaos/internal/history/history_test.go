@@ -33,6 +33,16 @@ func getAbsent(client int, key string, call, ret int64) Op {
 	return Op{Client: client, Kind: Get, Key: key, Call: call, Return: ret, Outcome: OK}
 }
 
+func cas(client int, key, expect, value string, succeeded bool, call, ret int64) Op {
+	return Op{Client: client, Kind: Cas, Key: key, Expect: expect, Value: value, Succeeded: succeeded, Call: call, Return: ret, Outcome: OK}
+}
+
+func create(client int, key, value string, succeeded bool, call, ret int64) Op {
+	op := cas(client, key, "", value, succeeded, call, ret)
+	op.ExpectAbsent = true
+	return op
+}
+
 func unknown(op Op) Op { op.Outcome = Unknown; op.Err = "timeout"; return op }
 func failed(op Op) Op  { op.Outcome = Failed; op.Err = "connection refused"; return op }
 
@@ -90,6 +100,34 @@ func TestCheck(t *testing.T) {
 		}, NotLinearizable},
 		{"failed put is left out", []Op{
 			failed(put(1, "x", "b", 0, 1)), getAbsent(2, "x", 10, 11),
+		}, Linearizable},
+		{"cas from the current value", []Op{
+			put(0, "x", "a", 0, 1), cas(1, "x", "a", "b", true, 2, 3), get(2, "x", "b", 4, 5),
+		}, Linearizable},
+		{"cas that should have failed", []Op{
+			put(0, "x", "a", 0, 1), cas(1, "x", "z", "b", true, 2, 3),
+		}, NotLinearizable},
+		{"cas that should have succeeded", []Op{
+			put(0, "x", "a", 0, 1), cas(1, "x", "a", "b", false, 2, 3),
+		}, NotLinearizable},
+		{"two cas from one value: only one may win", []Op{
+			put(0, "x", "a", 0, 1), cas(1, "x", "a", "b", true, 2, 10), cas(2, "x", "a", "c", true, 2, 10),
+		}, NotLinearizable},
+		{"two cas from one value: one wins, one loses", []Op{
+			put(0, "x", "a", 0, 1), cas(1, "x", "a", "b", true, 2, 10), cas(2, "x", "a", "c", false, 2, 10),
+			get(0, "x", "b", 11, 12),
+		}, Linearizable},
+		{"create only once", []Op{
+			create(1, "x", "a", true, 0, 5), create(2, "x", "b", true, 0, 5),
+		}, NotLinearizable},
+		{"create of an existing key fails", []Op{
+			put(0, "x", "a", 0, 1), create(1, "x", "b", false, 2, 3), get(2, "x", "a", 4, 5),
+		}, Linearizable},
+		{"a cas that held observed an unknown put", []Op{
+			unknown(put(1, "x", "b", 0, 1)), cas(2, "x", "b", "c", true, 10, 11),
+		}, Linearizable},
+		{"unknown cas seen later", []Op{
+			put(0, "x", "a", 0, 1), unknown(cas(1, "x", "a", "b", false, 2, 3)), get(2, "x", "b", 10, 11),
 		}, Linearizable},
 		{"failed read is left out", []Op{
 			put(0, "x", "a", 0, 1), failed(get(1, "x", "zzz", 2, 3)), unknown(get(1, "x", "zzz", 4, 5)),

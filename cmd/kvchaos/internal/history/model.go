@@ -12,15 +12,26 @@ import (
 // input is what a client asked; output what it was told. They are the
 // porcupine Input and Output of an operation.
 type input struct {
-	Kind  Kind
-	Key   string
-	Value string // a Put's value
+	Kind         Kind
+	Key          string
+	Value        string // a Put's or Cas's value
+	Expect       string // a Cas's expected value
+	ExpectAbsent bool   // a Cas expects the key absent
 }
 
 type output struct {
-	Found   bool
-	Value   string
-	Unknown bool // the write's outcome is unknown: any state is consistent
+	Found     bool
+	Value     string
+	Succeeded bool // a Cas wrote
+	Unknown   bool // the write's outcome is unknown: any state is consistent
+}
+
+// casHolds reports whether a Cas's compare holds in s.
+func (i input) casHolds(s state) bool {
+	if i.ExpectAbsent {
+		return !s.present
+	}
+	return s.present && s.value == i.Expect
 }
 
 // state is one key's value in the model; the model is partitioned by key.
@@ -42,6 +53,15 @@ var Model = porcupine.Model{
 			return true, state{present: true, value: i.Value}
 		case Delete:
 			return true, state{}
+		case Cas:
+			holds := i.casHolds(s)
+			if !o.Unknown && o.Succeeded != holds {
+				return false, s
+			}
+			if holds {
+				return true, state{present: true, value: i.Value}
+			}
+			return true, s
 		default:
 			return o.Found == s.present && (!o.Found || o.Value == s.value), s
 		}
@@ -69,6 +89,18 @@ var Model = porcupine.Model{
 				return fmt.Sprintf("delete(%s) -> unknown", i.Key)
 			}
 			return fmt.Sprintf("delete(%s)", i.Key)
+		case Cas:
+			expect := i.Expect
+			if i.ExpectAbsent {
+				expect = "absent"
+			}
+			switch {
+			case o.Unknown:
+				return fmt.Sprintf("cas(%s, %s -> %s) -> unknown", i.Key, expect, i.Value)
+			case o.Succeeded:
+				return fmt.Sprintf("cas(%s, %s -> %s) -> ok", i.Key, expect, i.Value)
+			}
+			return fmt.Sprintf("cas(%s, %s -> %s) -> failed", i.Key, expect, i.Value)
 		default:
 			if !o.Found {
 				return fmt.Sprintf("get(%s) -> absent", i.Key)
@@ -114,7 +146,7 @@ func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
 // its return is put after the end of the history, where porcupine may
 // place it anywhere from its call on, including "never" (last, unobserved).
 //
-// Unknown writes that no read can have observed are left out too: they
+// Unknown writes that no read (or compare that held) can have observed are left out too: they
 // stay pending to the end, and every pending operation multiplies the
 // checker's search. Leaving them out changes no verdict: a put whose
 // (unique) value no read returned, or a delete with no "absent" read
@@ -127,7 +159,10 @@ func Operations(ops []Op) []porcupine.Operation {
 	lastAbsent := map[string]int64{}     // key -> latest return of an "absent" read
 	for _, op := range ops {
 		end = max(end, op.Return, op.Call)
-		if op.Kind != Get || op.Outcome != OK {
+		if op.Kind == Cas && op.Outcome == OK && op.Succeeded {
+			// A compare that held observed the state, as a read does.
+			op.Found, op.Value = !op.ExpectAbsent, op.Expect
+		} else if op.Kind != Get || op.Outcome != OK {
 			continue
 		}
 		if !op.Found {
@@ -148,7 +183,7 @@ func Operations(ops []Op) []porcupine.Operation {
 			continue
 		}
 		if op.Outcome == Unknown {
-			if op.Kind == Put && !seen[op.Key][op.Value] {
+			if (op.Kind == Put || op.Kind == Cas) && !seen[op.Key][op.Value] {
 				continue
 			}
 			if r, ok := lastAbsent[op.Key]; op.Kind == Delete && (!ok || r < op.Call) {
@@ -157,14 +192,14 @@ func Operations(ops []Op) []porcupine.Operation {
 		}
 		p := porcupine.Operation{
 			ClientId: op.Client,
-			Input:    input{Kind: op.Kind, Key: op.Key, Value: op.Value},
+			Input:    input{Kind: op.Kind, Key: op.Key, Value: op.Value, Expect: op.Expect, ExpectAbsent: op.ExpectAbsent},
 			Call:     op.Call,
 			Output:   output{Found: op.Found, Value: op.Value},
 			Return:   op.Return,
 			Metadata: metadata(op),
 		}
 		if op.Kind != Get {
-			p.Output = output{}
+			p.Output = output{Succeeded: op.Succeeded}
 		}
 		if op.Outcome == Unknown {
 			p.Output = output{Unknown: true}

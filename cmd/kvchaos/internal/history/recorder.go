@@ -16,6 +16,9 @@ const (
 	Get Kind = iota
 	Put
 	Delete
+	// Cas puts Value only if the key holds Expect (or is absent, with
+	// ExpectAbsent), in one transaction; Succeeded says whether it did.
+	Cas
 )
 
 func (k Kind) String() string {
@@ -26,6 +29,8 @@ func (k Kind) String() string {
 		return "put"
 	case Delete:
 		return "delete"
+	case Cas:
+		return "cas"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -59,19 +64,23 @@ func (o Outcome) String() string {
 // Op is one client operation, retries included: Call is the invocation of
 // its first attempt and Return the completion of its last.
 type Op struct {
-	Client      int
-	Node        uint64 // the node the (last) attempt was sent to
-	Kind        Kind
-	Key         string
-	Value       string // written by a Put; read by a Get when Found
-	Found       bool   // a Get found the key
-	Consistency string // a Get's consistency level ("linearizable", "lease")
-	RequestID   string // the Request-Id of a write
-	Attempts    int
-	Call        int64 // nanoseconds since the recorder started
-	Return      int64
-	Outcome     Outcome
-	Err         string // why the outcome is not OK
+	Client int
+	Node   uint64 // the node the (last) attempt was sent to
+	Kind   Kind
+	Key    string
+	Value  string // written by a Put; read by a Get when Found
+	Found  bool   // a Get found the key
+	Expect string // a Cas's expected value
+	// ExpectAbsent: a Cas expects the key to be absent (a create).
+	ExpectAbsent bool
+	Succeeded    bool   // a Cas's compare held, so it wrote
+	Consistency  string // a Get's consistency level ("linearizable", "lease")
+	RequestID    string // the Request-Id of a write
+	Attempts     int
+	Call         int64 // nanoseconds since the recorder started
+	Return       int64
+	Outcome      Outcome
+	Err          string // why the outcome is not OK
 }
 
 // Recorder collects operations from concurrent clients. Timestamps come

@@ -52,12 +52,18 @@ func shorten(s string) string {
 	return s
 }
 
-// send does one request on addr and reads the whole answer.
+// send does one request for key on addr and reads the whole answer.
 func send(ctx context.Context, hc *http.Client, method, addr, key, query string, body []byte, requestID string) answer {
-	u := "http://" + addr + "/v1/kv/" + url.PathEscape(key)
+	path := "/v1/kv/" + url.PathEscape(key)
 	if query != "" {
-		u += "?" + query
+		path += "?" + query
 	}
+	return sendTo(ctx, hc, method, addr, path, body, requestID)
+}
+
+// sendTo does one request for path on addr and reads the whole answer.
+func sendTo(ctx context.Context, hc *http.Client, method, addr, path string, body []byte, requestID string) answer {
+	u := "http://" + addr + path
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

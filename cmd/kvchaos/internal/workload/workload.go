@@ -2,10 +2,12 @@ package workload
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -90,7 +92,8 @@ func (w *Workload) newClient(i int) *client {
 	return &client{w: w, id: i,
 		rng:  rand.New(rand.NewPCG(w.opts.Seed, uint64(i)+1)),
 		name: fmt.Sprintf("%s-c%d", w.opts.RunID, i),
-		node: w.ids[i%len(w.ids)]}
+		node: w.ids[i%len(w.ids)],
+		last: map[string]string{}}
 }
 
 // client is one sequential client: one operation at a time.
@@ -101,6 +104,9 @@ type client struct {
 	name string // the client part of its Request-Ids
 	seq  uint64
 	node uint64 // where it sends requests; moves on after a failure
+	// last is what this client last saw on a key (read or wrote); a cas
+	// expects it. Absent keys are missing.
+	last map[string]string
 }
 
 func (c *client) run(ctx context.Context, stop <-chan struct{}) {
@@ -143,9 +149,12 @@ func (c *client) run(ctx context.Context, stop <-chan struct{}) {
 		switch r := c.rng.IntN(100); {
 		case r < 50:
 			c.get(ctx, key)
-		case r < 85:
+		case r < 75:
 			c.seq++
 			c.write(ctx, stop, history.Put, key, fmt.Sprintf("c%d-%d", c.id, c.seq))
+		case r < 85:
+			c.seq++
+			c.cas(ctx, stop, key, fmt.Sprintf("c%d-%d", c.id, c.seq))
 		default:
 			c.seq++
 			c.write(ctx, stop, history.Delete, key, "")
@@ -181,7 +190,9 @@ func (c *client) get(ctx context.Context, key string) {
 	switch {
 	case a.status == http.StatusOK:
 		op.Found, op.Value = true, string(a.body)
+		c.last[key] = op.Value
 	case a.status == http.StatusNotFound:
+		delete(c.last, key)
 	case a.status == http.StatusBadRequest && consistency == "lease" && strings.Contains(string(a.body), "consistency"):
 		c.w.leaseOnce.Do(func() {
 			c.w.log.Warn("the server refuses lease reads (feature missing?); reading linearizably instead",
@@ -201,12 +212,44 @@ func (c *client) get(ctx context.Context, key string) {
 // write sends a put or delete, retrying an unknown outcome with the same
 // Request-Id (so the server applies it at most once) on another node.
 func (c *client) write(ctx context.Context, stop <-chan struct{}, kind history.Kind, key, value string) {
-	reqID := fmt.Sprintf("%s:%d", c.name, c.seq)
-	op := history.Op{Client: c.id, Kind: kind, Key: key, Value: value, RequestID: reqID, Outcome: history.Failed}
+	op := history.Op{Client: c.id, Kind: kind, Key: key, Value: value}
 	method, body := http.MethodPut, []byte(value)
 	if kind == history.Delete {
 		method, body = http.MethodDelete, nil
 	}
+	path := "/v1/kv/" + url.PathEscape(key)
+	c.attempt(ctx, stop, &op, method, path, body, func([]byte) error { return nil })
+}
+
+// cas puts value on key in a transaction whose compare expects what this
+// client last saw there (absent when it saw nothing), so the compare both
+// holds and fails often enough to be checked.
+func (c *client) cas(ctx context.Context, stop <-chan struct{}, key, value string) {
+	expect, seen := c.last[key]
+	op := history.Op{Client: c.id, Kind: history.Cas, Key: key, Value: value, Expect: expect, ExpectAbsent: !seen}
+	cmp := map[string]any{"key": key, "target": "value", "op": "=", "value": expect}
+	if !seen {
+		cmp = map[string]any{"key": key, "target": "version", "op": "=", "value": 0}
+	}
+	body, _ := json.Marshal(map[string]any{"compare": []any{cmp},
+		"success": []any{map[string]string{"op": "put", "key": key, "value": value}}})
+	c.attempt(ctx, stop, &op, http.MethodPost, "/v1/txn", body, func(answer []byte) error {
+		var a struct {
+			Succeeded *bool `json:"succeeded"`
+		}
+		if err := json.Unmarshal(answer, &a); err != nil || a.Succeeded == nil {
+			return fmt.Errorf("transaction answer %q", shorten(string(answer)))
+		}
+		op.Succeeded = *a.Succeeded
+		return nil
+	})
+}
+
+// attempt sends a write, retrying an unknown outcome with the same
+// Request-Id (so the server applies it at most once) on another node, and
+// records it; decode reads a 2xx answer into op.
+func (c *client) attempt(ctx context.Context, stop <-chan struct{}, op *history.Op, method, path string, body []byte, decode func([]byte) error) {
+	op.RequestID, op.Outcome = fmt.Sprintf("%s:%d", c.name, c.seq), history.Failed
 	ambiguous := false // some attempt may have been applied
 	op.Call = c.w.rec.Now()
 attempts:
@@ -219,14 +262,19 @@ attempts:
 		}
 		op.Node, op.Attempts = c.node, attempt+1
 		actx, cancel := context.WithTimeout(ctx, c.w.opts.Timeout)
-		a := send(actx, c.w.hc, method, c.w.opts.Nodes[c.node], key, "", body, reqID)
+		a := sendTo(actx, c.w.hc, method, c.w.opts.Nodes[c.node], path, body, op.RequestID)
 		cancel()
 		op.Return = c.w.rec.Now()
 		op.Err = a.String()
 		switch {
 		case a.status >= 200 && a.status < 300:
+			if err := decode(a.body); err != nil {
+				op.Err, ambiguous = err.Error(), true // applied or not, we cannot tell
+				break attempts
+			}
 			op.Outcome, op.Err = history.OK, ""
-			c.w.rec.Add(op)
+			c.noteWrite(*op)
+			c.w.rec.Add(*op)
 			return
 		case a.notSent():
 			continue // this attempt did nothing; try elsewhere
@@ -240,7 +288,19 @@ attempts:
 	if ambiguous {
 		op.Outcome = history.Unknown
 	}
-	c.w.rec.Add(op)
+	delete(c.last, op.Key) // who knows now
+	c.w.rec.Add(*op)
+}
+
+// noteWrite remembers what a completed write left on its key, for the
+// next cas's expectation.
+func (c *client) noteWrite(op history.Op) {
+	switch {
+	case op.Kind == history.Put || op.Kind == history.Cas && op.Succeeded:
+		c.last[op.Key] = op.Value
+	case op.Kind == history.Delete:
+		delete(c.last, op.Key)
+	}
 }
 
 // backoff waits a little before a retry; false when told to stop.

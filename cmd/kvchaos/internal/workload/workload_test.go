@@ -2,6 +2,8 @@ package workload
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -70,6 +72,10 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"scripted"}`, status)
 		return
 	}
+	if r.URL.Path == "/v1/txn" {
+		f.txn(w, body, status)
+		return
+	}
 	switch r.Method {
 	case http.MethodPut:
 		f.data[key] = string(body)
@@ -91,6 +97,36 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, `{"error":"write did not complete (it may still be applied)"}`, status)
+}
+
+// txn runs the one shape of transaction the workload sends: a compare on
+// one key's value (or version 0), then a put.
+func (f *fakeServer) txn(w http.ResponseWriter, body []byte, status int) {
+	var t struct {
+		Compare []struct {
+			Key, Target string
+			Value       any
+		}
+		Success []struct{ Key, Value string }
+	}
+	if err := json.Unmarshal(body, &t); err != nil || len(t.Compare) != 1 || len(t.Success) != 1 {
+		http.Error(w, `{"error":"not the workload's transaction"}`, http.StatusBadRequest)
+		return
+	}
+	cmp := t.Compare[0]
+	v, present := f.data[cmp.Key]
+	holds := !present
+	if cmp.Target == "value" {
+		holds = present && v == cmp.Value
+	}
+	if holds {
+		f.data[t.Success[0].Key] = t.Success[0].Value
+	}
+	if status != http.StatusOK {
+		http.Error(w, `{"error":"write did not complete (it may still be applied)"}`, status)
+		return
+	}
+	fmt.Fprintf(w, `{"succeeded":%v,"revision":1,"results":[]}`, holds)
 }
 
 // closedAddr is a loopback address where nothing listens.
@@ -174,6 +210,54 @@ func TestWriteOutcomes(t *testing.T) {
 				t.Fatalf("server saw %d requests, want %d", len(f.requests()), tt.wantAttempts)
 			}
 		})
+	}
+}
+
+func TestCas(t *testing.T) {
+	f := newFakeServer(t)
+	c, rec := newTestClient(t, map[uint64]string{0: f.addr()}, false)
+	ctx := context.Background()
+	c.seq = 1
+	c.cas(ctx, nil, "k0", "a") // nothing seen: expects absent, and it is
+	c.get(ctx, "k0")
+	c.seq = 2
+	c.cas(ctx, nil, "k0", "b") // expects the "a" it read
+	f.mu.Lock()
+	f.data["k0"] = "other" // someone else writes
+	f.mu.Unlock()
+	c.seq = 3
+	c.cas(ctx, nil, "k0", "c") // still expects "b": fails
+	f.setScript(http.StatusGatewayTimeout)
+	c.seq = 4
+	c.cas(ctx, nil, "k0", "d") // an unknown outcome is retried, same id
+	ops := rec.Ops()
+	want := []string{
+		"cas k0 absent -> a: ok true",
+		"get k0: ok",
+		"cas k0 a -> b: ok true",
+		"cas k0 b -> c: ok false",
+		"cas k0 b -> d: ok false",
+	}
+	if len(ops) != len(want) {
+		t.Fatalf("%d ops: %+v", len(ops), ops)
+	}
+	for i, op := range ops {
+		var got string
+		if op.Kind == history.Get {
+			got = fmt.Sprintf("get %s: %v", op.Key, op.Outcome)
+		} else {
+			expect := op.Expect
+			if op.ExpectAbsent {
+				expect = "absent"
+			}
+			got = fmt.Sprintf("cas %s %s -> %s: %v %v", op.Key, expect, op.Value, op.Outcome, op.Succeeded)
+		}
+		if got != want[i] {
+			t.Errorf("op %d: %s, want %s", i, got, want[i])
+		}
+	}
+	if last := ops[len(ops)-1]; last.Attempts != 2 || last.RequestID != "test-c3:4" {
+		t.Errorf("retried cas: %d attempts, id %s", last.Attempts, last.RequestID)
 	}
 }
 
