@@ -52,13 +52,16 @@ func (s *Server) watchStart(c *gin.Context) (uint64, bool) {
 }
 
 func (s *Server) handleWatch(c *gin.Context) {
-	key, ok := keyParam(c)
-	if !ok {
-		return
-	}
 	prefix, ok := boolQuery(c, "prefix")
 	if !ok {
 		return
+	}
+	var key []byte
+	if p := strings.TrimPrefix(c.Param("key"), "/"); !prefix || p != "" {
+		// An empty prefix watches every key; an empty key, nothing.
+		if key, ok = keyParam(c); !ok {
+			return
+		}
 	}
 	after, ok := s.watchStart(c)
 	if !ok {

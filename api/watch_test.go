@@ -80,6 +80,12 @@ func TestWatch(t *testing.T) {
 			t.Fatalf("prefix replay: %s %s %s, want %s", e.id, e.name, e.data, want)
 		}
 	}
+	// An empty prefix is every key.
+	ach, _ := openWatch(t, ts, "/v1/watch/?prefix=1&start_revision=3")
+	wantEvent(t, ach, "2", "progress", `{"revision":2}`)
+	if e := nextWatch(t, ach); e.id != "3" || !strings.Contains(e.data, `"k2"`) {
+		t.Fatalf("watch of every key from 3: %+v", e)
+	}
 	// Last-Event-ID resumes after it: no duplicate, no gap.
 	rch, _ := openWatch(t, ts, "/v1/watch/k?prefix=1", "Last-Event-ID", "2")
 	wantEvent(t, rch, "2", "progress", `{"revision":2}`)

@@ -101,8 +101,9 @@ func (h *history) publish(muts []mutation, index uint64) {
 	for h.head < len(h.events) && (len(h.events)-h.head > h.maxEvents || h.bytes > h.maxBytes) {
 		rev := h.events[h.head].Revision
 		for h.head < len(h.events) && h.events[h.head].Revision == rev {
+			// Not zeroed in place: a watcher may be reading this
+			// part of the slice outside the lock (Changes).
 			h.bytes -= eventBytes(h.events[h.head])
-			h.events[h.head] = Event{} // let the value go
 			h.head++
 		}
 		h.compacted = rev
@@ -120,29 +121,15 @@ func (h *history) publish(muts []mutation, index uint64) {
 // revision up to which the answer is complete, and a channel closed when
 // more may be there. A *CompactedError when after is below what is kept.
 func (s *Store) Changes(after uint64, match func(key []byte) bool, max int) ([]Event, uint64, <-chan struct{}, error) {
-	h := &s.history
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if after < h.compacted {
-		return nil, 0, nil, &CompactedError{CompactRevision: h.compacted}
+	window, last, notify, err := s.history.since(after)
+	if err != nil || len(window) == 0 {
+		return nil, last, notify, err
 	}
-	if after >= h.last {
-		return nil, after, h.notify, nil
-	}
-	// The first event after the revision: binary search on revisions.
-	lo, hi := h.head, len(h.events)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if h.events[mid].Revision <= after {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
+	// Filtered outside the lock: a watcher scanning the window never
+	// holds up the apply path's publish.
 	var out []Event
-	upTo := h.last
-	for i := lo; i < len(h.events); i++ {
-		e := h.events[i]
+	upTo := last
+	for _, e := range window {
 		if len(out) >= max && e.Revision != out[len(out)-1].Revision {
 			upTo = out[len(out)-1].Revision
 			break
@@ -151,7 +138,33 @@ func (s *Store) Changes(after uint64, match func(key []byte) bool, max int) ([]E
 			out = append(out, e)
 		}
 	}
-	return out, upTo, h.notify, nil
+	return out, upTo, notify, nil
+}
+
+// since returns the kept events after revision after, the revision the
+// history is complete up to, and the channel closed at the next publish.
+// The events are never written again once published (publish only
+// appends, and trimming copies to a new slice), so the caller may read
+// them without the lock.
+func (h *history) since(after uint64) ([]Event, uint64, <-chan struct{}, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if after < h.compacted {
+		return nil, 0, nil, &CompactedError{CompactRevision: h.compacted}
+	}
+	if after >= h.last {
+		return nil, after, h.notify, nil
+	}
+	lo, hi := h.head, len(h.events)
+	for lo < hi { // the first event after the revision
+		mid := (lo + hi) / 2
+		if h.events[mid].Revision <= after {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return h.events[lo:len(h.events):len(h.events)], h.last, h.notify, nil
 }
 
 // HistoryRevision is the revision the history is complete up to: a watch
