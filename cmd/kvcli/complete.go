@@ -19,7 +19,7 @@ type completer struct {
 }
 
 // keyCommands take a key (or prefix) as their first argument.
-var keyCommands = []string{"get", "put", "set", "del", "delete", "rm", "list", "ls", "scan"}
+var keyCommands = []string{"get", "put", "set", "del", "delete", "rm", "list", "ls", "scan", "watch"}
 
 // Do implements readline.AutoCompleter: it returns the candidates' missing
 // suffixes and the length of the word being completed.

@@ -283,3 +283,20 @@ func withSpace(words []string) []string {
 	}
 	return out
 }
+
+// Every command kvcli has is offered by the shell's help and completion.
+func TestShellListsEveryCommand(t *testing.T) {
+	offered := map[string]bool{}
+	for _, c := range shellCommands {
+		offered[c.name] = true
+	}
+	root := newRootCmd(&app{env: &env{}})
+	for _, c := range root.Commands() {
+		if c.Hidden || c.Name() == "completion" || c.Name() == "help" || c.Name() == "shell" {
+			continue
+		}
+		if !offered[c.Name()] {
+			t.Errorf("command %q is missing from the shell's help (shellCommands)", c.Name())
+		}
+	}
+}

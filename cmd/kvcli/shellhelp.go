@@ -10,10 +10,12 @@ import (
 // shellCommands are the commands the shell offers, for help and
 // completion, in the order help lists them.
 var shellCommands = []struct{ name, usage, what string }{
-	{"get", "get KEY", "print the value of KEY"},
-	{"put", "put KEY VALUE | put KEY --file F", "set KEY (also: set)"},
+	{"get", "get KEY [--meta]", "print the value of KEY (--meta: with its revisions)"},
+	{"put", "put KEY VALUE [--if-match REV | --create]", "set KEY (also: set); --file F reads the value"},
 	{"set", "", ""},
-	{"del", "del KEY", "delete KEY"},
+	{"del", "del KEY [--if-match REV]", "delete KEY"},
+	{"txn", "txn --file F", "run a transaction (POST /v1/txn's JSON)"},
+	{"watch", "watch KEY [--prefix] [--rev N]", "print KEY's changes as they happen, until Ctrl-C"},
 	{"list", "list [PREFIX] [--limit N]", "keys and values in key order"},
 	{"status", "status [-w] [--interval D]", "every node's state, term, indexes, lag, snapshot, log size; -w: redraw until Ctrl-C"},
 	{"leader", "leader", "the leader's address, id and term"},
