@@ -182,6 +182,9 @@ func (r txnRequest) txn() (*kv.Txn, error) {
 	if t.Failure, err = branch("failure", r.Failure); err != nil {
 		return nil, err
 	}
+	if n := t.WriteBytes(); n > kv.MaxTxnBytes {
+		return nil, fmt.Errorf("a branch writes %d bytes of keys and values; the limit is %d", n, kv.MaxTxnBytes)
+	}
 	return t, nil
 }
 

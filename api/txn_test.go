@@ -99,6 +99,8 @@ func TestTxnBadRequests(t *testing.T) {
 		{`{"compare":[{"key":"k","target":"version","op":"=","value":-1}]}`, "whole number"},
 		{`{"compare":[{"key":"k","target":"version","op":"="}]}`, "takes a number"},
 		{`{"compare":[{"key":"k","target":"value","op":"=","value":3}]}`, "takes a string"},
+		{`{"success":[{"op":"put","key":"a","value":"` + strings.Repeat("v", 70<<10) + `"},{"op":"put","key":"b","value":"` +
+			strings.Repeat("v", 70<<10) + `"}]}`, "the limit is 131072"},
 		{`{"compare":[{"key":"` + strings.Repeat("k", MaxKeyBytes+1) + `","target":"version","op":"=","value":0}]}`, "limit is"},
 	} {
 		n := newStoreNode(t)

@@ -21,6 +21,28 @@ const commandTxn = 4
 // MaxTxnOps bounds a transaction's compares and operations together.
 const MaxTxnOps = 128
 
+// MaxTxnBytes bounds the keys and values a transaction writes, together.
+// All of them must fit in one badger transaction, whose limit depends on
+// the memtable size, at least 1 MiB, which allows about 157 KB; a
+// transaction over this is refused by every replica alike (decode fails),
+// rather than stopping each one in Apply.
+const MaxTxnBytes = 128 << 10
+
+// WriteBytes is what t's puts and deletes add to a badger transaction.
+func (t *Txn) WriteBytes() int {
+	n := 0
+	for _, branch := range [][]TxnOp{t.Success, t.Failure} {
+		branchBytes := 0
+		for _, op := range branch {
+			if op.Op != OpGet {
+				branchBytes += len(op.Key) + len(op.Value) + 64 // revision header and index entries
+			}
+		}
+		n = max(n, branchBytes) // only one branch runs
+	}
+	return n
+}
+
 // CompareTarget is what a compare looks at.
 type CompareTarget uint8
 
@@ -166,6 +188,9 @@ func decodeTxn(b []byte) (Command, error) {
 	}
 	if c.Txn.ops() > MaxTxnOps {
 		return Command{}, fmt.Errorf("%w: %d operations, more than %d", ErrBadCommand, c.Txn.ops(), MaxTxnOps)
+	}
+	if n := c.Txn.WriteBytes(); n > MaxTxnBytes {
+		return Command{}, fmt.Errorf("%w: a transaction writing %d bytes, more than %d", ErrBadCommand, n, MaxTxnBytes)
 	}
 	return c, nil
 }

@@ -158,3 +158,27 @@ func TestTxnRetry(t *testing.T) {
 	}
 	wantMeta(t, s, "k", Meta{CreateRevision: 1, ModRevision: 1, Version: 1})
 }
+
+// A transaction too big for one badger transaction is refused when it is
+// decoded, on every replica alike, instead of stopping each in Apply.
+func TestTxnTooBig(t *testing.T) {
+	big := bytes.Repeat([]byte("v"), 40<<10)
+	var ops []TxnOp
+	for i := range 4 {
+		ops = append(ops, TxnOp{Op: OpSet, Key: []byte{'k', byte('0' + i)}, Value: big})
+	}
+	enc := txnCmd(Txn{Success: ops}).Encode()
+	if _, err := DecodeCommand(enc); !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), "bytes, more than") {
+		t.Fatalf("DecodeCommand = %v, want refused as too big", err)
+	}
+	s := openStore(t, testOptions(t.TempDir()))
+	mustApply(t, s, cmdEntry(1, txnCmd(Txn{Success: ops})))
+	if _, err := s.Get([]byte("k0")); !errors.Is(err, ErrNotFound) || s.AppliedIndex() != 1 {
+		t.Fatalf("an oversized transaction was applied (%v) or stopped the store (applied %d)", err, s.AppliedIndex())
+	}
+	// The same writes split over the two branches fit: only one runs.
+	ok := txnCmd(Txn{Success: ops[:2], Failure: ops[2:]})
+	if _, err := DecodeCommand(ok.Encode()); err != nil {
+		t.Fatalf("two 80 KiB branches refused: %v", err)
+	}
+}
