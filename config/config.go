@@ -32,7 +32,7 @@ const (
 	DefaultSnapshotKeepEntries = 5000
 	DefaultElectionMinMS       = 300
 	DefaultElectionMaxMS       = 600
-	DefaultMemTableBytes       = 16 << 20
+	DefaultMemTableBytes       = 8 << 20 // see kv.DefaultMemTableBytes for why
 	DefaultBlockCacheBytes     = 32 << 20
 	DefaultIndexCacheBytes     = 16 << 20
 

@@ -67,7 +67,7 @@ func TestShippedConfigLoads(t *testing.T) {
 		SnapshotKeepEntries: 5000,
 		ReadyMaxLagEntries:  1000,
 		AutoPromote:         true,
-		Badger:              BadgerConfig{16 << 20, 32 << 20, 16 << 20},
+		Badger:              BadgerConfig{8 << 20, 32 << 20, 16 << 20},
 		source:              "../config.json",
 	}
 	if !reflect.DeepEqual(c, want) {
