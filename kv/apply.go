@@ -65,16 +65,12 @@ func (s *Store) Apply(entries []logs.Entry) error {
 	}
 	muts, view, err := s.mutations(pending)
 	if err != nil {
-		s.cache.reset()
-		return errors.Join(err, s.sessions.load(s.db))
+		return errors.Join(err, s.rollBack())
 	}
 	for len(muts) > 0 {
 		n, err := s.writeChunk(muts)
 		if err != nil {
-			// The session table was updated ahead of the write; take it
-			// back to what badger holds. The cache may hold parts of it.
-			s.cache.reset()
-			return errors.Join(err, s.sessions.load(s.db))
+			return errors.Join(err, s.rollBack())
 		}
 		s.pos.Store(&appliedPos{index: muts[n-1].index, term: muts[n-1].term})
 		s.outcomes.record(muts[:n])
@@ -83,6 +79,13 @@ func (s *Store) Apply(entries []logs.Entry) error {
 	}
 	s.cache.commit(view.pending)
 	return nil
+}
+
+// rollBack takes the in-memory tables Apply updates ahead of its writes
+// (sessions, leases, the revision cache) back to what badger holds.
+func (s *Store) rollBack() error {
+	s.cache.reset()
+	return errors.Join(s.sessions.load(s.db), s.leases.load(s.db))
 }
 
 // mutations decodes the entries of one Apply call into badger writes.
@@ -120,8 +123,11 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 		s.logger.Warn("skipping command with an oversized key", "index", e.Index, "term", e.Term, "key_bytes", len(cmd.Key), "max", maxUserKey)
 		return m, nil
 	}
-	if cmd.Op == OpTxn {
+	switch cmd.Op {
+	case OpTxn:
 		return s.txnMutation(m, cmd, view)
+	case OpLeaseGrant, OpLeaseRevoke:
+		return s.leaseMutation(m, cmd, view)
 	}
 	ukey := userKey(cmd.Key)
 	st, err := view.state(ukey)
@@ -129,6 +135,8 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 		return m, err
 	}
 	holds := cmd.condHolds(st)
+	leaseMissing := cmd.Lease != 0 && !s.leases.exists(cmd.Lease)
+	holds = holds && !leaseMissing
 	if cmd.Client != "" {
 		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, e.Index, !holds)
 		if !fresh {
@@ -139,14 +147,16 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 	}
 	m.nonce = cmd.Nonce
 	if !holds {
-		m.outcome = Outcome{Meta: st.meta}
+		m.outcome = Outcome{Meta: st.meta, Lease: cmd.Lease, LeaseMissing: leaseMissing}
 		return m, nil
 	}
 	var next keyState
 	if cmd.Op == OpSet {
 		next = keyState{exists: true, meta: nextMeta(st, e.Index), value: cmd.Value}
+		next.meta.Lease = cmd.Lease
 		m.value = encodeValue(next.meta, cmd.Value)
 	}
+	m.extra = append(m.extra, s.leases.rebind(cmd.Key, st.meta.Lease, next.meta.Lease, e.Index)...)
 	view.set(ukey, next)
 	m.key, m.del = ukey, cmd.Op == OpDel
 	m.outcome = Outcome{Applied: true, Meta: next.meta}
@@ -208,11 +218,13 @@ func (s *Store) txnMutation(m mutation, cmd Command, view *batchView) (mutation,
 		case OpSet:
 			next := keyState{exists: true, meta: nextMeta(st, m.index), value: op.Value}
 			view.set(ukey, next)
+			m.extra = append(m.extra, s.leases.rebind(op.Key, st.meta.Lease, 0, m.index)...)
 			m.extra = append(m.extra, mutation{index: m.index, key: ukey, value: encodeValue(next.meta, op.Value)})
 			m.events = append(m.events, changeOf(OpSet, op.Key, op.Value, st, next, m.index)...)
 			r.Item = Item{Key: op.Key, Meta: next.meta}
 		case OpDel:
 			view.set(ukey, keyState{})
+			m.extra = append(m.extra, s.leases.rebind(op.Key, st.meta.Lease, 0, m.index)...)
 			m.extra = append(m.extra, mutation{index: m.index, key: ukey, del: true})
 			m.events = append(m.events, changeOf(OpDel, op.Key, nil, st, keyState{}, m.index)...)
 		}

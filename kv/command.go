@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The first byte of every encoded command is its format version, so the
@@ -33,6 +34,9 @@ const (
 	// OpTxn is a transaction (Command.Txn); see txn.go. Op 3 is OpGet,
 	// which exists only inside one.
 	OpTxn Op = 4
+	// OpLeaseGrant and OpLeaseRevoke manage leases; see lease.go.
+	OpLeaseGrant  Op = 5
+	OpLeaseRevoke Op = 6
 )
 
 // Command is a decoded state machine command. Client and Seq identify the
@@ -51,6 +55,11 @@ type Command struct {
 	Cond         Cond
 	CondRevision uint64
 	Nonce        uint64
+	// Lease attaches the key to a lease (OpSet), or names the lease of
+	// an OpLeaseRevoke; TTL is an OpLeaseGrant's time to live (see
+	// lease.go).
+	Lease uint64
+	TTL   time.Duration
 	// Txn is the transaction of an OpTxn command (Key and Value unused).
 	Txn *Txn
 }
@@ -75,12 +84,16 @@ func (c Command) Encode() []byte {
 		return c.encodeTxn()
 	}
 	b := make([]byte, 0, 3+5*binary.MaxVarintLen64+len(c.Client)+len(c.Key)+len(c.Value))
-	if c.Cond != CondNone || c.Nonce != 0 {
+	if c.Op == OpLeaseGrant || c.Op == OpLeaseRevoke {
+		return c.encodeLease()
+	}
+	if c.Cond != CondNone || c.Nonce != 0 || c.Lease != 0 {
 		b = append(b, commandV3, byte(c.Op), byte(c.Cond))
 		if c.Cond == CondModRevision {
 			b = binary.AppendUvarint(b, c.CondRevision)
 		}
 		b = binary.AppendUvarint(b, c.Nonce)
+		b = binary.AppendUvarint(b, c.Lease)
 		b = binary.AppendUvarint(b, uint64(len(c.Client)))
 		if c.Client != "" {
 			b = append(b, c.Client...)
@@ -117,8 +130,11 @@ func DecodeCommand(b []byte) (Command, error) {
 	if len(b) < 2 {
 		return Command{}, fmt.Errorf("%w: %d bytes is too short", ErrBadCommand, len(b))
 	}
-	if b[0] == commandTxn {
+	switch b[0] {
+	case commandTxn:
 		return decodeTxn(b)
+	case commandLease:
+		return decodeLease(b)
 	}
 	if b[0] < commandV1 || b[0] > commandV3 {
 		return Command{}, fmt.Errorf("%w: unknown version %d", ErrBadCommand, b[0])
@@ -141,11 +157,17 @@ func DecodeCommand(b []byte) (Command, error) {
 		if c.Nonce, rest, err = uvarint(rest, "nonce"); err != nil {
 			return Command{}, err
 		}
+		if c.Lease, rest, err = uvarint(rest, "lease"); err != nil {
+			return Command{}, err
+		}
 		if c.Client, c.Seq, rest, err = decodeRequestID(rest, true); err != nil {
 			return Command{}, err
 		}
-		if c.Cond == CondNone && c.Nonce == 0 {
-			return Command{}, fmt.Errorf("%w: version 3 without a condition or a nonce", ErrBadCommand)
+		if c.Cond == CondNone && c.Nonce == 0 && c.Lease == 0 {
+			return Command{}, fmt.Errorf("%w: version 3 without a condition, a nonce or a lease", ErrBadCommand)
+		}
+		if c.Lease != 0 && c.Op != OpSet {
+			return Command{}, fmt.Errorf("%w: a lease on a %d", ErrBadCommand, c.Op)
 		}
 	}
 	klen, rest, err := uvarint(rest, "key length")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -27,6 +28,10 @@ func TestCommandRoundTrip(t *testing.T) {
 			Command{Op: OpSet, Key: []byte("k"), Cond: CondAbsent, Nonce: 1 << 60, Client: "cli", Seq: 9}},
 		{"del if-exists", Command{Op: OpDel, Key: []byte("k"), Cond: CondExists, Nonce: 2}.Encode(),
 			Command{Op: OpDel, Key: []byte("k"), Cond: CondExists, Nonce: 2}},
+		{"set with a lease", Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Lease: 42}.Encode(),
+			Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Lease: 42}},
+		{"lease grant", Command{Op: OpLeaseGrant, Nonce: 3, TTL: 30 * time.Second}.Encode(), Command{Op: OpLeaseGrant, Nonce: 3, TTL: 30 * time.Second}},
+		{"lease revoke", Command{Op: OpLeaseRevoke, Lease: 17}.Encode(), Command{Op: OpLeaseRevoke, Lease: 17}},
 		{"request id only stays version 2", Command{Op: OpSet, Key: []byte("k"), Client: "c", Seq: 1}.Encode(),
 			Command{Op: OpSet, Key: []byte("k"), Client: "c", Seq: 1}},
 	}
@@ -38,7 +43,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			}
 			if got.Op != tt.want.Op || !bytes.Equal(got.Key, tt.want.Key) || !bytes.Equal(got.Value, tt.want.Value) ||
 				got.Cond != tt.want.Cond || got.CondRevision != tt.want.CondRevision || got.Nonce != tt.want.Nonce ||
-				got.Client != tt.want.Client || got.Seq != tt.want.Seq {
+				got.Client != tt.want.Client || got.Seq != tt.want.Seq || got.Lease != tt.want.Lease || got.TTL != tt.want.TTL {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -68,13 +73,18 @@ func TestDecodeCommandMalformed(t *testing.T) {
 		{"nil", nil, "too short"},
 		{"one byte", []byte{1}, "too short"},
 		{"version 0", []byte{0, 1, 1, 'k'}, "unknown version 0"},
-		{"version 5", []byte{5, 1, 1, 'k'}, "unknown version 5"},
-		{"v3 without condition or nonce", []byte{3, 1, 0, 0, 0, 1, 'k'}, "without a condition or a nonce"},
+		{"version 6", []byte{6, 1, 1, 'k'}, "unknown version 6"},
+		{"v3 without condition, nonce or lease", []byte{3, 1, 0, 0, 0, 0, 1, 'k'}, "without a condition, a nonce or a lease"},
+		{"v3 lease on a delete", []byte{3, 2, 0, 0, 5, 0, 1, 'k'}, "a lease on a 2"},
+		{"lease: unknown op", []byte{5, 9, 0, 1}, "unknown lease op 9"},
+		{"lease: revoke of 0", []byte{5, 6, 0, 0}, "revoke of lease 0"},
+		{"lease: zero TTL", []byte{5, 5, 0, 0}, "TTL of 0 ms"},
+		{"lease: trailing bytes", []byte{5, 5, 0, 1, 0}, "after a lease command"},
 		{"v3 unknown condition", []byte{3, 1, 9, 0, 0, 1, 'k'}, "unknown condition 9"},
 		{"v3 condition on revision 0", []byte{3, 1, 1, 0, 0, 0, 1, 'k'}, "revision 0"},
 		{"v3 no condition byte", []byte{3, 1}, "no condition"},
 		{"v3 truncated nonce", []byte{3, 1, 3, 0x80}, "bad nonce"},
-		{"v3 client id too long", append([]byte{3, 1, 3, 7, 129, 1}, bytes.Repeat([]byte("c"), 129)...), "client id length 129"},
+		{"v3 client id too long", append([]byte{3, 1, 3, 7, 0, 129, 1}, bytes.Repeat([]byte("c"), 129)...), "client id length 129"},
 		{"op 0", []byte{1, 0, 1, 'k'}, "unknown op 0"},
 		{"op 3", []byte{1, 3, 1, 'k'}, "unknown op 3"},
 		{"no key length", []byte{1, 1}, "bad key length"},
@@ -115,6 +125,9 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte{1, 2, 0})
 	f.Add(Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Cond: CondModRevision, CondRevision: 300, Nonce: 7, Client: "c", Seq: 2}.Encode())
 	f.Add(Command{Op: OpDel, Key: []byte("k"), Cond: CondAbsent}.Encode())
+	f.Add(Command{Op: OpSet, Key: []byte("k"), Lease: 9, Client: "c", Seq: 1}.Encode())
+	f.Add(Command{Op: OpLeaseGrant, Nonce: 1, TTL: time.Second}.Encode())
+	f.Add(Command{Op: OpLeaseRevoke, Lease: 3}.Encode())
 	f.Add(Command{Op: OpTxn, Nonce: 3, Client: "c", Seq: 1, Txn: &Txn{
 		Compares: []Compare{{Key: []byte("k"), Target: TargetValue, Op: CompareEqual, Value: []byte("v")}, {Key: []byte("j"), Target: TargetVersion, Op: CompareLess, Number: 2}},
 		Success:  []TxnOp{{Op: OpSet, Key: []byte("k"), Value: []byte("w")}, {Op: OpGet, Key: []byte("j")}},
@@ -127,10 +140,11 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 			return
 		}
-		if len(c.Key) == 0 && c.Op != OpTxn {
+		keyless := c.Op == OpTxn || c.Op == OpLeaseGrant || c.Op == OpLeaseRevoke
+		if len(c.Key) == 0 && !keyless {
 			t.Fatal("decoded an empty key")
 		}
-		if c.Op != OpSet && c.Op != OpDel && c.Op != OpTxn {
+		if c.Op != OpSet && c.Op != OpDel && !keyless {
 			t.Fatalf("decoded unknown op %d", c.Op)
 		}
 		if c.Op == OpDel && len(c.Value) != 0 {

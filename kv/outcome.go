@@ -9,6 +9,10 @@ type Outcome struct {
 	Applied bool
 	Meta    Meta
 	Txn     *TxnResult // for a transaction; Applied says which branch ran
+	// Lease: a grant's new lease id, a revoke's lease; with Applied
+	// false on a put, the lease it named does not exist.
+	Lease        uint64
+	LeaseMissing bool
 }
 
 // outcomes hands the result of a proposal to the caller that proposed it.

@@ -95,6 +95,7 @@ type Store struct {
 	outcomes outcomes
 	history  history
 	cache    metaCache // revisions of recent keys; see revision.go
+	leases   leaseTable
 
 	// applyMu serialises Apply and Restore, so chunks of one call never
 	// interleave with another's and the applied index only moves as the
@@ -168,6 +169,9 @@ func (s *Store) openDB() error {
 		return errors.Join(err, db.Close())
 	}
 	if err := s.sessions.load(db); err != nil {
+		return errors.Join(err, db.Close())
+	}
+	if err := s.leases.load(db); err != nil {
 		return errors.Join(err, db.Close())
 	}
 	s.db = db
