@@ -15,7 +15,9 @@ func BenchmarkHandler(b *testing.B) {
 	for i := range 1000 {
 		store.set("key/"+strconv.Itoa(i), bytes.Repeat([]byte("v"), 256))
 	}
-	h := New(Options{Logger: quietLogger()}, newLeader(store), store).Handler()
+	srv := New(Options{Logger: quietLogger()}, newLeader(store), store)
+	b.Cleanup(srv.Close)
+	h := srv.Handler()
 	value := bytes.Repeat([]byte("x"), 256)
 
 	cases := []struct {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
@@ -46,6 +47,10 @@ func (s *fakeStore) RequestResult(client string, seq uint64) (kv.RequestOutcome,
 func (s *fakeStore) Expect(uint64)                     {}
 func (s *fakeStore) Forget(uint64)                     {}
 func (s *fakeStore) Outcome(uint64) (kv.Outcome, bool) { return kv.Outcome{}, false }
+
+// Nor leases (lease_test.go uses the real store).
+func (s *fakeStore) Leases() map[uint64]time.Duration  { return nil }
+func (s *fakeStore) Lease(uint64) (kv.LeaseInfo, bool) { return kv.LeaseInfo{}, false }
 
 // Nor a history: watches are tested against the real store (watch_test.go).
 func (s *fakeStore) HistoryRevision() uint64 { return 0 }

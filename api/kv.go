@@ -18,6 +18,7 @@ import (
 // indexBody answers a committed write.
 type indexBody struct {
 	Index uint64 `json:"index"`
+	Lease uint64 `json:"lease,omitempty"` // the key's lease (PUT ?lease= or ?ttl=)
 }
 
 // keyParam returns the key named by /v1/kv/<key>, or answers 400.
@@ -97,10 +98,58 @@ func (s *Server) handlePut(c *gin.Context) {
 	if !ok {
 		return
 	}
+	ttl, ok := s.putLease(c, &cmd)
+	if !ok {
+		return
+	}
 	if cmd.Value, ok = s.readValue(c); !ok {
 		return
 	}
+	if ttl > 0 {
+		// A lease of the key's own, granted first: if the put then fails,
+		// the lease simply expires with nothing attached.
+		o, ok := s.proposeForOutcome(c, kv.Command{Op: kv.OpLeaseGrant, TTL: ttl}, cmd.Value)
+		if !ok {
+			return
+		}
+		cmd.Lease = o.Lease
+	}
 	s.write(c, cmd, cmd.Value)
+}
+
+// putLease parses ?lease=ID (attach to a lease) and ?ttl=D (a lease of
+// the key's own), or answers 400.
+func (s *Server) putLease(c *gin.Context, cmd *kv.Command) (time.Duration, bool) {
+	rawLease, hasLease := c.GetQuery("lease")
+	rawTTL, hasTTL := c.GetQuery("ttl")
+	switch {
+	case hasLease && hasTTL:
+		abortError(c, http.StatusBadRequest, "lease and ttl together: a ttl grants the key a lease of its own")
+	case hasLease:
+		id, err := strconv.ParseUint(rawLease, 10, 64)
+		if err != nil || id == 0 {
+			abortError(c, http.StatusBadRequest, fmt.Sprintf("lease %q: want a lease id from POST /v1/leases", rawLease))
+			return 0, false
+		}
+		cmd.Lease = id
+		return 0, true
+	case hasTTL:
+		d, err := time.ParseDuration(rawTTL)
+		if err == nil && d%time.Second != 0 {
+			err = errors.New("not whole seconds")
+		}
+		if err == nil {
+			_, err = s.leaseTTL(int64(d / time.Second))
+		}
+		if err != nil {
+			abortError(c, http.StatusBadRequest, fmt.Sprintf("ttl %q: %v (for example ttl=30s)", rawTTL, err))
+			return 0, false
+		}
+		return d, true
+	default:
+		return 0, true
+	}
+	return 0, false
 }
 
 func (s *Server) handleDelete(c *gin.Context) {
@@ -180,7 +229,7 @@ func requestID(c *gin.Context) (string, uint64, bool) {
 // applied write gets the answer the lost original would have had.
 func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
 	defer s.recordWrite(time.Now(), c)
-	if cmd.Cond != kv.CondNone {
+	if cmd.Cond != kv.CondNone || cmd.Lease != 0 {
 		cmd.Nonce = newNonce()
 		s.store.Expect(cmd.Nonce)
 		defer s.store.Forget(cmd.Nonce)
@@ -211,6 +260,10 @@ func newNonce() uint64 {
 func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, index uint64) {
 	if cmd.Nonce != 0 {
 		if o, ok := s.store.Outcome(cmd.Nonce); ok {
+			if o.LeaseMissing {
+				abortError(c, http.StatusNotFound, fmt.Sprintf("lease %d not found (expired or revoked): nothing written", cmd.Lease))
+				return
+			}
 			if !o.Applied {
 				abortPrecondition(c, o.Meta)
 				return
@@ -261,7 +314,7 @@ func answerIndex(c *gin.Context, cmd kv.Command, index uint64) {
 	if cmd.Op == kv.OpSet {
 		c.Header("ETag", etag(index))
 	}
-	c.JSON(http.StatusOK, indexBody{Index: index})
+	c.JSON(http.StatusOK, indexBody{Index: index, Lease: cmd.Lease})
 }
 
 func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
@@ -351,10 +404,11 @@ type listItem struct {
 	CreateRevision uint64  `json:"create_revision"`
 	ModRevision    uint64  `json:"mod_revision"`
 	Version        uint64  `json:"version"`
+	Lease          uint64  `json:"lease,omitempty"`
 }
 
 func itemBody(it kv.Item) listItem {
-	li := listItem{CreateRevision: it.CreateRevision, ModRevision: it.ModRevision, Version: it.Version}
+	li := listItem{CreateRevision: it.CreateRevision, ModRevision: it.ModRevision, Version: it.Version, Lease: it.Lease}
 	li.Key, li.KeyBase64 = textOrBase64(it.Key)
 	li.Value, li.ValueBase64 = textOrBase64(it.Value)
 	return li

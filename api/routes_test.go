@@ -244,7 +244,9 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Add(http.MethodDelete, "/v1/kv/a%2Fb", "")
 	store := newFakeStore()
-	h := New(Options{Logger: quietLogger(), MaxValueBytes: 64}, newLeader(store), store).Handler()
+	srv := New(Options{Logger: quietLogger(), MaxValueBytes: 64}, newLeader(store), store)
+	f.Cleanup(srv.Close)
+	h := srv.Handler()
 	f.Fuzz(func(t *testing.T, method, target, body string) {
 		if method == "" || strings.ContainsAny(method, " \t\r\n") {
 			method = http.MethodGet

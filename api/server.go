@@ -69,6 +69,9 @@ type Store interface {
 	// HistoryRevision is where a watch that starts now starts after.
 	Changes(after uint64, match func(key []byte) bool, max int) ([]kv.Event, uint64, <-chan struct{}, error)
 	HistoryRevision() uint64
+	// Leases is every lease's TTL by id; Lease one lease with its keys.
+	Leases() map[uint64]time.Duration
+	Lease(id uint64) (kv.LeaseInfo, bool)
 }
 
 // Options configures a Server. Zero values get the documented defaults.
@@ -92,6 +95,11 @@ type Options struct {
 	// WatchProgress is how often an idle watch sends a progress event
 	// (default DefaultWatchProgress).
 	WatchProgress time.Duration
+	// MinLeaseTTL is the shortest lease granted (default
+	// DefaultMinLeaseTTL; kvserver sets twice the election timeout).
+	// LeaseTick is how often the leader checks lease deadlines.
+	MinLeaseTTL time.Duration
+	LeaseTick   time.Duration
 }
 
 // Limits and names shared with clients.
@@ -128,6 +136,7 @@ type Server struct {
 	writeLatency latencyRecorder
 	events       *eventRecorder
 	hub          *hub
+	lessor       *lessor
 	// closing is closed by Close: watch streams end.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -150,6 +159,12 @@ func New(opts Options, c Consensus, s Store) *Server {
 	if opts.WatchProgress <= 0 {
 		opts.WatchProgress = DefaultWatchProgress
 	}
+	if opts.MinLeaseTTL <= 0 {
+		opts.MinLeaseTTL = DefaultMinLeaseTTL
+	}
+	if opts.LeaseTick <= 0 {
+		opts.LeaseTick = DefaultLeaseTick
+	}
 	srv := &Server{
 		opts:    opts,
 		cons:    c,
@@ -160,6 +175,8 @@ func New(opts Options, c Consensus, s Store) *Server {
 		closing: make(chan struct{}),
 	}
 	srv.hub = newHub(srv)
+	srv.lessor = newLessor(srv)
+	go srv.lessor.run()
 	if srv.client == nil {
 		srv.client = newForwardClient()
 		srv.ownClient = true
@@ -183,7 +200,10 @@ func (s *Server) RecordEvents() { s.events.start(s.cons) }
 // client is left alone). Other routes stay usable; later forwards simply
 // dial again, and /v1/events answers 503.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.closing) })
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.lessor.close()
+	})
 	s.hub.close()
 	s.events.close()
 	if s.ownClient {
@@ -245,6 +265,10 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.DELETE("/kv/*key", s.handleDelete)
 	v1.POST("/txn", s.handleTxn)
 	v1.GET("/watch/*key", s.handleWatch)
+	v1.POST("/leases", s.handleGrantLease)
+	v1.GET("/leases/:id", s.handleGetLease)
+	v1.POST("/leases/:id/keepalive", s.handleKeepAlive)
+	v1.DELETE("/leases/:id", s.handleRevokeLease)
 	v1.POST("/cluster/transfer-leader", s.handleTransfer)
 	v1.GET("/cluster/members", s.handleMembers)
 	v1.POST("/cluster/members", s.handleAddMember)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -246,9 +245,7 @@ func (s *Server) handleTxn(c *gin.Context) {
 		return
 	}
 	var req txnRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := strictJSON(body, &req); err != nil {
 		abortError(c, http.StatusBadRequest, "transaction body: "+err.Error())
 		return
 	}

@@ -137,6 +137,22 @@ type Write struct {
 	id     string      // the Request-Id header value
 	hdr    http.Header // Request-Id and the condition, sent with every attempt
 	closed bool
+	lease  uint64 // the key's lease, from the last answer (WithTTL, WithLease)
+}
+
+// Lease is the lease the written key got, from the answer of Do: the new
+// one of WithTTL, or WithLease's.
+func (w *Write) Lease() uint64 { return w.lease }
+
+// decode reads {"index":N,"lease":L} into w.
+func (w *Write) decode(body []byte) (uint64, error) {
+	var b struct {
+		Lease uint64 `json:"lease"`
+	}
+	if err := json.Unmarshal(body, &b); err == nil {
+		w.lease = b.Lease
+	}
+	return decodeIndex(body)
 }
 
 // NewPut prepares a write of value to key, under a new request id.
@@ -209,7 +225,7 @@ func (w *Write) Do(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return decodeIndex(body)
+	return w.decode(body)
 }
 
 // DoAt sends the write to endpoint only, without failover.
@@ -221,7 +237,7 @@ func (w *Write) DoAt(ctx context.Context, endpoint string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return decodeIndex(body)
+	return w.decode(body)
 }
 
 // Close releases the write's session for the client's next write. It is

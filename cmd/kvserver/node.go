@@ -152,7 +152,8 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	}
 	srv := api.New(api.Options{NodeID: id, HTTPRoutes: httpRoutes, RequestTimeout: cfg.RequestTimeout(),
 		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
-		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id)}, n.raft, n.store)
+		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id),
+		MinLeaseTTL: minLeaseTTL(cfg)}, n.raft, n.store)
 	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election
 	n.api = srv
 	handler := srv.Handler()
@@ -277,4 +278,11 @@ func (n *node) close() {
 			n.logger.Warn("close raft log", "err", err)
 		}
 	}
+}
+
+// minLeaseTTL is above the election timeout, with room for an election:
+// a lease shorter than that could expire while the cluster elects.
+func minLeaseTTL(cfg *config.Config) time.Duration {
+	_, electionMax := cfg.ElectionTimeout()
+	return max(api.DefaultMinLeaseTTL, (2*electionMax+time.Second-1)/time.Second*time.Second)
 }
