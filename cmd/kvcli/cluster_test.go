@@ -322,3 +322,54 @@ func testRealAdmin(t *testing.T, c *realCluster, li client.LeaderInfo, follower 
 		t.Errorf("transfer-leader without an id left node %d leading", target)
 	}
 }
+
+// TestRealClusterLeasesAndLock runs the lease commands and kvcli lock
+// against three real kvserver processes.
+func TestRealClusterLeasesAndLock(t *testing.T) {
+	c := startRealCluster(t)
+	c.leader(t)
+	eps := "--endpoints=" + strings.Join(c.httpAddrs, ",")
+	r := runCLI(t, eps, "lease", "grant", "30s")
+	id := strings.TrimSpace(r.stdout)
+	r.check(t, exitOK, id+"\n")
+	if r := runCLI(t, eps, "put", "leased", "v", "--lease", id); r.code != exitOK || !strings.HasSuffix(r.stdout, " (lease "+id+")\n") {
+		t.Fatalf("put --lease: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, eps, "lease", "show", id); !strings.Contains(r.stdout, "ttl 30s") || !strings.Contains(r.stdout, "  leased\n") {
+		t.Fatalf("lease show: %q %q", r.stdout, r.stderr)
+	}
+	runCLI(t, eps, "lease", "keepalive", id, "--once").check(t, exitOK, "")
+	runCLI(t, eps, "lease", "revoke", id).check(t, exitOK, "")
+	runCLI(t, eps, "get", "leased").check(t, exitNotFound, "")
+	runCLI(t, eps, "lease", "keepalive", id, "--once").check(t, exitNotFound, "")
+
+	// A key with a TTL of its own goes away by itself (the leader's lessor).
+	if r := runCLI(t, eps, "put", "brief", "v", "--ttl", "2s"); r.code != exitOK || !strings.Contains(r.stdout, "(lease ") {
+		t.Fatalf("put --ttl: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for runCLI(t, eps, "get", "brief").code == exitOK {
+		if time.Now().After(deadline) {
+			t.Fatal("a 2s key was still there after 15s")
+		}
+		time.Sleep(200 * time.Millisecond) // polling the key, the condition being awaited
+	}
+
+	// The lock passes on COMMAND's exit code and is free afterwards.
+	runCLI(t, eps, "lock", "job", "--", "sh", "-c", "exit 3").check(t, 3, "")
+	runCLI(t, eps, "get", "lock/job").check(t, exitNotFound, "")
+	// A second holder waits for the first.
+	done := make(chan time.Time, 1)
+	go func() {
+		runCLI(t, eps, "lock", "job", "--", "sleep", "1.5")
+		done <- time.Now()
+	}()
+	for runCLI(t, eps, "get", "lock/job").code != exitOK { // the first holds it
+		time.Sleep(50 * time.Millisecond) // polling, as above
+	}
+	runCLI(t, eps, "lock", "job", "--", "true").check(t, exitOK, "")
+	second := time.Now()
+	if first := <-done; second.Before(first) {
+		t.Fatalf("the second holder finished at %s, before the first released at %s", second, first)
+	}
+}

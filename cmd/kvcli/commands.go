@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -107,6 +108,8 @@ func (f *condFlags) apply(cmd *cobra.Command, w *client.Write) error {
 func putCmd(a *app) *cobra.Command {
 	var file string
 	var cond condFlags
+	var leaseID uint64
+	var ttl time.Duration
 	var cmd *cobra.Command
 	cmd = &cobra.Command{
 		Use:     "put KEY VALUE | put KEY - | put KEY --file F",
@@ -127,10 +130,24 @@ func putCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.doWrite(ctx, cmd, c.NewPut(key, value), &cond, key)
+			w := c.NewPut(key, value)
+			switch {
+			case leaseID != 0 && ttl != 0:
+				return usageErr(errors.New("--lease and --ttl contradict each other: --ttl gives the key a lease of its own"))
+			case leaseID != 0:
+				w.WithLease(leaseID)
+			case ttl != 0:
+				if ttl < 0 || ttl%time.Second != 0 {
+					return usageErr(fmt.Errorf("--ttl %s: want whole seconds, such as 30s", ttl))
+				}
+				w.WithTTL(ttl)
+			}
+			return a.doWrite(ctx, cmd, w, &cond, key)
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "read the value from file F")
+	cmd.Flags().Uint64Var(&leaseID, "lease", 0, "attach the key to lease ID (see lease grant)")
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "give the key a lease of its own: deleted TTL after the write (whole seconds)")
 	cond.add(cmd, true)
 	return cmd
 }
@@ -144,6 +161,13 @@ func (a *app) doWrite(ctx context.Context, cmd *cobra.Command, w *client.Write, 
 	idx, err := w.Do(ctx)
 	if err != nil {
 		return classify(err)
+	}
+	if w.Lease() != 0 {
+		if a.json() {
+			return writeJSON(a.stdout, append(textOrBase64("key", []byte(key), "index", idx), field{"lease", w.Lease()}))
+		}
+		_, err := fmt.Fprintf(a.stdout, "%d (lease %d)\n", idx, w.Lease())
+		return err
 	}
 	return a.printIndex(key, idx)
 }

@@ -145,7 +145,7 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&a.consistency, "consistency", "", "reads: linearizable (the server's default), stale (local state, may lag) or lease (leader lease, no round trip)")
 
-	root.AddCommand(getCmd(a), putCmd(a), delCmd(a), txnCmd(a), watchKeyCmd(a), listCmd(a), statusCmd(a), leaderCmd(a), benchCmd(a),
+	root.AddCommand(getCmd(a), putCmd(a), delCmd(a), txnCmd(a), watchKeyCmd(a), leaseCmd(a), lockCmd(a), listCmd(a), statusCmd(a), leaderCmd(a), benchCmd(a),
 		backupCmd(a), snapshotCmd(a), transferCmd(a), memberCmd(a))
 	// Wrong argument counts are usage errors like bad flags.
 	var wrap func(*cobra.Command)

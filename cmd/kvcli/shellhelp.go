@@ -16,6 +16,8 @@ var shellCommands = []struct{ name, usage, what string }{
 	{"del", "del KEY [--if-match REV]", "delete KEY"},
 	{"txn", "txn --file F", "run a transaction (POST /v1/txn's JSON)"},
 	{"watch", "watch KEY [--prefix] [--rev N]", "print KEY's changes as they happen, until Ctrl-C"},
+	{"lease", "lease grant TTL|keepalive ID|revoke ID|show ID", "leases; put --lease ID / --ttl D attach keys"},
+	{"lock", "lock NAME -- COMMAND [ARGS]", "run COMMAND while holding a lease-backed lock"},
 	{"list", "list [PREFIX] [--limit N]", "keys and values in key order"},
 	{"status", "status [-w] [--interval D]", "every node's state, term, indexes, lag, snapshot, log size; -w: redraw until Ctrl-C"},
 	{"leader", "leader", "the leader's address, id and term"},
