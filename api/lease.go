@@ -154,8 +154,7 @@ type leaseKeyEntry struct {
 func (s *Server) leaseTTL(secs int64) (time.Duration, error) {
 	ttl := time.Duration(secs) * time.Second
 	if secs <= 0 || ttl < s.opts.MinLeaseTTL || ttl > kv.MaxLeaseTTL {
-		return 0, fmt.Errorf("ttl %ds: want %s to %s (the minimum is above the election timeout)",
-			secs, s.opts.MinLeaseTTL, kv.MaxLeaseTTL)
+		return 0, fmt.Errorf("want %s to %s (the minimum is above the election timeout)", s.opts.MinLeaseTTL, kv.MaxLeaseTTL)
 	}
 	return ttl, nil
 }
@@ -174,7 +173,7 @@ func (s *Server) handleGrantLease(c *gin.Context) {
 	}
 	ttl, err := s.leaseTTL(*req.TTL)
 	if err != nil {
-		abortError(c, http.StatusBadRequest, "lease: "+err.Error())
+		abortError(c, http.StatusBadRequest, fmt.Sprintf("lease: ttl %ds: %v", *req.TTL, err))
 		return
 	}
 	o, ok := s.proposeForOutcome(c, kv.Command{Op: kv.OpLeaseGrant, TTL: ttl}, body)

@@ -143,6 +143,7 @@ func TestLeaseBadRequests(t *testing.T) {
 		{http.MethodGet, "/v1/leases/0", ``, "lease id"},
 		{http.MethodPut, "/v1/kv/k?lease=abc", `v`, "lease \"abc\""},
 		{http.MethodPut, "/v1/kv/k?ttl=5", `v`, "ttl \"5\""},
+		{http.MethodPut, "/v1/kv/k?ttl=0s", `v`, "ttl \"0s\": want 1s"},
 		{http.MethodPut, "/v1/kv/k?ttl=1500ms", `v`, "whole seconds"},
 		{http.MethodPut, "/v1/kv/k?ttl=10s&lease=3", `v`, "together"},
 	} {

@@ -26,6 +26,9 @@ func describe(data []byte) string {
 	switch cmd.Op {
 	case OpSet, OpDel:
 		writeOp(&b, cmd.Op, cmd.Key, cmd.Value)
+		if cmd.Lease != 0 {
+			fmt.Fprintf(&b, " LEASE %d", cmd.Lease)
+		}
 		switch cmd.Cond {
 		case CondModRevision:
 			fmt.Fprintf(&b, " IF mod_revision=%d", cmd.CondRevision)
@@ -36,6 +39,10 @@ func describe(data []byte) string {
 		}
 	case OpTxn:
 		describeTxn(&b, cmd.Txn)
+	case OpLeaseGrant:
+		fmt.Fprintf(&b, "LEASE GRANT ttl=%s", cmd.TTL)
+	case OpLeaseRevoke:
+		fmt.Fprintf(&b, "LEASE REVOKE %d", cmd.Lease)
 	}
 	return b.String()
 }

@@ -3,6 +3,7 @@ package kv
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDescribe(t *testing.T) {
@@ -40,6 +41,9 @@ func TestDescribe(t *testing.T) {
 			Success: []TxnOp{{Op: OpSet, Key: []byte("k"), Value: []byte("v")}, {Op: OpGet, Key: []byte("j")}}}}.Encode(),
 			`TXN IF k value="a b" AND j version>2 THEN SET k v; GET j ELSE -`},
 		{"empty txn", Command{Op: OpTxn, Txn: &Txn{Failure: []TxnOp{{Op: OpDel, Key: []byte("k")}}}}.Encode(), "TXN THEN - ELSE DEL k"},
+		{"set with a lease", Command{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Lease: 5}.Encode(), "SET k v LEASE 5"},
+		{"lease grant", Command{Op: OpLeaseGrant, TTL: 30 * time.Second}.Encode(), "LEASE GRANT ttl=30s"},
+		{"lease revoke", Command{Op: OpLeaseRevoke, Lease: 5}.Encode(), "LEASE REVOKE 5"},
 		{"nil", nil, "INVALID 0 bytes"},
 		{"garbage", []byte{7, 7, 7}, "INVALID 3 bytes"},
 		{"del with trailing", append(EncodeDel([]byte("k")), 'x'), "INVALID 5 bytes"},
