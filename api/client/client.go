@@ -50,6 +50,7 @@ type Item struct {
 	CreateRevision uint64
 	ModRevision    uint64
 	Version        uint64
+	Lease          uint64 // 0: none
 }
 
 // rawItem is an item on the wire.
@@ -61,6 +62,7 @@ type rawItem struct {
 	CreateRevision uint64  `json:"create_revision"`
 	ModRevision    uint64  `json:"mod_revision"`
 	Version        uint64  `json:"version"`
+	Lease          uint64  `json:"lease"`
 }
 
 func (r rawItem) item() (Item, error) {
@@ -72,7 +74,7 @@ func (r rawItem) item() (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("value: %w", err)
 	}
-	return Item{Key: string(k), Value: v, CreateRevision: r.CreateRevision, ModRevision: r.ModRevision, Version: r.Version}, nil
+	return Item{Key: string(k), Value: v, CreateRevision: r.CreateRevision, ModRevision: r.ModRevision, Version: r.Version, Lease: r.Lease}, nil
 }
 
 // Status mirrors GET /v1/status.

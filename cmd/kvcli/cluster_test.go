@@ -372,4 +372,27 @@ func TestRealClusterLeasesAndLock(t *testing.T) {
 	if first := <-done; second.Before(first) {
 		t.Fatalf("the second holder finished at %s, before the first released at %s", second, first)
 	}
+
+	// A holder whose lease is revoked under it loses the lock: its
+	// command is killed and kvcli exits 1.
+	lost := make(chan result, 1)
+	go func() { lost <- runCLI(t, eps, "lock", "--ttl", "3s", "job", "--", "sleep", "30") }()
+	var meta struct {
+		Lease uint64 `json:"lease"`
+	}
+	for meta.Lease == 0 {
+		if r := runCLI(t, eps, "-o", "json", "get", "--meta", "lock/job"); r.code == exitOK {
+			json.Unmarshal([]byte(r.stdout), &meta)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the lock key
+	}
+	runCLI(t, eps, "lease", "revoke", strconv.FormatUint(meta.Lease, 10)).check(t, exitOK, "")
+	select {
+	case r := <-lost:
+		if r.code != exitNotFound || !strings.Contains(r.stderr, "lost the lock's lease") {
+			t.Fatalf("holder after losing its lease: exit %d, stderr %q", r.code, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the holder kept running its command after its lease was revoked")
+	}
 }

@@ -67,14 +67,22 @@ func (a *app) getMeta(ctx context.Context, c *client.Client, key string) error {
 	if a.json() {
 		return writeJSON(a.stdout, itemJSON(it))
 	}
-	_, err = fmt.Fprintf(a.stdout, "create_revision %d\nmod_revision %d\nversion %d\nvalue %s\n",
-		it.CreateRevision, it.ModRevision, it.Version, display(it.Value))
+	lease := ""
+	if it.Lease != 0 {
+		lease = fmt.Sprintf("lease %d\n", it.Lease)
+	}
+	_, err = fmt.Fprintf(a.stdout, "create_revision %d\nmod_revision %d\nversion %d\n%svalue %s\n",
+		it.CreateRevision, it.ModRevision, it.Version, lease, display(it.Value))
 	return err
 }
 
 func itemJSON(it client.Item) jsonObject {
-	return append(textOrBase64("key", []byte(it.Key), "value", it.Value),
+	o := append(textOrBase64("key", []byte(it.Key), "value", it.Value),
 		field{"create_revision", it.CreateRevision}, field{"mod_revision", it.ModRevision}, field{"version", it.Version})
+	if it.Lease != 0 {
+		o = append(o, field{"lease", it.Lease})
+	}
+	return o
 }
 
 // condFlags are put's and del's conditions.
