@@ -231,19 +231,43 @@ func (s *Server) write(c *gin.Context, cmd kv.Command, body []byte) {
 	defer s.recordWrite(time.Now(), c)
 	if cmd.Cond != kv.CondNone || cmd.Lease != 0 {
 		cmd.Nonce = newNonce()
+	}
+	if p, ok := s.propose(c, cmd, body); ok {
+		s.answerWrite(c, cmd, p)
+	}
+}
+
+// proposal is a command applied on this node: its index and, when the
+// command had a nonce, what applying it did (found is false when it was
+// skipped as a retry, or a snapshot installed over it).
+type proposal struct {
+	index   uint64
+	outcome kv.Outcome
+	found   bool
+}
+
+// propose proposes cmd, registering its nonce (when it has one) to learn
+// the outcome, and returns once it is applied here; false when it has
+// answered already: forwarded to the leader, or an error.
+func (s *Server) propose(c *gin.Context, cmd kv.Command, body []byte) (proposal, bool) {
+	if cmd.Nonce != 0 {
 		s.store.Expect(cmd.Nonce)
-		defer s.store.Forget(cmd.Nonce)
+		defer s.store.Forget(cmd.Nonce) // a no-op once Outcome took it
 	}
 	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
-	if err == nil {
-		s.answerWrite(c, cmd, index)
-		return
-	}
-	if leader, ok := notLeader(err); ok {
+	if leader, isNot := notLeader(err); isNot {
 		s.forward(c, leader, body)
-		return
+		return proposal{}, false
 	}
-	s.abortConsensusError(c, "write", err)
+	if err != nil {
+		s.abortConsensusError(c, "write", err)
+		return proposal{}, false
+	}
+	p := proposal{index: index}
+	if cmd.Nonce != 0 {
+		p.outcome, p.found = s.store.Outcome(cmd.Nonce)
+	}
+	return p, true
 }
 
 // newNonce names a conditional write so that this node can pick out its
@@ -257,20 +281,18 @@ func newNonce() uint64 {
 }
 
 // answerWrite answers a write applied on this node at index.
-func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, index uint64) {
-	if cmd.Nonce != 0 {
-		if o, ok := s.store.Outcome(cmd.Nonce); ok {
-			if o.LeaseMissing {
-				abortError(c, http.StatusNotFound, fmt.Sprintf("lease %d not found (expired or revoked): nothing written", cmd.Lease))
-				return
-			}
-			if !o.Applied {
-				abortPrecondition(c, o.Meta)
-				return
-			}
-			answerIndex(c, cmd, index)
-			return
-		}
+func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, p proposal) {
+	index, o := p.index, p.outcome
+	switch {
+	case p.found && o.LeaseMissing:
+		abortError(c, http.StatusNotFound, fmt.Sprintf("lease %d not found (expired or revoked): nothing written", cmd.Lease))
+		return
+	case p.found && !o.Applied:
+		abortPrecondition(c, o.Meta)
+		return
+	case p.found:
+		answerIndex(c, cmd, index)
+		return
 	}
 	if cmd.Client != "" {
 		first, ok := s.store.RequestResult(cmd.Client, cmd.Seq)

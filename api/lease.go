@@ -186,23 +186,12 @@ func (s *Server) handleGrantLease(c *gin.Context) {
 // it did, forwarding the request to the leader or answering the error.
 func (s *Server) proposeForOutcome(c *gin.Context, cmd kv.Command, body []byte) (kv.Outcome, bool) {
 	cmd.Nonce = newNonce()
-	s.store.Expect(cmd.Nonce)
-	defer s.store.Forget(cmd.Nonce)
-	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
-	if leader, isNot := notLeader(err); isNot {
-		s.forward(c, leader, body)
+	p, ok := s.propose(c, cmd, body)
+	if ok && !p.found {
+		abortUnavailable(c, fmt.Sprintf("decided at index %d, but this node installed a snapshot over it before reading its outcome", p.index))
 		return kv.Outcome{}, false
 	}
-	if err != nil {
-		s.abortConsensusError(c, "write", err)
-		return kv.Outcome{}, false
-	}
-	o, ok := s.store.Outcome(cmd.Nonce)
-	if !ok {
-		abortUnavailable(c, fmt.Sprintf("decided at index %d, but this node installed a snapshot over it before reading its outcome", index))
-		return kv.Outcome{}, false
-	}
-	return o, true
+	return p.outcome, ok
 }
 
 // leaseParam parses /v1/leases/<id>, or answers 400.

@@ -260,22 +260,14 @@ func (s *Server) handleTxn(c *gin.Context) {
 	}
 	defer s.recordWrite(time.Now(), c)
 	cmd := kv.Command{Op: kv.OpTxn, Txn: txn, Client: client, Seq: seq, Nonce: newNonce()}
-	s.store.Expect(cmd.Nonce)
-	defer s.store.Forget(cmd.Nonce)
-	index, err := s.cons.Propose(c.Request.Context(), cmd.Encode())
-	if leader, isNot := notLeader(err); isNot {
-		s.forward(c, leader, body)
-		return
+	if p, ok := s.propose(c, cmd, body); ok {
+		s.answerTxn(c, cmd, p)
 	}
-	if err != nil {
-		s.abortConsensusError(c, "write", err)
-		return
-	}
-	s.answerTxn(c, cmd, index)
 }
 
-func (s *Server) answerTxn(c *gin.Context, cmd kv.Command, index uint64) {
-	if o, ok := s.store.Outcome(cmd.Nonce); ok && o.Txn != nil {
+func (s *Server) answerTxn(c *gin.Context, cmd kv.Command, p proposal) {
+	index := p.index
+	if o := p.outcome; p.found && o.Txn != nil {
 		ops := cmd.Txn.Success
 		if !o.Txn.Succeeded {
 			ops = cmd.Txn.Failure
