@@ -150,18 +150,38 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 		m.outcome = Outcome{Meta: st.meta, Lease: cmd.Lease, LeaseMissing: leaseMissing}
 		return m, nil
 	}
-	var next keyState
-	if cmd.Op == OpSet {
-		next = keyState{exists: true, meta: nextMeta(st, e.Index), value: cmd.Value}
-		next.meta.Lease = cmd.Lease
-		m.value = encodeValue(next.meta, cmd.Value)
-	}
-	m.extra = append(m.extra, s.leases.rebind(cmd.Key, st.meta.Lease, next.meta.Lease, e.Index)...)
-	view.set(ukey, next)
-	m.key, m.del = ukey, cmd.Op == OpDel
-	m.outcome = Outcome{Applied: true, Meta: next.meta}
-	m.events = changeOf(cmd.Op, cmd.Key, cmd.Value, st, next, e.Index)
+	w := s.writeKey(view, cmd.Op, ukey, cmd.Value, cmd.Lease, st, e.Index)
+	m.key, m.value, m.del = w.data.key, w.data.value, w.data.del
+	m.extra = append(m.extra, w.leases...)
+	m.outcome = Outcome{Applied: true, Meta: w.next.meta}
+	m.events = w.events
 	return m, nil
+}
+
+// keyWrite is what a put or delete of one key does.
+type keyWrite struct {
+	next   keyState   // the key afterwards
+	data   mutation   // the badger write of the key
+	leases []mutation // lease attachments moved
+	events []Event
+}
+
+// writeKey decides a put (OpSet) or delete of the key ukey (badger's
+// form), found in state st, at index: its revisions, its lease
+// attachment, its event; and records the new state in the view. The one
+// rule for plain writes and transactions.
+func (s *Store) writeKey(view *batchView, op Op, ukey, value []byte, lease uint64, st keyState, index uint64) keyWrite {
+	key := ukey[1:]
+	w := keyWrite{data: mutation{index: index, key: ukey, del: op == OpDel}}
+	if op == OpSet {
+		w.next = keyState{exists: true, meta: nextMeta(st, index), value: value}
+		w.next.meta.Lease = lease
+		w.data.value = encodeValue(w.next.meta, value)
+	}
+	w.leases = s.leases.rebind(key, st.meta.Lease, w.next.meta.Lease, index)
+	view.set(ukey, w.next)
+	w.events = changeOf(op, key, value, st, w.next, index)
+	return w
 }
 
 // changeOf is the event a write makes: a put always, a delete only of a
@@ -210,23 +230,17 @@ func (s *Store) txnMutation(m mutation, cmd Command, view *batchView) (mutation,
 			return m, err
 		}
 		r := OpResult{Op: op.Op, Found: st.exists}
-		switch op.Op {
-		case OpGet:
-			if st.exists {
-				r.Item = Item{Key: op.Key, Value: st.value, Meta: st.meta}
+		switch {
+		case op.Op == OpGet && st.exists:
+			r.Item = Item{Key: op.Key, Value: st.value, Meta: st.meta}
+		case op.Op == OpSet || op.Op == OpDel:
+			// A transaction's puts carry no lease: they detach the key.
+			w := s.writeKey(view, op.Op, ukey, op.Value, 0, st, m.index)
+			m.extra = append(append(m.extra, w.leases...), w.data)
+			m.events = append(m.events, w.events...)
+			if op.Op == OpSet {
+				r.Item = Item{Key: op.Key, Meta: w.next.meta}
 			}
-		case OpSet:
-			next := keyState{exists: true, meta: nextMeta(st, m.index), value: op.Value}
-			view.set(ukey, next)
-			m.extra = append(m.extra, s.leases.rebind(op.Key, st.meta.Lease, 0, m.index)...)
-			m.extra = append(m.extra, mutation{index: m.index, key: ukey, value: encodeValue(next.meta, op.Value)})
-			m.events = append(m.events, changeOf(OpSet, op.Key, op.Value, st, next, m.index)...)
-			r.Item = Item{Key: op.Key, Meta: next.meta}
-		case OpDel:
-			view.set(ukey, keyState{})
-			m.extra = append(m.extra, s.leases.rebind(op.Key, st.meta.Lease, 0, m.index)...)
-			m.extra = append(m.extra, mutation{index: m.index, key: ukey, del: true})
-			m.events = append(m.events, changeOf(OpDel, op.Key, nil, st, keyState{}, m.index)...)
 		}
 		res.Results[i] = r
 	}

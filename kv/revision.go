@@ -16,9 +16,7 @@ type Meta struct {
 	CreateRevision uint64 // index of the write that created the key (since its last deletion)
 	ModRevision    uint64 // index of the write that last changed it
 	Version        uint64 // writes since it was created; 1 after the first
-	// Lease is reserved for leases (0: none); it is stored so that adding
-	// them does not need another layout change.
-	Lease uint64
+	Lease          uint64 // the lease the key is attached to (0: none); see lease.go
 }
 
 // A stored user value is a header, the key's Meta as four uvarints
@@ -81,8 +79,8 @@ func (c Command) condHolds(st keyState) bool {
 }
 
 // keyState is a key as the entry being applied sees it. value is set
-// only when asked for (stateValue), or for a key an earlier entry of the
-// batch wrote.
+// only when asked for (read with withValue), or for a key an earlier
+// entry of the batch wrote.
 type keyState struct {
 	exists bool
 	meta   Meta
@@ -151,9 +149,6 @@ func (c *metaCache) commit(pending map[string]keyState) {
 }
 
 func (v *batchView) state(ukey []byte) (keyState, error) { return v.read(ukey, false) }
-
-// stateValue is state with the value (a copy, or the batch's own bytes).
-func (v *batchView) stateValue(ukey []byte) (keyState, error) { return v.read(ukey, true) }
 
 func (v *batchView) read(ukey []byte, withValue bool) (keyState, error) {
 	if st, ok := v.pending[string(ukey)]; ok {
