@@ -347,7 +347,7 @@ func (n *fakeNode) proposalCount() int {
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newTestServer builds a Server over node and store and closes it at cleanup.
-func newTestServer(t *testing.T, opts Options, node Consensus, store Store) *Server {
+func newTestServer(t testing.TB, opts Options, node Consensus, store Store) *Server {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()

@@ -117,7 +117,8 @@ func (h *history) publish(muts []mutation, index uint64) {
 }
 
 // Changes returns the changes after revision after whose key match
-// accepts, at most about max of them (never part of a revision), the
+// accepts, at most about max of them or MaxChangesBytes of keys and
+// values (never part of a revision), the
 // revision up to which the answer is complete, and a channel closed when
 // more may be there. A *CompactedError when after is below what is kept.
 func (s *Store) Changes(after uint64, match func(key []byte) bool, max int) ([]Event, uint64, <-chan struct{}, error) {
@@ -128,18 +129,25 @@ func (s *Store) Changes(after uint64, match func(key []byte) bool, max int) ([]E
 	// Filtered outside the lock: a watcher scanning the window never
 	// holds up the apply path's publish.
 	var out []Event
-	upTo := last
+	upTo, bytes := last, 0
 	for _, e := range window {
-		if len(out) >= max && e.Revision != out[len(out)-1].Revision {
+		full := len(out) >= max || bytes >= MaxChangesBytes
+		if full && e.Revision != out[len(out)-1].Revision {
 			upTo = out[len(out)-1].Revision
 			break
 		}
 		if match(e.Item.Key) {
 			out = append(out, e)
+			bytes += len(e.Item.Key) + len(e.Item.Value)
 		}
 	}
 	return out, upTo, notify, nil
 }
+
+// MaxChangesBytes bounds the keys and values one Changes call returns
+// (past its last revision's events): a watcher blocked writing a batch
+// pins that much, however large the values.
+const MaxChangesBytes = 1 << 20
 
 // since returns the kept events after revision after, the revision the
 // history is complete up to, and the channel closed at the next publish.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/logs"
 )
 
 func all([]byte) bool { return true }
@@ -138,5 +140,32 @@ func TestHistoryConcurrentReaders(t *testing.T) {
 	<-done
 	if len(seen) == 0 {
 		t.Fatal("the reader saw nothing")
+	}
+}
+
+// TestChangesByteBudget: one call returns about MaxChangesBytes of keys
+// and values however many events that is, and never less than one
+// revision, so a value larger than the budget still goes through.
+func TestChangesByteBudget(t *testing.T) {
+	s := openStore(t, testOptions(t.TempDir()))
+	big := strings.Repeat("v", MaxChangesBytes/4)
+	huge := strings.Repeat("h", MaxChangesBytes+1)
+	var ents []logs.Entry
+	for i := uint64(1); i <= 8; i++ {
+		ents = append(ents, set(i, fmt.Sprintf("k%d", i), big))
+	}
+	ents = append(ents, set(9, "huge", huge))
+	mustApply(t, s, ents...)
+	evs, upTo, _, err := s.Changes(0, all, 1000)
+	if err != nil || len(evs) != 4 || upTo != 4 {
+		t.Fatalf("from 0: %d events up to %d, %v; want 4 (1 MiB of values) up to 4", len(evs), upTo, err)
+	}
+	evs, upTo, _, _ = s.Changes(4, all, 1000)
+	if len(evs) != 4 || upTo != 8 {
+		t.Fatalf("from 4: %d events up to %d; want 4 up to 8", len(evs), upTo)
+	}
+	evs, upTo, _, _ = s.Changes(8, all, 1000)
+	if len(evs) != 1 || upTo != 9 || len(evs[0].Item.Value) != len(huge) {
+		t.Fatalf("from 8: %d events up to %d; want the one huge value", len(evs), upTo)
 	}
 }
