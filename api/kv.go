@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
 )
 
 // indexBody answers a committed write.
@@ -406,11 +407,31 @@ func (s *Server) handleGet(c *gin.Context) {
 			c.Header("ETag", etag(it.ModRevision))
 		}
 		if meta {
-			c.JSON(http.StatusOK, itemBody(it))
+			s.answerMeta(c, it)
 			return
 		}
 		c.Data(http.StatusOK, "application/octet-stream", it.Value)
 	}
+}
+
+// answerMeta answers GET ?meta=1. A key with a lease also gets the time
+// left on it, which only the leader's clock knows: another node forwards
+// the read there, unless it was asked for a stale read, which omits it.
+func (s *Server) answerMeta(c *gin.Context, it kv.Item) {
+	body := itemBody(it)
+	if it.Lease != 0 {
+		st := s.cons.Status()
+		info, ok := s.store.Lease(it.Lease)
+		switch {
+		case st.Role == raft.Leader && ok:
+			left := s.lessor.remaining(it.Lease, info.TTL).Milliseconds()
+			body.TTLRemainingMS = &left
+		case st.Role != raft.Leader && c.Query("consistency") != "stale":
+			s.forward(c, uint64(st.Leader), nil)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // listItem is one key with its revisions, in a list answer and in
@@ -427,6 +448,8 @@ type listItem struct {
 	ModRevision    uint64  `json:"mod_revision"`
 	Version        uint64  `json:"version"`
 	Lease          uint64  `json:"lease,omitempty"`
+	// TTLRemainingMS is the time left on the key's lease (GET ?meta=1).
+	TTLRemainingMS *int64 `json:"ttl_remaining_ms,omitempty"`
 }
 
 func itemBody(it kv.Item) listItem {

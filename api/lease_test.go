@@ -51,8 +51,8 @@ func TestLeaseLifecycle(t *testing.T) {
 		t.Fatalf("put with the lease: %d %s", rec.Code, rec.Body)
 	}
 	meta := serve(t, h, request{method: http.MethodGet, target: "/v1/kv/k?meta=1"})
-	if !strings.Contains(meta.Body.String(), `"lease":`+itoa(int(id))) {
-		t.Fatalf("meta does not name the lease: %s", meta.Body)
+	if !strings.Contains(meta.Body.String(), `"lease":`+itoa(int(id))) || !strings.Contains(meta.Body.String(), `"ttl_remaining_ms":`) {
+		t.Fatalf("meta does not name the lease and its time left: %s", meta.Body)
 	}
 	info := serve(t, h, request{method: http.MethodGet, target: "/v1/leases/" + itoa(int(id))})
 	if info.Code != http.StatusOK || !strings.Contains(info.Body.String(), `"keys":[{"key":"k"}]`) || !strings.Contains(info.Body.String(), `"remaining_ms"`) {

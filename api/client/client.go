@@ -51,6 +51,9 @@ type Item struct {
 	ModRevision    uint64
 	Version        uint64
 	Lease          uint64 // 0: none
+	// TTLRemaining is the time left on the lease by the leader's clock;
+	// -1 when not known (no lease, or a stale read on another node).
+	TTLRemaining time.Duration
 }
 
 // rawItem is an item on the wire.
@@ -63,6 +66,7 @@ type rawItem struct {
 	ModRevision    uint64  `json:"mod_revision"`
 	Version        uint64  `json:"version"`
 	Lease          uint64  `json:"lease"`
+	TTLRemainingMS *int64  `json:"ttl_remaining_ms"`
 }
 
 func (r rawItem) item() (Item, error) {
@@ -74,7 +78,12 @@ func (r rawItem) item() (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("value: %w", err)
 	}
-	return Item{Key: string(k), Value: v, CreateRevision: r.CreateRevision, ModRevision: r.ModRevision, Version: r.Version, Lease: r.Lease}, nil
+	left := time.Duration(-1)
+	if r.TTLRemainingMS != nil {
+		left = time.Duration(*r.TTLRemainingMS) * time.Millisecond
+	}
+	return Item{Key: string(k), Value: v, CreateRevision: r.CreateRevision, ModRevision: r.ModRevision, Version: r.Version,
+		Lease: r.Lease, TTLRemaining: left}, nil
 }
 
 // Status mirrors GET /v1/status.

@@ -378,13 +378,17 @@ func TestRealClusterLeasesAndLock(t *testing.T) {
 	lost := make(chan result, 1)
 	go func() { lost <- runCLI(t, eps, "lock", "--ttl", "3s", "job", "--", "sleep", "30") }()
 	var meta struct {
-		Lease uint64 `json:"lease"`
+		Lease        uint64 `json:"lease"`
+		TTLRemaining *int64 `json:"ttl_remaining_ms"`
 	}
 	for meta.Lease == 0 {
 		if r := runCLI(t, eps, "-o", "json", "get", "--meta", "lock/job"); r.code == exitOK {
 			json.Unmarshal([]byte(r.stdout), &meta)
 		}
 		time.Sleep(50 * time.Millisecond) // polling for the lock key
+	}
+	if meta.TTLRemaining == nil || *meta.TTLRemaining <= 0 || *meta.TTLRemaining > 3000 {
+		t.Fatalf("get --meta of the lock key: ttl_remaining_ms %v; want the time left on its 3s lease", meta.TTLRemaining)
 	}
 	runCLI(t, eps, "lease", "revoke", strconv.FormatUint(meta.Lease, 10)).check(t, exitOK, "")
 	select {

@@ -70,6 +70,9 @@ func (a *app) getMeta(ctx context.Context, c *client.Client, key string) error {
 	lease := ""
 	if it.Lease != 0 {
 		lease = fmt.Sprintf("lease %d\n", it.Lease)
+		if it.TTLRemaining >= 0 {
+			lease += fmt.Sprintf("ttl_remaining %s\n", it.TTLRemaining.Round(time.Millisecond))
+		}
 	}
 	_, err = fmt.Fprintf(a.stdout, "create_revision %d\nmod_revision %d\nversion %d\n%svalue %s\n",
 		it.CreateRevision, it.ModRevision, it.Version, lease, display(it.Value))
@@ -81,6 +84,9 @@ func itemJSON(it client.Item) jsonObject {
 		field{"create_revision", it.CreateRevision}, field{"mod_revision", it.ModRevision}, field{"version", it.Version})
 	if it.Lease != 0 {
 		o = append(o, field{"lease", it.Lease})
+		if it.TTLRemaining >= 0 {
+			o = append(o, field{"ttl_remaining_ms", it.TTLRemaining.Milliseconds()})
+		}
 	}
 	return o
 }

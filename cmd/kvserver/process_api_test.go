@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -193,6 +194,11 @@ func TestLeaseOutlivesLeaderKill(t *testing.T) {
 		if err != nil {
 			t.Fatalf("put %s with lease %d: %v", k, id, err)
 		}
+	}
+	follower := (lead + 1) % 3
+	code, meta := httpDo(t, http.MethodGet, "http://"+c.httpAddr(follower)+"/v1/kv/doomed?meta=1", "", nil)
+	if code != http.StatusOK || !strings.Contains(meta, fmt.Sprintf(`"lease":%d`, id)) || !strings.Contains(meta, `"ttl_remaining_ms":`) {
+		t.Fatalf("meta on follower %d: %d %s; want the lease and the leader's time left on it", follower, code, meta)
 	}
 	time.Sleep(ttl / 2) // the countdown on the old leader is half done
 	c.kill(lead)
