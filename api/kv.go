@@ -282,11 +282,15 @@ func newNonce() uint64 {
 }
 
 // answerWrite answers a write applied on this node at index.
+func abortLeaseMissing(c *gin.Context, id uint64) {
+	abortError(c, http.StatusNotFound, fmt.Sprintf("lease %d not found (expired or revoked): nothing written", id))
+}
+
 func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, p proposal) {
 	index, o := p.index, p.outcome
 	switch {
 	case p.found && o.LeaseMissing:
-		abortError(c, http.StatusNotFound, fmt.Sprintf("lease %d not found (expired or revoked): nothing written", cmd.Lease))
+		abortLeaseMissing(c, cmd.Lease)
 		return
 	case p.found && !o.Applied:
 		abortPrecondition(c, o.Meta)
@@ -299,6 +303,10 @@ func (s *Server) answerWrite(c *gin.Context, cmd kv.Command, p proposal) {
 		first, ok := s.store.RequestResult(cmd.Client, cmd.Seq)
 		if !ok {
 			abortStaleRequest(c, cmd)
+			return
+		}
+		if first.LeaseMissing {
+			abortLeaseMissing(c, cmd.Lease)
 			return
 		}
 		if first.CondFailed {

@@ -169,6 +169,14 @@ func TestLeaseBadRequests(t *testing.T) {
 	if present(t, h, "k") {
 		t.Error("a put with a missing lease wrote the key")
 	}
+	// Its retry answers the same, not 412.
+	for range 2 {
+		r := put("v", RequestIDHeader, "lease-client:1")
+		r.target = "/v1/kv/k?lease=999"
+		if rec := serve(t, h, r); rec.Code != http.StatusNotFound || !strings.Contains(errorMessage(t, rec), "lease 999 not found") {
+			t.Fatalf("put with a missing lease under a request id: %d %s, want 404 both times", rec.Code, rec.Body)
+		}
+	}
 }
 
 // A follower forwards keepalives and lease reads to the leader.

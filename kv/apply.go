@@ -138,7 +138,14 @@ func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
 	leaseMissing := cmd.Lease != 0 && !s.leases.exists(cmd.Lease)
 	holds = holds && !leaseMissing
 	if cmd.Client != "" {
-		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, e.Index, !holds)
+		failed := failNone
+		switch {
+		case leaseMissing:
+			failed = failLease
+		case !holds:
+			failed = failCond
+		}
+		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, e.Index, failed)
 		if !fresh {
 			s.logger.Debug("skipping a retried write", "index", e.Index, "client", cmd.Client, "seq", cmd.Seq)
 			return m, nil
@@ -212,7 +219,11 @@ func (s *Store) txnMutation(m mutation, cmd Command, view *batchView) (mutation,
 		}
 	}
 	if cmd.Client != "" {
-		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, m.index, !succeeded)
+		failed := failNone
+		if !succeeded {
+			failed = failCond
+		}
+		fresh, writes := s.sessions.admit(cmd.Client, cmd.Seq, m.index, failed)
 		if !fresh {
 			return m, nil
 		}

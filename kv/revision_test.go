@@ -164,12 +164,13 @@ func TestRetriedConditionalWriteKeepsItsOutcome(t *testing.T) {
 	mustApply(t, s, set(1, "k", "v"))
 	ok1 := Command{Op: OpSet, Key: []byte("k"), Value: []byte("w"), Cond: CondModRevision, CondRevision: 1, Client: "c", Seq: 1}
 	fail := Command{Op: OpSet, Key: []byte("k"), Value: []byte("x"), Cond: CondModRevision, CondRevision: 1, Client: "c", Seq: 2}
-	mustApply(t, s, cmdEntry(2, ok1), cmdEntry(3, fail))
+	noLease := Command{Op: OpSet, Key: []byte("k"), Value: []byte("y"), Lease: 77, Client: "c", Seq: 3}
+	mustApply(t, s, cmdEntry(2, ok1), cmdEntry(3, fail), cmdEntry(4, noLease))
 	// The retry of the success would now fail its condition (k is at 2);
 	// the retry of the failure would now... still fail. Both are skipped.
 	s.Expect(9)
 	ok1.Nonce = 9
-	mustApply(t, s, cmdEntry(4, ok1), cmdEntry(5, fail))
+	mustApply(t, s, cmdEntry(5, ok1), cmdEntry(6, fail), cmdEntry(7, noLease))
 	if _, ok := s.Outcome(9); ok {
 		t.Error("a skipped retry got an outcome of its own")
 	}
@@ -178,7 +179,8 @@ func TestRetriedConditionalWriteKeepsItsOutcome(t *testing.T) {
 		seq    uint64
 		want   RequestOutcome
 		reason string
-	}{{1, RequestOutcome{Index: 2}, "success"}, {2, RequestOutcome{Index: 3, CondFailed: true}, "failure"}} {
+	}{{1, RequestOutcome{Index: 2}, "success"}, {2, RequestOutcome{Index: 3, CondFailed: true}, "failure"},
+		{3, RequestOutcome{Index: 4, LeaseMissing: true}, "missing lease"}} {
 		got, ok := s.RequestResult("c", c.seq)
 		if !ok || got != c.want {
 			t.Errorf("RequestResult(c, %d) = %+v, %v; want the first %s %+v", c.seq, got, ok, c.reason, c.want)

@@ -39,9 +39,25 @@ type seqIndex struct {
 	// index, which a log index never reaches (records from before
 	// conditional writes read as successes, which they were).
 	condFailed bool
+	// leaseMissing: the write named a lease that did not exist, so it
+	// wrote nothing; stored as the next bit down.
+	leaseMissing bool
 }
 
-const condFailedBit = 1 << 63
+const (
+	condFailedBit   = 1 << 63
+	leaseMissingBit = 1 << 62
+	outcomeBits     = condFailedBit | leaseMissingBit
+)
+
+// failure is why an admitted write wrote nothing, if it did not.
+type failure uint8
+
+const (
+	failNone failure = iota
+	failCond
+	failLease
+)
 
 type session struct {
 	lastIndex uint64     // log index of the client's latest applied write, for eviction
@@ -75,6 +91,9 @@ func encodeSession(s *session) []byte {
 		if si.condFailed {
 			idx |= condFailedBit
 		}
+		if si.leaseMissing {
+			idx |= leaseMissingBit
+		}
 		b = binary.BigEndian.AppendUint64(b, si.seq)
 		b = binary.BigEndian.AppendUint64(b, idx)
 	}
@@ -88,7 +107,8 @@ func decodeSession(v []byte) (*session, error) {
 	s := &session{lastIndex: binary.BigEndian.Uint64(v)}
 	for p := v[8:]; len(p) > 0; p = p[16:] {
 		idx := binary.BigEndian.Uint64(p[8:])
-		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: idx &^ condFailedBit, condFailed: idx&condFailedBit != 0}
+		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: idx &^ outcomeBits,
+			condFailed: idx&condFailedBit != 0, leaseMissing: idx&leaseMissingBit != 0}
 		if n := len(s.seqs); n > 0 && si.seq <= s.seqs[n-1].seq {
 			return nil, errors.New("session record with unordered sequence numbers")
 		}
@@ -128,10 +148,10 @@ func (t *sessionTable) load(db *badger.DB) error {
 }
 
 // admit decides whether the write (client, seq) at index is to be
-// applied. For a write to apply it records it (with whether its condition
-// failed) and returns the session records to write (the client's, and the
+// applied. For a write to apply it records it (with why it wrote nothing,
+// if it did not) and returns the session records to write (the client's, and the
 // deletion of an evicted client's).
-func (t *sessionTable) admit(client string, seq, index uint64, condFailed bool) (fresh bool, writes []mutation) {
+func (t *sessionTable) admit(client string, seq, index uint64, failed failure) (fresh bool, writes []mutation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.m[client]
@@ -150,7 +170,7 @@ func (t *sessionTable) admit(client string, seq, index uint64, condFailed bool) 
 		t.m[client] = s
 	}
 	at, _ := slices.BinarySearchFunc(s.seqs, seq, func(si seqIndex, seq uint64) int { return cmp.Compare(si.seq, seq) })
-	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index, condFailed: condFailed})
+	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index, condFailed: failed == failCond, leaseMissing: failed == failLease})
 	if len(s.seqs) > sessionWindow {
 		s.seqs = slices.Delete(s.seqs, 0, 1)
 	}
@@ -174,6 +194,9 @@ func (t *sessionTable) evictOldest(index uint64) mutation {
 type RequestOutcome struct {
 	Index      uint64 // the entry that applied it
 	CondFailed bool   // its condition did not hold, so it wrote nothing
+	// LeaseMissing: it named a lease that did not exist, so it wrote
+	// nothing.
+	LeaseMissing bool
 }
 
 // RequestResult returns how the write with request id (client, seq) was
@@ -188,5 +211,5 @@ func (s *Store) RequestResult(client string, seq uint64) (RequestOutcome, bool) 
 		return RequestOutcome{}, false
 	}
 	si, ok := ss.find(seq)
-	return RequestOutcome{Index: si.index, CondFailed: si.condFailed}, ok
+	return RequestOutcome{Index: si.index, CondFailed: si.condFailed, LeaseMissing: si.leaseMissing}, ok
 }
