@@ -128,6 +128,7 @@ type fakeNode struct {
 	id     uint64
 	leader uint64 // raft.None when unknown
 	role   raft.Role
+	term   uint64 // 0 reads as 3
 	store  *fakeStore
 	index  uint64
 	// proposeErr and readErr, when set, are returned instead of doing the work.
@@ -287,7 +288,7 @@ func (n *fakeNode) Status() raft.Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return raft.Status{
-		ID: n.id, Role: n.role, Term: 3, Leader: n.leader,
+		ID: n.id, Role: n.role, Term: cmp.Or(n.term, 3), Leader: n.leader,
 		CommitIndex: n.index, AppliedIndex: n.index, LastLogIndex: n.index + 1,
 		FirstIndex: 1, Snapshot: raft.SnapshotInfo{Index: n.index / 2, Term: 2}, LogBytes: 4096,
 		Peers: n.peers, Membership: n.members.Clone(), ConfigIndex: n.confIndex,

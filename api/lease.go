@@ -33,8 +33,12 @@ const (
 type lessor struct {
 	s *Server
 
-	mu        sync.Mutex           // guards deadlines
+	mu        sync.Mutex           // guards deadlines and term
 	deadlines map[uint64]time.Time // nil while this node does not lead
+	// term is the term the deadlines were set in. A node that lost and
+	// won leadership between two ticks must start afresh too: a keepalive
+	// may have gone to the leader in between.
+	term uint64
 
 	stop chan struct{}
 	done chan struct{}
@@ -68,11 +72,13 @@ func (l *lessor) close() {
 // expired brings the deadlines up to date with leadership and the store,
 // and returns the leases past theirs.
 func (l *lessor) expired(now time.Time) []uint64 {
-	leading := l.s.cons.Status().Role == raft.Leader
+	st := l.s.cons.Status()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !leading {
-		l.deadlines = nil
+	if st.Role != raft.Leader || st.Term != l.term {
+		l.deadlines, l.term = nil, st.Term
+	}
+	if st.Role != raft.Leader {
 		return nil
 	}
 	if l.deadlines == nil {

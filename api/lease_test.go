@@ -131,6 +131,26 @@ func TestLeaseCountdownRestartsOnNewLeader(t *testing.T) {
 	}
 }
 
+// A node that lost leadership and won it back between two ticks of its
+// lessor restarts the countdown too: the lease may have been kept alive on
+// the leader in between.
+func TestLeaseCountdownRestartsOnNewTerm(t *testing.T) {
+	n, h := leaseServer(t)
+	id := grantLease(t, h, 1)
+	r := put("v")
+	r.target = "/v1/kv/k?lease=" + itoa(int(id))
+	serve(t, h, r)
+	time.Sleep(600 * time.Millisecond) // the countdown is past half
+	n.fakeNode.mu.Lock()
+	n.term = 4
+	n.fakeNode.mu.Unlock()
+	start := time.Now()
+	waitFor(t, "the lease to expire in the new term", func() bool { return !present(t, h, "k") })
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Fatalf("expired %s after the new term began; the countdown must restart (1s)", took)
+	}
+}
+
 func TestLeaseBadRequests(t *testing.T) {
 	_, h := leaseServer(t)
 	for _, tt := range []struct{ method, target, body, want string }{
