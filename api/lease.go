@@ -115,15 +115,18 @@ func (l *lessor) revoke(id uint64) {
 	l.s.log.Debug("expired lease revoked", "lease", id)
 }
 
-// keepAlive restarts a lease's countdown. The caller checked that this
-// node leads; if it stops, the next tick drops the deadlines anyway.
-func (l *lessor) keepAlive(id uint64, ttl time.Duration) {
+// keepAlive restarts a lease's countdown to end at deadline. The caller
+// checked that this node leads; if it stops, the next tick drops the
+// deadlines anyway.
+func (l *lessor) keepAlive(id uint64, deadline time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.deadlines == nil {
 		l.deadlines = map[uint64]time.Time{}
 	}
-	l.deadlines[id] = time.Now().Add(ttl)
+	if deadline.After(l.deadlines[id]) {
+		l.deadlines[id] = deadline
+	}
 }
 
 // remaining is the time left on a lease by this leader's clock: all of
@@ -221,31 +224,41 @@ func (s *Server) onLeader(c *gin.Context, fn func()) {
 }
 
 // onLeaseLeader runs fn with the lease named by the path, on the leader
-// (forwarding from other nodes), or answers 400/404.
-func (s *Server) onLeaseLeader(c *gin.Context, fn func(kv.LeaseInfo)) {
+// (forwarding from other nodes), or answers 400/404. It first confirms,
+// with a read barrier, that this node still led after the request came
+// (at received): a keepalive answered by a leader already deposed would
+// restart only its own countdown, while the real leader's, begun when it
+// took over, could end before received + TTL. After the barrier any later
+// leader took over after received, so its countdown ends later.
+func (s *Server) onLeaseLeader(c *gin.Context, fn func(info kv.LeaseInfo, received time.Time)) {
 	id, ok := leaseParam(c)
 	if !ok {
 		return
 	}
 	s.onLeader(c, func() {
+		received := time.Now()
+		if err := s.cons.ReadIndex(c.Request.Context()); err != nil {
+			s.abortConsensusError(c, "lease", err)
+			return
+		}
 		info, ok := s.store.Lease(id)
 		if !ok {
 			abortError(c, http.StatusNotFound, fmt.Sprintf("lease %d not found (expired or revoked)", id))
 			return
 		}
-		fn(info)
+		fn(info, received)
 	})
 }
 
 func (s *Server) handleKeepAlive(c *gin.Context) {
-	s.onLeaseLeader(c, func(info kv.LeaseInfo) {
-		s.lessor.keepAlive(info.ID, info.TTL)
+	s.onLeaseLeader(c, func(info kv.LeaseInfo, received time.Time) {
+		s.lessor.keepAlive(info.ID, received.Add(info.TTL))
 		c.JSON(http.StatusOK, leaseBody{ID: info.ID, TTL: int64(info.TTL / time.Second)})
 	})
 }
 
 func (s *Server) handleGetLease(c *gin.Context) {
-	s.onLeaseLeader(c, func(info kv.LeaseInfo) {
+	s.onLeaseLeader(c, func(info kv.LeaseInfo, _ time.Time) {
 		id := info.ID
 		left := s.lessor.remaining(id, info.TTL)
 		out := leaseInfoBody{ID: id, TTL: int64(info.TTL / time.Second), RemainingMS: left.Milliseconds(), Keys: []leaseKeyEntry{}}

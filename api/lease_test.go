@@ -151,6 +151,35 @@ func TestLeaseCountdownRestartsOnNewTerm(t *testing.T) {
 	}
 }
 
+// A keepalive that cannot confirm this node still leads (no read
+// barrier) restarts nothing and says so: a deposed leader must not promise
+// time that the real leader's countdown does not give.
+func TestKeepAliveNeedsReadBarrier(t *testing.T) {
+	n, h := leaseServer(t)
+	id := grantLease(t, h, 1)
+	time.Sleep(300 * time.Millisecond) // let the countdown run, so a restart would show
+	n.fakeNode.mu.Lock()
+	n.readErr = raft.ErrNoLeader
+	n.fakeNode.mu.Unlock()
+	rec := serve(t, h, request{method: http.MethodPost, target: "/v1/leases/" + itoa(int(id)) + "/keepalive"})
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("keepalive without a read barrier: %d %s, want 503", rec.Code, rec.Body)
+	}
+	n.fakeNode.mu.Lock()
+	n.readErr = nil
+	n.fakeNode.mu.Unlock()
+	info := serve(t, h, request{method: http.MethodGet, target: "/v1/leases/" + itoa(int(id))})
+	var b struct {
+		RemainingMS int64 `json:"remaining_ms"`
+	}
+	if err := json.Unmarshal(info.Body.Bytes(), &b); err != nil || info.Code != http.StatusOK {
+		t.Fatalf("lease info: %d %s", info.Code, info.Body)
+	}
+	if b.RemainingMS > 850 {
+		t.Fatalf("%d ms left of a 1s lease 300 ms after its grant: the refused keepalive restarted it", b.RemainingMS)
+	}
+}
+
 func TestLeaseBadRequests(t *testing.T) {
 	_, h := leaseServer(t)
 	for _, tt := range []struct{ method, target, body, want string }{
