@@ -38,7 +38,7 @@ func TestChaos(t *testing.T) {
 		t.Logf("stderr:\n%s", errOut.String())
 		t.Fatalf("kvchaos exit %d; run directory moved to %s (%v)", code, kept, err)
 	}
-	for _, want := range []string{"check       linearizable", "faults      ", "final state healed"} {
+	for _, want := range []string{"check       linearizable", "faults      ", "final state healed", "none gone before its TTL"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)
 		}

@@ -45,6 +45,8 @@ type options struct {
 	out          string
 	kvserver     string
 	lease        bool
+	lessees      int
+	leaseTTL     time.Duration
 	writeRetries int
 	rate         float64
 	opTimeout    time.Duration
@@ -91,6 +93,8 @@ Exit codes: 0 linearizable, 1 violation or node failure, 2 usage, 3 checker time
 	f.StringVar(&o.out, "out", "", "run directory, kept (default: a temp dir, removed after a clean run)")
 	f.StringVar(&o.kvserver, "kvserver", "", "prebuilt kvserver binary (default: go build one)")
 	f.BoolVar(&o.lease, "lease-reads", true, "send half the reads with ?consistency=lease")
+	f.IntVar(&o.lessees, "lessees", 2, "more clients that grant leases, keep them alive a while, let them go, and check expiry")
+	f.DurationVar(&o.leaseTTL, "lease-ttl", 3*time.Second, "TTL of the lessees' leases (whole seconds, at least the cluster's minimum)")
 	f.IntVar(&o.writeRetries, "write-retries", 2, "resend a write of unknown outcome this often, with the same Request-Id")
 	f.Float64Var(&o.rate, "rate", 300, "total operations per second over all clients (0: unlimited)")
 	f.DurationVar(&o.opTimeout, "op-timeout", 3*time.Second, "timeout of one request")
@@ -124,6 +128,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("--keys %d: want at least 1", o.keys)
 	case o.duration <= 0:
 		return fmt.Errorf("--duration %s: want more than 0", o.duration)
+	case o.lessees < 0:
+		return fmt.Errorf("--lessees %d: want 0 or more", o.lessees)
+	case o.leaseTTL < time.Second || o.leaseTTL%time.Second != 0:
+		return fmt.Errorf("--lease-ttl %s: want whole seconds, at least 1s", o.leaseTTL)
 	case o.writeRetries < 0:
 		return fmt.Errorf("--write-retries %d: want 0 or more", o.writeRetries)
 	case o.rate < 0:

@@ -24,6 +24,9 @@ import (
 const (
 	leaderTimeout     = 30 * time.Second // first election, and again after healing
 	finalReadsTimeout = 30 * time.Second
+	// leaseSlack is how long past its TTL an abandoned lease may take to
+	// expire once the cluster is healed: an election, and a lessor tick.
+	leaseSlack = 20 * time.Second
 	// explainStep bounds each check while a violation is pinned down; the
 	// search runs about log2(operations per key) of them.
 	explainStep = 20 * time.Second
@@ -46,6 +49,8 @@ type report struct {
 	exits        []cluster.Exit
 	finalErr     error
 	leaseMissing bool
+	leases       workload.LeaseResult
+	leasesOff    bool // the server refused grants
 	result       history.Result
 	htmlPath     string
 	findings     []history.Finding
@@ -141,6 +146,7 @@ func experiment(ctx context.Context, o options, dir string, logger *slog.Logger)
 	}
 	wl := workload.New(workload.Options{Clients: o.clients, Keys: o.keys, Nodes: nodes, Lease: o.lease,
 		WriteRetries: o.writeRetries, Timeout: o.opTimeout, Rate: o.rate, Seed: o.seed,
+		Lessees: o.lessees, LeaseTTL: o.leaseTTL,
 		RunID: fmt.Sprintf("chaos%d", o.seed), Logger: logger}, rec)
 	defer wl.Close()
 	nem := nemesis.New(cl, nemesis.Options{Faults: o.faults, Seed: o.seed, QuietMin: quietMin, QuietMax: quietMax,
@@ -174,6 +180,14 @@ func experiment(ctx context.Context, o options, dir string, logger *slog.Logger)
 	} else if err := wl.FinalReads(hctx, o.clients, finalReadsTimeout); err != nil {
 		rep.finalErr = fmt.Errorf("final state unreadable: %w", err)
 	}
+	if rep.finalErr == nil {
+		recs := wl.FinalLeases(hctx, leaseSlack)
+		rep.leases = workload.CheckLeases(recs)
+		if err := writeJSONLines(filepath.Join(dir, "leases.jsonl"), recs); err != nil {
+			logger.Warn("write leases", "err", err)
+		}
+	}
+	rep.leasesOff = wl.LeasesRefused()
 	rep.exits = cl.Exits()
 	rep.leaseMissing = wl.LeaseMissing()
 	rep.ops = rec.Ops()
@@ -251,7 +265,7 @@ func faultList(fs []nemesis.Fault) string {
 // everything; "unknown" never passes.
 func (r *report) code() int {
 	switch {
-	case r.result.Verdict == history.NotLinearizable, len(r.exits) > 0, r.finalErr != nil:
+	case r.result.Verdict == history.NotLinearizable, len(r.exits) > 0, r.finalErr != nil, len(r.leases.Violations) > 0:
 		return exitFailed
 	case r.result.Verdict != history.Linearizable:
 		return exitInconclusive
@@ -273,6 +287,9 @@ func (r *report) failure() string {
 	}
 	if r.finalErr != nil {
 		parts = append(parts, r.finalErr.Error())
+	}
+	if n := len(r.leases.Violations); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d lease violation(s)", n))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -36,6 +36,7 @@ func printSummary(w io.Writer, r *report) {
 		fmt.Fprintln(w, "  lease reads: the server refused ?consistency=lease (400); those reads went linearizable")
 	}
 
+	printLeases(w, r)
 	fmt.Fprintf(w, "faults      %d injected\n", len(r.events))
 	fc := nemesis.Counts(r.events)
 	kinds := make([]string, 0, len(fc))
@@ -99,4 +100,24 @@ func retriedWrites(ops []history.Op) int {
 		}
 	}
 	return n
+}
+
+func printLeases(w io.Writer, r *report) {
+	l := r.leases
+	switch {
+	case r.opts.lessees == 0:
+		return
+	case r.leasesOff:
+		fmt.Fprintln(w, "leases      the server refused the lessees' grants (400); leases not checked")
+		return
+	}
+	verdict := "none gone before its TTL, every abandoned one expired"
+	if len(l.Violations) > 0 {
+		verdict = fmt.Sprintf("%d VIOLATION(S)", len(l.Violations))
+	}
+	fmt.Fprintf(w, "leases      %d granted (%d with a key, checked), %d keepalives acknowledged, %d seen expiring: %s\n",
+		l.Leases, l.Checked, l.KeepAlives, l.Expired, verdict)
+	for _, v := range l.Violations {
+		fmt.Fprintf(w, "  %s\n", v)
+	}
 }

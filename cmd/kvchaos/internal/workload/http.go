@@ -1,6 +1,7 @@
 // Package workload runs the clients of a chaos run: concurrent HTTP
-// clients doing puts, gets and deletes on a few keys, recording every
-// operation for the linearizability check.
+// clients doing puts, gets, deletes and compare-and-swaps on a few keys,
+// recording every operation for the linearizability check, and lessees
+// whose leases are checked against their TTLs (lease.go).
 package workload
 
 import (

@@ -34,6 +34,10 @@ type Options struct {
 	// as fast as the cluster answers.
 	Rate float64
 	Seed uint64
+	// Lessees is how many more clients run leases (see lease.go), with
+	// leases of LeaseTTL (whole seconds).
+	Lessees  int
+	LeaseTTL time.Duration
 	// RunID makes Request-Ids unique across runs.
 	RunID  string
 	Logger *slog.Logger
@@ -52,6 +56,10 @@ type Workload struct {
 	// linearizable ones instead of all failing.
 	leaseMissing atomic.Bool
 	leaseOnce    sync.Once
+
+	leasesRefused atomic.Bool // the server refused a grant (400): lessees stop
+	leaseMu       sync.Mutex  // guards leaseRecs
+	leaseRecs     []*LeaseRecord
 }
 
 // New prepares the clients; Run starts them.
@@ -83,6 +91,10 @@ func (w *Workload) Run(ctx context.Context, stop <-chan struct{}) {
 	for i := range w.opts.Clients {
 		c := w.newClient(i)
 		wg.Go(func() { c.run(ctx, stop) })
+	}
+	for i := range w.opts.Lessees {
+		l := w.newLessee(i)
+		wg.Go(func() { l.run(ctx, stop) })
 	}
 	wg.Wait()
 }
@@ -305,14 +317,5 @@ func (c *client) noteWrite(op history.Op) {
 
 // backoff waits a little before a retry; false when told to stop.
 func (c *client) backoff(ctx context.Context, stop <-chan struct{}) bool {
-	t := time.NewTimer(100*time.Millisecond + rand.N(200*time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-stop:
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	return pause(ctx, stop, 100*time.Millisecond+rand.N(200*time.Millisecond))
 }
