@@ -21,7 +21,7 @@ func printSummary(w io.Writer, r *report) {
 	counts := history.Count(r.ops)
 	fmt.Fprintf(w, "operations  %d: %d ok, %d unknown outcome, %d failed (no effect)\n", len(r.ops),
 		counts.Total(history.OK), counts.Total(history.Unknown), counts.Total(history.Failed))
-	for _, k := range []history.Kind{history.Get, history.Put, history.Delete} {
+	for _, k := range []history.Kind{history.Get, history.Put, history.Delete, history.Cas} {
 		c := counts[k]
 		line := fmt.Sprintf("  %-7s %6d ok %6d unknown %6d failed", k, c[history.OK], c[history.Unknown], c[history.Failed])
 		if k == history.Get {
