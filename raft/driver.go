@@ -12,7 +12,7 @@ const maxBatch = 1024
 // run is the driver: the only goroutine that touches the core.
 func (n *Node) run() {
 	defer n.wg.Done()
-	defer close(n.applyc)
+	defer n.applyq.close()
 	tickc, stopTicker := n.cfg.clock.Ticker(n.cfg.TickInterval)
 	defer stopTicker()
 	n.nextTick = n.cfg.clock.Now().Add(n.cfg.TickInterval)
@@ -28,6 +28,10 @@ func (n *Node) run() {
 			n.noteMembership()
 			n.publishStatus()
 			n.maybeSnapshot()
+		}
+		propc := n.propc
+		if n.applyBacklog() > maxApplyBacklog {
+			propc = nil // until the applier catches up; a tick looks again
 		}
 		select {
 		case <-tickc:
@@ -64,7 +68,7 @@ func (n *Node) run() {
 			if !n.snapRunning {
 				n.startSnapshot()
 			}
-		case p := <-n.propc:
+		case p := <-propc:
 			n.propose(p)
 		case r := <-n.readc:
 			n.startReads(r)
@@ -247,12 +251,9 @@ func (d driverIO) resetLog(snap SnapshotInfo) error {
 }
 
 func (d driverIO) restore(snap SnapshotInfo, conf Membership) error {
-	select {
-	case d.n.applyc <- applyTask{restore: &snap, conf: conf}:
-		return nil
-	case <-d.n.stopc:
-		return ErrStopped
-	}
+	d.n.applyq.push(applyTask{restore: &snap, conf: conf})
+	d.n.handed = max(d.n.handed, snap.Index)
+	return nil
 }
 
 func (d driverIO) save(hs *HardState, ents []Entry) error {
@@ -265,12 +266,19 @@ func (d driverIO) save(hs *HardState, ents []Entry) error {
 }
 
 func (d driverIO) apply(ents []Entry) error {
-	select {
-	case d.n.applyc <- applyTask{ents: ents}:
-		return nil
-	case <-d.n.stopc:
-		return ErrStopped
+	d.n.applyq.push(applyTask{ents: ents})
+	d.n.handed = ents[len(ents)-1].Index
+	return nil
+}
+
+// applyBacklog is how many entries the driver handed over that the
+// applier has not applied yet.
+func (n *Node) applyBacklog() uint64 {
+	applied := n.applied.Load()
+	if applied >= n.handed {
+		return 0
 	}
+	return n.handed - applied
 }
 
 func (d driverIO) readStates(rss []ReadState) {
@@ -306,29 +314,9 @@ func (n *Node) logRoleChange(prev, cur SoftState) {
 func (n *Node) applyLoop() {
 	defer n.wg.Done()
 	defer n.waits.stop()
-	var next *applyTask // a restore found while merging, handled next
 	for {
-		var task applyTask
-		if next != nil {
-			task, next = *next, nil
-		} else {
-			t, ok := <-n.applyc
-			if !ok {
-				return
-			}
-			task = t
-		}
-		if task.restore != nil {
-			if err := n.restore(*task.restore); err != nil {
-				n.fail(err)
-				return
-			}
-			n.confsApplied.reset(task.restore.Index, task.conf)
-			continue
-		}
-		ents, more := n.mergeQueued(task.ents)
-		next = more
-		if !n.applyEntries(ents) {
+		tasks, ok := n.applyq.take()
+		if !ok || !n.applyTasks(tasks) {
 			return
 		}
 	}
@@ -338,32 +326,44 @@ func (n *Node) applyLoop() {
 // applier fell behind and several batches wait.
 const maxMergedApply = 4096
 
-// mergeQueued appends the entries of batches already waiting in applyc,
-// so a busy applier makes one state machine transaction of them instead
-// of one each. It stops at a restore, which it returns to be handled
-// after these entries, in log order.
-func (n *Node) mergeQueued(ents []Entry) ([]Entry, *applyTask) {
-	merged := false
-	for len(ents) < maxMergedApply {
-		select {
-		case t, ok := <-n.applyc:
-			if !ok {
-				return ents, nil
+// applyTasks applies tasks in log order. Consecutive batches of entries
+// are merged into one state machine transaction (up to maxMergedApply
+// entries), so a busy applier catches up in fewer, larger ones; a restore
+// ends a run. False means the node failed.
+func (n *Node) applyTasks(tasks []applyTask) bool {
+	var ents []Entry
+	owned := false // ents is our own slice, not one of the core's
+	flush := func() bool {
+		ok := len(ents) == 0 || n.applyEntries(ents)
+		ents, owned = nil, false
+		return ok
+	}
+	for _, t := range tasks {
+		if t.restore != nil {
+			if !flush() {
+				return false
 			}
-			if t.restore != nil {
-				return ents, &t
+			if err := n.restore(*t.restore); err != nil {
+				n.fail(err)
+				return false
 			}
-			if !merged {
-				// Never append into the core's slice.
-				ents = append(make([]Entry, 0, len(ents)+len(t.ents)), ents...)
-				merged = true
-			}
-			ents = append(ents, t.ents...)
+			n.confsApplied.reset(t.restore.Index, t.conf)
+			continue
+		}
+		if len(ents) > 0 && len(ents)+len(t.ents) > maxMergedApply && !flush() {
+			return false
+		}
+		switch {
+		case len(ents) == 0:
+			ents = t.ents
+		case !owned:
+			ents = append(append(make([]Entry, 0, len(ents)+len(t.ents)), ents...), t.ents...)
+			owned = true
 		default:
-			return ents, nil
+			ents = append(ents, t.ents...)
 		}
 	}
-	return ents, nil
+	return flush()
 }
 
 // applyEntries applies one batch and wakes its waiters; false means the

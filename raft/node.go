@@ -131,7 +131,10 @@ type Node struct {
 	confc        chan confReq
 	readc        chan readRequest
 	transferc    chan transferReq
-	applyc       chan applyTask
+	applyq       *applyQueue
+	// handed is the last index the driver handed to the applier (owned
+	// by the driver); with applied it measures the apply backlog.
+	handed uint64
 	stopc        chan struct{}
 	stopOnce     sync.Once
 	wg           sync.WaitGroup
@@ -213,7 +216,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n := &Node{
 		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
 		propc: make(chan proposal, 4096), confc: make(chan confReq), readc: make(chan readRequest, 4096),
-		transferc: make(chan transferReq), applyc: make(chan applyTask, 64),
+		transferc: make(chan transferReq), applyq: newApplyQueue(),
 		forwards: map[uint64]*forwarded{},
 		stopc:    make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),

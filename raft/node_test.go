@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ type counterSM struct {
 	values   map[string]uint64 // data -> index it was applied at
 	dup      error
 	restores int // snapshots restored
+	// stall, when set, makes Apply wait until the channel is closed, as
+	// a state machine stalled by its disk would.
+	stall atomic.Pointer[chan struct{}]
 }
 
 func newCounterSM(applied uint64) *counterSM {
@@ -41,6 +45,9 @@ func newCounterSM(applied uint64) *counterSM {
 }
 
 func (s *counterSM) Apply(ents []raft.Entry) error {
+	if g := s.stall.Load(); g != nil {
+		<-*g
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range ents {
@@ -638,5 +645,61 @@ func TestNodeForwardedProposalsUnderLoad(t *testing.T) {
 			t.Errorf("node %d: %v", id, sm.dup)
 		}
 		sm.mu.Unlock()
+	}
+}
+
+// TestNodeKeepsLeadingWhileApplyStalls: a leader whose state machine
+// stalls keeps heartbeating and committing (the driver never waits for
+// the applier), so no one else is elected; once the state machine moves
+// again, everything committed meanwhile is applied, in order.
+func TestNodeKeepsLeadingWhileApplyStalls(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	ln := c.nodes[lead].node
+	term := ln.Status().Term
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // before the nodes stop, should the test fail
+	c.nodes[lead].sm.stall.Store(&gate)
+
+	// Many commits, each its own Ready: far more batches than the 64 the
+	// applier's channel used to hold before the driver blocked.
+	const waves, perWave = 120, 2
+	var wg sync.WaitGroup
+	errs := make(chan error, waves*perWave)
+	for w := range waves {
+		before := ln.Status().CommitIndex
+		for i := range perWave {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				if _, err := ln.Propose(ctx, fmt.Appendf(nil, "w%d-%d", w, i)); err != nil {
+					errs <- err
+				}
+			})
+		}
+		waitFor(t, "the wave to commit", func() bool { return ln.Status().CommitIndex >= before+perWave })
+	}
+	// Three election timeouts of stall: no election may happen.
+	for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		for _, id := range c.ids {
+			if st := c.nodes[id].node.Status(); st.Term != term || st.Leader != lead {
+				t.Fatalf("node %d: term %d, leader %d while the leader's state machine stalled; want term %d, leader %d",
+					id, st.Term, st.Leader, term, lead)
+			}
+		}
+	}
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("proposal failed: %v", err)
+	}
+	for w := range waves {
+		for i := range perWave {
+			if v := fmt.Sprintf("w%d-%d", w, i); !c.nodes[lead].sm.has(v) {
+				t.Fatalf("%s not applied on the leader", v)
+			}
+		}
 	}
 }
