@@ -134,10 +134,10 @@ type Node struct {
 	applyq       *applyQueue
 	// handed is the last index the driver handed to the applier (owned
 	// by the driver); with applied it measures the apply backlog.
-	handed uint64
-	stopc        chan struct{}
-	stopOnce     sync.Once
-	wg           sync.WaitGroup
+	handed   uint64
+	stopc    chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 
 	// Owned by the driver goroutine.
 	reads    map[uint64]*pendingRead
