@@ -25,6 +25,7 @@ type peer struct {
 	log      *slog.Logger
 	cancel   context.CancelFunc // stops run; set before run starts
 	ident    *identity          // what frames are stamped with
+	sealer   *sealer            // nil: frames go unsealed
 	self     raft.NodeID        // this node: the frames' sender
 
 	maxFrame    int
@@ -52,7 +53,8 @@ type peer struct {
 	connectedAt   time.Time
 	backoff       time.Duration
 	nextDial      time.Time
-	buf           []byte
+	buf           []byte // the frame's envelope and batch
+	sealed        []byte // buf sealed, when sealing
 	batch         []raft.Message
 	carry         raft.Message
 	hasCarry      bool
@@ -186,13 +188,12 @@ func (p *peer) collect(first raft.Message) []raft.Message {
 func (p *peer) send(ctx context.Context, batch []raft.Message) {
 	defer clear(batch) // let the entries go
 	n := uint64(len(batch))
-	p.buf = appendEnvelope(p.buf[:0], p.ident.cluster.Load(), p.self, p.ident.self.Load())
-	p.buf = raft.EncodeBatch(p.buf, batch)
-	if err := p.sock.SendMulti(zmq4.NewMsg(p.buf)); err != nil {
+	frame := p.frame(batch)
+	if err := p.sock.SendMulti(zmq4.NewMsg(frame)); err != nil {
 		p.droppedSendError.Add(n)
 		// A timed-out write goes on in zmq4's goroutine until the socket
-		// closes, reading p.buf meanwhile: never reuse it.
-		p.buf = nil
+		// closes, reading the frame meanwhile: never reuse its buffer.
+		p.buf, p.sealed = nil, nil
 		p.closeSocket()
 		if ctx.Err() == nil {
 			p.failed("send", err)
@@ -201,8 +202,19 @@ func (p *peer) send(ctx context.Context, batch []raft.Message) {
 	}
 	p.sentMsgs.Add(n)
 	p.sentFrames.Add(1)
-	p.sentBytes.Add(uint64(len(p.buf)))
+	p.sentBytes.Add(uint64(len(frame)))
 	p.backoff = backoffMin
+}
+
+// frame encodes batch behind its envelope, sealed when keys are set.
+func (p *peer) frame(batch []raft.Message) []byte {
+	p.buf = appendEnvelope(p.buf[:0], p.ident.cluster.Load(), p.self, p.ident.self.Load())
+	p.buf = raft.EncodeBatch(p.buf, batch)
+	if p.sealer == nil {
+		return p.buf
+	}
+	p.sealed = p.sealer.seal(p.sealed[:0], p.buf)
+	return p.sealed
 }
 
 // dropQueued drops the message run just took and everything queued behind it.
