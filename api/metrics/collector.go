@@ -51,7 +51,7 @@ var (
 	malformedDesc  = desc("transport", "malformed_frames_total", "Received frames refused by the decoder.")
 	sealedDesc     = desc("transport", "peer_sealing", "1 when this node seals its Raft frames and refuses unsealed ones (peer_key_file is set).")
 	sealDropsDesc  = desc("transport", "peer_frames_refused_total",
-		"Received frames refused for their sealing before anything read them, by reason (unsealed, unknown_key, bad_auth, replay, stale_session, wrong_receiver, malformed).", "reason")
+		"Received frames refused for their sealing before anything read them, by reason (unsealed, unknown_key, bad_auth, replay, stale_session, wrong_receiver, malformed; handshake: not yet echoing this node's boot, a few at every start).", "reason")
 )
 
 var allDescs = []*prometheus.Desc{termDesc, roleDesc, hasLeaderDesc, leaderIDDesc, commitDesc, appliedDesc,

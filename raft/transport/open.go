@@ -19,11 +19,12 @@ const (
 	dropReplay                   // a counter already accepted, or below the window
 	dropStaleSession             // a session older than those remembered
 	dropWrongReceiver            // sealed for another node
+	dropHandshake                // authentic, but echoing another boot of this node
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{"", "malformed", "unsealed", "unknown_key", "bad_auth",
-	"replay", "stale_session", "wrong_receiver"}
+	"replay", "stale_session", "wrong_receiver", "handshake"}
 
 func (r dropReason) String() string { return dropReasonNames[r] }
 
@@ -36,54 +37,73 @@ var dropWarnings = [numDropReasons]string{
 	dropReplay:        "dropped a replayed peer frame",
 	dropStaleSession:  "dropped a peer frame of a forgotten session (replayed, or the sender's clock went back)",
 	dropWrongReceiver: "dropped a peer frame sealed for another node: check the addresses of the members",
+	// dropHandshake has none: every start begins with a few, and a
+	// handshake that never completes shows in the counter.
 }
 
 // opener checks the sealing of inbound frames. Nothing it refuses goes
 // further, and it keeps state only for frames that authenticated.
 type opener struct {
 	self   raft.NodeID
+	boot   uint64   // this transport's; frames must echo it
 	ring   *keyRing // nil: this node seals nothing and refuses sealed frames
 	replay replayGuard
+	boots  bootBook // each sender's boot, learned from its authentic frames
+}
+
+// opened is what open makes of a frame.
+type opened struct {
+	plain  []byte      // envelope and batch; nil when dropped
+	from   raft.NodeID // authenticated when sealed, raft.None when not; on a drop, only claimed (for logs)
+	reason dropReason
 }
 
 // open returns the frame's envelope and batch, and the authenticated
-// sender when the frame was sealed. On a drop, from is the sender the
-// header claims, for logs only. A sealed frame is decrypted in place.
-func (o *opener) open(frame []byte) (plain []byte, from raft.NodeID, reason dropReason) {
+// sender when the frame was sealed. A sealed frame is decrypted in place.
+func (o *opener) open(frame []byte) opened {
 	sealed := len(frame) > 0 && frame[0] == sealedMagic
 	switch {
 	case o.ring == nil && !sealed:
-		return frame, raft.None, dropNone
+		return opened{plain: frame, from: raft.None}
 	case o.ring == nil:
-		return nil, raft.None, dropUnknownKey
+		return opened{from: raft.None, reason: dropUnknownKey}
 	case !sealed:
-		return nil, raft.None, dropUnsealed
+		return opened{from: raft.None, reason: dropUnsealed}
 	}
 	h, err := parseSealedHeader(frame)
 	if err != nil {
-		return nil, raft.None, dropMalformed
+		return opened{from: raft.None, reason: dropMalformed}
 	}
+	drop := opened{from: h.from}
 	if h.to != o.self {
-		return nil, h.from, dropWrongReceiver
+		drop.reason = dropWrongReceiver
+		return drop
 	}
 	k := o.ring.find(h.keyID)
 	if k == nil {
-		return nil, h.from, dropUnknownKey
+		drop.reason = dropUnknownKey
+		return drop
 	}
 	// The window is checked before the costly decryption, and again
 	// after, when the frame is known to be authentic.
-	if r := o.replay.check(&h); r != dropNone {
-		return nil, h.from, r
+	if drop.reason = o.replay.check(&h); drop.reason != dropNone {
+		return drop
 	}
 	hdr, body := frame[:sealHeaderSize], frame[sealHeaderSize:]
-	plain, err = k.aead.Open(body[:0], nonceOf(hdr), body, hdr)
+	plain, err := k.aead.Open(body[:0], nonceOf(hdr), body, hdr)
 	if err != nil {
-		return nil, h.from, dropBadAuth
+		drop.reason = dropBadAuth
+		return drop
 	}
-	if r := o.replay.accept(&h); r != dropNone {
-		return nil, h.from, r
+	o.boots.learn(h.from, h.boot)
+	if h.echo != o.boot {
+		drop.reason = dropHandshake
+		return drop
 	}
-	return plain, h.from, dropNone
+	if drop.reason = o.replay.accept(&h); drop.reason != dropNone {
+		return drop
+	}
+	return opened{plain: plain, from: h.from}
 }
 
 // warnEvery bounds the WARN lines per drop reason: a node without the key,

@@ -13,11 +13,9 @@ import "sync"
 // refused instead of looking new. The floor compares the sender's clock
 // with itself, so clock skew between nodes does not matter.
 //
-// What this cannot do: the state is in memory, so a frame captured before
-// this node restarted can be replayed to it once. Raft is built for
-// messages that are duplicated and delayed (terms and indexes make them
-// stale), and frames of a member's replaced incarnation are refused by the
-// envelope, so such a replay costs no safety.
+// The state is in memory and lost when this node restarts; frames
+// captured before are then refused because they do not echo its new boot
+// (handshake.go).
 const (
 	replayWindowBits     = 64
 	maxSessionsPerSender = 4

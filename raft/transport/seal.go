@@ -19,8 +19,8 @@ import (
 // data:
 //
 //	sealedMagic (1) | key id (4) | from (8, LE) | to (8, LE) |
-//	session start (8, LE, unix ns) | session (16) | counter (8, LE) |
-//	ciphertext | tag (16)
+//	boot (8) | echo (8) | session start (8, LE, unix ns) | session (16) |
+//	counter (8, LE) | ciphertext | tag (16)
 //
 // The nonce is session|counter (24 bytes). Each outbound link draws a
 // random 128-bit session, so a nonce never repeats under a key shared by
@@ -31,17 +31,26 @@ import (
 // forgotten (replay.go). Binding `to` stops a frame sealed for one node
 // from being replayed at another; cluster and sender incarnation are in
 // the sealed envelope.
+//
+// boot is the sender transport's random id, drawn at start; echo is the
+// receiver's boot as the sender last saw it. A receiver takes only frames
+// that echo its own boot, so frames captured before it restarted (when
+// its replay state was lost) are refused; each side learns the other's
+// boot from any authentic frame, and a receiver that refuses one for its
+// echo answers with an empty frame at once (handshake.go).
 const (
 	sealedMagic    = 0xE8
 	keyIDSize      = 4
 	sessionSize    = 16
-	sealHeaderSize = 1 + keyIDSize + 8 + 8 + sessionSize + 8 + 8
+	sealHeaderSize = 1 + keyIDSize + 8 + 8 + 8 + 8 + 8 + sessionSize + 8
 	sealOverhead   = sealHeaderSize + chacha20poly1305.Overhead
 
 	offKeyID   = 1
 	offFrom    = offKeyID + keyIDSize
 	offTo      = offFrom + 8
-	offStarted = offTo + 8
+	offBoot    = offTo + 8
+	offEcho    = offBoot + 8
+	offStarted = offEcho + 8
 	offSession = offStarted + 8
 	offCounter = offSession + sessionSize
 
@@ -123,21 +132,24 @@ type sealer struct {
 	counter uint64
 }
 
-func newSealer(r *keyRing, from, to uint64) *sealer {
+func newSealer(r *keyRing, from, to, boot uint64) *sealer {
 	s := &sealer{key: &r.keys[0]}
 	h := s.header[:]
 	h[0] = sealedMagic
 	copy(h[offKeyID:], s.key.id[:])
 	binary.LittleEndian.PutUint64(h[offFrom:], from)
 	binary.LittleEndian.PutUint64(h[offTo:], to)
+	binary.LittleEndian.PutUint64(h[offBoot:], boot)
 	rand.Read(h[offSession:offCounter]) // never fails: it crashes the program instead
 	binary.LittleEndian.PutUint64(h[offStarted:], uint64(time.Now().UnixNano()))
 	return s
 }
 
-// seal appends the sealed form of plain to dst. dst must not overlap plain.
-func (s *sealer) seal(dst, plain []byte) []byte {
+// seal appends the sealed form of plain to dst, echoing the receiver's
+// boot. dst must not overlap plain.
+func (s *sealer) seal(dst, plain []byte, echo uint64) []byte {
 	s.counter++ // from 1: a receiver's empty window has seen 0
+	binary.LittleEndian.PutUint64(s.header[offEcho:], echo)
 	binary.LittleEndian.PutUint64(s.header[offCounter:], s.counter)
 	start := len(dst)
 	dst = append(dst, s.header[:]...)
@@ -149,11 +161,12 @@ func nonceOf(hdr []byte) []byte { return hdr[offSession : offCounter+8] }
 
 // sealedHeader is the clear header of a received sealed frame.
 type sealedHeader struct {
-	keyID    []byte
-	from, to uint64
-	session  [sessionSize]byte
-	started  uint64
-	counter  uint64
+	keyID      []byte
+	from, to   uint64
+	boot, echo uint64
+	session    [sessionSize]byte
+	started    uint64
+	counter    uint64
 }
 
 var errShortSealed = errors.New("sealed frame shorter than its header and tag")
@@ -166,6 +179,8 @@ func parseSealedHeader(frame []byte) (sealedHeader, error) {
 	h.keyID = frame[offKeyID:offFrom]
 	h.from = binary.LittleEndian.Uint64(frame[offFrom:])
 	h.to = binary.LittleEndian.Uint64(frame[offTo:])
+	h.boot = binary.LittleEndian.Uint64(frame[offBoot:])
+	h.echo = binary.LittleEndian.Uint64(frame[offEcho:])
 	copy(h.session[:], frame[offSession:offCounter])
 	h.started = binary.LittleEndian.Uint64(frame[offStarted:])
 	h.counter = binary.LittleEndian.Uint64(frame[offCounter:])

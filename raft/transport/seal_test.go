@@ -17,6 +17,19 @@ func testKey(b byte) PeerKey {
 	return k
 }
 
+// testBoot is the boot of the receiving transports in tests, which the
+// test sealers echo; senderBoot is theirs.
+const (
+	testBoot   = 0xB0075
+	senderBoot = 0x5E4D
+)
+
+func testOpener(self raft.NodeID, ring *keyRing) *opener {
+	return &opener{self: self, boot: testBoot, ring: ring}
+}
+
+func testSealer(r *keyRing, from, to raft.NodeID) *sealer { return newSealer(r, from, to, senderBoot) }
+
 func testRing(t testing.TB, keys ...PeerKey) *keyRing {
 	t.Helper()
 	r, err := newKeyRing(keys)
@@ -29,28 +42,33 @@ func testRing(t testing.TB, keys ...PeerKey) *keyRing {
 // sealFrame is a real frame (envelope and batch) from -> to, sealed.
 func sealFrame(s *sealer, from, to raft.NodeID) []byte {
 	plain := raft.EncodeBatch(appendEnvelope(nil, 7, from, 0), []raft.Message{appMsg(from, to, 1)})
-	return s.seal(nil, plain)
+	return s.seal(nil, plain, testBoot)
 }
 
 // openCopy opens a copy, since open decrypts in place.
 func openCopy(o *opener, frame []byte) ([]byte, raft.NodeID, dropReason) {
-	return o.open(bytes.Clone(frame))
+	return openInPlace(o, bytes.Clone(frame))
+}
+
+func openInPlace(o *opener, frame []byte) ([]byte, raft.NodeID, dropReason) {
+	r := o.open(frame)
+	return r.plain, r.from, r.reason
 }
 
 func TestSealOpenRoundTrip(t *testing.T) {
 	ring := testRing(t, testKey(1))
-	s := newSealer(ring, 1, 2)
-	o := &opener{self: 2, ring: ring}
+	s := testSealer(ring, 1, 2)
+	o := testOpener(2, ring)
 	for _, n := range []int{0, 1, 255, 256, 64 << 10} {
 		plain := bytes.Repeat([]byte{byte(n)}, n)
-		frame := s.seal(nil, plain)
+		frame := s.seal(nil, plain, testBoot)
 		if len(frame) != n+sealOverhead {
 			t.Fatalf("%d bytes sealed into %d, want %d", n, len(frame), n+sealOverhead)
 		}
 		if bytes.Contains(frame, bytes.Repeat([]byte{byte(n)}, min(n, 64))) && n >= 64 {
 			t.Fatalf("%d bytes: the plaintext shows through", n)
 		}
-		got, from, r := o.open(frame)
+		got, from, r := openInPlace(o, frame)
 		if r != dropNone || from != 1 || !bytes.Equal(got, plain) {
 			t.Fatalf("%d bytes: open = %d bytes from %d, reason %q", n, len(got), from, r)
 		}
@@ -61,7 +79,7 @@ func TestOpenRefuses(t *testing.T) {
 	a, b := testKey(1), testKey(2)
 	ringA := testRing(t, a)
 	plainFrame := raft.EncodeBatch(appendEnvelope(nil, 7, 1, 0), []raft.Message{appMsg(1, 2, 1)})
-	forgedID := sealFrame(newSealer(testRing(t, b), 1, 2), 1, 2)
+	forgedID := sealFrame(testSealer(testRing(t, b), 1, 2), 1, 2)
 	copy(forgedID[offKeyID:], ringA.keys[0].id[:]) // right key id, wrong key
 	for _, tc := range []struct {
 		name  string
@@ -69,24 +87,24 @@ func TestOpenRefuses(t *testing.T) {
 		frame []byte
 		want  dropReason
 	}{
-		{"sealed with another key", ringA, sealFrame(newSealer(testRing(t, b), 1, 2), 1, 2), dropUnknownKey},
+		{"sealed with another key", ringA, sealFrame(testSealer(testRing(t, b), 1, 2), 1, 2), dropUnknownKey},
 		{"another key under our key id", ringA, forgedID, dropBadAuth},
 		{"unsealed frame", ringA, plainFrame, dropUnsealed},
 		{"legacy frame without envelope", ringA, raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)}), dropUnsealed},
 		{"empty", ringA, nil, dropUnsealed},
-		{"truncated", ringA, sealFrame(newSealer(ringA, 1, 2), 1, 2)[:sealOverhead-1], dropMalformed},
-		{"sealed for another node", ringA, sealFrame(newSealer(ringA, 1, 3), 1, 3), dropWrongReceiver},
-		{"sealed, at a node without keys", nil, sealFrame(newSealer(ringA, 1, 2), 1, 2), dropUnknownKey},
+		{"truncated", ringA, sealFrame(testSealer(ringA, 1, 2), 1, 2)[:sealOverhead-1], dropMalformed},
+		{"sealed for another node", ringA, sealFrame(testSealer(ringA, 1, 3), 1, 3), dropWrongReceiver},
+		{"sealed, at a node without keys", nil, sealFrame(testSealer(ringA, 1, 2), 1, 2), dropUnknownKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := &opener{self: 2, ring: tc.ring}
+			o := testOpener(2, tc.ring)
 			if got, _, r := openCopy(o, tc.frame); r != tc.want || got != nil {
 				t.Fatalf("open = %d bytes, reason %q; want nothing, %q", len(got), r, tc.want)
 			}
 		})
 	}
 	// Without keys, unsealed frames pass as they are.
-	if got, _, r := openCopy(&opener{self: 2}, plainFrame); r != dropNone || !bytes.Equal(got, plainFrame) {
+	if got, _, r := openCopy(testOpener(2, nil), plainFrame); r != dropNone || !bytes.Equal(got, plainFrame) {
 		t.Fatalf("keyless open of an unsealed frame: reason %q", r)
 	}
 }
@@ -95,10 +113,10 @@ func TestOpenRefuses(t *testing.T) {
 // region implies, and leaves no state: the genuine frame opens afterwards.
 func TestOpenBitFlipEveryRegion(t *testing.T) {
 	ring := testRing(t, testKey(1))
-	s := newSealer(ring, 1, 2)
+	s := testSealer(ring, 1, 2)
 	s.counter = 0x1233 // so that no single flip makes it 0
 	frame := sealFrame(s, 1, 2)
-	o := &opener{self: 2, ring: ring}
+	o := testOpener(2, ring)
 	counts := map[dropReason]int{}
 	for i := range frame {
 		for bit := range 8 {
@@ -110,10 +128,10 @@ func TestOpenBitFlipEveryRegion(t *testing.T) {
 				want = dropUnsealed
 			case i < offFrom:
 				want = dropUnknownKey
-			case i >= offTo && i < offStarted:
+			case i >= offTo && i < offBoot:
 				want = dropWrongReceiver
 			}
-			if got, _, r := o.open(f); r != want || got != nil {
+			if got, _, r := openInPlace(o, f); r != want || got != nil {
 				t.Fatalf("bit %d of byte %d flipped: reason %q, want %q", bit, i, r, want)
 			}
 			counts[want]++
@@ -127,8 +145,8 @@ func TestOpenBitFlipEveryRegion(t *testing.T) {
 
 func TestOpenReplayWindow(t *testing.T) {
 	ring := testRing(t, testKey(1))
-	s := newSealer(ring, 1, 2)
-	o := &opener{self: 2, ring: ring}
+	s := testSealer(ring, 1, 2)
+	o := testOpener(2, ring)
 	var frames [][]byte
 	for range 200 {
 		frames = append(frames, sealFrame(s, 1, 2))
@@ -182,9 +200,9 @@ func TestReplayWindow(t *testing.T) {
 // forgotten one, or of one that started before it, are refused.
 func TestOpenSessions(t *testing.T) {
 	ring := testRing(t, testKey(1))
-	o := &opener{self: 2, ring: ring}
+	o := testOpener(2, ring)
 	session := func(started uint64) *sealer {
-		s := newSealer(ring, 1, 2)
+		s := testSealer(ring, 1, 2)
 		binary.LittleEndian.PutUint64(s.header[offStarted:], started)
 		return s
 	}
@@ -218,7 +236,7 @@ func TestOpenSessions(t *testing.T) {
 }
 
 func newSealerAt(r *keyRing, from, to raft.NodeID, started uint64) *sealer {
-	s := newSealer(r, from, to)
+	s := testSealer(r, from, to)
 	binary.LittleEndian.PutUint64(s.header[offStarted:], started)
 	return s
 }
@@ -228,7 +246,7 @@ func newSealerAt(r *keyRing, from, to raft.NodeID, started uint64) *sealer {
 func TestKeyRotation(t *testing.T) {
 	oldK, newK, third := testKey(1), testKey(2), testKey(3)
 	rotating := testRing(t, newK, oldK)
-	o := &opener{self: 2, ring: rotating}
+	o := testOpener(2, rotating)
 	for _, tc := range []struct {
 		name string
 		by   *keyRing
@@ -240,12 +258,12 @@ func TestKeyRotation(t *testing.T) {
 		{"a node on another key", testRing(t, third), dropUnknownKey},
 		{"a node on another key that accepts ours", testRing(t, third, newK), dropUnknownKey},
 	} {
-		if _, _, r := openCopy(o, sealFrame(newSealer(tc.by, 1, 2), 1, 2)); r != tc.want {
+		if _, _, r := openCopy(o, sealFrame(testSealer(tc.by, 1, 2), 1, 2)); r != tc.want {
 			t.Errorf("%s: reason %q, want %q", tc.name, r, tc.want)
 		}
 	}
 	// The rotating node's own frames are sealed with its first key.
-	if _, _, r := openCopy(&opener{self: 2, ring: testRing(t, newK)}, sealFrame(newSealer(rotating, 1, 2), 1, 2)); r != dropNone {
+	if _, _, r := openCopy(testOpener(2, testRing(t, newK)), sealFrame(testSealer(rotating, 1, 2), 1, 2)); r != dropNone {
 		t.Errorf("a new-key node opening a rotating node's frame: reason %q", r)
 	}
 
@@ -260,18 +278,45 @@ func BenchmarkSealOpen(b *testing.B) {
 	for _, size := range []int{256, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			ring := testRing(b, testKey(1))
-			s := newSealer(ring, 1, 2)
-			o := &opener{self: 2, ring: ring}
+			s := testSealer(ring, 1, 2)
+			o := testOpener(2, ring)
 			plain := make([]byte, size)
 			var buf []byte
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				buf = s.seal(buf[:0], plain)
-				if _, _, r := o.open(buf); r != dropNone {
+				buf = s.seal(buf[:0], plain, testBoot)
+				if _, _, r := openInPlace(o, buf); r != dropNone {
 					b.Fatal(r)
 				}
 			}
 		})
+	}
+}
+
+// A frame that does not echo the receiver's boot (sealed before the
+// receiver restarted, or before the sender learned its boot) is refused,
+// but teaches the receiver the sender's boot.
+func TestOpenHandshake(t *testing.T) {
+	ring := testRing(t, testKey(1))
+	s := testSealer(ring, 1, 2)
+	o := testOpener(2, ring)
+	for _, echo := range []uint64{0, testBoot + 1} {
+		if got, _, r := openInPlace(o, s.seal(nil, []byte("x"), echo)); r != dropHandshake || got != nil {
+			t.Fatalf("echo %#x: reason %q", echo, r)
+		}
+	}
+	if b := o.boots.echoFor(1); b != senderBoot {
+		t.Fatalf("learned boot %#x, want %#x", b, senderBoot)
+	}
+	if _, _, r := openInPlace(o, s.seal(nil, []byte("x"), testBoot)); r != dropNone {
+		t.Fatalf("echoing the boot: reason %q", r)
+	}
+	// A forgery teaches nothing.
+	forged := testSealer(testRing(t, testKey(2)), 3, 2).seal(nil, []byte("x"), 0)
+	copy(forged[offKeyID:], ring.keys[0].id[:])
+	openInPlace(o, forged)
+	if b := o.boots.echoFor(3); b != 0 {
+		t.Fatalf("a forged frame taught boot %#x", b)
 	}
 }

@@ -45,11 +45,16 @@ func TestZMQSealedExchange(t *testing.T) {
 				t.Fatalf("Sealed = %v, %v", a.Stats().Sealed, b.Stats().Sealed)
 			}
 			if tc.deliver {
-				a.Send([]raft.Message{appMsg(1, 2, 7)})
-				if m := receiveN(t, b.Receive(), 1, 10*time.Second)[0]; m.Index != 7 || string(m.Entries[0].Data) != "entry 1->2 #7" {
+				// Sent until the boots are exchanged (handshake.go), as
+				// Raft would retry.
+				eventually(t, 10*time.Second, "a message through", func() bool {
+					a.Send([]raft.Message{appMsg(1, 2, 7)})
+					return len(b.Receive()) > 0
+				})
+				if m := <-b.Receive(); m.Index != 7 || string(m.Entries[0].Data) != "entry 1->2 #7" {
 					t.Fatalf("got %+v", m)
 				}
-				if d := b.Stats().SealDrops; d != (SealDrops{}) {
+				if d := b.Stats().SealDrops; d != (SealDrops{Handshake: d.Handshake}) {
 					t.Fatalf("drops %+v", d)
 				}
 				return
@@ -72,7 +77,7 @@ func sinkZMQ(t testing.TB, self raft.NodeID, keys ...PeerKey) *ZMQ {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	z := &ZMQ{cfg: ZMQConfig{ID: self}, log: quietLogger(), ctx: ctx, cancel: cancel,
-		recvc: make(chan raft.Message, receiveBuffer), ring: ring, open: opener{self: self, ring: ring}}
+		recvc: make(chan raft.Message, receiveBuffer), ring: ring, open: opener{self: self, boot: testBoot, ring: ring}}
 	z.peers.Store(&map[raft.NodeID]*peer{})
 	return z
 }
@@ -91,7 +96,7 @@ func FuzzOpenFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{sealedMagic})
 	f.Add(make([]byte, sealOverhead))
-	f.Add(sealFrame(newSealer(testRing(f, testKey(2)), 1, 2), 1, 2))
+	f.Add(sealFrame(testSealer(testRing(f, testKey(2)), 1, 2), 1, 2))
 	f.Add(raft.EncodeBatch(appendEnvelope(nil, 7, 1, 0), []raft.Message{appMsg(1, 2, 1)}))
 	f.Add(raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)}))
 	z := sinkZMQ(f, 2, testKey(1))
@@ -107,4 +112,52 @@ func FuzzOpenFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A frame captured on its way to a node, and replayed after that node
+// restarted (its replay windows gone), is refused: it echoes the old
+// boot. The same kind of frame was taken before the restart.
+func TestZMQRefusesFramesCapturedBeforeARestart(t *testing.T) {
+	key := testKey(1)
+	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	b := startZMQ(t, 2, addrs, withKeys(key))
+	tapAddr := freeAddr(t)
+	tp := startTap(t, tapAddr, addrs[2])
+	a := startZMQ(t, 1, addrs, func(c *ZMQConfig) {
+		c.PeerKeys = []PeerKey{key}
+		c.Peers[2] = tapAddr
+	})
+	// a's first (empty) frame goes through the tap, b refuses it and
+	// answers directly: then a knows b's boot and no frame is in flight.
+	defer func() {
+		if t.Failed() {
+			t.Logf("a: %+v\nb: %+v", a.Stats(), b.Stats())
+		}
+	}()
+	eventually(t, 10*time.Second, "the handshake", func() bool { return a.open.boots.echoFor(2) != 0 })
+	send := func() { a.Send([]raft.Message{appMsg(1, 2, 9)}) }
+	before, after := tp.intercept(t, send), tp.intercept(t, send)
+
+	raw := rawPush(t, addrs[2])
+	if err := raw.Send(zmq4.NewMsg(before)); err != nil {
+		t.Fatal(err)
+	}
+	if m := receiveN(t, b.Receive(), 1, 10*time.Second)[0]; m.Index != 9 {
+		t.Fatalf("before the restart: got %+v", m)
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startZMQ(t, 2, addrs, withKeys(key))
+	raw2 := rawPush(t, addrs[2])
+	if err := raw2.Send(zmq4.NewMsg(after)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the replay to be refused", func() bool {
+		return b2.Stats().SealDrops.Handshake > 0
+	})
+	if st := b2.Stats(); st.RecvMsgs != 0 || len(b2.Receive()) != 0 {
+		t.Fatalf("the replayed frame reached the restarted node: %+v", st)
+	}
 }

@@ -51,6 +51,7 @@ type SealDrops struct {
 	Replay        uint64 // a counter of a session already accepted
 	StaleSession  uint64 // a session older than those remembered
 	WrongReceiver uint64 // sealed for another node
+	Handshake     uint64 // authentic, but not echoing this node's boot yet (after a restart of either side)
 }
 
 // ByReason lists the counters with the reason names the metrics use.
@@ -59,7 +60,7 @@ func (d SealDrops) ByReason() []ReasonCount {
 		{dropMalformed.String(), d.Malformed}, {dropUnsealed.String(), d.Unsealed},
 		{dropUnknownKey.String(), d.UnknownKey}, {dropBadAuth.String(), d.BadAuth},
 		{dropReplay.String(), d.Replay}, {dropStaleSession.String(), d.StaleSession},
-		{dropWrongReceiver.String(), d.WrongReceiver},
+		{dropWrongReceiver.String(), d.WrongReceiver}, {dropHandshake.String(), d.Handshake},
 	}
 }
 
@@ -74,7 +75,7 @@ func (d *sealDrops) stats() SealDrops {
 		Malformed: d.n[dropMalformed].Load(), Unsealed: d.n[dropUnsealed].Load(),
 		UnknownKey: d.n[dropUnknownKey].Load(), BadAuth: d.n[dropBadAuth].Load(),
 		Replay: d.n[dropReplay].Load(), StaleSession: d.n[dropStaleSession].Load(),
-		WrongReceiver: d.n[dropWrongReceiver].Load(),
+		WrongReceiver: d.n[dropWrongReceiver].Load(), Handshake: d.n[dropHandshake].Load(),
 	}
 }
 

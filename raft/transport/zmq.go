@@ -186,7 +186,7 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		cancel: cancel,
 		recvc:  make(chan raft.Message, receiveBuffer),
 		ring:   ring,
-		open:   opener{self: cfg.ID, ring: ring},
+		open:   opener{self: cfg.ID, boot: newBootID(), ring: ring},
 	}
 	t.policy = &connPolicy{
 		handshakeTimeout: cfg.HandshakeTimeout,
@@ -268,7 +268,8 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 		p := newPeer(id, peers[id], ep, &t.cfg, t.sockCtx, t.zlog, t.log)
 		p.ident = &t.ident
 		if t.ring != nil {
-			p.sealer = newSealer(t.ring, t.cfg.ID, id)
+			p.sealer = newSealer(t.ring, t.cfg.ID, id, t.open.boot)
+			p.boots = &t.open.boots
 		}
 		next[id] = p
 		started = append(started, p)
@@ -286,6 +287,9 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 		p.cancel = cancel
 		t.wg.Add(1)
 		go p.run(ctx, &t.wg)
+		if p.sealer != nil {
+			p.sayHello() // start the handshake before Raft needs the link
+		}
 		t.log.Info("peer added", "peer", p.id, "addr", p.addr)
 	}
 	return nil
@@ -365,14 +369,17 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		t.countMalformed(fmt.Errorf("%w: %d parts, want 1", raft.ErrMalformedFrame, len(msg.Frames)))
 		return true
 	}
-	plain, sealedBy, dropped := t.open.open(msg.Frames[0])
-	if dropped != dropNone {
-		t.countSealDrop(dropped, sealedBy)
+	o := t.open.open(msg.Frames[0])
+	if o.reason != dropNone {
+		t.countSealDrop(o.reason, o.from)
+		if p := t.peer(o.from); p != nil && o.reason == dropHandshake {
+			p.answerHello(time.Now())
+		}
 		return true
 	}
-	batch, sender, reason := t.ident.openEnvelope(plain)
-	if sealedBy != raft.None && reason == "" {
-		sender, reason = sealedSender(sender, sealedBy)
+	batch, sender, reason := t.ident.openEnvelope(o.plain)
+	if o.from != raft.None && reason == "" {
+		sender, reason = sealedSender(sender, o.from)
 	}
 	switch reason {
 	case "malformed":
@@ -436,7 +443,7 @@ func sealedSender(envelope, sealed raft.NodeID) (raft.NodeID, string) {
 func (t *ZMQ) countSealDrop(r dropReason, from raft.NodeID) {
 	warn, since := t.sealDrops.add(r, time.Now())
 	t.log.Debug("dropped peer frame", "reason", r, "claimed_from", from)
-	if warn {
+	if warn && dropWarnings[r] != "" {
 		t.log.Warn(dropWarnings[r], "reason", r, "claimed_from", from, "dropped_since_last_warning", since,
 			"sealed_here", t.ring != nil)
 	}

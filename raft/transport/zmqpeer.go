@@ -26,6 +26,8 @@ type peer struct {
 	cancel   context.CancelFunc // stops run; set before run starts
 	ident    *identity          // what frames are stamped with
 	sealer   *sealer            // nil: frames go unsealed
+	boots    *bootBook          // with sealer: the boot each frame echoes
+	hello    chan struct{}      // asks run for an empty frame (handshake.go)
 	self     raft.NodeID        // this node: the frames' sender
 
 	maxFrame    int
@@ -34,6 +36,7 @@ type peer struct {
 	silence     time.Duration
 
 	lastHeard atomic.Int64 // unix nanoseconds; stored by the receive loop
+	lastHello atomic.Int64 // unix nanoseconds of the last hello requested
 	connected atomic.Bool
 
 	sentMsgs            atomic.Uint64
@@ -67,6 +70,7 @@ func newPeer(id raft.NodeID, addr, endpoint string, cfg *ZMQConfig, sockCtx cont
 		endpoint:    endpoint,
 		self:        cfg.ID,
 		queue:       make(chan raft.Message, cfg.QueueSize),
+		hello:       make(chan struct{}, 1),
 		sockCtx:     sockCtx,
 		zlog:        zlog,
 		log:         lg.With("peer", id, "addr", addr),
@@ -92,6 +96,9 @@ func (p *peer) run(ctx context.Context, wg *sync.WaitGroup) {
 			case <-ctx.Done():
 				return
 			case first = <-p.queue:
+			case <-p.hello:
+				p.sendHello(ctx)
+				continue
 			}
 		}
 		if !p.ready(ctx) {
@@ -213,7 +220,7 @@ func (p *peer) frame(batch []raft.Message) []byte {
 	if p.sealer == nil {
 		return p.buf
 	}
-	p.sealed = p.sealer.seal(p.sealed[:0], p.buf)
+	p.sealed = p.sealer.seal(p.sealed[:0], p.buf, p.boots.echoFor(p.id))
 	return p.sealed
 }
 
