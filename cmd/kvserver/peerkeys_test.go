@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/raft/transport"
 )
 
 const (
@@ -106,5 +107,28 @@ func TestPeerKeyRollingRotation(t *testing.T) {
 		if d := st.SealDrops; !st.Sealed || d.UnknownKey+d.BadAuth+d.Unsealed != 0 {
 			t.Errorf("node %d: sealed %v, refused %+v", id, st.Sealed, d)
 		}
+	}
+}
+
+// Snapshot streams are sealed like every other frame: a follower that was
+// down catches up through InstallSnapshot in a sealed cluster.
+func TestSealedSnapshotCatchUp(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "peer.key")
+	writeKeyFile(t, keyFile, testPeerKeyA)
+	c := newE2EClusterFrom(t, testConfigJSON(t, dir, 3, snapConfig, fmt.Sprintf(`"peer_key_file": %q`, keyFile)))
+	lead := c.leader()
+	cl := c.client(lead)
+	lagger := (lead + 1) % 3
+	c.stop(lagger)
+	c.putMany(t, cl, "b", 300)
+	c.start(lagger)
+	c.waitSame(t, lead, lagger)
+	if got := c.nodes[lagger].raft.Status().Snapshot.Index; got == 0 {
+		t.Fatal("the lagger caught up without a snapshot")
+	}
+	st := c.nodes[lagger].tr.Stats()
+	if d := st.SealDrops; !st.Sealed || d != (transport.SealDrops{Handshake: d.Handshake}) {
+		t.Fatalf("lagger: sealed %v, refused %+v", st.Sealed, d)
 	}
 }
