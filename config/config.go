@@ -103,9 +103,15 @@ type Config struct {
 	// the kvchaos harness puts one on every link).
 	Routes []Node       `json:"routes,omitempty"`
 	Badger BadgerConfig `json:"badger,omitzero"`
+	// PeerKeyFile names the file of the shared key(s) that seal Raft
+	// traffic between nodes (peerkey.go); empty: peer traffic is neither
+	// encrypted nor authenticated. Every node needs the same key.
+	PeerKeyFile string `json:"peer_key_file,omitempty"`
 
 	// source names the file in error messages.
 	source string
+	// peerKeySet: the file has peer_key_file, perhaps empty.
+	peerKeySet bool
 }
 
 // Load reads, decodes, fills defaults into and validates the file at path.
@@ -156,6 +162,13 @@ func parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func (c *Config) sourceName() string {
+	if c.source == "" {
+		return defaultSourceName
+	}
+	return c.source
 }
 
 // Node returns the node with the given ID.

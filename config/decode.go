@@ -87,6 +87,7 @@ var (
 			"block_cache_bytes", intShape,
 			"index_cache_bytes", intShape,
 		),
+		"peer_key_file", stringShape,
 	)
 )
 
@@ -107,6 +108,7 @@ type rawConfig struct {
 	AutoPromote         *bool      `json:"auto_promote"`
 	Routes              []Node     `json:"routes"`
 	Badger              *rawBadger `json:"badger"`
+	PeerKeyFile         *string    `json:"peer_key_file"`
 }
 
 type rawBadger struct {
@@ -130,6 +132,8 @@ func (r *rawConfig) withDefaults() *Config {
 		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
 		AutoPromote:         orDefault(r.AutoPromote, true),
 		Routes:              r.Routes,
+		PeerKeyFile:         orDefault(r.PeerKeyFile, ""),
+		peerKeySet:          r.PeerKeyFile != nil,
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

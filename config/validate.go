@@ -12,11 +12,7 @@ import (
 // problem as one line naming the field.
 func (c *Config) Validate() error {
 	if err := c.validate(); err != nil {
-		name := c.source
-		if name == "" {
-			name = defaultSourceName
-		}
-		return fmt.Errorf("%s: %s", name, err)
+		return fmt.Errorf("%s: %s", c.sourceName(), err)
 	}
 	return nil
 }
@@ -64,6 +60,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("max_value_bytes %d is above the %d (64 MiB) limit", c.MaxValueBytes, MaxValueBytesLimit)
 	case strings.TrimSpace(c.DataDir) == "":
 		return fmt.Errorf("data_dir %q is empty", c.DataDir)
+	case c.peerKeySet && strings.TrimSpace(c.PeerKeyFile) == "":
+		// An empty value must not quietly turn peer encryption off.
+		return fmt.Errorf("peer_key_file %q is empty; name a key file, or remove the field to run without peer encryption", c.PeerKeyFile)
 	}
 	return c.Badger.validate()
 }

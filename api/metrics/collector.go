@@ -49,12 +49,15 @@ var (
 	recvMsgsDesc   = desc("transport", "received_messages_total", "Messages received and delivered to Raft.")
 	recvFramesDesc = desc("transport", "received_frames_total", "Well-formed ZeroMQ messages received.")
 	malformedDesc  = desc("transport", "malformed_frames_total", "Received frames refused by the decoder.")
+	sealedDesc     = desc("transport", "peer_sealing", "1 when this node seals its Raft frames and refuses unsealed ones (peer_key_file is set).")
+	sealDropsDesc  = desc("transport", "peer_frames_refused_total",
+		"Received frames refused for their sealing before anything read them, by reason (unsealed, unknown_key, bad_auth, replay, stale_session, wrong_receiver, malformed; handshake: not yet echoing this node's boot, a few at every start).", "reason")
 )
 
 var allDescs = []*prometheus.Desc{termDesc, roleDesc, hasLeaderDesc, leaderIDDesc, commitDesc, appliedDesc,
 	lastLogDesc, firstLogDesc, snapIndexDesc, matchDesc, lagDesc, walSizeDesc, kvSizeDesc,
 	queueLenDesc, queueCapDesc, connectedDesc, sentMsgsDesc, sentFramesDesc, sentBytesDesc, droppedDesc,
-	reconnectsDesc, dialFailsDesc, recvMsgsDesc, recvFramesDesc, malformedDesc}
+	reconnectsDesc, dialFailsDesc, recvMsgsDesc, recvFramesDesc, malformedDesc, sealedDesc, sealDropsDesc}
 
 var roles = []raft.Role{raft.Follower, raft.PreCandidate, raft.Candidate, raft.Leader}
 
@@ -133,6 +136,10 @@ func (c *collector) collectTransport(ts transport.Stats, gauge func(*prometheus.
 	counter(recvMsgsDesc, ts.RecvMsgs)
 	counter(recvFramesDesc, ts.RecvFrames)
 	counter(malformedDesc, ts.MalformedFrames)
+	gauge(sealedDesc, bool01(ts.Sealed))
+	for _, r := range ts.SealDrops.ByReason() {
+		counter(sealDropsDesc, r.N, r.Reason)
+	}
 }
 
 func bool01(b bool) float64 {

@@ -25,6 +25,7 @@ func leaderStatus() raft.Status {
 func fakeTransportStats() transport.Stats {
 	return transport.Stats{
 		DroppedUnknownPeer: 3, DroppedInvalid: 1, RecvMsgs: 500, RecvFrames: 50, MalformedFrames: 2,
+		Sealed: true, SealDrops: transport.SealDrops{Unsealed: 6, BadAuth: 2, Replay: 1},
 		Peers: map[raft.NodeID]transport.PeerStats{
 			1: {Connected: true, QueueLen: 5, QueueCap: 4096, SentMsgs: 300, SentFrames: 30, SentBytes: 9000, Reconnects: 1},
 			2: {QueueLen: 4096, QueueCap: 4096, DroppedQueueFull: 77, DroppedDisconnected: 8, DialFailures: 4},
@@ -80,6 +81,11 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 		{"raftkv_transport_received_messages_total", nil, 500},
 		{"raftkv_transport_received_frames_total", nil, 50},
 		{"raftkv_transport_malformed_frames_total", nil, 2},
+		{"raftkv_transport_peer_sealing", nil, 1},
+		{"raftkv_transport_peer_frames_refused_total", map[string]string{"reason": "unsealed"}, 6},
+		{"raftkv_transport_peer_frames_refused_total", map[string]string{"reason": "bad_auth"}, 2},
+		{"raftkv_transport_peer_frames_refused_total", map[string]string{"reason": "replay"}, 1},
+		{"raftkv_transport_peer_frames_refused_total", map[string]string{"reason": "unknown_key"}, 0},
 	}
 	for _, w := range checks {
 		if got := sample(t, m.Registry(), w.name, w.labels); got != w.value {

@@ -68,6 +68,10 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	if err != nil {
 		return nil, err
 	}
+	keys, err := peerKeys(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	dir := cfg.NodeDir(id)
 	n = &node{id: id, dir: dir, logger: logger, gone: make(chan error, 1)}
 	defer func() {
@@ -130,7 +134,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	// node derives the same limit from the shared config.
 	maxFrame := max(8<<20, maxMsgBytes+int(cfg.MaxValueBytes)+64<<10)
 	if n.tr, err = transport.NewZMQ(transport.ZMQConfig{ID: id, Listen: self.RaftAddr, Incarnation: n.ident.Incarnation,
-		MaxFrameBytes: maxFrame, Logger: logger}); err != nil {
+		MaxFrameBytes: maxFrame, PeerKeys: keys, Logger: logger}); err != nil {
 		return n, fmt.Errorf("start transport: %w", err)
 	}
 	n.prom = metrics.New(metrics.Options{Node: id})

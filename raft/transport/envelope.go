@@ -22,8 +22,9 @@ import (
 const (
 	envelopeMagic = 0xE7
 	envelopeSize  = 1 + 8 + 8 + 8
-	// frameOverhead is what a frame adds to its messages' encodings.
-	frameOverhead = envelopeSize + raft.BatchHeaderMaxSize
+	// frameOverhead is what a frame adds to its messages' encodings,
+	// sealed or not.
+	frameOverhead = sealOverhead + envelopeSize + raft.BatchHeaderMaxSize
 )
 
 // identity is what this transport stamps on frames and checks on them;

@@ -30,10 +30,53 @@ type Stats struct {
 	WrongIncarnation uint64 // frames from a member's other incarnation (wiped or replaced)
 	WrongSender      uint64 // messages whose From is not the frame's sender
 
+	// Sealed: this node seals its frames and requires sealed ones
+	// (ZMQConfig.PeerKeys). SealDrops are the frames refused for their
+	// sealing; none of them reached the Raft core.
+	Sealed    bool
+	SealDrops SealDrops
+
 	Reconnects   uint64 // peer sockets re-created after an error or a silence
 	DialFailures uint64
 
 	Peers map[raft.NodeID]PeerStats
+}
+
+// SealDrops counts inbound frames refused by the opener (open.go), by reason.
+type SealDrops struct {
+	Malformed     uint64 // sealed but truncated
+	Unsealed      uint64 // not sealed, while this node requires it
+	UnknownKey    uint64 // sealed with a key this node lacks, or while it has none
+	BadAuth       uint64 // forged or altered
+	Replay        uint64 // a counter of a session already accepted
+	StaleSession  uint64 // a session older than those remembered
+	WrongReceiver uint64 // sealed for another node
+	Handshake     uint64 // authentic, but not echoing this node's boot yet (after a restart of either side)
+}
+
+// ByReason lists the counters with the reason names the metrics use.
+func (d SealDrops) ByReason() []ReasonCount {
+	return []ReasonCount{
+		{dropMalformed.String(), d.Malformed}, {dropUnsealed.String(), d.Unsealed},
+		{dropUnknownKey.String(), d.UnknownKey}, {dropBadAuth.String(), d.BadAuth},
+		{dropReplay.String(), d.Replay}, {dropStaleSession.String(), d.StaleSession},
+		{dropWrongReceiver.String(), d.WrongReceiver}, {dropHandshake.String(), d.Handshake},
+	}
+}
+
+// ReasonCount is one counter of SealDrops.
+type ReasonCount struct {
+	Reason string
+	N      uint64
+}
+
+func (d *sealDrops) stats() SealDrops {
+	return SealDrops{
+		Malformed: d.n[dropMalformed].Load(), Unsealed: d.n[dropUnsealed].Load(),
+		UnknownKey: d.n[dropUnknownKey].Load(), BadAuth: d.n[dropBadAuth].Load(),
+		Replay: d.n[dropReplay].Load(), StaleSession: d.n[dropStaleSession].Load(),
+		WrongReceiver: d.n[dropWrongReceiver].Load(), Handshake: d.n[dropHandshake].Load(),
+	}
 }
 
 // PeerStats are the counters of one outbound peer.

@@ -28,6 +28,12 @@ type ZMQConfig struct {
 	// envelope.go); 0 until known. SetCluster changes the former later.
 	ClusterID   uint64
 	Incarnation uint64
+	// PeerKeys seal and authenticate every frame (seal.go): PeerKeys[0]
+	// seals, each of them opens, at most MaxPeerKeys. Without keys frames
+	// go unsealed and sealed ones are refused, so a cluster where only
+	// some nodes have the key fails loudly (counted, WARN) rather than
+	// half works.
+	PeerKeys []PeerKey
 
 	QueueSize   int           // per-peer outbound queue (messages); default 1024
 	SendTimeout time.Duration // bound of one zmq send; default 200ms
@@ -120,6 +126,8 @@ type ZMQ struct {
 	peers   atomic.Pointer[map[raft.NodeID]*peer]
 	recvc   chan raft.Message
 	ident   identity
+	ring    *keyRing // nil: no sealing
+	open    opener
 	sockCtx context.Context // ctx with the connection policy, for peer sockets
 	zlog    *log.Logger
 
@@ -145,6 +153,7 @@ type ZMQ struct {
 	wrongCluster   atomic.Uint64
 	wrongInc       atomic.Uint64
 	wrongSender    atomic.Uint64
+	sealDrops      sealDrops
 }
 
 var _ raft.Transport = (*ZMQ)(nil)
@@ -161,6 +170,10 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zmq transport listen address: %w", err)
 	}
+	ring, err := newKeyRing(cfg.PeerKeys)
+	if err != nil {
+		return nil, fmt.Errorf("zmq transport peer keys: %w", err)
+	}
 	if err := registerSchemes(); err != nil {
 		return nil, fmt.Errorf("register zmq transports: %w", err)
 	}
@@ -172,6 +185,8 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		recvc:  make(chan raft.Message, receiveBuffer),
+		ring:   ring,
+		open:   opener{self: cfg.ID, boot: newBootID(), ring: ring},
 	}
 	t.policy = &connPolicy{
 		handshakeTimeout: cfg.HandshakeTimeout,
@@ -202,7 +217,7 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		t.Close()
 		return nil, err
 	}
-	t.log.Info("zmq transport started", "listen", cfg.Listen, "peers", len(cfg.Peers))
+	t.log.Info("zmq transport started", "listen", cfg.Listen, "peers", len(cfg.Peers), "sealed", ring != nil)
 	return t, nil
 }
 
@@ -252,6 +267,10 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 		}
 		p := newPeer(id, peers[id], ep, &t.cfg, t.sockCtx, t.zlog, t.log)
 		p.ident = &t.ident
+		if t.ring != nil {
+			p.sealer = newSealer(t.ring, t.cfg.ID, id, t.open.boot)
+			p.boots = &t.open.boots
+		}
 		next[id] = p
 		started = append(started, p)
 	}
@@ -268,6 +287,9 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 		p.cancel = cancel
 		t.wg.Add(1)
 		go p.run(ctx, &t.wg)
+		if p.sealer != nil {
+			p.sayHello() // start the handshake before Raft needs the link
+		}
 		t.log.Info("peer added", "peer", p.id, "addr", p.addr)
 	}
 	return nil
@@ -347,7 +369,18 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		t.countMalformed(fmt.Errorf("%w: %d parts, want 1", raft.ErrMalformedFrame, len(msg.Frames)))
 		return true
 	}
-	batch, sender, reason := t.ident.openEnvelope(msg.Frames[0])
+	o := t.open.open(msg.Frames[0])
+	if o.reason != dropNone {
+		t.countSealDrop(o.reason, o.from)
+		if p := t.peer(o.from); p != nil && o.reason == dropHandshake {
+			p.answerHello(time.Now())
+		}
+		return true
+	}
+	batch, sender, reason := t.ident.openEnvelope(o.plain)
+	if o.from != raft.None && reason == "" {
+		sender, reason = sealedSender(sender, o.from)
+	}
 	switch reason {
 	case "malformed":
 		t.countMalformed(fmt.Errorf("%w: no envelope", raft.ErrMalformedFrame))
@@ -357,6 +390,9 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		return true
 	case "wrong_incarnation":
 		t.countForeign(&t.wrongInc, "dropped frame from another incarnation of a member (wiped or replaced)", sender)
+		return true
+	case "wrong_sender":
+		t.countForeign(&t.wrongSender, "dropped sealed frame whose envelope names another sender", sender)
 		return true
 	}
 	msgs, err := raft.DecodeBatch(batch)
@@ -391,6 +427,26 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		}
 	}
 	return true
+}
+
+// sealedSender is the sender of a sealed frame: the one its header names
+// (authenticated), which the envelope, when it names one, must agree with.
+func sealedSender(envelope, sealed raft.NodeID) (raft.NodeID, string) {
+	if envelope != raft.None && envelope != sealed {
+		return envelope, "wrong_sender"
+	}
+	return sealed, ""
+}
+
+// countSealDrop counts a frame the opener refused: DEBUG each time, WARN
+// at most once per warnEvery and reason.
+func (t *ZMQ) countSealDrop(r dropReason, from raft.NodeID) {
+	warn, since := t.sealDrops.add(r, time.Now())
+	t.log.Debug("dropped peer frame", "reason", r, "claimed_from", from)
+	if warn && dropWarnings[r] != "" {
+		t.log.Warn(dropWarnings[r], "reason", r, "claimed_from", from, "dropped_since_last_warning", since,
+			"sealed_here", t.ring != nil)
+	}
 }
 
 // countForeign counts a frame or message the envelope refused, logging at
@@ -481,6 +537,8 @@ func (t *ZMQ) Stats() Stats {
 		WrongCluster:       t.wrongCluster.Load(),
 		WrongIncarnation:   t.wrongInc.Load(),
 		WrongSender:        t.wrongSender.Load(),
+		Sealed:             t.ring != nil,
+		SealDrops:          t.sealDrops.stats(),
 	}
 	t.setMu.Lock()
 	peers := *t.peers.Load()

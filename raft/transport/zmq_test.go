@@ -484,6 +484,10 @@ func TestNewZMQErrors(t *testing.T) {
 		{"bad peer address", ZMQConfig{ID: 2, Listen: freeAddr(t), Peers: map[raft.NodeID]string{3: "127.0.0.1:9"}}, "peer 3"},
 		{"negative queue", ZMQConfig{ID: 2, Listen: freeAddr(t), QueueSize: -1}, "negative"},
 		{"ID None", ZMQConfig{ID: raft.None, Listen: freeAddr(t)}, "None"},
+		{"three peer keys", ZMQConfig{ID: 2, Listen: freeAddr(t), PeerKeys: []PeerKey{testKey(1), testKey(2), testKey(3)}},
+			"3 peer keys; at most 2"},
+		{"a peer key twice", ZMQConfig{ID: 2, Listen: freeAddr(t), PeerKeys: []PeerKey{testKey(1), testKey(1)}},
+			"peer key 2 repeats"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,9 @@ type peer struct {
 	log      *slog.Logger
 	cancel   context.CancelFunc // stops run; set before run starts
 	ident    *identity          // what frames are stamped with
+	sealer   *sealer            // nil: frames go unsealed
+	boots    *bootBook          // with sealer: the boot each frame echoes
+	hello    chan struct{}      // asks run for an empty frame (handshake.go)
 	self     raft.NodeID        // this node: the frames' sender
 
 	maxFrame    int
@@ -33,6 +36,7 @@ type peer struct {
 	silence     time.Duration
 
 	lastHeard atomic.Int64 // unix nanoseconds; stored by the receive loop
+	lastHello atomic.Int64 // unix nanoseconds of the last hello requested
 	connected atomic.Bool
 
 	sentMsgs            atomic.Uint64
@@ -52,7 +56,8 @@ type peer struct {
 	connectedAt   time.Time
 	backoff       time.Duration
 	nextDial      time.Time
-	buf           []byte
+	buf           []byte // the frame's envelope and batch
+	sealed        []byte // buf sealed, when sealing
 	batch         []raft.Message
 	carry         raft.Message
 	hasCarry      bool
@@ -65,6 +70,7 @@ func newPeer(id raft.NodeID, addr, endpoint string, cfg *ZMQConfig, sockCtx cont
 		endpoint:    endpoint,
 		self:        cfg.ID,
 		queue:       make(chan raft.Message, cfg.QueueSize),
+		hello:       make(chan struct{}, 1),
 		sockCtx:     sockCtx,
 		zlog:        zlog,
 		log:         lg.With("peer", id, "addr", addr),
@@ -90,6 +96,9 @@ func (p *peer) run(ctx context.Context, wg *sync.WaitGroup) {
 			case <-ctx.Done():
 				return
 			case first = <-p.queue:
+			case <-p.hello:
+				p.sendHello(ctx)
+				continue
 			}
 		}
 		if !p.ready(ctx) {
@@ -186,13 +195,12 @@ func (p *peer) collect(first raft.Message) []raft.Message {
 func (p *peer) send(ctx context.Context, batch []raft.Message) {
 	defer clear(batch) // let the entries go
 	n := uint64(len(batch))
-	p.buf = appendEnvelope(p.buf[:0], p.ident.cluster.Load(), p.self, p.ident.self.Load())
-	p.buf = raft.EncodeBatch(p.buf, batch)
-	if err := p.sock.SendMulti(zmq4.NewMsg(p.buf)); err != nil {
+	frame := p.frame(batch)
+	if err := p.sock.SendMulti(zmq4.NewMsg(frame)); err != nil {
 		p.droppedSendError.Add(n)
 		// A timed-out write goes on in zmq4's goroutine until the socket
-		// closes, reading p.buf meanwhile: never reuse it.
-		p.buf = nil
+		// closes, reading the frame meanwhile: never reuse its buffer.
+		p.buf, p.sealed = nil, nil
 		p.closeSocket()
 		if ctx.Err() == nil {
 			p.failed("send", err)
@@ -201,8 +209,19 @@ func (p *peer) send(ctx context.Context, batch []raft.Message) {
 	}
 	p.sentMsgs.Add(n)
 	p.sentFrames.Add(1)
-	p.sentBytes.Add(uint64(len(p.buf)))
+	p.sentBytes.Add(uint64(len(frame)))
 	p.backoff = backoffMin
+}
+
+// frame encodes batch behind its envelope, sealed when keys are set.
+func (p *peer) frame(batch []raft.Message) []byte {
+	p.buf = appendEnvelope(p.buf[:0], p.ident.cluster.Load(), p.self, p.ident.self.Load())
+	p.buf = raft.EncodeBatch(p.buf, batch)
+	if p.sealer == nil {
+		return p.buf
+	}
+	p.sealed = p.sealer.seal(p.sealed[:0], p.buf, p.boots.echoFor(p.id))
+	return p.sealed
 }
 
 // dropQueued drops the message run just took and everything queued behind it.
