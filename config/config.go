@@ -66,6 +66,9 @@ type Node struct {
 	ID       uint64 `json:"id"`
 	RaftAddr string `json:"raft_addr"` // tcp://host:port, for ZeroMQ
 	HTTPAddr string `json:"http_addr"` // host:port, for the API
+	// TLS overrides, field by field, the top-level tls for this node
+	// (typically its own cert_file and key_file).
+	TLS *TLS `json:"tls,omitempty"`
 }
 
 // Range is an inclusive range of milliseconds.
@@ -103,6 +106,9 @@ type Config struct {
 	// the kvchaos harness puts one on every link).
 	Routes []Node       `json:"routes,omitempty"`
 	Badger BadgerConfig `json:"badger,omitzero"`
+	// TLS, shared by every node (nodes[i].tls overrides it), makes the
+	// nodes serve HTTPS; see tls.go.
+	TLS *TLS `json:"tls,omitempty"`
 
 	// source names the file in error messages.
 	source string
@@ -152,6 +158,9 @@ func parse(name string, data []byte) (*Config, error) {
 	}
 	c := raw.withDefaults()
 	c.source = name
+	if name != defaultSourceName {
+		c.resolveTLSPaths(filepath.Dir(name))
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -57,11 +57,19 @@ var (
 	uintShape   = &shape{kind: kindUint}
 	boolShape   = &shape{kind: kindBool}
 
+	tlsShape = object(nil,
+		"cert_file", stringShape,
+		"key_file", stringShape,
+		"ca_file", stringShape,
+		"client_ca_file", stringShape,
+	)
+
 	configShape = object([]string{"nodes"},
 		"nodes", &shape{kind: kindArray, elem: object([]string{"id", "raft_addr", "http_addr"},
 			"id", uintShape,
 			"raft_addr", stringShape,
 			"http_addr", stringShape,
+			"tls", tlsShape,
 		)},
 		"election_timeout_ms", object([]string{"min", "max"},
 			"min", intShape,
@@ -87,6 +95,7 @@ var (
 			"block_cache_bytes", intShape,
 			"index_cache_bytes", intShape,
 		),
+		"tls", tlsShape,
 	)
 )
 
@@ -107,6 +116,7 @@ type rawConfig struct {
 	AutoPromote         *bool      `json:"auto_promote"`
 	Routes              []Node     `json:"routes"`
 	Badger              *rawBadger `json:"badger"`
+	TLS                 *TLS       `json:"tls"`
 }
 
 type rawBadger struct {
@@ -130,6 +140,7 @@ func (r *rawConfig) withDefaults() *Config {
 		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
 		AutoPromote:         orDefault(r.AutoPromote, true),
 		Routes:              r.Routes,
+		TLS:                 r.TLS,
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,
