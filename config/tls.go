@@ -31,23 +31,14 @@ type TLS struct {
 func (t TLS) Enabled() bool { return t.CertFile != "" }
 
 // Files is t for package tlsconf.
-func (t TLS) Files() tlsconf.Files {
-	return tlsconf.Files{CertFile: t.CertFile, KeyFile: t.KeyFile, CAFile: t.CAFile, ClientCAFile: t.ClientCAFile}
-}
+func (t TLS) Files() tlsconf.Files { return tlsconf.Files(t) }
 
 // with returns t with every field o sets taking o's value.
 func (t TLS) with(o *TLS) TLS {
 	if o == nil {
 		return t
 	}
-	for _, f := range []struct{ dst, src *string }{
-		{&t.CertFile, &o.CertFile}, {&t.KeyFile, &o.KeyFile}, {&t.CAFile, &o.CAFile}, {&t.ClientCAFile, &o.ClientCAFile},
-	} {
-		if *f.src != "" {
-			*f.dst = *f.src
-		}
-	}
-	return t
+	return TLS(t.Files().With(o.Files()))
 }
 
 // NodeTLS is node id's TLS: the top-level tls with its nodes[i].tls over

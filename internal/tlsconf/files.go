@@ -29,6 +29,19 @@ type Files struct {
 	ClientCAFile string
 }
 
+// With returns f with every file o names taking o's place: a node's own
+// settings over the cluster's shared ones.
+func (f Files) With(o Files) Files {
+	for _, p := range []struct{ dst, src *string }{
+		{&f.CertFile, &o.CertFile}, {&f.KeyFile, &o.KeyFile}, {&f.CAFile, &o.CAFile}, {&f.ClientCAFile, &o.ClientCAFile},
+	} {
+		if *p.src != "" {
+			*p.dst = *p.src
+		}
+	}
+	return f
+}
+
 // LoadKeyPair reads a certificate and its key and checks that they match.
 func LoadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 	certPEM, err := readFile(certFile)
