@@ -110,6 +110,7 @@ type PeerStatus struct {
 type Client struct {
 	endpoints []string // normalized base URLs, e.g. "http://127.0.0.1:8000"
 	scheme    string   // what a bare host:port gets: https with WithTLS
+	tls       *tls.Config
 	timeout   time.Duration
 	http      *http.Client
 	// next is the index of the endpoint to try first: the last one that
@@ -169,7 +170,7 @@ func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, er
 	}
 	c := &Client{timeout: timeout, sessions: newSessionPool(id), scheme: "http"}
 	if o.tls != nil {
-		c.scheme = "https"
+		c.scheme, c.tls = "https", o.tls.Clone()
 	}
 	for _, e := range endpoints {
 		u, err := c.normalize(e)
@@ -244,6 +245,15 @@ func normalizeScheme(endpoint, scheme string) (string, error) {
 		return "", fmt.Errorf("client: endpoint %q: want host:port", endpoint)
 	}
 	return u.Scheme + "://" + u.Host, nil
+}
+
+// TLSConfig is the configuration given WithTLS (a copy), nil without: for
+// callers that make their own connections to the same nodes.
+func (c *Client) TLSConfig() *tls.Config {
+	if c.tls == nil {
+		return nil
+	}
+	return c.tls.Clone()
 }
 
 // Endpoints returns the normalized endpoints, in the order given.
