@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
@@ -179,6 +180,13 @@ func TestTLSCluster(t *testing.T) {
 		}
 	}
 
+	// The dashboard is the same server: its page, and the status its
+	// event stream carries, which the node gathers from the others.
+	if page := ct.get(t, "https://"+fAddr+"/ui/"); !bytes.Contains(page, []byte("<html")) {
+		t.Fatalf("/ui/ over https: %.200s", page)
+	}
+	ct.checkDashboardStream(t, "https://"+fAddr+"/v1/events")
+
 	// Only the CA, no client certificate: refused, and said so.
 	noCert, err := tlsconf.ClientConfig(tlsconf.Files{CAFile: ct.ca.CertFile})
 	if err != nil {
@@ -212,12 +220,24 @@ func TestTLSCluster(t *testing.T) {
 // get fetches url as the user and returns the body of a 200.
 func (c *clusterTLS) get(t *testing.T, url string) []byte {
 	t.Helper()
+	resp := c.open(t, url)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return body
+}
+
+// open starts a GET of url as the user; the response is a 200.
+func (c *clusterTLS) open(t *testing.T, url string) *http.Response {
+	t.Helper()
 	cfg, err := tlsconf.ClientConfig(c.clientFiles())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := &http.Transport{TLSClientConfig: cfg}
-	defer tr.CloseIdleConnections()
+	t.Cleanup(tr.CloseIdleConnections)
 	req, err := http.NewRequestWithContext(ctx5s(t), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -226,10 +246,49 @@ func (c *clusterTLS) get(t *testing.T, url string) []byte {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s %s %v", url, resp.Status, body, err)
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
-	return body
+	return resp
+}
+
+// checkDashboardStream reads the dashboard's event stream until a status
+// event shows every node up.
+func (c *clusterTLS) checkDashboardStream(t *testing.T, url string) {
+	t.Helper()
+	resp := c.open(t, url)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		if name, ok := strings.CutPrefix(line, "event:"); ok {
+			event = strings.TrimSpace(name)
+			continue
+		}
+		data, ok := strings.CutPrefix(line, "data:")
+		if !ok || event != "status" {
+			continue
+		}
+		var st struct {
+			Nodes []struct {
+				Up bool `json:"up"`
+			} `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(data), &st); err != nil {
+			t.Fatalf("status event %q: %v", data, err)
+		}
+		up := 0
+		for _, n := range st.Nodes {
+			if n.Up {
+				up++
+			}
+		}
+		if up == 3 {
+			return
+		}
+	}
+	t.Fatalf("the event stream ended without a status of three nodes up: %v", sc.Err())
 }
