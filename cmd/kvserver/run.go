@@ -131,6 +131,9 @@ func serve(ctx context.Context, opts options, stderr io.Writer) error {
 	}
 	ids := []uint64{}
 	if join != nil {
+		if err := checkJoinTLS(cfg, uint64(opts.nodeID), join); err != nil {
+			return usageError{err}
+		}
 		ids = append(ids, uint64(opts.nodeID))
 	} else if opts.all {
 		for _, n := range cfg.Nodes {

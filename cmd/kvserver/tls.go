@@ -6,11 +6,33 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/internal/tlsconf"
 )
+
+// checkJoinTLS refuses a join that could only fail on a scheme: a node
+// not among config.json's nodes gets the top-level tls, which must give
+// it a certificate when the cluster serves HTTPS, and then its --join
+// URLs cannot be http://.
+func checkJoinTLS(cfg *config.Config, id uint64, j *joinSpec) error {
+	own, cluster := cfg.NodeTLS(id).Enabled(), cfg.NodeTLS(cfg.Nodes[0].ID).Enabled()
+	switch {
+	case cluster && !own:
+		return fmt.Errorf("--join: config.json's nodes serve HTTPS but node %d would not: give the top-level tls "+
+			"a cert_file and key_file, or list node %d in nodes with its own tls", id, id)
+	case !own:
+		return nil
+	}
+	for _, u := range j.urls {
+		if strings.HasPrefix(u, "http://") {
+			return fmt.Errorf("--join %s: the cluster serves HTTPS (config.json's tls); write https:// or host:port", u)
+		}
+	}
+	return nil
+}
 
 // nodeTLS is a node's HTTPS: the server side, which SIGHUP reloads, and
 // the client configuration it calls other nodes (and itself) with.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/internal/testcert"
 	"github.com/raftkv/raftkv/internal/tlsconf"
 )
@@ -135,6 +136,36 @@ func TestTLSConfigRefusesToStart(t *testing.T) {
 	}
 }
 
+// A join that could only fail on the scheme is refused up front, before
+// anything listens or is written.
+func TestTLSJoinRefused(t *testing.T) {
+	ct := newClusterTLS(t, false)
+	own := `"tls": {"cert_file": "` + ct.certFile + `", "key_file": "` + ct.keyFile + `"}`
+	shared := `{"nodes": [{"id": 0, "raft_addr": "tcp://127.0.0.1:1", "http_addr": "127.0.0.1:2"}], ` + ct.field() + `}`
+	perNode := `{"nodes": [{"id": 0, "raft_addr": "tcp://127.0.0.1:1", "http_addr": "127.0.0.1:2", ` + own + `}]}`
+	tests := []struct {
+		name, config, url, want string
+	}{
+		{"plain http URL", shared, "http://127.0.0.1:2", "the cluster serves HTTPS (config.json's tls); write https:// or host:port"},
+		{"no certificate for the new node", perNode, "https://127.0.0.1:2", "config.json's nodes serve HTTPS but node 5 would not"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "config.json")
+			if err := os.WriteFile(cfg, []byte(tt.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			args := []string{"--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--join", tt.url,
+				"--node-id", "5", "--raft-addr", "tcp://127.0.0.1:3", "--http-addr", "127.0.0.1:4"}
+			if code := run(args, &stdout, &stderr); code != exitConfig || !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), exitConfig, tt.want)
+			}
+		})
+	}
+}
+
 // TestTLSCluster runs three in-process nodes under mutual TLS. Their own
 // calls to each other and to themselves (recording incarnations, which
 // newE2EClusterFrom waits for; the cluster status) go over HTTPS with
@@ -204,8 +235,23 @@ func TestTLSCluster(t *testing.T) {
 		t.Fatalf("plain HTTP to the TLS port: %d %q after %v", code, msg, time.Since(start))
 	}
 
+	// A node joins through a follower over HTTPS (host:port means https
+	// for a node that serves TLS) and catches up.
+	self := newNodeAddrs(t, 3)
+	n3, err := startNode(c.cfg, 3, slog.New(slog.DiscardHandler),
+		withJoin(&joinSpec{urls: []string{fAddr}, raftAddr: self.RaftAddr, httpAddr: self.HTTPAddr}))
+	if err != nil {
+		t.Fatalf("join over TLS: %v", err)
+	}
+	c.nodes[3], c.extra = n3, map[uint64]config.Node{3: self}
+	joined := ct.client(t, self.HTTPAddr)
+	waitUntil(t, "the joined node serves the data over HTTPS", func() bool {
+		v, err := joined.Get(ctx5s(t), "k", "stale")
+		return err == nil && string(v) == "over tls"
+	})
+
 	ct.install(t, ct.ca.Server("rotated"))
-	c.nodes[follower].tls.reload(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c.nodes[follower].tls.reload(slog.New(slog.DiscardHandler))
 	if got := ct.servedName(t, fAddr); got != "rotated" {
 		t.Fatalf("node %d serves %q after the reload", follower, got)
 	}
