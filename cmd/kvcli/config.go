@@ -45,8 +45,8 @@ type target struct {
 
 // resolveTarget returns the --endpoints list, or else the nodes' http
 // addresses from the config file at path, or else the fallback. The TLS
-// files come from the flags; without any, from config.json when it gave
-// the endpoints too.
+// files are the flags' over config.json's, when that file gave the
+// endpoints and its nodes serve HTTPS.
 func resolveTarget(flag string, tf tlsconf.Files, path string) (target, error) {
 	var t target
 	if tf != (tlsconf.Files{}) {
@@ -84,8 +84,9 @@ func resolveTarget(flag string, tf tlsconf.Files, path string) (target, error) {
 	if len(t.endpoints) == 0 {
 		return target{}, fmt.Errorf("%s lists no nodes; pass --endpoints", path)
 	}
-	if t.tls == nil {
-		t.tls = cf.clientTLS(filepath.Dir(path))
+	if fromFile := cf.clientTLS(filepath.Dir(path)); fromFile != nil {
+		merged := fromFile.With(tf)
+		t.tls = &merged
 	}
 	return t, nil
 }

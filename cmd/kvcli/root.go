@@ -183,6 +183,8 @@ func (a *app) checkGlobals() error {
 		return usageErr(fmt.Errorf("-o %q: want text or json", a.output))
 	case a.consistency != "" && a.consistency != "linearizable" && a.consistency != "stale" && a.consistency != "lease":
 		return usageErr(fmt.Errorf("--consistency %q: want linearizable, stale or lease", a.consistency))
+	case (a.tls.CertFile == "") != (a.tls.KeyFile == ""):
+		return usageErr(errors.New("--cert and --key go together"))
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ func TestTLSFlags(t *testing.T) {
 		{"plain http to the TLS port", []string{"--endpoints", "http://" + addr, "get", "k"}, exitUsage,
 			"Client sent an HTTP request to an HTTPS server. (the nodes serve HTTPS: use https:// endpoints"},
 		{"unreadable --cacert", []string{"--endpoints", addr, "--cacert", "/nonexistent.pem", "get", "k"}, exitUsage, "cannot read /nonexistent.pem"},
-		{"--cert without --key", []string{"--endpoints", addr, "--cacert", ca.CertFile, "--cert", user.CertFile, "get", "k"}, exitUsage, "both the certificate and the key"},
+		{"--cert without --key", []string{"--endpoints", addr, "--cacert", ca.CertFile, "--cert", user.CertFile, "get", "k"}, exitUsage, "--cert and --key go together"},
 		{"mutual TLS with a client certificate", []string{"--endpoints", mutual, "--cacert", ca.CertFile, "--cert", user.CertFile, "--key", user.KeyFile, "put", "k", "v"}, exitOK, "1\n"},
 		{"mutual TLS without one", []string{"--endpoints", mutual, "--cacert", ca.CertFile, "get", "k"}, exitUsage, "give it with --cert and --key"},
 		{"mutual TLS with a stranger's", []string{"--endpoints", mutual, "--cacert", ca.CertFile, "--cert", stranger.CertFile, "--key", stranger.KeyFile, "get", "k"}, exitUsage,
@@ -98,4 +98,14 @@ func TestTLSFromConfig(t *testing.T) {
 	t.Chdir(dir)
 	runCLI(t, "put", "k", "from-config").check(t, exitOK, "1\n")
 	runCLI(t, "get", "k").check(t, exitOK, "from-config")
+	// Flags override the file's settings one by one: another identity,
+	// verified with the file's CA.
+	user := ca.Client("user")
+	runCLI(t, "--cert", user.CertFile, "--key", user.KeyFile, "get", "k").check(t, exitOK, "from-config")
+	other := testcert.NewCA(t, "other")
+	r := runCLI(t, "--cacert", other.CertFile, "get", "k")
+	r.check(t, exitUsage, "")
+	if !strings.Contains(r.stderr, "unknown authority") {
+		t.Fatalf("--cacert of another CA: %q", r.stderr)
+	}
 }
