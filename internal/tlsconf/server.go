@@ -2,6 +2,7 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -31,7 +32,7 @@ var nextProtos = []string{"h2", "http/1.1"}
 // file (optional: mutual TLS).
 func NewServer(f Files) (*Server, error) {
 	if f.CertFile == "" || f.KeyFile == "" {
-		return nil, fmt.Errorf("tls: a server needs both a certificate and a key file")
+		return nil, errors.New("a TLS server needs both a certificate and a key file")
 	}
 	s := &Server{files: f}
 	st, err := s.load()
