@@ -169,7 +169,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	n.httpc = make(chan error, 1)
 	go func() { n.httpc <- n.tls.serve(n.http, ln, logger) }()
-	n.httpURL = n.tls.scheme() + "://" + ln.Addr().String()
+	n.httpURL = n.tls.selfURL(ln.Addr().String(), self.HTTPAddr)
 	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir)
 	if o.join != nil && !n.ident.Member {
 		if err := n.joinCluster(context.Background(), o.join); err != nil {

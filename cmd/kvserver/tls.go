@@ -59,12 +59,14 @@ func newNodeTLS(t config.TLS) (*nodeTLS, error) {
 	return &nodeTLS{server: s, peer: peer}, nil
 }
 
-// scheme is the node's URL scheme.
-func (t *nodeTLS) scheme() string {
+// selfURL is where the node calls its own API: over plain HTTP the
+// address it listens on; over HTTPS the configured http_addr, whose host
+// is the name the certificate carries (it may list a DNS name only).
+func (t *nodeTLS) selfURL(listening, configured string) string {
 	if t == nil {
-		return "http"
+		return "http://" + listening
 	}
-	return "https"
+	return "https://" + configured
 }
 
 // peerConfig is api.Options.PeerTLS: nil over plain HTTP.
