@@ -116,7 +116,7 @@ func (s *Server) peerStatus(ctx context.Context, id uint64, addr string, detail 
 func (s *Server) fetchStatus(ctx context.Context, addr string, detail bool) (*detailBody, error) {
 	ctx, cancel := context.WithTimeout(ctx, peerStatusTimeout)
 	defer cancel()
-	target := "http://" + addr + "/v1/status"
+	target := s.peerScheme() + "://" + addr + "/v1/status"
 	if detail {
 		target += "?detail=1"
 	}

@@ -93,7 +93,7 @@ func (s *Server) peerURL(id uint64, u *url.URL) (string, error) {
 	}
 	base := addr
 	if !strings.Contains(base, "://") {
-		base = "http://" + base
+		base = s.peerScheme() + "://" + base
 	}
 	b, err := url.Parse(base)
 	if err != nil {

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net/http"
@@ -85,8 +86,12 @@ type Options struct {
 	MaxValueBytes  int64         // default 1 MiB
 	Logger         *slog.Logger  // default slog.Default()
 	Client         *http.Client  // for forwarding; nil = a pooled keep-alive client made here
-	Snapshots      Snapshots     // for GET /v1/admin/backup; nil disables it
-	TrailPath      string        // this node's committed-entry trail, tailed by the dashboard; "" = none
+	// PeerTLS, when set, means the nodes serve HTTPS: this node calls the
+	// others (forwarding, the cluster status) at https:// with it. The
+	// client made here uses it; a caller's Client must carry it itself.
+	PeerTLS   *tls.Config
+	Snapshots Snapshots // for GET /v1/admin/backup; nil disables it
+	TrailPath string    // this node's committed-entry trail, tailed by the dashboard; "" = none
 	// Metrics, when set, counts requests and reads and is served at GET /metrics.
 	Metrics Metrics
 	// ReadyMaxLag: GET /readyz answers 503 while the applied index trails
@@ -178,7 +183,7 @@ func New(opts Options, c Consensus, s Store) *Server {
 	srv.lessor = newLessor(srv)
 	go srv.lessor.run()
 	if srv.client == nil {
-		srv.client = newForwardClient()
+		srv.client = newForwardClient(opts.PeerTLS)
 		srv.ownClient = true
 	}
 	srv.engine = srv.newEngine()
@@ -211,14 +216,30 @@ func (s *Server) Close() {
 	}
 }
 
+// peerScheme is how this node calls the others: every node serves the
+// same scheme (config validation sees to it).
+func (s *Server) peerScheme() string {
+	if s.opts.PeerTLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
 // newForwardClient is a keep-alive client sized for many concurrent forwards
 // to one leader: the default transport keeps only 2 idle connections per
 // host, which would make every burst of writes on a follower dial anew.
-func newForwardClient() *http.Client {
+func newForwardClient(peerTLS *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Node-to-node traffic must not detour through an HTTP_PROXY meant for
 	// the operator's own outbound requests.
 	tr.Proxy = nil
+	if peerTLS != nil {
+		tr.TLSClientConfig = peerTLS.Clone()
+		// HTTP/1.1 as over plain HTTP: the idle pool below is sized for it.
+		var p http.Protocols
+		p.SetHTTP1(true)
+		tr.Protocols = &p
+	}
 	tr.MaxIdleConns = 256
 	tr.MaxIdleConnsPerHost = 128
 	tr.IdleConnTimeout = 90 * time.Second

@@ -66,6 +66,9 @@ type Node struct {
 	ID       uint64 `json:"id"`
 	RaftAddr string `json:"raft_addr"` // tcp://host:port, for ZeroMQ
 	HTTPAddr string `json:"http_addr"` // host:port, for the API
+	// TLS overrides, field by field, the top-level tls for this node
+	// (typically its own cert_file and key_file).
+	TLS *TLS `json:"tls,omitempty"`
 }
 
 // Range is an inclusive range of milliseconds.
@@ -107,6 +110,9 @@ type Config struct {
 	// traffic between nodes (peerkey.go); empty: peer traffic is neither
 	// encrypted nor authenticated. Every node needs the same key.
 	PeerKeyFile string `json:"peer_key_file,omitempty"`
+	// TLS, shared by every node (nodes[i].tls overrides it), makes the
+	// nodes serve HTTPS; see tls.go.
+	TLS *TLS `json:"tls,omitempty"`
 
 	// source names the file in error messages.
 	source string
@@ -158,6 +164,9 @@ func parse(name string, data []byte) (*Config, error) {
 	}
 	c := raw.withDefaults()
 	c.source = name
+	if name != defaultSourceName {
+		c.resolveTLSPaths(filepath.Dir(name))
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

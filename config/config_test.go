@@ -52,9 +52,9 @@ func TestShippedConfigLoads(t *testing.T) {
 	}
 	want := &Config{
 		Nodes: []Node{
-			{0, "tcp://127.0.0.1:7000", "127.0.0.1:8000"},
-			{1, "tcp://127.0.0.1:7001", "127.0.0.1:8001"},
-			{2, "tcp://127.0.0.1:7002", "127.0.0.1:8002"},
+			{ID: 0, RaftAddr: "tcp://127.0.0.1:7000", HTTPAddr: "127.0.0.1:8000"},
+			{ID: 1, RaftAddr: "tcp://127.0.0.1:7001", HTTPAddr: "127.0.0.1:8001"},
+			{ID: 2, RaftAddr: "tcp://127.0.0.1:7002", HTTPAddr: "127.0.0.1:8002"},
 		},
 		ElectionTimeoutMS:   Range{300, 600},
 		HeartbeatMS:         50,
@@ -108,7 +108,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Nodes:               []Node{{5, "tcp://localhost:7000", "localhost:8000"}},
+		Nodes:               []Node{{ID: 5, RaftAddr: "tcp://localhost:7000", HTTPAddr: "localhost:8000"}},
 		ElectionTimeoutMS:   Range{DefaultElectionMinMS, DefaultElectionMaxMS},
 		HeartbeatMS:         DefaultHeartbeatMS,
 		DataDir:             DefaultDataDir,

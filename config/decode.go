@@ -57,11 +57,19 @@ var (
 	uintShape   = &shape{kind: kindUint}
 	boolShape   = &shape{kind: kindBool}
 
+	tlsShape = object(nil,
+		"cert_file", stringShape,
+		"key_file", stringShape,
+		"ca_file", stringShape,
+		"client_ca_file", stringShape,
+	)
+
 	configShape = object([]string{"nodes"},
 		"nodes", &shape{kind: kindArray, elem: object([]string{"id", "raft_addr", "http_addr"},
 			"id", uintShape,
 			"raft_addr", stringShape,
 			"http_addr", stringShape,
+			"tls", tlsShape,
 		)},
 		"election_timeout_ms", object([]string{"min", "max"},
 			"min", intShape,
@@ -88,6 +96,7 @@ var (
 			"index_cache_bytes", intShape,
 		),
 		"peer_key_file", stringShape,
+		"tls", tlsShape,
 	)
 )
 
@@ -109,6 +118,7 @@ type rawConfig struct {
 	Routes              []Node     `json:"routes"`
 	Badger              *rawBadger `json:"badger"`
 	PeerKeyFile         *string    `json:"peer_key_file"`
+	TLS                 *TLS       `json:"tls"`
 }
 
 type rawBadger struct {
@@ -134,6 +144,7 @@ func (r *rawConfig) withDefaults() *Config {
 		Routes:              r.Routes,
 		PeerKeyFile:         orDefault(r.PeerKeyFile, ""),
 		peerKeySet:          r.PeerKeyFile != nil,
+		TLS:                 r.TLS,
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

@@ -24,6 +24,9 @@ func (c *Config) validate() error {
 	if err := c.validateRoutes(); err != nil {
 		return err
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	e := c.ElectionTimeoutMS
 	switch {
 	case e.Min <= 0:

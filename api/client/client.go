@@ -8,6 +8,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -117,6 +118,8 @@ type PeerStatus struct {
 // Client talks to a raftkv cluster. It is safe for concurrent use.
 type Client struct {
 	endpoints []string // normalized base URLs, e.g. "http://127.0.0.1:8000"
+	scheme    string   // what a bare host:port gets: https with WithTLS
+	tls       *tls.Config
 	timeout   time.Duration
 	http      *http.Client
 	// next is the index of the endpoint to try first: the last one that
@@ -135,6 +138,15 @@ type Option func(*options)
 type options struct {
 	connsPerHost int
 	clientID     string // "" = random
+	tls          *tls.Config
+}
+
+// WithTLS makes the client speak HTTPS with cfg (the CA that verifies the
+// nodes, a client certificate for mutual TLS): endpoints written host:port
+// then mean https://host:port. An https:// endpoint works without it too,
+// verified against the system's roots.
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) { o.tls = cfg }
 }
 
 // WithConnsPerHost sizes the keep-alive pool: up to n idle connections are
@@ -165,9 +177,12 @@ func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, er
 	} else if err := checkClientID(id); err != nil {
 		return nil, err
 	}
-	c := &Client{timeout: timeout, sessions: newSessionPool(id)}
+	c := &Client{timeout: timeout, sessions: newSessionPool(id), scheme: "http"}
+	if o.tls != nil {
+		c.scheme, c.tls = "https", o.tls.Clone()
+	}
 	for _, e := range endpoints {
-		u, err := normalize(e)
+		u, err := c.normalize(e)
 		if err != nil {
 			return nil, err
 		}
@@ -180,19 +195,53 @@ func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, er
 	// leader_http, which may be spelled differently.
 	tr.MaxIdleConnsPerHost = o.connsPerHost
 	tr.MaxIdleConns = o.connsPerHost * (len(c.endpoints) + 1)
+	if o.tls != nil {
+		tr.TLSClientConfig = o.tls.Clone()
+	}
+	// HTTP/1.1 only, over TLS too: the pool above then sizes connections
+	// as it does for plain HTTP, and a refused client certificate reads
+	// as TLS's "certificate required", where HTTP/2 says only that its
+	// connection could not be established.
+	tr.Protocols = http1Only()
 	c.http = &http.Client{Transport: tr}
 	return c, nil
 }
 
+func http1Only() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	return &p
+}
+
 // Normalize returns endpoint in the form the client uses ("http://host:port"),
 // or an error saying why it is not an endpoint.
-func Normalize(endpoint string) (string, error) { return normalize(endpoint) }
+func Normalize(endpoint string) (string, error) { return normalizeScheme(endpoint, "http") }
 
-// normalize turns "host:port" or "http://host:port/" into "http://host:port".
-func normalize(endpoint string) (string, error) {
+// Normalize is the package's Normalize with this client's default scheme:
+// a bare host:port is https for a client made WithTLS.
+func (c *Client) Normalize(endpoint string) (string, error) { return c.normalize(endpoint) }
+
+func (c *Client) normalize(endpoint string) (string, error) {
+	return normalizeScheme(endpoint, c.scheme)
+}
+
+// normalizeLike normalizes addr, an address a node gave (a member's or
+// the leader's http_addr), with the scheme of the endpoint that node
+// answered on: every node of a cluster serves the same one.
+func normalizeLike(addr, endpoint string) (string, error) {
+	scheme, _, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		scheme = "http"
+	}
+	return normalizeScheme(addr, scheme)
+}
+
+// normalizeScheme turns "host:port" (with scheme) or "http://host:port/"
+// into "http://host:port".
+func normalizeScheme(endpoint, scheme string) (string, error) {
 	e := strings.TrimSpace(endpoint)
 	if !strings.Contains(e, "://") {
-		e = "http://" + e
+		e = scheme + "://" + e
 	}
 	u, err := url.Parse(e)
 	if err != nil {
@@ -205,6 +254,15 @@ func normalize(endpoint string) (string, error) {
 		return "", fmt.Errorf("client: endpoint %q: want host:port", endpoint)
 	}
 	return u.Scheme + "://" + u.Host, nil
+}
+
+// TLSConfig is the configuration given WithTLS (a copy), nil without: for
+// callers that make their own connections to the same nodes.
+func (c *Client) TLSConfig() *tls.Config {
+	if c.tls == nil {
+		return nil
+	}
+	return c.tls.Clone()
 }
 
 // Endpoints returns the normalized endpoints, in the order given.
@@ -292,7 +350,7 @@ func (c *Client) GetItem(ctx context.Context, key string, consistency string) (I
 // Status asks one endpoint (any address, not only those given to New) for
 // its status; there is no failover, since the point is that node's view.
 func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
-	base, err := normalize(endpoint)
+	base, err := c.normalize(endpoint)
 	if err != nil {
 		return Status{}, err
 	}
@@ -325,7 +383,7 @@ func (c *Client) GetAt(ctx context.Context, endpoint, key, consistency string) (
 
 // at sends one request to endpoint, bounded by the client's timeout.
 func (c *Client) at(ctx context.Context, endpoint, method, pathAndQuery string, body []byte, hdr http.Header) ([]byte, error) {
-	base, err := normalize(endpoint)
+	base, err := c.normalize(endpoint)
 	if err != nil {
 		return nil, err
 	}

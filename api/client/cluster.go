@@ -40,7 +40,7 @@ func (c *Client) StatusAll(ctx context.Context) []NodeStatus {
 // those are asked too. Extra nodes come after the endpoints, by id.
 func (c *Client) StatusCluster(ctx context.Context) []NodeStatus {
 	nodes := c.StatusAll(ctx)
-	var ref *Status
+	var ref *NodeStatus
 	known := map[uint64]bool{}
 	asked := map[string]bool{}
 	for i := range nodes {
@@ -50,16 +50,16 @@ func (c *Client) StatusCluster(ctx context.Context) []NodeStatus {
 		}
 		st := &nodes[i].Status
 		known[st.ID] = true
-		if ref == nil || st.Term > ref.Term || st.Term == ref.Term && st.State == "leader" {
-			ref = st
+		if ref == nil || st.Term > ref.Status.Term || st.Term == ref.Status.Term && st.State == "leader" {
+			ref = &nodes[i]
 		}
 	}
 	if ref == nil {
 		return nodes
 	}
 	var extra []string
-	for _, m := range ref.Members {
-		ep, err := normalize(m.HTTPAddr)
+	for _, m := range ref.Status.Members {
+		ep, err := normalizeLike(m.HTTPAddr, ref.Endpoint)
 		if known[m.ID] || err != nil || asked[ep] {
 			continue
 		}
@@ -121,7 +121,7 @@ func leaderOf(nodes []NodeStatus) (LeaderInfo, error) {
 		case st.State == "leader":
 			consider(LeaderInfo{ID: st.ID, Term: st.Term, Endpoint: n.Endpoint}, true)
 		case st.Leader != nil && st.LeaderHTTP != nil:
-			if ep, err := normalize(*st.LeaderHTTP); err == nil { // an unusable address is as good as none
+			if ep, err := normalizeLike(*st.LeaderHTTP, n.Endpoint); err == nil { // an unusable address is as good as none
 				consider(LeaderInfo{ID: *st.Leader, Term: st.Term, Endpoint: ep}, false)
 			}
 		}

@@ -60,7 +60,7 @@ func benchModeCmd(a *app, mode bench.Mode) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Endpoints = c.Endpoints()
+			cfg.Endpoints, cfg.TLS = c.Endpoints(), c.TLSConfig()
 			release()
 			cfg.Timeout = a.timeout
 			cfg.Consistency = a.consistency

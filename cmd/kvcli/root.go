@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/internal/tlsconf"
 )
 
 // Exit codes.
@@ -76,8 +77,9 @@ type app struct {
 	*env
 	endpoints   string
 	timeout     time.Duration
-	output      string // "text" or "json"
-	consistency string // "", "linearizable", "stale" or "lease"
+	output      string        // "text" or "json"
+	consistency string        // "", "linearizable", "stale" or "lease"
+	tls         tlsconf.Files // --cacert, --cert, --key
 	sess        *session
 }
 
@@ -143,6 +145,9 @@ func newRootCmd(a *app) *cobra.Command {
 		"comma-separated node addresses (default: the http_addr of each node in ./config.json, else "+fallbackEndpoint+")")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "time limit for each request, failover included")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&a.tls.CAFile, "cacert", "", "verify the nodes' HTTPS certificates with the CAs in this PEM `file` (default: config.json's tls.ca_file, else the system's)")
+	pf.StringVar(&a.tls.CertFile, "cert", "", "client certificate `file` (PEM) for nodes that require one (mutual TLS); with --key")
+	pf.StringVar(&a.tls.KeyFile, "key", "", "the client certificate's key `file` (PEM)")
 	pf.StringVar(&a.consistency, "consistency", "", "reads: linearizable (the server's default), stale (local state, may lag) or lease (leader lease, no round trip)")
 
 	root.AddCommand(getCmd(a), putCmd(a), delCmd(a), txnCmd(a), watchKeyCmd(a), leaseCmd(a), lockCmd(a), listCmd(a), statusCmd(a), leaderCmd(a), benchCmd(a),
@@ -178,6 +183,8 @@ func (a *app) checkGlobals() error {
 		return usageErr(fmt.Errorf("-o %q: want text or json", a.output))
 	case a.consistency != "" && a.consistency != "linearizable" && a.consistency != "stale" && a.consistency != "lease":
 		return usageErr(fmt.Errorf("--consistency %q: want linearizable, stale or lease", a.consistency))
+	case (a.tls.CertFile == "") != (a.tls.KeyFile == ""):
+		return usageErr(errors.New("--cert and --key go together"))
 	}
 	return nil
 }
@@ -187,31 +194,50 @@ func (a *app) json() bool { return a.output == "json" }
 // forPeople reports whether output goes to a person rather than a program.
 func (a *app) forPeople() bool { return a.stdoutTTY || a.sess != nil && a.sess.interactive }
 
-// resolve returns the endpoints the flags (or config.json) name.
-func (a *app) resolve() ([]string, error) {
-	eps, err := resolveEndpoints(a.endpoints, configPath)
+// resolve returns the endpoints the flags (or config.json) name, and the
+// client options that reach them (HTTPS).
+func (a *app) resolve() ([]string, []client.Option, error) {
+	t, err := resolveTarget(a.endpoints, a.tls, configPath)
 	if err != nil {
-		return nil, usageErr(err)
+		return nil, nil, usageErr(err)
 	}
-	return eps, nil
+	if t.tls == nil {
+		return t.endpoints, nil, nil
+	}
+	cfg, err := tlsconf.ClientConfig(*t.tls)
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	return t.endpoints, []client.Option{client.WithTLS(cfg)}, nil
 }
 
 // client returns the client for a command and a function to release it.
 // Inside the shell it is the session's, unless this line overrides the
 // connection flags.
 func (a *app) client(cmd *cobra.Command) (*client.Client, func(), error) {
-	if a.sess != nil && !cmd.Flags().Changed("endpoints") && !cmd.Flags().Changed("timeout") {
+	if a.sess != nil && !connectionFlagChanged(cmd) {
 		return a.sess.client(), func() {}, nil
 	}
-	eps, err := a.resolve()
+	eps, opts, err := a.resolve()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(eps, a.timeout)
+	c, err := client.New(eps, a.timeout, opts...)
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
 	return c, c.Close, nil
+}
+
+// connectionFlagChanged reports whether this line sets a flag that shapes
+// the client, so the shell's own will not do.
+func connectionFlagChanged(cmd *cobra.Command) bool {
+	for _, name := range []string{"endpoints", "timeout", "cacert", "cert", "key"} {
+		if cmd.Flags().Changed(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // withClient adapts fn into a cobra RunE with a client from a.client.
@@ -237,6 +263,9 @@ func classify(err error) error {
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
 	case errors.As(err, &condErr):
 		code = exitCondition
+	case tlsHint(err) != "":
+		// Retrying or waiting will not help: the flags must change.
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w (%s)", err, tlsHint(err))}
 	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrNoLeader),
 		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
 		code = exitUnavailable

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/raftkv/raftkv/internal/tlsconf"
 )
 
 func TestMain(m *testing.M) {
@@ -413,9 +415,9 @@ func TestEndpointsFromConfig(t *testing.T) {
 	t.Chdir(dir)
 
 	// No config.json: the fallback address, where (probably) nothing listens.
-	eps, err := resolveEndpoints("", configPath)
-	if err != nil || len(eps) != 1 || eps[0] != fallbackEndpoint {
-		t.Fatalf("without config.json: %v, %v", eps, err)
+	tg, err := resolveTarget("", tlsconf.Files{}, configPath)
+	if err != nil || len(tg.endpoints) != 1 || tg.endpoints[0] != fallbackEndpoint || tg.tls != nil {
+		t.Fatalf("without config.json: %+v, %v", tg, err)
 	}
 
 	cfg := fmt.Sprintf(`{"nodes":[{"id":0,"raft_addr":"tcp://127.0.0.1:7000","http_addr":%q},

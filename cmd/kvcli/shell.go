@@ -25,6 +25,7 @@ const historyName = ".kvcli_history"
 type session struct {
 	endpoints   []string // as resolved at start, for `use` and completion
 	timeout     time.Duration
+	opts        []client.Option // how the client reaches the nodes (HTTPS)
 	interactive bool
 	// cur is the client commands use; `use` replaces it. Completion reads
 	// it from readline's goroutine, hence the atomic.
@@ -39,17 +40,22 @@ func (s *session) client() *client.Client { return s.cur.Load() }
 // use makes endpoint the one commands try first, with the others (those
 // given at start) behind it for failover.
 func (s *session) use(endpoint string) error {
-	ep, err := client.Normalize(endpoint)
+	// The current client knows whether host:port means https.
+	norm := client.Normalize
+	if c := s.client(); c != nil {
+		norm = c.Normalize
+	}
+	ep, err := norm(endpoint)
 	if err != nil {
 		return err
 	}
 	eps := []string{ep}
 	for _, e := range s.endpoints {
-		if n, err := client.Normalize(e); err == nil && n != ep {
+		if n, err := norm(e); err == nil && n != ep {
 			eps = append(eps, n)
 		}
 	}
-	c, err := client.New(eps, s.timeout)
+	c, err := client.New(eps, s.timeout, s.opts...)
 	if err != nil {
 		return err
 	}
@@ -63,15 +69,15 @@ func (s *session) use(endpoint string) error {
 // input: with a line editor on a terminal, line by line otherwise.
 // The global flags were checked by the root command's PersistentPreRunE.
 func runShell(ctx context.Context, a *app) error {
-	eps, err := a.resolve()
+	eps, opts, err := a.resolve()
 	if err != nil {
 		return err
 	}
-	c, err := client.New(eps, a.timeout)
+	c, err := client.New(eps, a.timeout, opts...)
 	if err != nil {
 		return usageErr(err)
 	}
-	s := &session{endpoints: c.Endpoints(), timeout: a.timeout, interactive: a.stdinTTY}
+	s := &session{endpoints: c.Endpoints(), timeout: a.timeout, opts: opts, interactive: a.stdinTTY}
 	s.cur.Store(c)
 	defer func() { s.client().Close() }()
 

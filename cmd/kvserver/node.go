@@ -28,6 +28,7 @@ type node struct {
 	dir     string
 	ident   identity // this data directory's; the watcher sets Member
 	httpURL string   // where this node's own API answers
+	tls     *nodeTLS // nil: plain HTTP
 	// skipHandOver: do not pass leadership on when stopping (the whole
 	// cluster is stopping).
 	skipHandOver bool
@@ -72,8 +73,13 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	if err != nil {
 		return nil, err
 	}
+	// Certificates first: a bad one fails before any storage is opened.
+	nt, err := newNodeTLS(cfg.NodeTLS(id))
+	if err != nil {
+		return nil, err
+	}
 	dir := cfg.NodeDir(id)
-	n = &node{id: id, dir: dir, logger: logger, gone: make(chan error, 1)}
+	n = &node{id: id, dir: dir, logger: logger, tls: nt, gone: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -83,7 +89,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	_, statErr := os.Stat(filepath.Join(dir, "raft"))
 	fresh := errors.Is(statErr, fs.ErrNotExist)
 	if fresh && o.join == nil {
-		if err := checkFreshBootstrap(context.Background(), cfg, id); err != nil {
+		if err := checkFreshBootstrap(context.Background(), cfg, id, n.tls.clientOptions()); err != nil {
 			return n, err
 		}
 	}
@@ -157,7 +163,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	srv := api.New(api.Options{NodeID: id, HTTPRoutes: httpRoutes, RequestTimeout: cfg.RequestTimeout(),
 		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
 		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id),
-		MinLeaseTTL: minLeaseTTL(cfg)}, n.raft, n.store)
+		MinLeaseTTL: minLeaseTTL(cfg), PeerTLS: n.tls.peerConfig()}, n.raft, n.store)
 	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election
 	n.api = srv
 	handler := srv.Handler()
@@ -166,8 +172,8 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	}
 	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	n.httpc = make(chan error, 1)
-	go func() { n.httpc <- n.http.Serve(ln) }()
-	n.httpURL = "http://" + ln.Addr().String()
+	go func() { n.httpc <- n.tls.serve(n.http, ln, logger) }()
+	n.httpURL = n.tls.selfURL(ln.Addr().String(), self.HTTPAddr)
 	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir)
 	if o.join != nil && !n.ident.Member {
 		if err := n.joinCluster(context.Background(), o.join); err != nil {

@@ -131,6 +131,9 @@ func serve(ctx context.Context, opts options, stderr io.Writer) error {
 	}
 	ids := []uint64{}
 	if join != nil {
+		if err := checkJoinTLS(cfg, uint64(opts.nodeID), join); err != nil {
+			return usageError{err}
+		}
 		ids = append(ids, uint64(opts.nodeID))
 	} else if opts.all {
 		for _, n := range cfg.Nodes {
@@ -170,6 +173,21 @@ func (o options) joinSpec() (*joinSpec, error) {
 			strings.TrimPrefix(err.Error(), raft.ErrBadMember.Error()+": "))
 	}
 	return j, nil
+}
+
+// notifyReload delivers SIGHUP, which reloads the nodes' certificates,
+// when any node serves HTTPS. Without TLS there is nothing to reload and
+// SIGHUP keeps its default meaning (the process ends, as when the
+// terminal it ran in closes).
+func notifyReload(nodes []*node) chan os.Signal {
+	hup := make(chan os.Signal, 1)
+	for _, n := range nodes {
+		if n.tls != nil {
+			signal.Notify(hup, syscall.SIGHUP)
+			break
+		}
+	}
+	return hup
 }
 
 // runNodes starts the nodes and serves until ctx is cancelled or one of
@@ -228,10 +246,16 @@ func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWrite
 			}
 		}()
 	}
+	hup := notifyReload(nodes)
+	defer signal.Stop(hup)
 	var cause error
 	for running := len(nodes); cause == nil && ctx.Err() == nil; {
 		select {
 		case <-ctx.Done():
+		case <-hup:
+			for _, n := range nodes {
+				n.tls.reload(n.logger)
+			}
 		case e := <-endc:
 			if e.err == nil {
 				cause = fmt.Errorf("node %d stopped", e.n.id)

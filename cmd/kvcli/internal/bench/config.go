@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,10 @@ type Config struct {
 	// (raftkv only). With etcd-v2, "" and "linearizable" send quorum=true.
 	Consistency string
 	Timeout     time.Duration // per request
+	// TLS, when set, is how the benchmark's clients speak HTTPS to the
+	// nodes (kvcli's --cacert, --cert, --key); nil: plain HTTP, or the
+	// system's roots for https:// endpoints.
+	TLS *tls.Config
 	// Progress, when set, receives a progress line every second; with
 	// ProgressInPlace the line is rewritten in place (a terminal) instead of
 	// one line per second (a log).

@@ -49,6 +49,9 @@ func newEtcdV2(cfg Config, value []byte) (*etcdV2Store, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = cfg.Clients
 	tr.MaxIdleConns = cfg.Clients * (len(s.eps) + 1)
+	if cfg.TLS != nil {
+		tr.TLSClientConfig = cfg.TLS.Clone()
+	}
 	s.http = &http.Client{Transport: tr}
 	return s, nil
 }

@@ -151,6 +151,11 @@ type serverWatch struct {
 // run goes on and the report says why the server figures are missing.
 func startServerWatch(ctx context.Context, cfg Config, s store, tg *targets) *serverWatch {
 	w := &serverWatch{hc: &http.Client{Timeout: scrapeTimeout}}
+	if cfg.TLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg.TLS.Clone()
+		w.hc.Transport = tr
+	}
 	if cfg.Protocol == ProtocolEtcdV2 {
 		w.err = errors.New("not read with --protocol etcd-v2 (raftkv's /metrics only)")
 		return w

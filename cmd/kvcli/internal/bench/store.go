@@ -33,7 +33,11 @@ type store interface {
 func newStore(cfg Config, value []byte) (store, error) {
 	switch cfg.Protocol {
 	case "", ProtocolRaftkv:
-		c, err := client.New(cfg.Endpoints, cfg.Timeout, client.WithConnsPerHost(cfg.Clients))
+		opts := []client.Option{client.WithConnsPerHost(cfg.Clients)}
+		if cfg.TLS != nil {
+			opts = append(opts, client.WithTLS(cfg.TLS))
+		}
+		c, err := client.New(cfg.Endpoints, cfg.Timeout, opts...)
 		if err != nil {
 			return nil, err
 		}
