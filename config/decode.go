@@ -87,6 +87,7 @@ var (
 			"block_cache_bytes", intShape,
 			"index_cache_bytes", intShape,
 		),
+		"auth", authShape,
 	)
 )
 
@@ -107,6 +108,7 @@ type rawConfig struct {
 	AutoPromote         *bool      `json:"auto_promote"`
 	Routes              []Node     `json:"routes"`
 	Badger              *rawBadger `json:"badger"`
+	Auth                *rawAuth   `json:"auth"`
 }
 
 type rawBadger struct {
@@ -130,6 +132,7 @@ func (r *rawConfig) withDefaults() *Config {
 		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
 		AutoPromote:         orDefault(r.AutoPromote, true),
 		Routes:              r.Routes,
+		Auth:                r.Auth.withDefaults(),
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,
