@@ -118,6 +118,8 @@ type Client struct {
 	sessions *sessionPool
 	// seq numbers every write this client sends, from 1.
 	seq atomic.Uint64
+	// token, when set, goes in every request's Authorization header.
+	token string
 }
 
 // Option adjusts a Client built by New.
@@ -126,6 +128,14 @@ type Option func(*options)
 type options struct {
 	connsPerHost int
 	clientID     string // "" = random
+	token        string
+}
+
+// WithToken sends token as "Authorization: Bearer <token>" on every
+// request, to a cluster that asks for tokens. It goes in that header only:
+// never in a URL, and never in an error this package returns.
+func WithToken(token string) Option {
+	return func(o *options) { o.token = token }
 }
 
 // WithConnsPerHost sizes the keep-alive pool: up to n idle connections are
@@ -156,7 +166,7 @@ func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, er
 	} else if err := checkClientID(id); err != nil {
 		return nil, err
 	}
-	c := &Client{timeout: timeout, sessions: newSessionPool(id)}
+	c := &Client{timeout: timeout, sessions: newSessionPool(id), token: o.token}
 	for _, e := range endpoints {
 		u, err := normalize(e)
 		if err != nil {

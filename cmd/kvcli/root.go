@@ -25,6 +25,7 @@ const (
 	exitUsage       = 2 // bad command line, bad config.json, or input the server rejected (400, 413)
 	exitUnavailable = 3 // no node could serve: refused, 503, timed out
 	exitCondition   = 4 // a conditional write's condition did not hold (412): nothing was written
+	exitDenied      = 5 // the cluster refused the token: none or a bad one (401), or too few rights (403)
 	// exitInterrupted is what a shell reports for a process killed by
 	// Ctrl-C; kvcli returns it when Ctrl-C cut a command short.
 	exitInterrupted = 130
@@ -68,7 +69,13 @@ type env struct {
 	// editorHook, when set, adjusts the line editor's configuration: tests
 	// drive the interactive shell through a pipe posing as a terminal.
 	editorHook func(*readline.Config)
+	// getenv reads the environment (RAFTKV_TOKEN); nil reads nothing.
+	getenv func(string) string
 }
+
+// tokenEnv names the environment variable kvcli takes its token from:
+// better than --token, which other users can see in the process list.
+const tokenEnv = "RAFTKV_TOKEN"
 
 // app is one command line being run: the environment, the global flags,
 // and, inside the shell, the shell's session.
@@ -78,6 +85,7 @@ type app struct {
 	timeout     time.Duration
 	output      string // "text" or "json"
 	consistency string // "", "linearizable", "stale" or "lease"
+	token       string // --token, else $RAFTKV_TOKEN; "" sends none
 	sess        *session
 }
 
@@ -122,7 +130,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Long: "kvcli reads and writes a raftkv cluster over its HTTP API. Without a command it opens an\n" +
 			"interactive shell (or, with commands piped in, runs them one line at a time).\n\n" +
 			"Exit codes: 0 ok, 1 key not found (or other failure), 2 usage, 3 cluster unavailable,\n" +
-			"130 interrupted.",
+			"4 condition failed, 5 token refused (401, 403), 130 interrupted.",
 		Args:          cobra.NoArgs,
 		SilenceErrors: true, // run prints the one line
 		SilenceUsage:  true,
@@ -132,7 +140,7 @@ func newRootCmd(a *app) *cobra.Command {
 			}
 			return runShell(cmd.Context(), a)
 		},
-		PersistentPreRunE: func(*cobra.Command, []string) error { return a.checkGlobals() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.checkGlobals(cmd) },
 	}
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
@@ -143,6 +151,7 @@ func newRootCmd(a *app) *cobra.Command {
 		"comma-separated node addresses (default: the http_addr of each node in ./config.json, else "+fallbackEndpoint+")")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "time limit for each request, failover included")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&a.token, "token", "", "API token, for a cluster that asks for one (default $"+tokenEnv+", which, unlike the flag, other users cannot see)")
 	pf.StringVar(&a.consistency, "consistency", "", "reads: linearizable (the server's default), stale (local state, may lag) or lease (leader lease, no round trip)")
 
 	root.AddCommand(getCmd(a), putCmd(a), delCmd(a), txnCmd(a), watchKeyCmd(a), leaseCmd(a), lockCmd(a), listCmd(a), statusCmd(a), leaderCmd(a), benchCmd(a),
@@ -169,8 +178,13 @@ func newRootCmd(a *app) *cobra.Command {
 	return root
 }
 
-// checkGlobals validates the global flags, before any command runs.
-func (a *app) checkGlobals() error {
+// checkGlobals validates the global flags, before any command runs, and
+// takes the token from the environment unless --token gave one.
+func (a *app) checkGlobals(cmd *cobra.Command) error {
+	if !cmd.Flags().Changed("token") && a.getenv != nil {
+		a.token = a.getenv(tokenEnv)
+	}
+	a.token = strings.TrimSpace(a.token)
 	switch {
 	case a.timeout <= 0:
 		return usageErr(fmt.Errorf("--timeout must be positive, got %s", a.timeout))
@@ -200,18 +214,26 @@ func (a *app) resolve() ([]string, error) {
 // Inside the shell it is the session's, unless this line overrides the
 // connection flags.
 func (a *app) client(cmd *cobra.Command) (*client.Client, func(), error) {
-	if a.sess != nil && !cmd.Flags().Changed("endpoints") && !cmd.Flags().Changed("timeout") {
+	if a.sess != nil && !cmd.Flags().Changed("endpoints") && !cmd.Flags().Changed("timeout") && !cmd.Flags().Changed("token") {
 		return a.sess.client(), func() {}, nil
 	}
 	eps, err := a.resolve()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(eps, a.timeout)
+	c, err := client.New(eps, a.timeout, a.clientOptions()...)
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
 	return c, c.Close, nil
+}
+
+// clientOptions are the options every client of this invocation gets.
+func (a *app) clientOptions() []client.Option {
+	if a.token == "" {
+		return nil
+	}
+	return []client.Option{client.WithToken(a.token)}
 }
 
 // withClient adapts fn into a cobra RunE with a client from a.client.
@@ -246,6 +268,11 @@ func classify(err error) error {
 			code = exitUsage
 		case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			code = exitUnavailable
+		case http.StatusUnauthorized:
+			code = exitDenied
+			err = fmt.Errorf("%w (the token goes in --token or $%s)", err, tokenEnv)
+		case http.StatusForbidden:
+			code = exitDenied
 		}
 	}
 	return &exitError{code: code, err: err}

@@ -25,6 +25,7 @@ const historyName = ".kvcli_history"
 type session struct {
 	endpoints   []string // as resolved at start, for `use` and completion
 	timeout     time.Duration
+	opts        []client.Option // the token
 	interactive bool
 	// cur is the client commands use; `use` replaces it. Completion reads
 	// it from readline's goroutine, hence the atomic.
@@ -49,7 +50,7 @@ func (s *session) use(endpoint string) error {
 			eps = append(eps, n)
 		}
 	}
-	c, err := client.New(eps, s.timeout)
+	c, err := client.New(eps, s.timeout, s.opts...)
 	if err != nil {
 		return err
 	}
@@ -67,11 +68,11 @@ func runShell(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(eps, a.timeout)
+	c, err := client.New(eps, a.timeout, a.clientOptions()...)
 	if err != nil {
 		return usageErr(err)
 	}
-	s := &session{endpoints: c.Endpoints(), timeout: a.timeout, interactive: a.stdinTTY}
+	s := &session{endpoints: c.Endpoints(), timeout: a.timeout, opts: a.clientOptions(), interactive: a.stdinTTY}
 	s.cur.Store(c)
 	defer func() { s.client().Close() }()
 

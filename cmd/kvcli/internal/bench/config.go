@@ -48,6 +48,9 @@ type Config struct {
 	// (raftkv only). With etcd-v2, "" and "linearizable" send quorum=true.
 	Consistency string
 	Timeout     time.Duration // per request
+	// Token is sent on every request, the metrics scrapes included
+	// (raftkv only); "" sends none.
+	Token string
 	// Progress, when set, receives a progress line every second; with
 	// ProgressInPlace the line is rewritten in place (a terminal) instead of
 	// one line per second (a log).

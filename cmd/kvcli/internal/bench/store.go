@@ -33,7 +33,7 @@ type store interface {
 func newStore(cfg Config, value []byte) (store, error) {
 	switch cfg.Protocol {
 	case "", ProtocolRaftkv:
-		c, err := client.New(cfg.Endpoints, cfg.Timeout, client.WithConnsPerHost(cfg.Clients))
+		c, err := client.New(cfg.Endpoints, cfg.Timeout, client.WithConnsPerHost(cfg.Clients), client.WithToken(cfg.Token))
 		if err != nil {
 			return nil, err
 		}
