@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api"
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/api/metrics"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/kv"
@@ -28,6 +29,8 @@ type node struct {
 	dir     string
 	ident   identity // this data directory's; the watcher sets Member
 	httpURL string   // where this node's own API answers
+	// clientOpts go with this node's calls to the API (its token).
+	clientOpts []client.Option
 	// skipHandOver: do not pass leadership on when stopping (the whole
 	// cluster is stopping).
 	skipHandOver bool
@@ -69,7 +72,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 		return nil, err
 	}
 	dir := cfg.NodeDir(id)
-	n = &node{id: id, dir: dir, logger: logger, gone: make(chan error, 1)}
+	n = &node{id: id, dir: dir, logger: logger, gone: make(chan error, 1), clientOpts: nodeClientOptions(cfg)}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -153,7 +156,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	srv := api.New(api.Options{NodeID: id, HTTPRoutes: httpRoutes, RequestTimeout: cfg.RequestTimeout(),
 		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
 		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id),
-		MinLeaseTTL: minLeaseTTL(cfg)}, n.raft, n.store)
+		MinLeaseTTL: minLeaseTTL(cfg), Auth: apiAuth(cfg)}, n.raft, n.store)
 	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election
 	n.api = srv
 	handler := srv.Handler()
@@ -164,7 +167,8 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	n.httpc = make(chan error, 1)
 	go func() { n.httpc <- n.http.Serve(ln) }()
 	n.httpURL = "http://" + ln.Addr().String()
-	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir)
+	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir, "tokens", cfg.Auth.Enabled())
+	warnIfOpen(cfg, self.HTTPAddr, logger)
 	if o.join != nil && !n.ident.Member {
 		if err := n.joinCluster(context.Background(), o.join); err != nil {
 			return n, err
