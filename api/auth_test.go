@@ -549,3 +549,21 @@ func TestClusterStatusCarriesNodeToken(t *testing.T) {
 		}
 	}
 }
+
+// The dashboard sends its token in a header, never in a URL: its stream
+// is read with fetch, since EventSource cannot send headers.
+func TestDashboardTokenInHeader(t *testing.T) {
+	js, err := uiFiles.ReadFile("ui/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(js)
+	if !strings.Contains(src, `h.Authorization = "Bearer " + state.token`) {
+		t.Error("app.js does not send the token as a Bearer header")
+	}
+	for _, bad := range []string{"new EventSource(", "token=", "localStorage"} {
+		if strings.Contains(src, bad) {
+			t.Errorf("app.js contains %q", bad)
+		}
+	}
+}

@@ -32,8 +32,13 @@ func tokenEntry(name, token, role string) string {
 }
 
 // writeTokens writes the tokens file and the node token file into dir and
-// returns the config's auth object naming them.
+// returns the config's auth object naming them, both switches on.
 func writeTokens(t *testing.T, dir string, entries ...string) string {
+	t.Helper()
+	return writeTokensWith(t, dir, true, entries...)
+}
+
+func writeTokensWith(t *testing.T, dir string, protect bool, entries ...string) string {
 	t.Helper()
 	all := append([]string{tokenEntry("node", procNodeToken, "admin"), tokenEntry("ops", procAdminToken, "admin"),
 		tokenEntry("app", procWriteToken, "write"), tokenEntry("viewer", procReadToken, "read")}, entries...)
@@ -43,8 +48,8 @@ func writeTokens(t *testing.T, dir string, entries ...string) string {
 			t.Fatal(err)
 		}
 	}
-	return fmt.Sprintf(`"auth": {"tokens_file": %q, "node_token_file": %q, "protect_metrics": true, "protect_ui": true}`,
-		filepath.Join(dir, "tokens.json"), filepath.Join(dir, "node.token"))
+	return fmt.Sprintf(`"auth": {"tokens_file": %q, "node_token_file": %q, "protect_metrics": %v, "protect_ui": %v}`,
+		filepath.Join(dir, "tokens.json"), filepath.Join(dir, "node.token"), protect, protect)
 }
 
 func buildKvcli(t *testing.T, dir string) string {
