@@ -43,6 +43,7 @@ func TestParseTokens(t *testing.T) {
 		{"duplicate hash", "[" + entry("a", "x", "read", "") + "," + entry("b", "x", "write", "") + "]", "token_sha256 duplicates entry 0"},
 		{"empty prefix", `[{"name": "a", "token_sha256": "` + hexHash("x") + `", "role": "read", "prefix": ""}]`, "prefix is empty"},
 		{"admin with prefix", "[" + entry("a", "x", "admin", "p/") + "]", "admin token covers every key"},
+		{"hash of nothing", "[" + entry("a", "", "read", "") + "]", "hash of the empty token"},
 		{"trailing data", "[" + entry("a", "x", "read", "") + "] []", "after the array"},
 	}
 	for _, tc := range bad {

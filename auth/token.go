@@ -122,6 +122,11 @@ func (e fileEntry) token() (Token, error) {
 		return t, fmt.Errorf("%q: token_sha256 must be 64 hex digits (sha256sum of the token)", e.Name)
 	}
 	copy(t.Hash[:], raw)
+	if t.Hash == Hash("") {
+		// sha256sum of an empty input: a request with an empty token
+		// would match it.
+		return t, fmt.Errorf("%q: token_sha256 is the hash of the empty token (was the token piped in empty?)", e.Name)
+	}
 	if t.Role, err = ParseRole(e.Role); err != nil {
 		return t, fmt.Errorf("%q: %w", e.Name, err)
 	}
