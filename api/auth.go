@@ -114,14 +114,17 @@ func identify(r *http.Request, set *auth.Set) (auth.Token, string) {
 		return auth.Token{}, "no token: send Authorization: Bearer <token>"
 	}
 	name, secret := "", ""
-	if scheme, rest, _ := strings.Cut(h, " "); strings.EqualFold(scheme, "Bearer") {
+	scheme, rest, _ := strings.Cut(h, " ")
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
 		secret = strings.TrimSpace(rest)
-	} else if user, pass, ok := r.BasicAuth(); ok {
-		name, secret = user, pass
-		if name == "" {
-			return auth.Token{}, "basic auth without a name: give the token's name and the token (curl -u name:token)"
+	case strings.EqualFold(scheme, "Basic"):
+		user, pass, ok := r.BasicAuth()
+		if !ok || user == "" {
+			return auth.Token{}, "malformed basic auth: give the token's name and the token (curl -u name:token)"
 		}
-	} else {
+		name, secret = user, pass
+	default:
 		return auth.Token{}, "unsupported Authorization scheme: use Bearer <token> or basic auth"
 	}
 	tok, ok := set.Match(name, secret)
