@@ -50,14 +50,8 @@ func (s *Server) checkAccess(c *gin.Context) {
 		c.Next()
 		return
 	}
-	q := c.Request.URL.Query()
-	for _, p := range queryTokenParams {
-		if q.Has(p) {
-			// Refused even when a good header came with it: the token in
-			// the URL has leaked already, and the client must learn that.
-			abortError(c, http.StatusBadRequest, "?"+p+"= is refused: send the token in the Authorization header (Bearer or basic), never in the URL")
-			return
-		}
+	if refuseQueryToken(c) {
+		return
 	}
 	route := c.Request.Method + " " + c.FullPath()
 	a, ok := routeAccess[route]
@@ -84,6 +78,20 @@ func (s *Server) checkAccess(c *gin.Context) {
 	}
 	c.Set(tokenKey, tok)
 	c.Next()
+}
+
+// refuseQueryToken answers 400 to a request with a token in its query
+// string, even when a good header came with it: that token has leaked
+// already (proxy logs, history), and its owner must learn so.
+func refuseQueryToken(c *gin.Context) bool {
+	q := c.Request.URL.Query()
+	for _, p := range queryTokenParams {
+		if q.Has(p) {
+			abortError(c, http.StatusBadRequest, "?"+p+"= is refused: send the token in the Authorization header (Bearer or basic), never in the URL")
+			return true
+		}
+	}
+	return false
 }
 
 // nodeCredentials adds this node's own token to a request it makes of a
