@@ -124,6 +124,7 @@ func (s *Server) fetchStatus(ctx context.Context, addr string, detail bool) (*de
 	if err != nil {
 		return nil, fmt.Errorf("bad address %q: %w", addr, err)
 	}
+	s.nodeCredentials(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, shortNetError(err)

@@ -8,8 +8,9 @@ import (
 
 // cors lets the dashboard, loaded from one node, talk to every other node:
 // when the node serving it dies it reconnects elsewhere, a cross-origin
-// request. The API has no cookies or other ambient credentials, so "*"
-// grants a page nothing its user could not do with curl.
+// request. The API has no cookies or other ambient credentials (a token
+// is sent only by a page that was given it), so "*" grants a page nothing
+// its user could not do with curl.
 func cors(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
@@ -19,7 +20,7 @@ func cors(c *gin.Context) {
 	}
 	// A preflight: answered here, before routing could call it a 405.
 	h.Set("Access-Control-Allow-Methods", "GET, PUT, DELETE, POST, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Content-Type, "+RequestIDHeader)
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, "+RequestIDHeader)
 	h.Set("Access-Control-Max-Age", "600")
 	c.AbortWithStatus(http.StatusNoContent)
 }

@@ -74,7 +74,7 @@ func TestDashboardFiles(t *testing.T) {
 		wantLocation string
 	}{
 		{"/ui/", 200, "text/html", `<script src="app.js">`, ""},
-		{"/ui/app.js", 200, "javascript", "new EventSource(", ""},
+		{"/ui/app.js", 200, "javascript", `openStream(base + "/v1/events"`, ""},
 		{"/ui/style.css", 200, "text/css", ".node-card", ""},
 		{"/ui/index.html", 301, "", "", "./"}, // http.FileServer's canonical form
 		{"/", 302, "", "", "/ui/"},

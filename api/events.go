@@ -24,7 +24,7 @@ const (
 	// so proxies and load balancers do not close it as idle.
 	keepAliveEvery = 15 * time.Second
 	// subscriberBuffer is how far a dashboard may fall behind before it
-	// is cut off (its EventSource reconnects and gets the replay).
+	// is cut off (the page reconnects and gets the replay).
 	subscriberBuffer = 256
 	statsHistory     = 120 // stats points (seconds) replayed to a new dashboard
 	timelineEvents   = 200 // cluster Raft events replayed to a new dashboard
@@ -126,7 +126,7 @@ func (s *Server) handleEvents(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no") // proxies such as nginx must not hold events back
 	c.Status(http.StatusOK)
 	c.Writer.WriteHeaderNow()
-	c.Writer.Flush() // the browser's EventSource opens now, not at the first event
+	c.Writer.Flush() // the page's stream opens now, not at the first event
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
 	// A loop of our own rather than c.Stream: that one also watches the

@@ -46,7 +46,9 @@ func (s *Server) forward(c *gin.Context, leader uint64, body []byte) {
 		return
 	}
 	req.Header.Set(ForwardedHeader, strconv.FormatUint(s.opts.NodeID, 10))
-	for _, name := range []string{"Content-Type", RequestIDHeader, "If-Match", "If-None-Match"} {
+	// Authorization too: the leader checks the token again, against the
+	// same tokens file.
+	for _, name := range []string{"Content-Type", RequestIDHeader, "If-Match", "If-None-Match", authorizationHeader} {
 		if v := r.Header.Get(name); v != "" {
 			req.Header.Set(name, v)
 		}

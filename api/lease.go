@@ -259,6 +259,9 @@ func (s *Server) handleKeepAlive(c *gin.Context) {
 
 func (s *Server) handleGetLease(c *gin.Context) {
 	s.onLeaseLeader(c, func(info kv.LeaseInfo, _ time.Time) {
+		if !allowKeys(c, info.Keys...) {
+			return
+		}
 		id := info.ID
 		left := s.lessor.remaining(id, info.TTL)
 		out := leaseInfoBody{ID: id, TTL: int64(info.TTL / time.Second), RemainingMS: left.Milliseconds(), Keys: []leaseKeyEntry{}}
@@ -274,6 +277,13 @@ func (s *Server) handleGetLease(c *gin.Context) {
 func (s *Server) handleRevokeLease(c *gin.Context) {
 	id, ok := leaseParam(c)
 	if !ok {
+		return
+	}
+	// Revoking deletes the lease's keys: a token limited to a prefix may
+	// do it when all of them are within. This node's view of the lease
+	// may trail the leader's by a moment; a key attached in that moment
+	// was attached by whoever chose a lease they do not hold.
+	if info, ok := s.store.Lease(id); ok && !allowKeys(c, info.Keys...) {
 		return
 	}
 	o, ok := s.proposeForOutcome(c, kv.Command{Op: kv.OpLeaseRevoke, Lease: id}, nil)

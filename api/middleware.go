@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/raftkv/raftkv/auth"
 )
 
 // logRequests logs every request at DEBUG. It sits outermost so that it also
@@ -30,6 +32,11 @@ func (s *Server) logRequests(c *gin.Context) {
 	}
 	if from := c.Request.Header.Get(ForwardedHeader); from != "" {
 		attrs = append(attrs, slog.String("forwarded_by", from))
+	}
+	// The token's name, for an audit trail; never the token, nor any
+	// header, nor the query string (where a careless client may put one).
+	if v, ok := c.Get(tokenKey); ok {
+		attrs = append(attrs, slog.String("token_name", v.(auth.Token).Name))
 	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "http request", attrs...)
 }

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/raftkv/raftkv/auth"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
 )
@@ -105,6 +107,9 @@ type Options struct {
 	// LeaseTick is how often the leader checks lease deadlines.
 	MinLeaseTTL time.Duration
 	LeaseTick   time.Duration
+	// Auth, when set, makes the routes ask for tokens (auth.go); nil
+	// serves everyone.
+	Auth *AuthOptions
 }
 
 // Limits and names shared with clients.
@@ -142,6 +147,9 @@ type Server struct {
 	events       *eventRecorder
 	hub          *hub
 	lessor       *lessor
+	// tokens are the tokens requests are checked against; nil when the
+	// server was started without them (SetTokens replaces them).
+	tokens atomic.Pointer[auth.Set]
 	// closing is closed by Close: watch streams end.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -178,6 +186,9 @@ func New(opts Options, c Consensus, s Store) *Server {
 		client:  opts.Client,
 		events:  newEventRecorder(opts.NodeID),
 		closing: make(chan struct{}),
+	}
+	if opts.Auth != nil {
+		srv.tokens.Store(auth.NewSet(opts.Auth.Tokens))
 	}
 	srv.hub = newHub(srv)
 	srv.lessor = newLessor(srv)
@@ -267,7 +278,8 @@ func (s *Server) newEngine() *gin.Engine {
 	if s.opts.Metrics != nil {
 		e.Use(s.countRequests) // outermost, to count the 500s recoverPanics writes
 	}
-	e.Use(s.logRequests, s.recoverPanics, cors, s.withTimeout)
+	// Access is checked after cors, whose preflights carry no credentials.
+	e.Use(s.logRequests, s.recoverPanics, cors, s.checkAccess, s.withTimeout)
 	e.NoRoute(func(c *gin.Context) { abortError(c, http.StatusNotFound, "no such route: "+c.Request.URL.Path) })
 	e.NoMethod(func(c *gin.Context) {
 		abortError(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed on "+c.Request.URL.Path)

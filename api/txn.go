@@ -239,6 +239,21 @@ func txnResults(ops []kv.TxnOp, res []kv.OpResult) []txnResultJSON {
 	return out
 }
 
+// txnKeys is every key a transaction compares, reads or writes, in either
+// branch: a token limited to a prefix must cover them all.
+func txnKeys(t *kv.Txn) [][]byte {
+	keys := make([][]byte, 0, len(t.Compares)+len(t.Success)+len(t.Failure))
+	for _, c := range t.Compares {
+		keys = append(keys, c.Key)
+	}
+	for _, branch := range [][]kv.TxnOp{t.Success, t.Failure} {
+		for _, op := range branch {
+			keys = append(keys, op.Key)
+		}
+	}
+	return keys
+}
+
 func (s *Server) handleTxn(c *gin.Context) {
 	body, ok := s.readValue(c)
 	if !ok {
@@ -252,6 +267,9 @@ func (s *Server) handleTxn(c *gin.Context) {
 	txn, err := req.txn()
 	if err != nil {
 		abortError(c, http.StatusBadRequest, "transaction: "+err.Error())
+		return
+	}
+	if !allowKeys(c, txnKeys(txn)...) {
 		return
 	}
 	client, seq, ok := requestID(c)

@@ -113,9 +113,13 @@ type Config struct {
 	// TLS, shared by every node (nodes[i].tls overrides it), makes the
 	// nodes serve HTTPS; see tls.go.
 	TLS *TLS `json:"tls,omitempty"`
+	// Auth, when set, makes the API ask for tokens (auth.go).
+	Auth *AuthConfig `json:"auth,omitempty"`
 
-	// source names the file in error messages.
+	// source names the file in error messages; dir is its directory, which
+	// relative paths to other files start from.
 	source string
+	dir    string
 	// peerKeySet: the file has peer_key_file, perhaps empty.
 	peerKeySet bool
 }
@@ -123,22 +127,36 @@ type Config struct {
 // Load reads, decodes, fills defaults into and validates the file at path.
 // It never writes anything.
 func Load(path string) (*Config, error) {
+	data, err := readLimited(path, maxConfigFileBytes)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: config file not found: %w", path, fs.ErrNotExist)
+	case errors.Is(err, errTooLarge):
+		return nil, fmt.Errorf("%s: config file is larger than %d bytes", path, maxConfigFileBytes)
+	case err != nil:
+		return nil, fmt.Errorf("%s: cannot read config: %w", path, err)
+	}
+	return parse(path, filepath.Dir(path), data)
+}
+
+var errTooLarge = errors.New("file too large")
+
+// readLimited reads a file of at most limit bytes (errTooLarge beyond).
+// Errors do not repeat the path: callers name it their way.
+func readLimited(path string, limit int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: config file not found: %w", path, fs.ErrNotExist)
-		}
-		return nil, fmt.Errorf("%s: cannot read config: %w", path, unwrapPathError(err))
+		return nil, unwrapPathError(err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read config: %w", path, unwrapPathError(err))
+		return nil, unwrapPathError(err)
 	}
-	if len(data) > maxConfigFileBytes {
-		return nil, fmt.Errorf("%s: config file is larger than %d bytes", path, maxConfigFileBytes)
+	if len(data) > limit {
+		return nil, errTooLarge
 	}
-	return parse(path, data)
+	return data, nil
 }
 
 // unwrapPathError drops the *fs.PathError wrapper, whose message would
@@ -154,21 +172,24 @@ func unwrapPathError(err error) error {
 // Parse decodes and validates a config held in memory. Errors name it
 // "config".
 func Parse(data []byte) (*Config, error) {
-	return parse(defaultSourceName, data)
+	return parse(defaultSourceName, ".", data)
 }
 
-func parse(name string, data []byte) (*Config, error) {
+func parse(name, dir string, data []byte) (*Config, error) {
 	raw, err := decode(name, data)
 	if err != nil {
 		return nil, err
 	}
 	c := raw.withDefaults()
-	c.source = name
+	c.source, c.dir = name, dir
 	if name != defaultSourceName {
-		c.resolveTLSPaths(filepath.Dir(name))
+		c.resolveTLSPaths(dir)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	if err := c.loadAuth(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
 }

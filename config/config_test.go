@@ -69,6 +69,7 @@ func TestShippedConfigLoads(t *testing.T) {
 		AutoPromote:         true,
 		Badger:              BadgerConfig{8 << 20, 32 << 20, 16 << 20},
 		source:              "../config.json",
+		dir:                 "..",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load = %+v\nwant   %+v", c, want)
@@ -122,6 +123,7 @@ func TestDefaults(t *testing.T) {
 		AutoPromote:         true,
 		Badger:              BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
 		source:              "config",
+		dir:                 ".",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Parse = %+v\nwant    %+v", c, want)
@@ -195,7 +197,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown node field", edit(t, `"raft_addr": "tcp://127.0.0.1:7001"`, `"raft_adr": "tcp://127.0.0.1:7001"`),
 			[]string{"config.json:4:15:", `nodes[1]: unknown field "raft_adr" (did you mean "raft_addr"?)`}},
 		{"unknown field far from all", edit(t, `"heartbeat_ms"`, `"colour"`),
-			[]string{`unknown field "colour" (known fields: auto_promote, badger, data_dir,`}},
+			[]string{`unknown field "colour" (known fields: auth, auto_promote, badger, data_dir,`}},
 		{"unknown badger field", edit(t, `"heartbeat_ms": 50,`, `"badger": {"memtable": 1},`),
 			[]string{`badger: unknown field "memtable" (did you mean "memtable_bytes"?)`}},
 		{"duplicate field", edit(t, `"heartbeat_ms": 50,`, `"heartbeat_ms": 50, "heartbeat_ms": 60,`),
@@ -368,7 +370,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(%s): %v", data, err)
 	}
-	back.source = c.source
+	back.source, back.dir = c.source, c.dir
 	if !reflect.DeepEqual(back, c) {
 		t.Fatalf("round trip gave %+v, want %+v", back, c)
 	}

@@ -97,6 +97,7 @@ var (
 		),
 		"peer_key_file", stringShape,
 		"tls", tlsShape,
+		"auth", authShape,
 	)
 )
 
@@ -119,6 +120,7 @@ type rawConfig struct {
 	Badger              *rawBadger `json:"badger"`
 	PeerKeyFile         *string    `json:"peer_key_file"`
 	TLS                 *TLS       `json:"tls"`
+	Auth                *rawAuth   `json:"auth"`
 }
 
 type rawBadger struct {
@@ -145,6 +147,7 @@ func (r *rawConfig) withDefaults() *Config {
 		PeerKeyFile:         orDefault(r.PeerKeyFile, ""),
 		peerKeySet:          r.PeerKeyFile != nil,
 		TLS:                 r.TLS,
+		Auth:                r.Auth.withDefaults(),
 		Badger: BadgerConfig{
 			MemTableBytes:   DefaultMemTableBytes,
 			BlockCacheBytes: DefaultBlockCacheBytes,

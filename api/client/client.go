@@ -130,6 +130,8 @@ type Client struct {
 	sessions *sessionPool
 	// seq numbers every write this client sends, from 1.
 	seq atomic.Uint64
+	// token, when set, goes in every request's Authorization header.
+	token string
 }
 
 // Option adjusts a Client built by New.
@@ -139,6 +141,7 @@ type options struct {
 	connsPerHost int
 	clientID     string // "" = random
 	tls          *tls.Config
+	token        string
 }
 
 // WithTLS makes the client speak HTTPS with cfg (the CA that verifies the
@@ -147,6 +150,13 @@ type options struct {
 // verified against the system's roots.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) { o.tls = cfg }
+}
+
+// WithToken sends token as "Authorization: Bearer <token>" on every
+// request, to a cluster that asks for tokens. It goes in that header only:
+// never in a URL, and never in an error this package returns.
+func WithToken(token string) Option {
+	return func(o *options) { o.token = token }
 }
 
 // WithConnsPerHost sizes the keep-alive pool: up to n idle connections are
@@ -177,7 +187,7 @@ func New(endpoints []string, timeout time.Duration, opts ...Option) (*Client, er
 	} else if err := checkClientID(id); err != nil {
 		return nil, err
 	}
-	c := &Client{timeout: timeout, sessions: newSessionPool(id), scheme: "http"}
+	c := &Client{timeout: timeout, sessions: newSessionPool(id), scheme: "http", token: o.token}
 	if o.tls != nil {
 		c.scheme, c.tls = "https", o.tls.Clone()
 	}

@@ -92,6 +92,9 @@ func (c *Client) send(ctx context.Context, base, method, pathAndQuery string, bo
 	for name, v := range hdr {
 		req.Header[name] = v
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err // a *url.Error, which names the method and URL already

@@ -1,6 +1,12 @@
-// raftkv dashboard: one EventSource on /v1/events of one node feeds every
+// raftkv dashboard: one event stream on /v1/events of one node feeds every
 // widget. When that node stops answering, the page moves to another node it
 // learnt of from the status events. Plain JavaScript, no build step.
+//
+// A cluster with tokens: the page asks for one when a request is refused,
+// keeps it in sessionStorage (this tab only, gone when it closes) and sends
+// it as "Authorization: Bearer" on every request. The stream is read with
+// fetch rather than EventSource, which cannot send headers: a token must
+// never go in a URL.
 "use strict";
 
 const STALE_MS = 3000;        // no event for this long: the node is hung, move on
@@ -8,6 +14,7 @@ const CHART_SECONDS = 120;    // the chart's widest window
 const CHART_MIN_SECONDS = 30; // narrowest: a young history fills the chart instead of a corner
 const TRAIL_KEEP = 200;       // lines kept on the page
 const TIMELINE_KEEP = 300;    // events kept on the page
+const TOKEN_KEY = "raftkv.token"; // sessionStorage key of the API token
 
 const state = {
   base: location.origin,      // the node whose stream we follow
@@ -22,6 +29,7 @@ const state = {
   timeline: [],               // {time, node, kind, cls, html parts}
   points: [],                 // stats points, oldest first
   trailLast: 0,               // highest trail index shown
+  token: sessionStorage.getItem(TOKEN_KEY) || "", // "" sends none
 };
 
 // ---------- small DOM helpers ----------
@@ -76,34 +84,125 @@ function setConn(kind, text) {
   $("conn-text").textContent = text;
 }
 
+// ---------- the token ----------
+
+function authHeaders(extra) {
+  const h = Object.assign({}, extra);
+  if (state.token) h.Authorization = "Bearer " + state.token;
+  return h;
+}
+
+// needToken shows the token form; the stream waits until one is given.
+function needToken(why) {
+  setConn("reconnecting", why);
+  $("token-why").textContent = why;
+  $("token-form").hidden = false;
+  $("token-input").focus();
+}
+
+$("token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  state.token = $("token-input").value.trim();
+  $("token-input").value = "";
+  if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  $("token-form").hidden = true;
+  connect(state.base);
+});
+
+function refusal(status) {
+  if (status === 403) return "this token may not do that (the stream needs a read token without a prefix)";
+  return state.token ? "the token was refused; give another" : "this cluster asks for a token";
+}
+
+// ---------- the stream ----------
+
+// openStream reads a Server-Sent Events stream with fetch and calls
+// on.open(), on.event(name, data), on.denied(status) (401, 403) or
+// on.error(why), unless closed first.
+function openStream(url, on) {
+  const ctl = new AbortController();
+  (async () => {
+    let resp;
+    try {
+      resp = await fetch(url, { headers: authHeaders({ Accept: "text/event-stream" }), cache: "no-store", signal: ctl.signal });
+    } catch (e) {
+      if (!ctl.signal.aborted) on.error("could not be opened");
+      return;
+    }
+    if (resp.status === 401 || resp.status === 403) { on.denied(resp.status); return; }
+    if (!resp.ok || !resp.body) { on.error(`answered ${resp.status}`); return; }
+    on.open();
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n?/g, "\n");
+        for (let i; (i = buf.indexOf("\n\n")) >= 0; buf = buf.slice(i + 2)) sseBlock(buf.slice(0, i), on.event);
+      }
+    } catch (e) { /* aborted, or the connection broke */ }
+    if (!ctl.signal.aborted) on.error("ended");
+  })();
+  return { close: () => ctl.abort() };
+}
+
+// sseBlock parses one event ("event:" and "data:" lines; ":" comments,
+// such as keep-alives, are skipped) and hands it to fn.
+function sseBlock(block, fn) {
+  let name = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line === "" || line.startsWith(":")) continue;
+    const c = line.indexOf(":");
+    const field = c < 0 ? line : line.slice(0, c);
+    let v = c < 0 ? "" : line.slice(c + 1);
+    if (v.startsWith(" ")) v = v.slice(1);
+    if (field === "event") name = v;
+    else if (field === "data") data.push(v);
+  }
+  if (data.length) fn(name, data.join("\n"));
+}
+
+const streamHandlers = {
+  status: onStatus,
+  raft: (d) => addRaftEvents(d.events || []),
+  stats: (d) => addPoints(d.points || []),
+  trail: (d) => addTrail(d.lines || []),
+};
+
 function connect(base) {
   clearTimeout(state.retryTimer);
   if (state.es) state.es.close();
   state.base = base;
   state.lastMsg = Date.now();
   setConn("reconnecting", `connecting to ${base.replace(/^https?:\/\//, "")}…`);
-  const es = new EventSource(base + "/v1/events");
-  state.es = es;
-  const on = (name, fn) => es.addEventListener(name, (ev) => {
-    if (es !== state.es) return;
-    state.lastMsg = Date.now();
-    let data;
-    try { data = JSON.parse(ev.data); } catch (e) { console.warn("bad event", name, e); return; }
-    fn(data);
+  const es = openStream(base + "/v1/events", {
+    open: () => {
+      if (es !== state.es) return;
+      state.lastMsg = Date.now();
+      state.failures = 0;
+    },
+    event: (name, raw) => {
+      if (es !== state.es) return;
+      state.lastMsg = Date.now();
+      let data;
+      try { data = JSON.parse(raw); } catch (e) { console.warn("bad event", name, e); return; }
+      const fn = streamHandlers[name];
+      if (fn) fn(data);
+    },
+    denied: (status) => {
+      if (es !== state.es) return;
+      state.es = null; // no failover: every node has the same tokens
+      needToken(refusal(status));
+    },
+    error: (why) => {
+      if (es !== state.es) return;
+      failover("the stream from " + base.replace(/^https?:\/\//, "") + " " + why);
+    },
   });
-  es.onopen = () => {
-    if (es !== state.es) return;
-    state.lastMsg = Date.now();
-    state.failures = 0;
-  };
-  on("status", onStatus);
-  on("raft", (d) => addRaftEvents(d.events || []));
-  on("stats", (d) => addPoints(d.points || []));
-  on("trail", (d) => addTrail(d.lines || []));
-  es.onerror = () => {
-    if (es !== state.es) return;
-    failover("the stream from " + base.replace(/^https?:\/\//, "") + " ended");
-  };
+  state.es = es;
 }
 
 // failover moves the stream to the next node: those the last status showed
@@ -496,11 +595,12 @@ function kvMsg(text, kind) {
 
 async function api(method, path, body) {
   const started = performance.now();
-  const init = { method };
-  if (body !== undefined) { init.body = body; init.headers = { "Content-Type": "application/octet-stream" }; }
+  const init = { method, headers: authHeaders() };
+  if (body !== undefined) { init.body = body; init.headers["Content-Type"] = "application/octet-stream"; }
   const resp = await fetch(state.base + path, init);
   const text = await resp.text();
   const ms = (performance.now() - started).toFixed(1);
+  if (resp.status === 401) needToken(refusal(401));
   if (!resp.ok) {
     let msg = text;
     try { msg = JSON.parse(text).error || text; } catch (e) { /* not JSON */ }

@@ -62,7 +62,7 @@ func benchModeCmd(a *app, mode bench.Mode) *cobra.Command {
 			}
 			cfg.Endpoints, cfg.TLS = c.Endpoints(), c.TLSConfig()
 			release()
-			cfg.Timeout = a.timeout
+			cfg.Timeout, cfg.Token = a.timeout, a.token
 			cfg.Consistency = a.consistency
 			cfg.Progress, cfg.ProgressInPlace = a.stderr, a.stderrTTY
 			if err := cfg.Validate(); err != nil {

@@ -19,6 +19,7 @@ func main() {
 		stdoutTTY: readline.IsTerminal(int(os.Stdout.Fd())),
 		stderrTTY: readline.IsTerminal(int(os.Stderr.Fd())),
 		signals:   osSignals{},
+		getenv:    os.Getenv,
 		termSize: func() (int, int) {
 			w, h, err := readline.GetSize(int(os.Stdout.Fd()))
 			if err != nil {

@@ -26,6 +26,7 @@ const (
 	exitUsage       = 2 // bad command line, bad config.json, or input the server rejected (400, 413)
 	exitUnavailable = 3 // no node could serve: refused, 503, timed out
 	exitCondition   = 4 // a conditional write's condition did not hold (412): nothing was written
+	exitDenied      = 5 // the cluster refused the token: none or a bad one (401), or too few rights (403)
 	// exitInterrupted is what a shell reports for a process killed by
 	// Ctrl-C; kvcli returns it when Ctrl-C cut a command short.
 	exitInterrupted = 130
@@ -69,7 +70,13 @@ type env struct {
 	// editorHook, when set, adjusts the line editor's configuration: tests
 	// drive the interactive shell through a pipe posing as a terminal.
 	editorHook func(*readline.Config)
+	// getenv reads the environment (RAFTKV_TOKEN); nil reads nothing.
+	getenv func(string) string
 }
+
+// tokenEnv names the environment variable kvcli takes its token from:
+// better than --token, which other users can see in the process list.
+const tokenEnv = "RAFTKV_TOKEN"
 
 // app is one command line being run: the environment, the global flags,
 // and, inside the shell, the shell's session.
@@ -80,6 +87,7 @@ type app struct {
 	output      string        // "text" or "json"
 	consistency string        // "", "linearizable", "stale" or "lease"
 	tls         tlsconf.Files // --cacert, --cert, --key
+	token       string        // --token, else $RAFTKV_TOKEN; "" sends none
 	sess        *session
 }
 
@@ -124,7 +132,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Long: "kvcli reads and writes a raftkv cluster over its HTTP API. Without a command it opens an\n" +
 			"interactive shell (or, with commands piped in, runs them one line at a time).\n\n" +
 			"Exit codes: 0 ok, 1 key not found (or other failure), 2 usage, 3 cluster unavailable,\n" +
-			"130 interrupted.",
+			"4 condition failed, 5 token refused (401, 403), 130 interrupted.",
 		Args:          cobra.NoArgs,
 		SilenceErrors: true, // run prints the one line
 		SilenceUsage:  true,
@@ -134,7 +142,7 @@ func newRootCmd(a *app) *cobra.Command {
 			}
 			return runShell(cmd.Context(), a)
 		},
-		PersistentPreRunE: func(*cobra.Command, []string) error { return a.checkGlobals() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.checkGlobals(cmd) },
 	}
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
@@ -148,6 +156,7 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.StringVar(&a.tls.CAFile, "cacert", "", "verify the nodes' HTTPS certificates with the CAs in this PEM `file` (default: config.json's tls.ca_file, else the system's)")
 	pf.StringVar(&a.tls.CertFile, "cert", "", "client certificate `file` (PEM) for nodes that require one (mutual TLS); with --key")
 	pf.StringVar(&a.tls.KeyFile, "key", "", "the client certificate's key `file` (PEM)")
+	pf.StringVar(&a.token, "token", "", "API token, for a cluster that asks for one (default $"+tokenEnv+", which, unlike the flag, other users cannot see)")
 	pf.StringVar(&a.consistency, "consistency", "", "reads: linearizable (the server's default), stale (local state, may lag) or lease (leader lease, no round trip)")
 
 	root.AddCommand(getCmd(a), putCmd(a), delCmd(a), txnCmd(a), watchKeyCmd(a), leaseCmd(a), lockCmd(a), listCmd(a), statusCmd(a), leaderCmd(a), benchCmd(a),
@@ -174,8 +183,13 @@ func newRootCmd(a *app) *cobra.Command {
 	return root
 }
 
-// checkGlobals validates the global flags, before any command runs.
-func (a *app) checkGlobals() error {
+// checkGlobals validates the global flags, before any command runs, and
+// takes the token from the environment unless --token gave one.
+func (a *app) checkGlobals(cmd *cobra.Command) error {
+	if !cmd.Flags().Changed("token") && a.getenv != nil {
+		a.token = a.getenv(tokenEnv)
+	}
+	a.token = strings.TrimSpace(a.token)
 	switch {
 	case a.timeout <= 0:
 		return usageErr(fmt.Errorf("--timeout must be positive, got %s", a.timeout))
@@ -195,20 +209,21 @@ func (a *app) json() bool { return a.output == "json" }
 func (a *app) forPeople() bool { return a.stdoutTTY || a.sess != nil && a.sess.interactive }
 
 // resolve returns the endpoints the flags (or config.json) name, and the
-// client options that reach them (HTTPS).
+// client options that reach them (HTTPS, the token).
 func (a *app) resolve() ([]string, []client.Option, error) {
 	t, err := resolveTarget(a.endpoints, a.tls, configPath)
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
+	opts := a.tokenOptions()
 	if t.tls == nil {
-		return t.endpoints, nil, nil
+		return t.endpoints, opts, nil
 	}
 	cfg, err := tlsconf.ClientConfig(*t.tls)
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
-	return t.endpoints, []client.Option{client.WithTLS(cfg)}, nil
+	return t.endpoints, append(opts, client.WithTLS(cfg)), nil
 }
 
 // client returns the client for a command and a function to release it.
@@ -232,12 +247,20 @@ func (a *app) client(cmd *cobra.Command) (*client.Client, func(), error) {
 // connectionFlagChanged reports whether this line sets a flag that shapes
 // the client, so the shell's own will not do.
 func connectionFlagChanged(cmd *cobra.Command) bool {
-	for _, name := range []string{"endpoints", "timeout", "cacert", "cert", "key"} {
+	for _, name := range []string{"endpoints", "timeout", "cacert", "cert", "key", "token"} {
 		if cmd.Flags().Changed(name) {
 			return true
 		}
 	}
 	return false
+}
+
+// tokenOptions send the token, when there is one.
+func (a *app) tokenOptions() []client.Option {
+	if a.token == "" {
+		return nil
+	}
+	return []client.Option{client.WithToken(a.token)}
 }
 
 // withClient adapts fn into a cobra RunE with a client from a.client.
@@ -275,6 +298,11 @@ func classify(err error) error {
 			code = exitUsage
 		case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			code = exitUnavailable
+		case http.StatusUnauthorized:
+			code = exitDenied
+			err = fmt.Errorf("%w (the token goes in --token or $%s)", err, tokenEnv)
+		case http.StatusForbidden:
+			code = exitDenied
 		}
 	}
 	return &exitError{code: code, err: err}

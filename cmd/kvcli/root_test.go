@@ -72,6 +72,7 @@ type opts struct {
 	stdin     string
 	stdoutTTY bool
 	signals   signaler
+	env       map[string]string // the environment kvcli sees
 }
 
 func runCLI(t *testing.T, args ...string) result {
@@ -82,7 +83,8 @@ func runCLI(t *testing.T, args ...string) result {
 func runWith(t *testing.T, o opts, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	e := &env{stdin: strings.NewReader(o.stdin), stdout: &out, stderr: &errOut, stdoutTTY: o.stdoutTTY, signals: o.signals}
+	e := &env{stdin: strings.NewReader(o.stdin), stdout: &out, stderr: &errOut, stdoutTTY: o.stdoutTTY, signals: o.signals,
+		getenv: func(k string) string { return o.env[k] }}
 	code := run(context.Background(), args, e)
 	return result{code, out.String(), errOut.String()}
 }

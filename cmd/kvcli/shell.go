@@ -25,7 +25,7 @@ const historyName = ".kvcli_history"
 type session struct {
 	endpoints   []string // as resolved at start, for `use` and completion
 	timeout     time.Duration
-	opts        []client.Option // how the client reaches the nodes (HTTPS)
+	opts        []client.Option // how the client reaches the nodes (HTTPS, the token)
 	interactive bool
 	// cur is the client commands use; `use` replaces it. Completion reads
 	// it from readline's goroutine, hence the atomic.

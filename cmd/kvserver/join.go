@@ -89,7 +89,7 @@ func (n *node) joinCluster(ctx context.Context, j *joinSpec) error {
 	if mb, ok := n.raft.Status().Membership.Get(n.id); ok && mb.Incarnation == n.ident.Incarnation {
 		return nil
 	}
-	c, err := client.New(j.urls, 5*time.Second, n.tls.clientOptions()...)
+	c, err := client.New(j.urls, 5*time.Second, n.clientOpts...)
 	if err != nil {
 		return fmt.Errorf("--join: %w", err)
 	}
@@ -221,7 +221,7 @@ func (n *node) watchMembership(stop <-chan struct{}, seenSelf bool) {
 			committed := st.AppliedIndex >= st.ConfigIndex
 			if !committed && time.Now().After(nextAsk) {
 				nextAsk = time.Now().Add(time.Second)
-				committed = leaderConfirmsRemoval(ctx, st, n.id, n.tls.clientOptions())
+				committed = leaderConfirmsRemoval(ctx, st, n.id, n.clientOpts...)
 			}
 			if committed {
 				n.report(fmt.Errorf("node %d was %w (config index %d); its data in %s is of no further use: "+
@@ -236,7 +236,7 @@ func (n *node) watchMembership(stop <-chan struct{}, seenSelf bool) {
 // recordIncarnation asks the leader, through this node's own API (which
 // forwards), to record this data directory's incarnation.
 func (n *node) recordIncarnation(ctx context.Context) {
-	c, err := client.New([]string{n.httpURL}, 5*time.Second, n.tls.clientOptions()...)
+	c, err := client.New([]string{n.httpURL}, 5*time.Second, n.clientOpts...)
 	if err != nil {
 		return
 	}
@@ -259,12 +259,12 @@ func (n *node) report(err error) {
 // leaderConfirmsRemoval asks the members of st's membership which of them
 // leads, and whether its committed membership, at least as new as st's,
 // leaves id out.
-func leaderConfirmsRemoval(ctx context.Context, st raft.Status, id uint64, copts []client.Option) bool {
+func leaderConfirmsRemoval(ctx context.Context, st raft.Status, id uint64, opts ...client.Option) bool {
 	var eps []string
 	for _, mb := range st.Membership.Members {
 		eps = append(eps, mb.HTTPAddr)
 	}
-	c, err := client.New(eps, time.Second, copts...)
+	c, err := client.New(eps, time.Second, opts...)
 	if err != nil {
 		return false
 	}

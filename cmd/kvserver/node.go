@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api"
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/api/metrics"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/kv"
@@ -29,6 +30,8 @@ type node struct {
 	ident   identity // this data directory's; the watcher sets Member
 	httpURL string   // where this node's own API answers
 	tls     *nodeTLS // nil: plain HTTP
+	// clientOpts go with this node's calls to the API (HTTPS, its token).
+	clientOpts []client.Option
 	// skipHandOver: do not pass leadership on when stopping (the whole
 	// cluster is stopping).
 	skipHandOver bool
@@ -79,7 +82,8 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 		return nil, err
 	}
 	dir := cfg.NodeDir(id)
-	n = &node{id: id, dir: dir, logger: logger, tls: nt, gone: make(chan error, 1)}
+	n = &node{id: id, dir: dir, logger: logger, tls: nt, gone: make(chan error, 1),
+		clientOpts: append(nt.clientOptions(), nodeClientOptions(cfg)...)}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -89,7 +93,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	_, statErr := os.Stat(filepath.Join(dir, "raft"))
 	fresh := errors.Is(statErr, fs.ErrNotExist)
 	if fresh && o.join == nil {
-		if err := checkFreshBootstrap(context.Background(), cfg, id, n.tls.clientOptions()); err != nil {
+		if err := checkFreshBootstrap(context.Background(), cfg, id, n.clientOpts); err != nil {
 			return n, err
 		}
 	}
@@ -163,7 +167,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	srv := api.New(api.Options{NodeID: id, HTTPRoutes: httpRoutes, RequestTimeout: cfg.RequestTimeout(),
 		MaxValueBytes: cfg.MaxValueBytes, Logger: logger, Snapshots: n.snaps,
 		Metrics: n.prom, ReadyMaxLag: uint64(cfg.ReadyMaxLagEntries), TrailPath: cfg.TrailPath(id),
-		MinLeaseTTL: minLeaseTTL(cfg), PeerTLS: n.tls.peerConfig()}, n.raft, n.store)
+		MinLeaseTTL: minLeaseTTL(cfg), PeerTLS: n.tls.peerConfig(), Auth: apiAuth(cfg)}, n.raft, n.store)
 	srv.RecordEvents() // the dashboard's timeline then starts with this node's first election
 	n.api = srv
 	handler := srv.Handler()
@@ -174,7 +178,8 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	n.httpc = make(chan error, 1)
 	go func() { n.httpc <- n.tls.serve(n.http, ln, logger) }()
 	n.httpURL = n.tls.selfURL(ln.Addr().String(), self.HTTPAddr)
-	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir)
+	logger.Info("node serving", "http", n.httpURL, "raft", self.RaftAddr, "data", dir, "tokens", cfg.Auth.Enabled())
+	warnIfOpen(cfg, self.HTTPAddr, logger)
 	if o.join != nil && !n.ident.Member {
 		if err := n.joinCluster(context.Background(), o.join); err != nil {
 			return n, err

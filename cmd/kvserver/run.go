@@ -230,6 +230,9 @@ func runNodes(ctx context.Context, cfg *config.Config, ids []uint64, w *logWrite
 		}
 		nodes = append(nodes, n)
 	}
+	hupCtx, stopHUP := context.WithCancel(ctx)
+	defer stopHUP()
+	reloadTokensOnHUP(hupCtx, cfg, apiServers(nodes), nodes[0].logger)
 	type ended struct {
 		n   *node
 		err error // from the membership watcher; nil: Raft failed

@@ -75,20 +75,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900), // the screenshot is committed: no wider than it needs
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := newBrowser(t, ctx, chromium)
 
 	var writes *writeLoad
 	if *updateScreenshot {
@@ -143,6 +130,27 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
 }
 
+// newBrowser starts headless Chromium, closed at the test's end.
+func newBrowser(t *testing.T, ctx context.Context, chromium string) context.Context {
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900), // the screenshot is committed: no wider than it needs
+	)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return bctx
+}
+
 // waitDashboard polls the page until ok holds of what it shows.
 func waitDashboard(t *testing.T, ctx context.Context, what string, ok func(dashboardState) bool) dashboardState {
 	t.Helper()
@@ -168,6 +176,7 @@ func putFromPage(t *testing.T, ctx context.Context, key, value string) {
 	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
 		document.getElementById("key").value = %q;
 		document.getElementById("value").value = %q;
+		document.getElementById("kv-msg").textContent = ""; // not a previous put's answer
 		document.querySelector("#kv-form button[data-op=put]").click();
 		return true;
 	})()`, key, value)))

@@ -53,6 +53,9 @@ type Config struct {
 	// nodes (kvcli's --cacert, --cert, --key); nil: plain HTTP, or the
 	// system's roots for https:// endpoints.
 	TLS *tls.Config
+	// Token is sent on every request, the metrics scrapes included
+	// (raftkv only); "" sends none.
+	Token string
 	// Progress, when set, receives a progress line every second; with
 	// ProgressInPlace the line is rewritten in place (a terminal) instead of
 	// one line per second (a log).

@@ -62,7 +62,7 @@ const scrapeTimeout = 2 * time.Second
 // scrape reads endpoint's /metrics (Prometheus text format) and returns
 // the totals of the histograms in serverMetrics, each summed over its
 // series (a node serves one series of each, labelled with its id).
-func scrape(ctx context.Context, hc *http.Client, endpoint string) (histTotals, error) {
+func scrape(ctx context.Context, hc *http.Client, endpoint, token string) (histTotals, error) {
 	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
@@ -70,6 +70,10 @@ func scrape(ctx context.Context, hc *http.Client, endpoint string) (histTotals, 
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	if token != "" {
+		// /metrics needs a token where auth.protect_metrics is on.
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
@@ -141,6 +145,7 @@ func serverDelta(endpoint string, before, after histTotals) (*ServerStats, error
 // serverWatch reads one node's metrics around the measured part of a run.
 type serverWatch struct {
 	endpoint string
+	token    string
 	hc       *http.Client
 	before   histTotals
 	err      error // why there will be no ServerStats
@@ -150,7 +155,7 @@ type serverWatch struct {
 // with Spread it looks the leader up first). Failure is not fatal: the
 // run goes on and the report says why the server figures are missing.
 func startServerWatch(ctx context.Context, cfg Config, s store, tg *targets) *serverWatch {
-	w := &serverWatch{hc: &http.Client{Timeout: scrapeTimeout}}
+	w := &serverWatch{hc: &http.Client{Timeout: scrapeTimeout}, token: cfg.Token}
 	if cfg.TLS != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = cfg.TLS.Clone()
@@ -172,7 +177,7 @@ func startServerWatch(ctx context.Context, cfg Config, s store, tg *targets) *se
 	} else {
 		w.endpoint = tg.next()
 	}
-	w.before, w.err = scrape(ctx, w.hc, w.endpoint)
+	w.before, w.err = scrape(ctx, w.hc, w.endpoint, w.token)
 	return w
 }
 
@@ -183,7 +188,7 @@ func (w *serverWatch) finish(ctx context.Context, res *Result) {
 	defer w.hc.CloseIdleConnections()
 	if w.err == nil {
 		var after histTotals
-		if after, w.err = scrape(context.WithoutCancel(ctx), w.hc, w.endpoint); w.err == nil {
+		if after, w.err = scrape(context.WithoutCancel(ctx), w.hc, w.endpoint, w.token); w.err == nil {
 			res.Server, w.err = serverDelta(w.endpoint, w.before, after)
 		}
 	}

@@ -33,7 +33,7 @@ type store interface {
 func newStore(cfg Config, value []byte) (store, error) {
 	switch cfg.Protocol {
 	case "", ProtocolRaftkv:
-		opts := []client.Option{client.WithConnsPerHost(cfg.Clients)}
+		opts := []client.Option{client.WithConnsPerHost(cfg.Clients), client.WithToken(cfg.Token)}
 		if cfg.TLS != nil {
 			opts = append(opts, client.WithTLS(cfg.TLS))
 		}
