@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -215,20 +213,5 @@ func checkDashboardStream(t *testing.T, base, token string) {
 	if got := httpStatus(t, http.MethodGet, base+"/v1/events", ""); got != 401 {
 		t.Fatalf("/v1/events without a token: %d", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if sc.Text() == "event:status" || sc.Text() == "event: status" {
-			return
-		}
-	}
-	t.Fatalf("the stream ended without a status event: %v", sc.Err())
+	secureStream(t, http.DefaultClient, base+"/v1/events", token, "status")
 }
