@@ -183,7 +183,7 @@ func parse(name, dir string, data []byte) (*Config, error) {
 	c := raw.withDefaults()
 	c.source, c.dir = name, dir
 	if name != defaultSourceName {
-		c.resolveTLSPaths(dir)
+		c.resolveTLSPaths()
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -27,12 +27,16 @@ func (c *Config) PeerKeys() ([][PeerKeySize]byte, error) {
 	if c.PeerKeyFile == "" {
 		return nil, nil
 	}
-	keys, err := ReadPeerKeys(c.PeerKeyFile)
+	keys, err := ReadPeerKeys(c.PeerKeyPath())
 	if err != nil {
-		return nil, fmt.Errorf("%s: peer_key_file %q: %w", c.sourceName(), c.PeerKeyFile, err)
+		return nil, fmt.Errorf("%s: peer_key_file %q: %w", c.sourceName(), c.PeerKeyPath(), err)
 	}
 	return keys, nil
 }
+
+// PeerKeyPath is peer_key_file's path, a relative one taken from the
+// config file's directory, like every file the config names.
+func (c *Config) PeerKeyPath() string { return c.relative(c.PeerKeyFile) }
 
 // ReadPeerKeys reads a peer key file: one key per line as 64 hex digits,
 // the first the one to seal with; blank lines and lines starting with #

@@ -94,3 +94,27 @@ func TestPeerKeyFileErrors(t *testing.T) {
 		t.Fatalf("without peer_key_file: %v, %v, %v", keys, err, kerr)
 	}
 }
+
+// A relative peer_key_file starts from the config file's directory, as the
+// tls and auth files do, not from wherever kvserver runs.
+func TestPeerKeyFileRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "peer.key"), []byte(hexKey1+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.json")
+	doc := edit(t, `"heartbeat_ms": 50,`, `"heartbeat_ms": 50, "peer_key_file": "peer.key",`)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "peer.key"); c.PeerKeyPath() != want {
+		t.Fatalf("PeerKeyPath = %q, want %q", c.PeerKeyPath(), want)
+	}
+	if keys, err := c.PeerKeys(); err != nil || len(keys) != 1 {
+		t.Fatalf("PeerKeys = %d keys, %v", len(keys), err)
+	}
+}

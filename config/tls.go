@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/raftkv/raftkv/internal/tlsconf"
 )
@@ -57,16 +56,14 @@ func (c *Config) NodeTLS(id uint64) TLS {
 }
 
 // resolveTLSPaths makes the relative file names in every tls object
-// relative to dir.
-func (c *Config) resolveTLSPaths(dir string) {
+// relative to the config file's directory.
+func (c *Config) resolveTLSPaths() {
 	resolve := func(t *TLS) {
 		if t == nil {
 			return
 		}
 		for _, p := range []*string{&t.CertFile, &t.KeyFile, &t.CAFile, &t.ClientCAFile} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(dir, *p)
-			}
+			*p = c.relative(*p)
 		}
 	}
 	resolve(c.TLS)

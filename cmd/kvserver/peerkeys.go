@@ -24,8 +24,8 @@ func peerKeys(cfg *config.Config, logger *slog.Logger) ([]transport.PeerKey, err
 	}
 	// Readable by others is a warning, not a refusal: the operator may
 	// have reasons (a group the service runs in), but should know.
-	if fi, err := os.Stat(cfg.PeerKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		logger.Warn("peer key file is readable by other users; chmod 600 it", "file", cfg.PeerKeyFile, "mode", fi.Mode().Perm())
+	if fi, err := os.Stat(cfg.PeerKeyPath()); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("peer key file is readable by other users; chmod 600 it", "file", cfg.PeerKeyPath(), "mode", fi.Mode().Perm())
 	}
 	return keys, nil
 }
