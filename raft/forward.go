@@ -16,6 +16,37 @@ import "time"
 // gave up at their own deadline long before.
 const forwardExpiry = 30 * time.Second
 
+// Forward ids must not repeat across a follower's restarts: a leader's
+// answer to a batch sent before one (queued in a transport while the
+// follower was down) would otherwise match a new batch with the same id,
+// and tell its callers they were written at another entry. A follower
+// therefore starts counting at a random point (see StartNode). The
+// leader, for its part, proposes a batch once however often its MsgProp
+// arrives (a duplicated or replayed message), remembering the last
+// seenProposalsPerPeer ids from each follower.
+const seenProposalsPerPeer = 1024
+
+// seenProposals is the ids of the batches one follower sent lately, in
+// the order they came. Owned by the driver.
+type seenProposals struct {
+	ids  map[uint64]bool
+	fifo []uint64
+}
+
+// add records id and reports whether it was new.
+func (s *seenProposals) add(id uint64) bool {
+	if s.ids[id] {
+		return false
+	}
+	if len(s.fifo) == seenProposalsPerPeer {
+		delete(s.ids, s.fifo[0])
+		s.fifo = s.fifo[1:]
+	}
+	s.ids[id] = true
+	s.fifo = append(s.fifo, id)
+	return true
+}
+
 // forwarded is a batch sent to the leader and not yet answered. Owned by
 // the driver.
 type forwarded struct {
@@ -63,6 +94,15 @@ func (n *Node) routeProposalMessage(m Message) bool {
 // proposeForwarded is the leader's side: propose the entries and answer
 // where they went, or that this node cannot take them.
 func (n *Node) proposeForwarded(m Message) {
+	seen := n.seenProps[m.From]
+	if seen == nil {
+		seen = &seenProposals{ids: map[uint64]bool{}}
+		n.seenProps[m.From] = seen
+	}
+	if !seen.add(m.Context) {
+		n.logger.Debug("dropping a forwarded batch proposed before", "from", m.From, "id", m.Context)
+		return
+	}
 	resp := Message{Type: MsgPropResp, From: n.cfg.ID, To: m.From, Term: n.core.Term(), Context: m.Context}
 	data := make([][]byte, 0, len(m.Entries))
 	for _, e := range m.Entries {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,8 +126,10 @@ type Node struct {
 	propc chan proposal
 	// Proposals forwarded to the leader and not yet answered, by batch
 	// id. Owned by the driver.
-	forwards     map[uint64]*forwarded
-	forwardSeq   uint64
+	forwards   map[uint64]*forwarded
+	forwardSeq uint64
+	// seenProps: the batches each follower forwarded lately (forward.go).
+	seenProps    map[NodeID]*seenProposals
 	forwardSweep time.Time // when expireForwards runs next
 	confc        chan confReq
 	readc        chan readRequest
@@ -217,8 +220,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
 		propc: make(chan proposal, 4096), confc: make(chan confReq), readc: make(chan readRequest, 4096),
 		transferc: make(chan transferReq), applyq: newApplyQueue(),
-		forwards: map[uint64]*forwarded{},
-		stopc:    make(chan struct{}), failc: make(chan struct{}),
+		forwards: map[uint64]*forwarded{}, forwardSeq: rand.Uint64() >> 1, seenProps: map[NodeID]*seenProposals{},
+		stopc: make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
 		snapSenders: map[NodeID]*snapSender{}, snapOutcomes: make(chan snapOutcome),
 		snapTaken: make(chan snapTaken), snapReqs: make(chan chan snapTaken),

@@ -703,3 +703,28 @@ func TestNodeKeepsLeadingWhileApplyStalls(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedProposalsProposedOnce: with every message delivered twice,
+// each proposal a follower forwards is still proposed once by the leader
+// (the counter state machine fails the test on a value applied twice).
+func TestForwardedProposalsProposedOnce(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lead := c.leader()
+	follower := (lead + 1) % 3
+	c.net.SetDuplicateRate(1)
+	for i := range 20 {
+		if _, err := c.propose(follower, fmt.Sprintf("dup-%d", i)); err != nil {
+			t.Fatalf("propose dup-%d on follower %d: %v", i, follower, err)
+		}
+	}
+	c.net.SetDuplicateRate(0)
+	for _, id := range c.ids {
+		waitFor(t, "every value applied everywhere", func() bool { return c.nodes[id].sm.has("dup-19") })
+		c.nodes[id].sm.mu.Lock()
+		dup := c.nodes[id].sm.dup
+		c.nodes[id].sm.mu.Unlock()
+		if dup != nil {
+			t.Fatalf("node %d: %v", id, dup)
+		}
+	}
+}
