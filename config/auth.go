@@ -37,18 +37,11 @@ type AuthConfig struct {
 func (a *AuthConfig) Enabled() bool { return a != nil && a.TokensFile != "" }
 
 type rawAuth struct {
-	TokensFile     *string `json:"tokens_file"`
-	NodeTokenFile  *string `json:"node_token_file"`
+	TokensFile     *string `json:"tokens_file" config:"required"`
+	NodeTokenFile  *string `json:"node_token_file" config:"required"`
 	ProtectMetrics *bool   `json:"protect_metrics"`
 	ProtectUI      *bool   `json:"protect_ui"`
 }
-
-var authShape = object([]string{"tokens_file", "node_token_file"},
-	"tokens_file", stringShape,
-	"node_token_file", stringShape,
-	"protect_metrics", boolShape,
-	"protect_ui", boolShape,
-)
 
 func (r *rawAuth) withDefaults() *AuthConfig {
 	if r == nil {

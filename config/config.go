@@ -63,9 +63,9 @@ const (
 
 // Node is one member of the cluster.
 type Node struct {
-	ID       uint64 `json:"id"`
-	RaftAddr string `json:"raft_addr"` // tcp://host:port, for ZeroMQ
-	HTTPAddr string `json:"http_addr"` // host:port, for the API
+	ID       uint64 `json:"id" config:"required"`
+	RaftAddr string `json:"raft_addr" config:"required"` // tcp://host:port, for ZeroMQ
+	HTTPAddr string `json:"http_addr" config:"required"` // host:port, for the API
 	// TLS overrides, field by field, the top-level tls for this node
 	// (typically its own cert_file and key_file).
 	TLS *TLS `json:"tls,omitempty"`
@@ -73,8 +73,8 @@ type Node struct {
 
 // Range is an inclusive range of milliseconds.
 type Range struct {
-	Min int `json:"min"`
-	Max int `json:"max"`
+	Min int `json:"min" config:"required"`
+	Max int `json:"max" config:"required"`
 }
 
 // BadgerConfig sizes each node's badger database.

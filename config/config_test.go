@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -487,6 +488,7 @@ func TestRoutes(t *testing.T) {
 		{`[{"id": 1, "raft_addr": "tcp://127.0.0.1:9001", "http_addr": "http://127.0.0.1:9101"}]`, "routes[0].http_addr"},
 		{`[{"id": 1, "raft_addr": "tcp://h:1", "http_addr": "h:2"}, {"id": 1, "raft_addr": "tcp://h:3", "http_addr": "h:4"}]`, "routes[1].id 1 duplicates routes[0]"},
 		{`[{"id": 1, "raft_addr": "tcp://h:1"}]`, "http_addr"},
+		{`[{"id": 1, "raft_addr": "tcp://h:1", "http_addr": "h:2", "tls": {}}]`, `routes[0]: unknown field "tls"`},
 	}
 	for _, tt := range tests {
 		c, err := Parse([]byte(edit(t, `"heartbeat_ms": 50`, `"heartbeat_ms": 50, "routes": `+tt.routes)))
@@ -499,5 +501,30 @@ func TestRoutes(t *testing.T) {
 		if err != nil || len(c.Routes) != 2 || c.Routes[1].ID != 7 || c.Routes[1].HTTPAddr != "127.0.0.1:9107" {
 			t.Errorf("%s: %+v, %v", tt.routes, c, err)
 		}
+	}
+}
+
+// The schema is derived from rawConfig: every field the struct has is
+// known, with its kind, and the required ones are marked.
+func TestSchemaFollowsTheStruct(t *testing.T) {
+	top := configShape
+	for _, name := range []string{"nodes", "election_timeout_ms", "routes", "badger", "peer_key_file", "tls", "auth"} {
+		if top.fields[name] == nil {
+			t.Errorf("the schema lacks %q", name)
+		}
+	}
+	if !slices.Equal(top.required, []string{"nodes"}) {
+		t.Errorf("top-level required = %v", top.required)
+	}
+	node := top.fields["nodes"].elem
+	if node.fields["id"].kind != kindUint || node.fields["tls"].kind != kindObject ||
+		!slices.Equal(node.required, []string{"id", "raft_addr", "http_addr"}) {
+		t.Errorf("nodes[] shape: %+v", node)
+	}
+	if a := top.fields["auth"]; !slices.Equal(a.required, []string{"tokens_file", "node_token_file"}) || a.fields["protect_ui"].kind != kindBool {
+		t.Errorf("auth shape: %+v", a)
+	}
+	if r := top.fields["election_timeout_ms"]; !slices.Equal(r.required, []string{"min", "max"}) || r.fields["min"].kind != kindInt {
+		t.Errorf("election_timeout_ms shape: %+v", r)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,70 +42,56 @@ type shape struct {
 	elem     *shape            // kindArray
 }
 
-func object(required []string, fields ...any) *shape {
-	s := &shape{kind: kindObject, fields: map[string]*shape{}, required: required}
-	for i := 0; i < len(fields); i += 2 {
-		name := fields[i].(string)
-		s.fields[name] = fields[i+1].(*shape)
-		s.order = append(s.order, name)
-	}
-	return s
-}
-
 var (
 	stringShape = &shape{kind: kindString}
 	intShape    = &shape{kind: kindInt}
 	uintShape   = &shape{kind: kindUint}
 	boolShape   = &shape{kind: kindBool}
-
-	tlsShape = object(nil,
-		"cert_file", stringShape,
-		"key_file", stringShape,
-		"ca_file", stringShape,
-		"client_ca_file", stringShape,
-	)
-
-	configShape = object([]string{"nodes"},
-		"nodes", &shape{kind: kindArray, elem: object([]string{"id", "raft_addr", "http_addr"},
-			"id", uintShape,
-			"raft_addr", stringShape,
-			"http_addr", stringShape,
-			"tls", tlsShape,
-		)},
-		"election_timeout_ms", object([]string{"min", "max"},
-			"min", intShape,
-			"max", intShape,
-		),
-		"heartbeat_ms", intShape,
-		"data_dir", stringShape,
-		"request_timeout_ms", intShape,
-		"max_value_bytes", intShape,
-		"lease_clock_drift_ms", intShape,
-		"snapshot_entries", intShape,
-		"snapshot_bytes", intShape,
-		"snapshot_keep_entries", intShape,
-		"ready_max_lag_entries", intShape,
-		"auto_promote", boolShape,
-		"routes", &shape{kind: kindArray, elem: object([]string{"id", "raft_addr", "http_addr"},
-			"id", uintShape,
-			"raft_addr", stringShape,
-			"http_addr", stringShape,
-		)},
-		"badger", object(nil,
-			"memtable_bytes", intShape,
-			"block_cache_bytes", intShape,
-			"index_cache_bytes", intShape,
-		),
-		"peer_key_file", stringShape,
-		"tls", tlsShape,
-		"auth", authShape,
-	)
 )
+
+// configShape is derived from rawConfig, the struct encoding/json fills:
+// the json tags name the fields, the Go types give their kinds, and
+// `config:"required"` marks what an object must have. Each field is
+// declared once, so the schema cannot drift from the struct.
+var configShape = shapeOf(reflect.TypeFor[rawConfig]())
+
+func shapeOf(t reflect.Type) *shape {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return shapeOf(t.Elem())
+	case reflect.String:
+		return stringShape
+	case reflect.Bool:
+		return boolShape
+	case reflect.Int, reflect.Int64:
+		return intShape
+	case reflect.Uint64:
+		return uintShape
+	case reflect.Slice:
+		return &shape{kind: kindArray, elem: shapeOf(t.Elem())}
+	case reflect.Struct:
+		s := &shape{kind: kindObject, fields: map[string]*shape{}}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "" || name == "-" {
+				continue
+			}
+			s.fields[name] = shapeOf(f.Type)
+			s.order = append(s.order, name)
+			if f.Tag.Get("config") == "required" {
+				s.required = append(s.required, name)
+			}
+		}
+		return s
+	}
+	panic(fmt.Sprintf("config: no schema for a field of type %s", t))
+}
 
 // rawConfig mirrors the file; pointers tell a missing optional field
 // (which gets its default) from an explicit zero (which is an error).
 type rawConfig struct {
-	Nodes               []Node     `json:"nodes"`
+	Nodes               []Node     `json:"nodes" config:"required"`
 	ElectionTimeoutMS   *Range     `json:"election_timeout_ms"`
 	HeartbeatMS         *int       `json:"heartbeat_ms"`
 	DataDir             *string    `json:"data_dir"`
@@ -116,11 +103,18 @@ type rawConfig struct {
 	SnapshotKeepEntries *int64     `json:"snapshot_keep_entries"`
 	ReadyMaxLagEntries  *int64     `json:"ready_max_lag_entries"`
 	AutoPromote         *bool      `json:"auto_promote"`
-	Routes              []Node     `json:"routes"`
+	Routes              []rawRoute `json:"routes"`
 	Badger              *rawBadger `json:"badger"`
 	PeerKeyFile         *string    `json:"peer_key_file"`
 	TLS                 *TLS       `json:"tls"`
 	Auth                *rawAuth   `json:"auth"`
+}
+
+// rawRoute is a route: a Node without its tls, which a route has no use for.
+type rawRoute struct {
+	ID       uint64 `json:"id" config:"required"`
+	RaftAddr string `json:"raft_addr" config:"required"`
+	HTTPAddr string `json:"http_addr" config:"required"`
 }
 
 type rawBadger struct {
@@ -143,7 +137,7 @@ func (r *rawConfig) withDefaults() *Config {
 		SnapshotKeepEntries: orDefault(r.SnapshotKeepEntries, DefaultSnapshotKeepEntries),
 		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
 		AutoPromote:         orDefault(r.AutoPromote, true),
-		Routes:              r.Routes,
+		Routes:              routes(r.Routes),
 		PeerKeyFile:         orDefault(r.PeerKeyFile, ""),
 		peerKeySet:          r.PeerKeyFile != nil,
 		TLS:                 r.TLS,
@@ -163,6 +157,14 @@ func (r *rawConfig) withDefaults() *Config {
 		c.Badger.IndexCacheBytes = orDefault(b.IndexCacheBytes, DefaultIndexCacheBytes)
 	}
 	return c
+}
+
+func routes(rs []rawRoute) []Node {
+	var out []Node
+	for _, r := range rs {
+		out = append(out, Node{ID: r.ID, RaftAddr: r.RaftAddr, HTTPAddr: r.HTTPAddr})
+	}
+	return out
 }
 
 func orDefault[T any](p *T, def T) T {
