@@ -5,9 +5,6 @@ import (
 	"github.com/raftkv/raftkv/raft"
 )
 
-// The raft driver persists through this interface; keep *logs.Log
-// satisfying it.
+// The raft driver persists, compacts and resets the log through this
+// interface; keep *logs.Log satisfying it.
 var _ raft.Storage = (*logs.Log)(nil)
-
-// The driver compacts and resets the log through this interface.
-var _ raft.LogCompactor = (*logs.Log)(nil)

@@ -67,6 +67,15 @@ func (s *clockStorage) Save(hs *HardState, ents []Entry) error {
 	return nil
 }
 
+func (s *clockStorage) TruncatePrefix(uint64) error { return nil }
+func (s *clockStorage) SizeBytes() int64            { return 0 }
+func (s *clockStorage) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ents = nil
+	return nil
+}
+
 type clockTransport struct{}
 
 func (clockTransport) Send([]Message)          {}
@@ -77,6 +86,7 @@ type clockSM struct{}
 func (clockSM) Apply([]Entry) error  { return nil }
 func (clockSM) AppliedIndex() uint64 { return 0 }
 func (clockSM) AppliedTerm() uint64  { return 0 }
+func (clockSM) Sync() error          { return nil }
 func (clockSM) Snapshot(func(index, term uint64) (io.Writer, error)) error {
 	return errors.New("no snapshots")
 }

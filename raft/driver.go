@@ -244,7 +244,7 @@ func (d driverIO) sendSnapshot(m Message) bool { return d.n.sendSnapshot(m) }
 func (d driverIO) reached(readyPoint) error    { return nil }
 
 func (d driverIO) resetLog(snap SnapshotInfo) error {
-	if err := d.n.cfg.Storage.(LogCompactor).Reset(); err != nil {
+	if err := d.n.cfg.Storage.Reset(); err != nil {
 		return fmt.Errorf("reset raft log for snapshot %d: %w", snap.Index, err)
 	}
 	return nil

@@ -16,6 +16,13 @@ type Storage interface {
 	// last stored index, the stored suffix from entries[0].Index on is
 	// discarded first (a leader overwrote a conflicting tail).
 	Save(hs *HardState, entries []Entry) error
+	// TruncatePrefix drops stored entries up to index (or fewer): a
+	// snapshot covers them.
+	TruncatePrefix(index uint64) error
+	// Reset drops every stored entry (after a snapshot replaced the log).
+	Reset() error
+	// SizeBytes is the stored log's size, which decides when to snapshot.
+	SizeBytes() int64
 }
 
 // Transport carries messages between peers. Send never blocks: a message
@@ -43,16 +50,11 @@ type StateMachine interface {
 	// Restore replaces the whole state by the image in r, taken at
 	// index/term. A crash during Restore leaves the old state or the new.
 	Restore(r io.Reader, index, term uint64) error
-}
-
-// LogCompactor is implemented by a Storage that can drop old entries and
-// start over; the driver needs it for snapshots.
-type LogCompactor interface {
-	// TruncatePrefix drops stored entries up to index (or fewer).
-	TruncatePrefix(index uint64) error
-	// Reset drops every stored entry (after a snapshot replaced the log).
-	Reset() error
-	SizeBytes() int64
+	// Sync makes everything applied so far durable. The driver calls it
+	// before it drops the log behind a snapshot: until then the log can
+	// replay what the state machine lost in a crash. A state machine that
+	// is durable at every Apply returns nil.
+	Sync() error
 }
 
 // Describer is optionally implemented by a StateMachine to render a

@@ -47,8 +47,7 @@ type NodeConfig struct {
 
 	Storage   Storage
 	Transport Transport
-	// Snapshots holds snapshot files; nil disables snapshots. Storage must
-	// then also implement LogCompactor.
+	// Snapshots holds snapshot files; nil disables snapshots.
 	Snapshots *logs.SnapshotStore
 	// SnapshotEntries: take a snapshot when this many entries were applied
 	// since the last one (default 100000, as etcd). SnapshotBytes: or when the
@@ -213,9 +212,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	} else {
 		cfg.Transport = observedTransport{Transport: cfg.Transport, obs: cfg.Observer}
 	}
-	if _, ok := cfg.Storage.(LogCompactor); cfg.Snapshots != nil && !ok {
-		return nil, errors.New("raft: snapshots need a storage that can truncate its log")
-	}
 	n := &Node{
 		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
 		propc: make(chan proposal, 4096), confc: make(chan confReq), readc: make(chan readRequest, 4096),
@@ -336,9 +332,7 @@ func (n *Node) Status() Status {
 
 func (n *Node) publishStatus() {
 	s := n.core.Status()
-	if lc, ok := n.cfg.Storage.(LogCompactor); ok {
-		s.LogBytes = lc.SizeBytes()
-	}
+	s.LogBytes = n.cfg.Storage.SizeBytes()
 	n.status.Store(&s)
 }
 

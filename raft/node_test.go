@@ -71,6 +71,8 @@ func (s *counterSM) AppliedIndex() uint64 {
 	return s.applied
 }
 
+func (s *counterSM) Sync() error { return nil }
+
 func (s *counterSM) AppliedTerm() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -63,11 +63,7 @@ func (n *Node) recoverState() (InitialState, error) {
 	if stale := logStaleAt(ents, applied, sm.AppliedTerm()); stale {
 		n.logger.Warn("the log does not hold the state machine's applied entry; discarding it",
 			"applied", applied, "applied_term", sm.AppliedTerm(), "log_first", logStart+1, "log_entries", len(ents))
-		lc, ok := cfg.Storage.(LogCompactor)
-		if !ok {
-			return st, errors.New("raft: the log must be reset but the storage cannot do it")
-		}
-		if err := lc.Reset(); err != nil {
+		if err := cfg.Storage.Reset(); err != nil {
 			return st, fmt.Errorf("reset raft log: %w", err)
 		}
 		st.Entries = nil

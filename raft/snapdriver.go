@@ -55,7 +55,7 @@ func (n *Node) maybeSnapshot() {
 		return
 	}
 	since := n.applied.Load() - min(n.applied.Load(), n.core.Snapshot().Index)
-	big := n.cfg.Storage.(LogCompactor).SizeBytes() > n.cfg.SnapshotBytes && since > 0
+	big := n.cfg.Storage.SizeBytes() > n.cfg.SnapshotBytes && since > 0
 	if since >= n.cfg.SnapshotEntries || big {
 		n.startSnapshot()
 	}
@@ -73,9 +73,7 @@ func (n *Node) startSnapshot() {
 			// The log behind the snapshot is about to go: what the state
 			// machine holds must be on disk first. (Were it lost anyway,
 			// recovery restores the snapshot.)
-			if s, ok := n.cfg.StateMachine.(interface{ Sync() error }); ok {
-				err = s.Sync()
-			}
+			err = n.cfg.StateMachine.Sync()
 		}
 		took := time.Since(start)
 		size := int64(-1)
@@ -125,7 +123,7 @@ func (n *Node) snapshotDone(t snapTaken) {
 		n.logger.Error("compact log", "err", err)
 		return
 	}
-	if err := n.cfg.Storage.(LogCompactor).TruncatePrefix(upTo); err != nil {
+	if err := n.cfg.Storage.TruncatePrefix(upTo); err != nil {
 		n.logger.Error("truncate stored log", "up_to", upTo, "err", err)
 	}
 }

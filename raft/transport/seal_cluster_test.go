@@ -35,6 +35,7 @@ func (s *nullSM) Apply(ents []raft.Entry) error {
 
 func (s *nullSM) AppliedIndex() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.applied }
 func (s *nullSM) AppliedTerm() uint64  { s.mu.Lock(); defer s.mu.Unlock(); return s.term }
+func (s *nullSM) Sync() error          { return nil }
 func (s *nullSM) Snapshot(func(index, term uint64) (io.Writer, error)) error {
 	return errors.New("no snapshots")
 }
