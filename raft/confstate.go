@@ -154,7 +154,7 @@ func (c *Core) afterCommit() {
 
 // confAt is the membership in force at index, which must not be below
 // the last compaction (snapshots are never older than that).
-func (c *Core) confAt(index uint64) Membership {
+func (c *Core) ConfAt(index uint64) Membership {
 	for i := len(c.confs) - 1; i > 0; i-- {
 		if c.confs[i].index <= index {
 			return c.confs[i].m
@@ -235,7 +235,7 @@ func (c *Core) mayCampaign() bool {
 	if c.isVoter() {
 		return true
 	}
-	mb, ok := c.confAt(c.log.committed).Get(c.id)
+	mb, ok := c.ConfAt(c.log.committed).Get(c.id)
 	return ok && !mb.Learner && c.isSelf(mb) && c.confIndex() > c.log.committed
 }
 

@@ -94,6 +94,11 @@ func (c *Config) validate() error {
 type SoftState struct {
 	Lead NodeID
 	Role Role
+	// Elections counts the campaigns this node started, and ElectionCause
+	// says why the latest started, or how it failed (Cause* constants):
+	// the driver's election events come from here.
+	Elections     uint64
+	ElectionCause string
 }
 
 // ReadState releases a linearizable read: once the state machine has
@@ -233,7 +238,12 @@ func NewCoreFrom(cfg Config, st InitialState) (*Core, error) {
 }
 
 func (c *Core) hardState() HardState { return HardState{Term: c.term, Vote: c.vote} }
-func (c *Core) softState() SoftState { return SoftState{Lead: c.lead, Role: c.role} }
+func (c *Core) softState() SoftState {
+	return SoftState{Lead: c.lead, Role: c.role, Elections: c.elections, ElectionCause: c.electionCause}
+}
+
+// Config is the configuration the core runs with (defaults filled in).
+func (c *Core) Config() Config { return c.cfg }
 
 // Term, Role, Leader and commit index, for the driver and tests.
 func (c *Core) Term() uint64      { return c.term }

@@ -100,7 +100,7 @@ func (n *Node) step(m Message) {
 func (n *Node) tickUpTo(now time.Time) {
 	// More than a few election timeouts behind changes nothing further: the
 	// lease is gone and check-quorum has had its say.
-	limit := 4 * n.core.cfg.ElectionTickMax
+	limit := 4 * n.core.Config().ElectionTickMax
 	for i := 0; !now.Before(n.nextTick); i++ {
 		if i == limit {
 			n.nextTick = now.Add(n.cfg.TickInterval)
@@ -195,7 +195,7 @@ func (n *Node) issueRead(pr *pendingRead) {
 // retryReads re-issues read requests that got no answer within an
 // election timeout: the request or its answer may have been dropped.
 func (n *Node) retryReads() {
-	limit := uint64(n.core.cfg.ElectionTickMax)
+	limit := uint64(n.core.Config().ElectionTickMax)
 	for ctx, pr := range n.reads {
 		if n.tickNum-pr.tick > limit {
 			delete(n.reads, ctx)
@@ -223,14 +223,11 @@ func (n *Node) transfer(t transferReq) {
 
 func (n *Node) handleReady() error {
 	rd := n.core.Ready()
-	if rd.SoftState != nil || n.core.elections != n.lastElections {
-		cur := n.lastSoft
-		if rd.SoftState != nil {
-			cur = *rd.SoftState
-			n.logRoleChange(n.lastSoft, cur)
-		}
-		n.publishChanges(n.lastSoft, cur, n.lastElections)
-		n.lastSoft, n.lastElections = cur, n.core.elections
+	if rd.SoftState != nil {
+		cur := *rd.SoftState
+		n.logRoleChange(n.lastSoft, cur)
+		n.publishChanges(n.lastSoft, cur)
+		n.lastSoft = cur
 	}
 	return processReady(n.core, rd, driverIO{n})
 }

@@ -71,17 +71,17 @@ func (h *eventHub) publish(e Event) {
 }
 
 // publishChanges turns a change of soft state into events. Driver only.
-func (n *Node) publishChanges(prev, cur SoftState, prevElections uint64) {
+func (n *Node) publishChanges(prev, cur SoftState) {
 	base := Event{Time: time.Now(), Node: n.cfg.ID, Term: n.core.Term(), Role: cur.Role, Leader: cur.Lead}
-	if n.core.elections != prevElections {
+	if cur.Elections != prev.Elections {
 		e := base
-		e.Kind, e.Cause = EventElection, n.core.electionCause
+		e.Kind, e.Cause = EventElection, cur.ElectionCause
 		n.emit(e)
 	}
 	if cur.Role != prev.Role {
 		e := base
 		e.Kind = EventRole
-		if prev.Role == PreCandidate && cur.Role == Follower && n.core.electionCause == CausePreVoteFailed {
+		if prev.Role == PreCandidate && cur.Role == Follower && cur.ElectionCause == CausePreVoteFailed {
 			e.Cause = CausePreVoteFailed
 		}
 		n.emit(e)

@@ -58,7 +58,7 @@ type forwarded struct {
 // forwardTo sends batch to the leader as MsgProps no larger than
 // MaxMsgBytes each (but at least one proposal each).
 func (n *Node) forwardTo(leader NodeID, batch []proposal) {
-	maxBytes := n.core.cfg.MaxMsgBytes
+	maxBytes := n.core.Config().MaxMsgBytes
 	for len(batch) > 0 {
 		size, k := 0, 0
 		for k < len(batch) && (k == 0 || size+len(batch[k].data) <= maxBytes) {

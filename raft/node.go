@@ -146,9 +146,8 @@ type Node struct {
 	readCtx  uint64
 	tickNum  uint64
 	nextTick time.Time // when the core is due its next tick
-	// lastSoft and lastElections are what events were last published for.
-	lastSoft      SoftState
-	lastElections uint64
+	// lastSoft is what events were last published for.
+	lastSoft SoftState
 	// lastConf and lastConfIndex are what OnMembership was last told.
 	lastConf      Membership
 	lastConfIndex uint64
@@ -231,7 +230,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n.lastSoft = SoftState{Lead: n.core.Leader(), Role: n.core.Role()}
-	n.confsApplied.reset(st.Applied, n.core.confAt(st.Applied))
+	n.confsApplied.reset(st.Applied, n.core.ConfAt(st.Applied))
 	n.noteMembership()
 	n.applied.Store(st.Applied)
 	n.waits.applied = st.Applied

@@ -34,13 +34,14 @@ func TestReadyHardStateOnlyOnChange(t *testing.T) {
 	}
 }
 
-// SoftState is reported when role or leader change, once.
+// SoftState is reported when role, leader or the election count change,
+// once.
 func TestReadySoftState(t *testing.T) {
 	net := newTestNetN(t, 3, nil)
 	c := net.cores[1]
 	c.campaign(false)
 	rd := c.Ready()
-	if rd.SoftState == nil || *rd.SoftState != (SoftState{Lead: None, Role: Candidate}) {
+	if rd.SoftState == nil || *rd.SoftState != (SoftState{Lead: None, Role: Candidate, Elections: 1, ElectionCause: CauseTimeout}) {
 		t.Fatalf("SoftState %+v, want candidate", rd.SoftState)
 	}
 	c.Advance(rd)
@@ -56,7 +57,7 @@ func TestReadySoftState(t *testing.T) {
 	if rd := c.Ready(); rd.SoftState != nil || c.role != Leader {
 		t.Fatalf("after the election: %v, SoftState %+v", c.role, rd.SoftState)
 	}
-	if ss := net.cores[2].softState(); ss != (SoftState{Lead: 1, Role: Follower}) {
+	if ss := net.cores[2].softState(); ss != (SoftState{Lead: 1, Role: Follower}) { // it never campaigned
 		t.Fatalf("follower's soft state %+v", ss)
 	}
 }

@@ -88,7 +88,7 @@ func processReady(c *Core, rd Ready, io readyIO) error {
 		if err := io.resetLog(*rd.Snapshot); err != nil {
 			return err
 		}
-		if err := io.restore(*rd.Snapshot, c.confAt(rd.Snapshot.Index)); err != nil {
+		if err := io.restore(*rd.Snapshot, c.ConfAt(rd.Snapshot.Index)); err != nil {
 			return err
 		}
 	}

@@ -58,7 +58,7 @@ func (c *Core) sendSnapshot(to NodeID, pr *progress) {
 	}
 	pr.becomeProbe()
 	pr.pendingSnap = c.snap.Index
-	conf := Entry{Type: EntryConfChange, Index: c.snap.Index, Data: EncodeMembership(c.confAt(c.snap.Index))}
+	conf := Entry{Type: EntryConfChange, Index: c.snap.Index, Data: EncodeMembership(c.ConfAt(c.snap.Index))}
 	c.send(Message{Type: MsgSnap, To: to, Index: c.snap.Index, LogTerm: c.snap.Term, Entries: []Entry{conf}})
 }
 
