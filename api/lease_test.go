@@ -33,6 +33,14 @@ func grantLease(t *testing.T, h http.Handler, ttl int) uint64 {
 	return b.ID
 }
 
+// putLeased puts v on key with ?lease=id.
+func putLeased(t *testing.T, h http.Handler, key string, id uint64) *httptest.ResponseRecorder {
+	t.Helper()
+	r := put("v")
+	r.target = "/v1/kv/" + key + "?lease=" + itoa(int(id))
+	return serve(t, h, r)
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func present(t *testing.T, h http.Handler, key string) bool {
@@ -44,9 +52,7 @@ func present(t *testing.T, h http.Handler, key string) bool {
 func TestLeaseLifecycle(t *testing.T) {
 	n, h := leaseServer(t)
 	id := grantLease(t, h, 1)
-	r := put("v")
-	r.target = "/v1/kv/k?lease=" + itoa(int(id))
-	rec := serve(t, h, r)
+	rec := putLeased(t, h, "k", id)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"lease":`+itoa(int(id))) {
 		t.Fatalf("put with the lease: %d %s", rec.Code, rec.Body)
 	}
@@ -84,9 +90,7 @@ func TestLeaseRevokeAndTTL(t *testing.T) {
 	_, h := leaseServer(t)
 	id := grantLease(t, h, 60)
 	for _, k := range []string{"a", "b"} {
-		r := put("v")
-		r.target = "/v1/kv/" + k + "?lease=" + itoa(int(id))
-		if rec := serve(t, h, r); rec.Code != http.StatusOK {
+		if rec := putLeased(t, h, k, id); rec.Code != http.StatusOK {
 			t.Fatal(rec.Body)
 		}
 	}
@@ -111,9 +115,7 @@ func TestLeaseRevokeAndTTL(t *testing.T) {
 func TestLeaseCountdownRestartsOnNewLeader(t *testing.T) {
 	n, h := leaseServer(t)
 	id := grantLease(t, h, 1)
-	r := put("v")
-	r.target = "/v1/kv/k?lease=" + itoa(int(id))
-	serve(t, h, r)
+	putLeased(t, h, "k", id)
 	n.fakeNode.mu.Lock()
 	n.role = raft.Follower
 	n.fakeNode.mu.Unlock()
@@ -137,9 +139,7 @@ func TestLeaseCountdownRestartsOnNewLeader(t *testing.T) {
 func TestLeaseCountdownRestartsOnNewTerm(t *testing.T) {
 	n, h := leaseServer(t)
 	id := grantLease(t, h, 1)
-	r := put("v")
-	r.target = "/v1/kv/k?lease=" + itoa(int(id))
-	serve(t, h, r)
+	putLeased(t, h, "k", id)
 	time.Sleep(600 * time.Millisecond) // the countdown is past half
 	n.fakeNode.mu.Lock()
 	n.term = 4

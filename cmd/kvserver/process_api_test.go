@@ -17,15 +17,7 @@ import (
 
 // nodeClient talks to node id alone, so a stale read answers from that
 // node's own state machine.
-func (c *procCluster) nodeClient(id uint64) *client.Client {
-	c.t.Helper()
-	cl, err := client.New([]string{c.httpAddr(id)}, 3*time.Second)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.t.Cleanup(cl.Close)
-	return cl
-}
+func (c *procCluster) nodeClient(id uint64) *client.Client { return c.clientAt(c.httpAddr(id)) }
 
 // waitApplied waits until every running node has applied index.
 func (c *procCluster) waitApplied(cl *client.Client, index uint64) {
@@ -89,11 +81,7 @@ func (w *txnWriter) run(cl *client.Client, id int, stop <-chan struct{}, wg *syn
 // one is there.
 func TestKill9Txn(t *testing.T) {
 	c := newProcCluster(t)
-	cl, err := client.New(c.endpoints(), 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := c.client()
 	lead := c.leader(cl)
 
 	w := &txnWriter{acked: map[string]uint64{}}
@@ -175,11 +163,7 @@ func checkTxnGroups(t *testing.T, id uint64, cl *client.Client, acked map[string
 // survives it.
 func TestLeaseOutlivesLeaderKill(t *testing.T) {
 	c := newProcCluster(t)
-	cl, err := client.New(c.endpoints(), 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := c.client()
 	lead := c.leader(cl)
 	const ttl = 3 * time.Second
 	id, err := cl.GrantLease(ctx5s(t), ttl)

@@ -81,6 +81,20 @@ func (c *procCluster) kill(id uint64) {
 	delete(c.procs, id)
 }
 
+// client reaches every node of the config, failing over as the
+// processes die; it is closed with the test.
+func (c *procCluster) client() *client.Client { return c.clientAt(c.endpoints()...) }
+
+func (c *procCluster) clientAt(eps ...string) *client.Client {
+	c.t.Helper()
+	cl, err := client.New(eps, 3*time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
 func (c *procCluster) endpoints() []string {
 	var eps []string
 	for _, n := range c.cfg.Nodes {
@@ -151,11 +165,7 @@ func (w *writer) run(cl *client.Client, id int, stop <-chan struct{}, wg *sync.W
 // crashes every node at once: no acknowledged write may be lost.
 func TestKill9(t *testing.T) {
 	c := newProcCluster(t)
-	cl, err := client.New(c.endpoints(), 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := c.client()
 	lead := c.leader(cl)
 
 	w := &writer{acked: map[string]string{}}
@@ -214,11 +224,7 @@ func (c *procCluster) crashAllAndCheck(cl *client.Client, w *writer) {
 // all: every acknowledged write must survive.
 func TestKill9DuringSnapshots(t *testing.T) {
 	c := newProcCluster(t, `"snapshot_entries": 40, "snapshot_keep_entries": 5`)
-	cl, err := client.New(c.endpoints(), 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := c.client()
 	c.leader(cl)
 	w := &writer{acked: map[string]string{}}
 	stop := make(chan struct{})
