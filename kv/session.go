@@ -34,14 +34,12 @@ const sessionWindow = 16
 
 type seqIndex struct {
 	seq, index uint64 // a request's sequence number and the entry that applied it
-	// condFailed: the entry's condition did not hold, so it wrote
-	// nothing; a retry answers that again. Stored as the top bit of the
-	// index, which a log index never reaches (records from before
-	// conditional writes read as successes, which they were).
-	condFailed bool
-	// leaseMissing: the write named a lease that did not exist, so it
-	// wrote nothing; stored as the next bit down.
-	leaseMissing bool
+	// failed says why the write wrote nothing, if it did not; a retry
+	// answers that again. Stored in the index's top bits, which a log
+	// index never reaches (records from before conditional writes read
+	// as successes, which they were): the top one for a failed condition,
+	// the next for a missing lease.
+	failed failure
 }
 
 const (
@@ -49,6 +47,27 @@ const (
 	leaseMissingBit = 1 << 62
 	outcomeBits     = condFailedBit | leaseMissingBit
 )
+
+// bit is how f is stored in the index.
+func (f failure) bit() uint64 {
+	switch f {
+	case failCond:
+		return condFailedBit
+	case failLease:
+		return leaseMissingBit
+	}
+	return 0
+}
+
+func failureOf(idx uint64) failure {
+	switch {
+	case idx&condFailedBit != 0:
+		return failCond
+	case idx&leaseMissingBit != 0:
+		return failLease
+	}
+	return failNone
+}
 
 // failure is why an admitted write wrote nothing, if it did not.
 type failure uint8
@@ -87,13 +106,7 @@ func sessionKey(client string) []byte {
 func encodeSession(s *session) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+16*len(s.seqs)), s.lastIndex)
 	for _, si := range s.seqs {
-		idx := si.index
-		if si.condFailed {
-			idx |= condFailedBit
-		}
-		if si.leaseMissing {
-			idx |= leaseMissingBit
-		}
+		idx := si.index | si.failed.bit()
 		b = binary.BigEndian.AppendUint64(b, si.seq)
 		b = binary.BigEndian.AppendUint64(b, idx)
 	}
@@ -107,8 +120,7 @@ func decodeSession(v []byte) (*session, error) {
 	s := &session{lastIndex: binary.BigEndian.Uint64(v)}
 	for p := v[8:]; len(p) > 0; p = p[16:] {
 		idx := binary.BigEndian.Uint64(p[8:])
-		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: idx &^ outcomeBits,
-			condFailed: idx&condFailedBit != 0, leaseMissing: idx&leaseMissingBit != 0}
+		si := seqIndex{seq: binary.BigEndian.Uint64(p), index: idx &^ outcomeBits, failed: failureOf(idx)}
 		if n := len(s.seqs); n > 0 && si.seq <= s.seqs[n-1].seq {
 			return nil, errors.New("session record with unordered sequence numbers")
 		}
@@ -170,7 +182,7 @@ func (t *sessionTable) admit(client string, seq, index uint64, failed failure) (
 		t.m[client] = s
 	}
 	at, _ := slices.BinarySearchFunc(s.seqs, seq, func(si seqIndex, seq uint64) int { return cmp.Compare(si.seq, seq) })
-	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index, condFailed: failed == failCond, leaseMissing: failed == failLease})
+	s.seqs = slices.Insert(s.seqs, at, seqIndex{seq: seq, index: index, failed: failed})
 	if len(s.seqs) > sessionWindow {
 		s.seqs = slices.Delete(s.seqs, 0, 1)
 	}
@@ -211,5 +223,5 @@ func (s *Store) RequestResult(client string, seq uint64) (RequestOutcome, bool) 
 		return RequestOutcome{}, false
 	}
 	si, ok := ss.find(seq)
-	return RequestOutcome{Index: si.index, CondFailed: si.condFailed, LeaseMissing: si.leaseMissing}, ok
+	return RequestOutcome{Index: si.index, CondFailed: si.failed == failCond, LeaseMissing: si.failed == failLease}, ok
 }
