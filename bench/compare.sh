@@ -19,6 +19,9 @@
 #   DURATION=10s        length of each measured run
 #   CLIENTS="1 16 64 256"
 #   MODES="write read"
+#   FLOOR=1             also measure the HTTP floor (bench/httpfloor: a server
+#                       that answers at once, storing nothing), the ceiling of
+#                       any store driven through HTTP on this machine; 0: not
 #   KEEP=1              keep the temp directory (data, logs, each run's JSON)
 #   OUT=docs/bench      where compare.csv and compare.svg go
 #
@@ -30,6 +33,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CLIENTS=${CLIENTS:-"1 16 64 256"}
 MODES=${MODES:-"write read"}
+FLOOR=${FLOOR:-1}
 KEEP=${KEEP:-0}
 VALUE_SIZE=256
 
@@ -43,6 +47,7 @@ die() {
 }
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS=$ROUNDS: want a positive number"
+[[ $FLOOR == 0 || $FLOOR == 1 ]] || die "FLOOR=$FLOOR: want 0 or 1"
 for c in $CLIENTS; do
 	[[ $c =~ ^[1-9][0-9]*$ ]] || die "CLIENTS: $c is not a positive number"
 done
@@ -153,14 +158,14 @@ unset "${!ETCD_@}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/raftkv-compare.XXXXXX")
 bin=$work/bin
 say "building kvserver, kvcli and the chart program into $bin"
-(cd "$repo" && go build -o "$bin/kvserver" ./cmd/kvserver && go build -o "$bin/kvcli" ./cmd/kvcli && go build -o "$bin/chart" ./bench/chart)
+(cd "$repo" && go build -o "$bin/kvserver" ./cmd/kvserver && go build -o "$bin/kvcli" ./cmd/kvcli && go build -o "$bin/chart" ./bench/chart && go build -o "$bin/httpfloor" ./bench/httpfloor)
 commit=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
 
 # --- ports: 12 free loopback ports, away from the defaults and the ephemeral range
 
 ports=()
 port_free() { ! (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-while ((${#ports[@]} < 12)); do
+while ((${#ports[@]} < 13)); do
 	p=$((20000 + RANDOM % 12000))
 	[[ " ${ports[*]} " == *" $p "* ]] && continue
 	port_free "$p" && ports+=("$p")
@@ -169,6 +174,7 @@ kv_raft=("${ports[@]:0:3}")
 kv_http=("${ports[@]:3:3}")
 etcd_client=("${ports[@]:6:3}")
 etcd_peer=("${ports[@]:9:3}")
+floor_port=${ports[12]}
 kv_endpoints=$(printf '127.0.0.1:%s,' "${kv_http[@]}")
 kv_endpoints=${kv_endpoints%,}
 etcd_endpoints=$(printf '127.0.0.1:%s,' "${etcd_client[@]}")
@@ -218,6 +224,13 @@ start_raftkv() {
 	wait_for "raftkv cluster" 30 kv_ready
 }
 
+start_floor() {
+	"$bin/httpfloor" "127.0.0.1:$floor_port" >"$run/httpfloor.log" 2>&1 &
+	pids+=($!)
+	cluster_pids+=($!)
+	wait_for "http floor" 10 curl -fsS --max-time 1 "http://127.0.0.1:$floor_port/v1/status"
+}
+
 etcd_ready() {
 	local c
 	for c in "${etcd_client[@]}"; do
@@ -251,8 +264,46 @@ start_etcd() {
 
 mkdir -p "$OUT"
 csv=$OUT/compare.csv
-echo "system,mode,clients,round,ops_per_s,p50_ms,p99_ms,errors" >"$csv"
+echo "system,mode,clients,round,ops_per_s,p50_ms,p99_ms,errors,server_cpu_us,client_cpu_us" >"$csv"
 mkdir -p "$work/results"
+
+# --- CPU time: what a run cost, not only how fast it went ---------------------
+
+clk_tck=$(getconf CLK_TCK)
+
+# cluster_cpu_us: user+system CPU of the running cluster's processes so far,
+# in microseconds (fields 14 and 15 of /proc/PID/stat, after the command
+# name, which may hold spaces).
+cluster_cpu_us() {
+	local pid stat f ticks=0
+	for pid in "${cluster_pids[@]}"; do
+		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		read -ra f <<<"${stat##*) }"
+		ticks=$((ticks + f[11] + f[12]))
+	done
+	echo $((ticks * 1000000 / clk_tck))
+}
+
+# children_cpu: sets children_us to the user+system CPU of this shell's
+# reaped children, in microseconds, from the second line of bash's times
+# ("1m2.345s 0m0.010s"). Not a $(...): a subshell has children of its own.
+children_cpu() {
+	local u t total=0
+	times >"$work/times"
+	children_us=""
+	for t in $(sed -n 2p "$work/times"); do
+		[[ $t =~ ^([0-9]+)m([0-9]+)\.([0-9]+)s$ ]] || return 0
+		u=${BASH_REMATCH[3]}000000
+		total=$((total + (BASH_REMATCH[1] * 60 + 10#${BASH_REMATCH[2]}) * 1000000 + 10#${u:0:6}))
+	done
+	children_us=$total
+}
+
+# per_op MICROSECONDS OPS: microseconds per op, or empty when not known.
+per_op() {
+	[[ -n $1 && -n $2 && $2 -gt 0 ]] || return 0
+	echo $(($1 / $2))
+}
 
 # measure SYSTEM MODE CLIENTS ROUND: one run on a fresh cluster, one CSV row.
 measure() {
@@ -265,17 +316,28 @@ measure() {
 	if [[ $sys == raftkv ]]; then
 		start_raftkv
 		args=(--endpoints "$kv_endpoints" "${args[@]}")
+	elif [[ $sys == floor ]]; then
+		start_floor
+		args=(--endpoints "127.0.0.1:$floor_port" "${args[@]}")
 	else
 		start_etcd
 		args=(--endpoints "$etcd_endpoints" "${args[@]}" --protocol etcd-v2)
 	fi
 	say "round $round: $sys $mode, $clients clients, $DURATION"
-	local code=0
+	local code=0 server_cpu client_cpu
+	server_cpu=$(cluster_cpu_us)
+	children_cpu
+	client_cpu=$children_us
 	"$bin/kvcli" "${args[@]}" >"$report" 2>"$report.stderr" &
 	local bench_pid=$!
 	pids+=("$bench_pid")
 	wait "$bench_pid" || code=$?
 	forget "$bench_pid"
+	# Nothing else is reaped between the two readings: the client's CPU
+	# is the difference. The cluster's, read before it is stopped.
+	children_cpu
+	if [[ -n $client_cpu && -n $children_us ]]; then client_cpu=$((children_us - client_cpu)); else client_cpu=""; fi
+	server_cpu=$(($(cluster_cpu_us) - server_cpu))
 	stop_cluster
 	if [[ ! -s $json ]]; then
 		say "no result from $sys $mode $clients (exit $code): $(tail -n 1 "$report.stderr")"
@@ -283,14 +345,17 @@ measure() {
 		return 0
 	fi
 	((code == 0)) || say "kvcli exit $code: $(tail -n 1 "$report.stderr")"
-	local j ops p50 p99 errors
+	local j ops p50 p99 errors count
 	j=$(<"$json")
+	[[ $j =~ \"ops\":([0-9]+) ]] && count=${BASH_REMATCH[1]}
 	[[ $j =~ \"ops_per_sec\":([0-9.eE+-]+) ]] && ops=${BASH_REMATCH[1]}
 	[[ $j =~ \"p50\":([0-9.eE+-]+) ]] && p50=${BASH_REMATCH[1]}
 	[[ $j =~ \"p99\":([0-9.eE+-]+) ]] && p99=${BASH_REMATCH[1]}
 	[[ $j =~ \"errors\":([0-9]+) ]] && errors=${BASH_REMATCH[1]}
-	echo "$sys,$mode,$clients,$round,$ops,$p50,$p99,$errors" >>"$csv"
-	say "  $ops ops/s, p50 $p50 ms, p99 $p99 ms, $errors errors"
+	server_cpu=$(per_op "$server_cpu" "$count")
+	client_cpu=$(per_op "$client_cpu" "$count")
+	echo "$sys,$mode,$clients,$round,$ops,$p50,$p99,$errors,$server_cpu,$client_cpu" >>"$csv"
+	say "  $ops ops/s, p50 $p50 ms, p99 $p99 ms, $errors errors; CPU per op: servers ${server_cpu:-?} µs, client ${client_cpu:-?} µs"
 	grep -A2 '^  server:' "$report" | sed 's/^/            /' >&2 || true
 	[[ $KEEP == 1 ]] || rm -rf "$run"
 }
@@ -298,6 +363,7 @@ measure() {
 say "raftkv $commit and etcd $etcd_version on $(nproc) cores; ROUNDS=$ROUNDS DURATION=$DURATION CLIENTS=\"$CLIENTS\" MODES=\"$MODES\""
 for ((round = 1; round <= ROUNDS; round++)); do
 	if ((round % 2 == 1)); then order=(raftkv etcd); else order=(etcd raftkv); fi
+	((FLOOR == 0)) || order+=(floor)
 	for clients in $CLIENTS; do
 		for mode in $MODES; do
 			for sys in "${order[@]}"; do

@@ -71,9 +71,16 @@ type Row struct {
 	OpsPerS      float64
 	P50, P99     float64 // milliseconds
 	Errors       int64
+	// CPU time per operation, in microseconds, from the optional columns
+	// server_cpu_us (every node of the cluster, summed) and client_cpu_us
+	// (the load generator); -1 when the row has none.
+	ServerCPU, ClientCPU float64
 }
 
 var columns = []string{"system", "mode", "clients", "round", "ops_per_s", "p50_ms", "p99_ms", "errors"}
+
+// cpuColumns are optional: a CSV from before they existed still reads.
+var cpuColumns = []string{"server_cpu_us", "client_cpu_us"}
 
 // parseCSV reads the rows. Columns are found by their header names, so
 // their order may change; each must be there once, and every field parse.
@@ -133,6 +140,18 @@ func parseCSV(r io.Reader) ([]Row, error) {
 		if row.Errors, err = strconv.ParseInt(field("errors"), 10, 64); err != nil || row.Errors < 0 {
 			return nil, bad("errors", errOr(err, "want a count"))
 		}
+		row.ServerCPU, row.ClientCPU = -1, -1
+		for i, to := range []*float64{&row.ServerCPU, &row.ClientCPU} {
+			name := cpuColumns[i]
+			if _, ok := at[name]; !ok || field(name) == "" {
+				continue // not measured: the run's CPU could not be read
+			}
+			v, err := strconv.ParseFloat(field(name), 64)
+			if err != nil || v < 0 || v != v {
+				return nil, bad(name, errOr(err, "want a number >= 0"))
+			}
+			*to = v
+		}
 		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
@@ -170,6 +189,8 @@ type Point struct {
 	Errors         int64 // summed over rounds
 	Rounds         int
 	MinOps, MaxOps float64 // the spread over rounds
+	// Medians of the rounds that measured them; -1 when none did.
+	ServerCPU, ClientCPU float64
 }
 
 // Series is one line of the chart.
@@ -260,6 +281,7 @@ func summarize(rows []Row) Summary {
 					p.Errors += r.Errors
 				}
 				p.OpsPerS, p.P50, p.P99 = median(ops), median(p50), median(p99)
+				p.ServerCPU, p.ClientCPU = medianMeasured(g, func(r Row) float64 { return r.ServerCPU }), medianMeasured(g, func(r Row) float64 { return r.ClientCPU })
 				p.MinOps, p.MaxOps = slices.Min(ops), slices.Max(ops)
 				se.Points = append(se.Points, p)
 			}
@@ -269,6 +291,40 @@ func summarize(rows []Row) Summary {
 		}
 	}
 	return sum
+}
+
+func cpuCell(v float64) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// medianMeasured is the median of f over the rows where it was measured
+// (not -1), or -1 when none was.
+func medianMeasured(rows []Row, f func(Row) float64) float64 {
+	var vs []float64
+	for _, r := range rows {
+		if v := f(r); v >= 0 {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return -1
+	}
+	return median(vs)
+}
+
+// hasCPU says whether any point measured CPU time.
+func (s *Summary) hasCPU() bool {
+	for _, se := range s.Series {
+		for _, p := range se.Points {
+			if p.ServerCPU >= 0 || p.ClientCPU >= 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ratio is a/b as text, or "-" when either is missing or b is 0.
@@ -284,7 +340,8 @@ func ratio(a, b float64, ok bool) string {
 // of p99 (above 1: the first has more throughput, or a worse p99).
 func writeSummary(w io.Writer, s Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	pair := len(s.Systems) == 2
+	// With more than two (the HTTP floor), the ratios are of the first two.
+	pair := len(s.Systems) >= 2
 	var a, b string
 	head := []string{"mode", "clients"}
 	for _, sys := range s.Systems {
@@ -302,6 +359,15 @@ func writeSummary(w io.Writer, s Summary) error {
 	}
 	if pair {
 		head = append(head, "ratio")
+	}
+	cpu := s.hasCPU()
+	if cpu {
+		for _, sys := range s.Systems {
+			head = append(head, sys+" server µs/op")
+		}
+		for _, sys := range s.Systems {
+			head = append(head, sys+" client µs/op")
+		}
 	}
 	head = append(head, "errors", "rounds")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
@@ -338,13 +404,20 @@ func writeSummary(w io.Writer, s Summary) error {
 			if pair {
 				cells = append(cells, ratio(pts[0].P99, pts[1].P99, have[0] && have[1]))
 			}
+			if cpu {
+				cells = append(cells, col(func(p Point) string { return cpuCell(p.ServerCPU) })...)
+				cells = append(cells, col(func(p Point) string { return cpuCell(p.ClientCPU) })...)
+			}
 			cells = append(cells, strings.Join(col(func(p Point) string { return strconv.FormatInt(p.Errors, 10) }), "/"))
 			cells = append(cells, strings.Join(col(func(p Point) string { return strconv.Itoa(p.Rounds) }), "/"))
 			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
 	}
 	if pair {
-		fmt.Fprintf(tw, "(medians over rounds; ratio = %s/%s; errors and rounds: %s/%s)\n", a, b, a, b)
+		fmt.Fprintf(tw, "(medians over rounds; ratio = %s/%s; errors and rounds: %s)\n", a, b, strings.Join(s.Systems, "/"))
+	}
+	if cpu {
+		fmt.Fprintln(tw, "(µs/op: CPU time per operation, user and system; server: the three nodes summed)")
 	}
 	return tw.Flush()
 }

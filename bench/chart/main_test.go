@@ -35,7 +35,7 @@ func TestParseCSV(t *testing.T) {
 	if len(rows) != 12 {
 		t.Fatalf("%d rows", len(rows))
 	}
-	want := Row{System: "etcd", Mode: "write", Clients: 1, Round: 2, OpsPerS: 420, P50: 2.3, P99: 4, Errors: 1}
+	want := Row{System: "etcd", Mode: "write", Clients: 1, Round: 2, OpsPerS: 420, P50: 2.3, P99: 4, Errors: 1, ServerCPU: -1, ClientCPU: -1}
 	if rows[3] != want {
 		t.Errorf("row 4 = %+v, want %+v", rows[3], want)
 	}
@@ -45,7 +45,7 @@ func TestParseCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := (Row{System: "raftkv", Mode: "read", Clients: 64, Round: 1, OpsPerS: 1234.5, P50: 2.5, P99: 9.5, Errors: 3}); rows[0] != got {
+	if got := (Row{System: "raftkv", Mode: "read", Clients: 64, Round: 1, OpsPerS: 1234.5, P50: 2.5, P99: 9.5, Errors: 3, ServerCPU: -1, ClientCPU: -1}); rows[0] != got {
 		t.Errorf("swapped columns: %+v", rows[0])
 	}
 }
@@ -105,7 +105,7 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("%d series, want 4", len(s.Series))
 	}
 	p, ok := s.Get("raftkv", "write", 1)
-	if want := (Point{Clients: 1, OpsPerS: 600, P50: 1.6, P99: 3.5, Errors: 0, Rounds: 3, MinOps: 500, MaxOps: 700}); !ok || p != want {
+	if want := (Point{Clients: 1, OpsPerS: 600, P50: 1.6, P99: 3.5, Errors: 0, Rounds: 3, MinOps: 500, MaxOps: 700, ServerCPU: -1, ClientCPU: -1}); !ok || p != want {
 		t.Errorf("raftkv write 1 = %+v, want %+v", p, want)
 	}
 	p, ok = s.Get("etcd", "write", 1)
@@ -147,6 +147,47 @@ func TestSummarize(t *testing.T) {
 	}
 	if !strings.Contains(lines[4], "ratio = raftkv/etcd") {
 		t.Errorf("note %q", lines[4])
+	}
+}
+
+// The optional CPU columns: medians over the rounds that measured them,
+// shown in the summary only when some run has them.
+func TestCPUColumns(t *testing.T) {
+	in := `system,mode,clients,round,ops_per_s,p50_ms,p99_ms,errors,server_cpu_us,client_cpu_us
+raftkv,write,64,1,6000,10,30,0,200,80
+raftkv,write,64,2,6400,10,30,0,180,
+raftkv,write,64,3,6200,10,30,0,190,70
+etcd,write,64,1,5000,11,31,0,,
+`
+	rows, err := parseCSV(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[1].ServerCPU != 180 || rows[1].ClientCPU != -1 || rows[3].ServerCPU != -1 {
+		t.Errorf("rows %+v", rows)
+	}
+	s := summarize(rows)
+	if p, _ := s.Get("raftkv", "write", 64); p.ServerCPU != 190 || p.ClientCPU != 75 {
+		t.Errorf("raftkv point %+v: want server 190 (median of 3), client 75 (median of the 2 measured)", p)
+	}
+	if p, _ := s.Get("etcd", "write", 64); p.ServerCPU != -1 || p.ClientCPU != -1 {
+		t.Errorf("etcd point %+v: nothing measured", p)
+	}
+	var out bytes.Buffer
+	if err := writeSummary(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"raftkv server µs/op", "etcd client µs/op", "190", "75", "(µs/op: CPU time"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if fields := strings.Fields(strings.Split(out.String(), "\n")[1]); !slices.Contains(fields, "-") {
+		t.Errorf("etcd's unmeasured CPU should read -: %q", fields)
+	}
+	bad := "system,mode,clients,round,ops_per_s,p50_ms,p99_ms,errors,server_cpu_us\nraftkv,write,1,1,1,1,1,0,lots\n"
+	if _, err := parseCSV(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), `server_cpu_us "lots"`) {
+		t.Errorf("bad CPU value: %v", err)
 	}
 }
 
