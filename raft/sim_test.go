@@ -51,6 +51,14 @@ func (n *simNode) lastStored() uint64 {
 	return n.stored[len(n.stored)-1].Index
 }
 
+// storedHas reports whether the node's disk holds entry e.
+func (n *simNode) storedHas(e Entry) bool {
+	if len(n.stored) == 0 || e.Index < n.stored[0].Index || e.Index > n.lastStored() {
+		return false
+	}
+	return n.stored[e.Index-n.stored[0].Index].Term == e.Term
+}
+
 // simMsg is a message on the simulated wire.
 type simMsg struct {
 	Message
@@ -466,6 +474,12 @@ func (s *simCluster) checkApply(id NodeID, e Entry) {
 	}
 	if e.Index > uint64(len(s.commits)) {
 		s.fatalf("node %d applied index %d before its log showed it committed", id, e.Index)
+	}
+	// Entries may reach the state machine before the Ready that carries
+	// them is saved (durablePrefix), but never ahead of the node's own
+	// disk: recovery refuses a state machine beyond the durable log.
+	if e.Index > n.snap.Index && !n.storedHas(e) {
+		s.fatalf("node %d applied %d/%d, which its disk does not hold (stored up to %d)", id, e.Index, e.Term, n.lastStored())
 	}
 	if prev := s.commits[e.Index-1]; prev.Term != e.Term || string(prev.Data) != string(e.Data) {
 		s.fatalf("state machine safety: node %d applied %d/%d %q, the committed entry is %d/%d %q",
