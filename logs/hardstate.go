@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // Hard-state file layout, little-endian:
@@ -55,9 +57,9 @@ func decodeHardState(path string, b []byte) (HardState, error) {
 
 // readHardState returns the stored hard state; a missing file is the zero
 // HardState (a node that never voted).
-func readHardState(dir string) (HardState, error) {
+func readHardState(fsys vfs.FS, dir string) (HardState, error) {
 	path := filepath.Join(dir, hardStateFile)
-	b, err := os.ReadFile(path)
+	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return HardState{}, nil
 	}
@@ -72,7 +74,7 @@ func readHardState(dir string) (HardState, error) {
 func (l *Log) writeHardState(hs HardState) error {
 	path := filepath.Join(l.dir, hardStateFile)
 	tmp := path + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("logs: create hard state %s: %w", tmp, err)
 	}
@@ -84,10 +86,10 @@ func (l *Log) writeHardState(hs HardState) error {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
+		_ = l.fs.Remove(tmp)
 		return fmt.Errorf("logs: write hard state %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := l.fs.Rename(tmp, path); err != nil {
 		return fmt.Errorf("logs: replace hard state %s: %w", path, err)
 	}
 	return l.syncDir()

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 func TestHardStateRoundTrip(t *testing.T) {
@@ -42,7 +44,7 @@ func TestHardStateWrittenOnlyWhenChanged(t *testing.T) {
 	}
 	hs.Vote = 2
 	mustSave(t, l, &hs, nil)
-	if got, err := readHardState(dir); err != nil || got != hs {
+	if got, err := readHardState(vfs.OS, dir); err != nil || got != hs {
 		t.Fatalf("hard state on disk = %+v, %v; want %+v", got, err, hs)
 	}
 }

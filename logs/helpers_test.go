@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/vfs"
 	"go.uber.org/goleak"
 )
 
@@ -123,7 +124,7 @@ func checkLoad(t testing.TB, l *Log, wantHS HardState, want []Entry) {
 // segmentFiles lists the segment files in dir, oldest first.
 func segmentFiles(t testing.TB, dir string) []string {
 	t.Helper()
-	firsts, err := listSegments(dir)
+	firsts, err := listSegments(vfs.OS, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

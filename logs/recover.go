@@ -20,7 +20,7 @@ type tornTail struct {
 // allowed a torn tail (every earlier one was complete and synced before
 // the next was created).
 func (l *Log) recover() error {
-	removed, err := removeTempFiles(l.dir)
+	removed, err := removeTempFiles(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
@@ -29,13 +29,13 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
-	if l.hs, err = readHardState(l.dir); err != nil {
+	if l.hs, err = readHardState(l.fs, l.dir); err != nil {
 		return err
 	}
 	if err := l.recoverReset(); err != nil {
 		return err
 	}
-	firsts, err := listSegments(l.dir)
+	firsts, err := listSegments(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (l *Log) recover() error {
 		if first == 0 {
 			return corruptf(path, 0, "segment named after index 0; indexes start at 1")
 		}
-		data, err := os.ReadFile(path)
+		data, err := l.fs.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("logs: read segment %s: %w", path, err)
 		}
@@ -68,7 +68,7 @@ func (l *Log) recover() error {
 			}
 			// A roll that crashed before its first batch landed; nothing
 			// in it was ever acknowledged.
-			if err := os.Remove(path); err != nil {
+			if err := l.fs.Remove(path); err != nil {
 				return fmt.Errorf("logs: remove empty segment %s: %w", path, err)
 			}
 			if err := l.syncDir(); err != nil {
@@ -81,7 +81,7 @@ func (l *Log) recover() error {
 		size += seg.size
 	}
 	if t := l.tail(); t != nil {
-		f, err := os.OpenFile(l.segPath(t.first), os.O_RDWR, 0)
+		f, err := l.fs.OpenFile(l.segPath(t.first), os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("logs: open last segment: %w", err)
 		}
@@ -95,7 +95,7 @@ func (l *Log) recover() error {
 // cutTornTail truncates the last segment where its torn tail starts and
 // makes the cut durable before anything is appended after it.
 func (l *Log) cutTornTail(path string, torn *tornTail) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("logs: open segment %s to cut torn tail: %w", path, err)
 	}

@@ -54,7 +54,7 @@ func (l *Log) Reset() error {
 
 func (l *Log) writeResetMarker() error {
 	path := filepath.Join(l.dir, resetMarkerFile)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("logs: reset: create marker %s: %w", path, err)
 	}
@@ -68,12 +68,12 @@ func (l *Log) writeResetMarker() error {
 // finishReset removes every segment, then the marker. Used by Reset and by
 // recovery when a marker shows a reset was interrupted.
 func (l *Log) finishReset() error {
-	firsts, err := listSegments(l.dir)
+	firsts, err := listSegments(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
 	for _, first := range firsts {
-		if err := os.Remove(l.segPath(first)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := l.fs.Remove(l.segPath(first)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("logs: reset: remove segment: %w", err)
 		}
 	}
@@ -82,7 +82,7 @@ func (l *Log) finishReset() error {
 	if err := l.syncDir(); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(l.dir, resetMarkerFile)); err != nil {
+	if err := l.fs.Remove(filepath.Join(l.dir, resetMarkerFile)); err != nil {
 		return fmt.Errorf("logs: reset: remove marker: %w", err)
 	}
 	return l.syncDir()
@@ -90,7 +90,7 @@ func (l *Log) finishReset() error {
 
 // recoverReset finishes a Reset that a crash interrupted.
 func (l *Log) recoverReset() error {
-	_, err := os.Stat(filepath.Join(l.dir, resetMarkerFile))
+	_, err := l.fs.Stat(filepath.Join(l.dir, resetMarkerFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

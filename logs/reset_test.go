@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // fillLog writes entries [1, 12] in segments of three and a hard state.
@@ -144,7 +146,7 @@ func TestResetRefusals(t *testing.T) {
 	l := openLog(t, t.TempDir(), 0)
 	mustSave(t, l, nil, makeEntries(1, 2, 1))
 	injected := errors.New("injected: EIO")
-	l.syncFile = func(*os.File) error { return injected }
+	l.syncFile = func(vfs.File) error { return injected }
 	failed := l.Save(nil, makeEntries(3, 1, 1))
 	if !errors.Is(failed, injected) {
 		t.Fatalf("Save = %v", failed)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // Segment header, little-endian:
@@ -97,8 +99,8 @@ func checkSegmentHeader(b []byte, first uint64) string {
 
 // listSegments returns the first indexes of the segment files in dir, in
 // ascending order.
-func listSegments(dir string) ([]uint64, error) {
-	des, err := os.ReadDir(dir)
+func listSegments(fsys vfs.FS, dir string) ([]uint64, error) {
+	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("logs: list log dir %s: %w", dir, err)
 	}
@@ -114,8 +116,8 @@ func listSegments(dir string) ([]uint64, error) {
 
 // removeTempFiles deletes what an interrupted createSegment or hard-state
 // write left behind; such files never held acknowledged data.
-func removeTempFiles(dir string) (removed bool, err error) {
-	des, err := os.ReadDir(dir)
+func removeTempFiles(fsys vfs.FS, dir string) (removed bool, err error) {
+	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return false, fmt.Errorf("logs: list log dir %s: %w", dir, err)
 	}
@@ -127,7 +129,7 @@ func removeTempFiles(dir string) (removed bool, err error) {
 		if _, isSeg := parseSegmentName(base); !isSeg && base != hardStateFile {
 			continue // not ours
 		}
-		if err := os.Remove(filepath.Join(dir, de.Name())); err != nil {
+		if err := fsys.Remove(filepath.Join(dir, de.Name())); err != nil {
 			return removed, fmt.Errorf("logs: remove leftover temp file: %w", err)
 		}
 		removed = true
@@ -140,16 +142,16 @@ func removeTempFiles(dir string) (removed bool, err error) {
 // temporary name and only then renamed into place, so a crash can never
 // leave a segment whose header is torn: recovery may then treat any bad
 // header as corruption rather than guess.
-func (l *Log) createSegment(first uint64) (*os.File, error) {
+func (l *Log) createSegment(first uint64) (vfs.File, error) {
 	path := filepath.Join(l.dir, segmentName(first))
 	tmp := path + tmpExt
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("logs: create segment %s: %w", tmp, err)
 	}
-	fail := func(err error) (*os.File, error) {
+	fail := func(err error) (vfs.File, error) {
 		_ = f.Close()
-		_ = os.Remove(tmp)
+		_ = l.fs.Remove(tmp)
 		return nil, err
 	}
 	if _, err := f.Write(encodeSegmentHeader(first)); err != nil {
@@ -158,21 +160,21 @@ func (l *Log) createSegment(first uint64) (*os.File, error) {
 	if !l.opts.NoSync {
 		// Synced with the header below. Without it the log still works,
 		// only each fsync costs a little more.
-		if err := preallocate(f, l.opts.SegmentBytes); err != nil {
+		if err := f.Preallocate(l.opts.SegmentBytes); err != nil {
 			l.logger.Debug("segment not preallocated", "file", tmp, "err", err)
 		}
 	}
 	if err := l.syncFile(f); err != nil {
 		return fail(fmt.Errorf("logs: sync segment %s: %w", tmp, err))
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := l.fs.Rename(tmp, path); err != nil {
 		return fail(fmt.Errorf("logs: rename segment into place %s: %w", path, err))
 	}
 	_ = f.Close() // synced above; reopened below so errors name the real file
 	if err := l.syncDir(); err != nil {
 		return nil, err
 	}
-	f, err = os.OpenFile(path, os.O_RDWR, 0)
+	f, err = l.fs.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("logs: open new segment %s: %w", path, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // ErrNoSnapshot is returned (wrapped) when the store holds no usable
@@ -45,7 +47,7 @@ type SnapshotStore struct {
 // OpenSnapshotStore opens the snapshot directory, creating it if needed,
 // and removes temporary files an interrupted write left behind.
 func OpenSnapshotStore(dir string) (*SnapshotStore, error) {
-	if err := makeDir(dir, true); err != nil {
+	if err := makeDir(vfs.OS, dir, true); err != nil {
 		return nil, err
 	}
 	s := &SnapshotStore{dir: dir, logger: slog.Default().With("snapshot_dir", dir)}
@@ -64,7 +66,7 @@ func OpenSnapshotStore(dir string) (*SnapshotStore, error) {
 		removed++
 	}
 	if removed > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := syncDir(vfs.OS, dir); err != nil {
 			return nil, err
 		}
 		s.logger.Warn("removed unfinished snapshot files left by a crash", "count", removed)
@@ -100,7 +102,7 @@ func (s *SnapshotStore) install(tmp string, meta SnapshotMeta) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("logs: rename snapshot into place %s: %w", path, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := syncDir(vfs.OS, s.dir); err != nil {
 		return err
 	}
 	if err := s.prune(); err != nil {
@@ -159,7 +161,7 @@ func (s *SnapshotStore) prune() error {
 		}
 		s.logger.Debug("removed old snapshot", "index", f.index, "term", f.term)
 	}
-	return syncDir(s.dir)
+	return syncDir(vfs.OS, s.dir)
 }
 
 // Latest returns the newest snapshot whose header is valid and whose size

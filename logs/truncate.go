@@ -24,7 +24,7 @@ func (l *Log) truncateSuffix(from uint64) error {
 			l.logger.Warn("close segment before removing it", "file", path, "err", err)
 		}
 		l.active = nil
-		if err := os.Remove(path); err != nil {
+		if err := l.fs.Remove(path); err != nil {
 			return fmt.Errorf("logs: truncate suffix: remove segment %s: %w", path, err)
 		}
 		l.segs[len(l.segs)-1] = nil
@@ -34,7 +34,7 @@ func (l *Log) truncateSuffix(from uint64) error {
 			return err
 		}
 		if t := l.tail(); t != nil {
-			f, err := os.OpenFile(l.segPath(t.first), os.O_RDWR, 0)
+			f, err := l.fs.OpenFile(l.segPath(t.first), os.O_RDWR, 0)
 			if err != nil {
 				return fmt.Errorf("logs: truncate suffix: reopen segment: %w", err)
 			}
@@ -78,7 +78,7 @@ func (l *Log) TruncatePrefix(upTo uint64) error {
 	for n < len(l.segs)-1 && l.segs[n].last() <= upTo {
 		s := l.segs[n]
 		path := l.segPath(s.first)
-		if err := os.Remove(path); err != nil {
+		if err := l.fs.Remove(path); err != nil {
 			return l.fail(fmt.Errorf("logs: truncate prefix: remove segment %s: %w", path, err))
 		}
 		l.sizeBytes.Add(-s.size)

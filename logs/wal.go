@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // DefaultSegmentBytes is the segment size used when Options leaves it zero.
@@ -30,9 +32,12 @@ var (
 
 // Options tune a Log. The zero value is production-ready.
 type Options struct {
-	SegmentBytes int64        // roll to a new segment file past this size; default 64 MiB
-	NoSync       bool         // tests and benchmarks only: skip fsync
-	Logger       *slog.Logger // nil = slog.Default()
+	SegmentBytes int64 // roll to a new segment file past this size; default 64 MiB
+	NoSync       bool  // tests and benchmarks only: skip fsync
+	// FS is the file system the log works through; nil is the host's.
+	// Tests put a faulty one (internal/vfs/faultfs) under the real code.
+	FS     vfs.FS
+	Logger *slog.Logger // nil = slog.Default()
 }
 
 // Log is the durable Raft log: numbered segment files of checksummed
@@ -46,15 +51,16 @@ type Log struct {
 	logger   *slog.Logger
 	lockFile *os.File // holds the directory lock until Close
 
+	fs vfs.FS
 	// syncFile makes a file's data durable; a field so tests can inject a
 	// failing fsync.
-	syncFile func(*os.File) error
+	syncFile func(vfs.File) error
 
 	// mu guards every field below and serialises all I/O on the directory:
 	// appends, truncations and reads must see the same segment list.
 	mu     sync.Mutex
 	segs   []*segment // ascending; only the last may hold zero entries
-	active *os.File   // the last segment, open read-write; nil when segs is empty
+	active vfs.File   // the last segment, open read-write; nil when segs is empty
 	hs     HardState  // what the hard-state file holds
 	buf    []byte     // encoding buffer reused by Save
 	offs   []int64    // record offsets of the batch being saved, reused
@@ -80,7 +86,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := makeDir(dir, !opts.NoSync); err != nil {
+	if opts.FS == nil {
+		opts.FS = vfs.OS
+	}
+	if err := makeDir(opts.FS, dir, !opts.NoSync); err != nil {
 		return nil, err
 	}
 	lockFile, err := lockDir(dir)
@@ -92,10 +101,11 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts:     opts,
 		logger:   logger.With("log_dir", dir),
 		lockFile: lockFile,
-		syncFile: fdatasync,
+		fs:       opts.FS,
+		syncFile: vfs.File.Sync,
 	}
 	if opts.NoSync {
-		l.syncFile = func(*os.File) error { return nil }
+		l.syncFile = func(vfs.File) error { return nil }
 	}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
@@ -309,7 +319,7 @@ func (l *Log) readSegment(out []Entry, s *segment, lo, hi uint64) ([]Entry, erro
 	f := l.active
 	if s != l.tail() {
 		var err error
-		if f, err = os.Open(path); err != nil {
+		if f, err = l.fs.OpenFile(path, os.O_RDONLY, 0); err != nil {
 			return nil, fmt.Errorf("logs: open segment %s: %w", path, err)
 		}
 		defer f.Close()
@@ -398,16 +408,16 @@ func (l *Log) syncDir() error {
 	if l.opts.NoSync {
 		return nil
 	}
-	return syncDir(l.dir)
+	return syncDir(l.fs, l.dir)
 }
 
 // makeDir creates dir and any missing parents and, when sync is set,
 // makes their entries durable: fsynced segments inside a directory whose
 // own entry never reached the disk would vanish together after a crash.
-func makeDir(dir string, sync bool) error {
+func makeDir(fsys vfs.FS, dir string, sync bool) error {
 	var missing []string
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		_, err := os.Stat(d)
+		_, err := fsys.Stat(d)
 		if err == nil {
 			break
 		}
@@ -419,30 +429,22 @@ func makeDir(dir string, sync bool) error {
 			break
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("logs: create log dir %s: %w", dir, err)
 	}
 	if !sync {
 		return nil
 	}
 	for _, d := range missing {
-		if err := syncDir(filepath.Dir(d)); err != nil {
+		if err := syncDir(fsys, filepath.Dir(d)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("logs: open dir %s for sync: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+func syncDir(fsys vfs.FS, dir string) error {
+	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("logs: sync dir %s: %w", dir, err)
 	}
 	return nil

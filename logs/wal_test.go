@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 func TestRoundTripAcrossSegments(t *testing.T) {
@@ -324,7 +326,7 @@ func TestSaveRefusesAfterFailedSync(t *testing.T) {
 	mustSave(t, l, nil, base)
 
 	injected := errors.New("injected: EIO")
-	l.syncFile = func(*os.File) error { return injected }
+	l.syncFile = func(vfs.File) error { return injected }
 	err := l.Save(nil, makeEntries(4, 1, 1))
 	if !errors.Is(err, injected) || !strings.Contains(err.Error(), "sync segment") {
 		t.Fatalf("Save with failing fsync = %v, want wrapped injected error", err)
@@ -332,7 +334,7 @@ func TestSaveRefusesAfterFailedSync(t *testing.T) {
 	if l.LastIndex() != 3 {
 		t.Errorf("LastIndex after failed Save = %d, want 3 (nothing was made durable)", l.LastIndex())
 	}
-	l.syncFile = func(*os.File) error { return nil } // even a healthy disk now is not trusted
+	l.syncFile = func(vfs.File) error { return nil } // even a healthy disk now is not trusted
 	for _, call := range []func() error{
 		func() error { return l.Save(nil, makeEntries(4, 1, 1)) },
 		func() error { return l.Save(&HardState{Term: 9}, nil) },

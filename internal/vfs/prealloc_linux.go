@@ -1,15 +1,15 @@
-package logs
+package vfs
 
 import (
 	"os"
 	"syscall"
 )
 
-// preallocate reserves a new segment's blocks up front and sets its size,
-// so the appends that follow land inside the file: their fdatasync then
-// has no file size to journal (measured on this ext4: ~145 µs growing the
+// preallocate reserves a file's blocks up front and sets its size (a new
+// log segment's), so the appends that follow land inside the file: their
+// fdatasync then has no file size to journal (measured on this ext4: ~145 µs growing the
 // file, ~120 µs inside a preallocated one). The zeros past the last record
-// are read back as the end of the segment (see scanSegment).
+// are read back as the end of the segment (see scanSegment in package logs).
 func preallocate(f *os.File, size int64) error {
 	rc, err := f.SyscallConn()
 	if err != nil {

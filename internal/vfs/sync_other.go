@@ -1,6 +1,6 @@
 //go:build !linux
 
-package logs
+package vfs
 
 import "os"
 
