@@ -41,8 +41,8 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // the ZeroMQ transport on loopback, 256-byte entries, concurrent
 // proposers on the leader, no HTTP. It reports entries/s (issue 11's
 // target: 200,000); with one proposer, ns/op is the commit latency
-// (an fsync on the leader and on a follower, in parallel, and two hops). Every node shares the same cores, as in the cluster
-// benchmarks.
+// (an fsync on the leader and on a follower, in parallel, and two hops).
+// Every node shares the same cores, as in the cluster benchmarks.
 func BenchmarkDurableCommit(b *testing.B) {
 	for _, proposers := range []int{1, 64, 256} {
 		b.Run(fmt.Sprintf("proposers=%d", proposers), func(b *testing.B) {
