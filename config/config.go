@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/storedefaults"
 )
 
 // Defaults for optional fields.
@@ -32,9 +34,9 @@ const (
 	DefaultSnapshotKeepEntries = 5000
 	DefaultElectionMinMS       = 300
 	DefaultElectionMaxMS       = 600
-	DefaultMemTableBytes       = 8 << 20 // see kv.DefaultMemTableBytes for why
-	DefaultBlockCacheBytes     = 32 << 20
-	DefaultIndexCacheBytes     = 16 << 20
+	DefaultMemTableBytes       = storedefaults.MemTableBytes // kv's own, from one place
+	DefaultBlockCacheBytes     = storedefaults.BlockCacheBytes
+	DefaultIndexCacheBytes     = storedefaults.IndexCacheBytes
 
 	// DefaultReadyMaxLagEntries: GET /readyz fails while the applied
 	// index trails the commit index by more than this.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/raftkv/raftkv/internal/storedefaults"
 )
 
 // Key layout. Every badger key starts with a namespace byte so that user
@@ -43,22 +45,12 @@ const (
 // maxUserKey is badger's key limit (65000) minus the namespace byte.
 const maxUserKey = 65000 - 1
 
-// Defaults for Options fields left zero.
-//
-// DefaultMemTableBytes drives most of badger's Go heap under a write load:
-// two skiplist arenas of that size (the open memtable and one being
-// flushed) and, per flush, a table builder whose allocator grows to about
-// the memtable's size and is then kept in badger's allocator pool (up to
-// 8 of them, released only after 2 s without any table build, so never
-// during steady writes). A heap profile after 1M writes of 256 B at
-// 16 MiB showed 21 MB of arenas and 60 MB of pooled builder buffers of
-// 118 MB live; with GOGC=100 the process holds about twice the live heap.
-// At 8 MiB the same run showed 10 MB of arenas and 28 MB of builder
-// buffers, at the cost of twice as many (smaller) L0 flushes.
+// Defaults for Options fields left zero: badger's memory sizes are
+// storedefaults' (shared with config; why they are what they are is there).
 const (
-	DefaultMemTableBytes   = 8 << 20
-	DefaultBlockCacheBytes = 32 << 20
-	DefaultIndexCacheBytes = 16 << 20
+	DefaultMemTableBytes   = storedefaults.MemTableBytes
+	DefaultBlockCacheBytes = storedefaults.BlockCacheBytes
+	DefaultIndexCacheBytes = storedefaults.IndexCacheBytes
 	DefaultGCInterval      = 5 * time.Minute
 )
 
