@@ -12,11 +12,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftkv/raftkv/auth"
+	"github.com/raftkv/raftkv/internal/syncbuf"
 )
 
 // cred is one way a test request presents itself.
@@ -473,22 +473,7 @@ func TestSetTokens(t *testing.T) {
 }
 
 // syncBuffer is a log destination shared by servers' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestTokensNeverLogged makes requests of every kind (good, bad, refused,
 // forwarded, in the URL) with the logs at DEBUG, and finds no token, and

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/raftkv/raftkv/internal/syncbuf"
 	"github.com/raftkv/raftkv/logs"
 )
 
@@ -18,22 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 // logBuffer collects log output; badger logs from its own goroutines.
-type logBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = syncbuf.Buffer
 
 // testOptions keeps badger small: many stores run in one test process.
 func testOptions(dir string) Options {

@@ -6,11 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
-	"github.com/raftkv/raftkv/internal/vfs"
 	"go.uber.org/goleak"
+
+	"github.com/raftkv/raftkv/internal/syncbuf"
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 func TestMain(m *testing.M) {
@@ -20,22 +21,7 @@ func TestMain(m *testing.M) {
 var quietLogger = slog.New(slog.DiscardHandler)
 
 // logBuffer collects log output so tests can check what was reported.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (lb *logBuffer) Write(p []byte) (int, error) {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	return lb.b.Write(p)
-}
-
-func (lb *logBuffer) String() string {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	return lb.b.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func (lb *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))

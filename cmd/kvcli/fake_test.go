@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/raftkv/raftkv/internal/syncbuf"
 )
 
 // fakeNode is a one-node stand-in for the raftkv HTTP API.
@@ -325,24 +326,8 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// syncBuffer is a bytes.Buffer that a test may read while the code under
-// test writes to it.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer a test may read while the code under test writes.
+type syncBuffer = syncbuf.Buffer
 
 func (f *fakeNode) serveMembers(r *http.Request, reply func(int, any)) {
 	answer := func() { reply(200, map[string]any{"config_index": f.confIndex, "members": f.members}) }

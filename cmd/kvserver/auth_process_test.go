@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -53,13 +52,7 @@ func writeTokensWith(t *testing.T, dir string, protect bool, entries ...string) 
 // kvcliRun runs kvcli with token in $RAFTKV_TOKEN ("" sets none).
 func kvcliRun(t *testing.T, bin, token string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "RAFTKV_TOKEN="+token)
-	out, err := cmd.CombinedOutput()
-	if err != nil && cmd.ProcessState == nil {
-		t.Fatalf("kvcli %v: %v", args, err)
-	}
-	return cmd.ProcessState.ExitCode(), string(out)
+	return runKvcli(t, bin, "", []string{"RAFTKV_TOKEN=" + token}, args...)
 }
 
 func httpStatus(t *testing.T, method, url, authz string) int {

@@ -24,8 +24,17 @@ func buildKvcli(t *testing.T, dir string) string {
 // kvcli runs the kvcli binary in dir and returns its exit code and output.
 func kvcli(t *testing.T, bin, dir string, args ...string) (int, string) {
 	t.Helper()
+	return runKvcli(t, bin, dir, nil, args...)
+}
+
+// runKvcli runs the kvcli binary bin in dir (empty: the test's own) with
+// env added to the environment, and returns its exit code and combined
+// output; the one way the process tests run kvcli.
+func runKvcli(t *testing.T, bin, dir string, env []string, args ...string) (int, string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatalf("kvcli %v: %v", args, err)

@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
+	"github.com/raftkv/raftkv/internal/syncbuf"
 )
 
 func TestRunUsageAndConfigErrors(t *testing.T) {
@@ -130,7 +130,7 @@ func TestRunAllStopsWithoutHandOver(t *testing.T) {
 	cfgPath := testConfigJSON(t, t.TempDir(), 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	sb := &syncBuffer{b: &bytes.Buffer{}}
+	sb := &syncBuffer{}
 	lw := newLogWriter(sb)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -155,20 +155,5 @@ func TestRunAllStopsWithoutHandOver(t *testing.T) {
 	}
 }
 
-// syncBuffer makes a bytes.Buffer safe for the log writer's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  *bytes.Buffer
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// syncBuffer makes a buffer safe for the log writer's goroutines.
+type syncBuffer = syncbuf.Buffer
