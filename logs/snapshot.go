@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,16 +43,24 @@ type SnapshotStore struct {
 	// mu serialises renames into the directory with pruning, so a prune
 	// never judges "newest" from a listing that misses a rename in flight.
 	mu sync.Mutex
+
+	fs vfs.FS // every file it touches goes through it
 }
 
 // OpenSnapshotStore opens the snapshot directory, creating it if needed,
 // and removes temporary files an interrupted write left behind.
 func OpenSnapshotStore(dir string) (*SnapshotStore, error) {
-	if err := makeDir(vfs.OS, dir, true); err != nil {
+	return OpenSnapshotStoreOn(vfs.OS, dir)
+}
+
+// OpenSnapshotStoreOn is OpenSnapshotStore on the file system fsys (tests
+// put a faulty one under it).
+func OpenSnapshotStoreOn(fsys vfs.FS, dir string) (*SnapshotStore, error) {
+	if err := makeDir(fsys, dir, true); err != nil {
 		return nil, err
 	}
-	s := &SnapshotStore{dir: dir, logger: slog.Default().With("snapshot_dir", dir)}
-	des, err := os.ReadDir(dir)
+	s := &SnapshotStore{dir: dir, logger: slog.Default().With("snapshot_dir", dir), fs: fsys}
+	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("logs: list snapshot dir %s: %w", dir, err)
 	}
@@ -60,13 +69,13 @@ func OpenSnapshotStore(dir string) (*SnapshotStore, error) {
 		if !strings.HasSuffix(de.Name(), snapTmpExt) || !de.Type().IsRegular() {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, de.Name())); err != nil {
+		if err := fsys.Remove(filepath.Join(dir, de.Name())); err != nil {
 			return nil, fmt.Errorf("logs: remove leftover snapshot temp file: %w", err)
 		}
 		removed++
 	}
 	if removed > 0 {
-		if err := syncDir(vfs.OS, dir); err != nil {
+		if err := syncDir(fsys, dir); err != nil {
 			return nil, err
 		}
 		s.logger.Warn("removed unfinished snapshot files left by a crash", "count", removed)
@@ -83,12 +92,20 @@ func (s *SnapshotStore) SetLogger(l *slog.Logger) {
 // Dir is the directory the store lives in.
 func (s *SnapshotStore) Dir() string { return s.dir }
 
-func (s *SnapshotStore) createTemp(kind string) (*os.File, error) {
-	f, err := os.CreateTemp(s.dir, kind+"-*"+snapTmpExt)
-	if err != nil {
-		return nil, fmt.Errorf("logs: create snapshot temp file in %s: %w", s.dir, err)
+// createTemp creates a new temporary file of a kind ("local",
+// "incoming") under a name no other has, as os.CreateTemp would.
+func (s *SnapshotStore) createTemp(kind string) (vfs.File, error) {
+	for {
+		name := filepath.Join(s.dir, fmt.Sprintf("%s-%016x%s", kind, rand.Uint64(), snapTmpExt))
+		f, err := s.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("logs: create snapshot temp file in %s: %w", s.dir, err)
+		}
+		return f, nil
 	}
-	return f, nil
 }
 
 // install makes the synced, closed temp file the snapshot named after
@@ -98,11 +115,11 @@ func (s *SnapshotStore) install(tmp string, meta SnapshotMeta) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := filepath.Join(s.dir, snapName(meta.Index, meta.Term))
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := s.fs.Rename(tmp, path); err != nil {
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("logs: rename snapshot into place %s: %w", path, err)
 	}
-	if err := syncDir(vfs.OS, s.dir); err != nil {
+	if err := syncDir(s.fs, s.dir); err != nil {
 		return err
 	}
 	if err := s.prune(); err != nil {
@@ -119,7 +136,7 @@ type snapFile struct {
 
 // list returns the snapshot files, newest first.
 func (s *SnapshotStore) list() ([]snapFile, error) {
-	des, err := os.ReadDir(s.dir)
+	des, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("logs: list snapshot dir %s: %w", s.dir, err)
 	}
@@ -156,12 +173,12 @@ func (s *SnapshotStore) prune() error {
 	}
 	for _, f := range files[snapKeep:] {
 		// A reader that has the file open keeps its data until it closes.
-		if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := s.fs.Remove(filepath.Join(s.dir, f.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("logs: remove old snapshot %s: %w", f.name, err)
 		}
 		s.logger.Debug("removed old snapshot", "index", f.index, "term", f.term)
 	}
-	return syncDir(vfs.OS, s.dir)
+	return syncDir(s.fs, s.dir)
 }
 
 // Latest returns the newest snapshot whose header is valid and whose size
@@ -174,7 +191,7 @@ func (s *SnapshotStore) Latest() (SnapshotMeta, error) {
 	}
 	for _, f := range files {
 		path := filepath.Join(s.dir, f.name)
-		meta, err := checkSnapFile(path, f)
+		meta, err := s.checkSnapFile(path, f)
 		if err == nil {
 			return meta, nil
 		}
@@ -187,8 +204,8 @@ func (s *SnapshotStore) Latest() (SnapshotMeta, error) {
 
 // checkSnapFile verifies what can be verified without reading the body:
 // the header, that it agrees with the name, and the file size.
-func checkSnapFile(path string, sf snapFile) (SnapshotMeta, error) {
-	f, err := os.Open(path)
+func (s *SnapshotStore) checkSnapFile(path string, sf snapFile) (SnapshotMeta, error) {
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return SnapshotMeta{}, fmt.Errorf("logs: open snapshot: %w", err)
 	}
@@ -222,7 +239,7 @@ func leUint32(b []byte) uint32 {
 
 // readSnapHeader parses the header at the start of f and returns it with
 // its length and the file size.
-func readSnapHeader(f *os.File, name string) (SnapshotMeta, int, int64, error) {
+func readSnapHeader(f vfs.File, name string) (SnapshotMeta, int, int64, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return SnapshotMeta{}, 0, 0, fmt.Errorf("logs: stat snapshot %s: %w", name, err)
@@ -263,7 +280,7 @@ func (s *SnapshotStore) OpenRaw(index uint64) (io.ReadCloser, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	f, err := os.Open(path)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) { // pruned since the listing
 			return nil, 0, fmt.Errorf("%w at index %d: %v", ErrNoSnapshot, index, err)
@@ -289,7 +306,7 @@ func (s *SnapshotStore) Open(index uint64) (SnapshotMeta, io.ReadCloser, error) 
 	if err != nil {
 		return SnapshotMeta{}, nil, err
 	}
-	f, err := os.Open(path)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return SnapshotMeta{}, nil, fmt.Errorf("%w at index %d: %v", ErrNoSnapshot, index, err)
@@ -321,7 +338,7 @@ func (s *SnapshotStore) Open(index uint64) (SnapshotMeta, io.ReadCloser, error) 
 
 // bodyReader reads a snapshot body and verifies the file at its end.
 type bodyReader struct {
-	f      *os.File
+	f      vfs.File
 	r      *bufio.Reader
 	path   string
 	crc    hash.Hash32

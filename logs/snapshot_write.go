@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // errWriterDone is returned by writes after Commit or Abort.
@@ -19,7 +21,7 @@ var errWriterDone = errors.New("logs: snapshot writer already committed or abort
 // temporary file that the next OpenSnapshotStore removes.
 type SnapshotWriter struct {
 	s    *SnapshotStore
-	f    *os.File
+	f    vfs.File
 	w    *bufio.Writer
 	crc  hash.Hash32 // of every byte written so far
 	meta SnapshotMeta
@@ -101,13 +103,13 @@ func (w *SnapshotWriter) Abort() error {
 		return nil
 	}
 	w.err = errWriterDone
-	return discardTemp(w.f)
+	return w.s.discardTemp(w.f)
 }
 
 // finish makes a complete temporary snapshot file durable and moves it
 // into the store, or, when err (what went wrong before) is set or anything
 // fails, removes it.
-func (s *SnapshotStore) finish(f *os.File, err error, meta SnapshotMeta) error {
+func (s *SnapshotStore) finish(f vfs.File, err error, meta SnapshotMeta) error {
 	if err == nil {
 		err = f.Sync()
 	}
@@ -115,15 +117,15 @@ func (s *SnapshotStore) finish(f *os.File, err error, meta SnapshotMeta) error {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(f.Name())
+		_ = s.fs.Remove(f.Name())
 		return err
 	}
 	return s.install(f.Name(), meta)
 }
 
-func discardTemp(f *os.File) error {
+func (s *SnapshotStore) discardTemp(f vfs.File) error {
 	_ = f.Close() // the file is going away; only the removal matters
-	if err := os.Remove(f.Name()); err != nil {
+	if err := s.fs.Remove(f.Name()); err != nil {
 		return fmt.Errorf("logs: remove snapshot temp file: %w", err)
 	}
 	return nil
@@ -133,7 +135,7 @@ func discardTemp(f *os.File) error {
 // backup) and lets it into the store only once every check passes.
 type RawWriter struct {
 	s    *SnapshotStore
-	f    *os.File
+	f    vfs.File
 	w    *bufio.Writer
 	sum  heldBackCRC
 	size int64
@@ -196,7 +198,7 @@ func (w *RawWriter) Abort() error {
 		return nil
 	}
 	w.err = errWriterDone
-	return discardTemp(w.f)
+	return w.s.discardTemp(w.f)
 }
 
 // heldBackCRC checksums a stream except its last four bytes, which in a
@@ -258,7 +260,7 @@ func verifySnapshot(r io.ReaderAt, name string, size int64, sum uint32) (Snapsho
 // anywhere (a backup, say), and returns its metadata. Damage is an error
 // wrapping ErrCorrupt that names the file and what is wrong.
 func VerifySnapshotFile(path string) (SnapshotMeta, error) {
-	f, err := os.Open(path)
+	f, err := vfs.OS.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return SnapshotMeta{}, fmt.Errorf("logs: open snapshot %s: %w", path, err)
 	}
@@ -284,7 +286,7 @@ func VerifySnapshotFile(path string) (SnapshotMeta, error) {
 // s, as a peer's snapshot would be: nothing enters the store unless the
 // whole file checks out.
 func CopySnapshotFile(path string, s *SnapshotStore) (SnapshotMeta, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) // from outside the store: the host's file system
 	if err != nil {
 		return SnapshotMeta{}, fmt.Errorf("logs: open snapshot %s: %w", path, err)
 	}
