@@ -136,7 +136,7 @@ func TestMembershipGrowReplaceShrink(t *testing.T) {
 		t.Fatalf("a wiped node bootstrapped again under its old identity: %v", err)
 	}
 	// ...until the operator removes it; then it joins as a new node.
-	if _, err := cl.RemoveMember(ctx5s(t), victim); err != nil {
+	if err := removeMember(t, cl, victim); err != nil {
 		t.Fatalf("remove the wiped node: %v", err)
 	}
 	self, _ := c.cfg.Node(victim)
@@ -150,7 +150,7 @@ func TestMembershipGrowReplaceShrink(t *testing.T) {
 
 	// Shrink: remove the leader; it hands over and stops.
 	old := c.nodes[lead]
-	if _, err := cl.RemoveMember(ctx5s(t), lead); err != nil {
+	if err := removeMember(t, cl, lead); err != nil {
 		t.Fatalf("remove the leader: %v", err)
 	}
 	waitGone(t, old, "removed from the cluster")
@@ -208,4 +208,20 @@ func TestJoinAfterManualAdd(t *testing.T) {
 	c.waitMembers(t, lead, "node 3 recorded and promoted", func(m map[uint64]client.Member) bool {
 		return m[3].Role == "voter" && m[3].Incarnation == n3.ident.Incarnation
 	})
+}
+
+// removeMember removes id, waiting out a membership change still in
+// flight: the member list shows a change (an automatic promotion, say) as
+// soon as the leader appended it, before it commits, and a second change
+// is refused (409) until then, as etcd refuses one.
+func removeMember(t *testing.T, cl *client.Client, id uint64) error {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := cl.RemoveMember(ctx5s(t), id)
+		if err == nil || !strings.Contains(err.Error(), "not yet committed") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // the change commits within a round trip or two
+	}
 }

@@ -143,12 +143,12 @@ func TestProcGrowReplaceShrink(t *testing.T) {
 	// Replace it: add node 4, then remove the dead one.
 	c.start(4)
 	c.waitMembers(cl, "node 4 a voter", func(m map[uint64]client.Member) bool { return m[4].Role == "voter" })
-	if _, err := cl.RemoveMember(context.Background(), old); err != nil {
+	if err := removeMember(t, cl, old); err != nil {
 		t.Fatalf("remove node %d: %v", old, err)
 	}
 
 	// Shrink: remove the leader; it hands over and stops.
-	if _, err := cl.RemoveMember(context.Background(), lead); err != nil {
+	if err := removeMember(t, cl, lead); err != nil {
 		t.Fatalf("remove the leader %d: %v", lead, err)
 	}
 	if code, log := c.waitExit(lead); code != exitFatal || !strings.Contains(log, "was removed from the cluster") {
