@@ -71,8 +71,8 @@ type Options struct {
 }
 
 // Store is the replicated state machine: user data and the applied index
-// in one badger database. It implements raft.StateMachine and
-// raft.Describer.
+// in one badger database. It implements raft.StateMachine; Describe
+// renders a command for the trail.
 type Store struct {
 	opts   Options // Logger filled in
 	logger *slog.Logger

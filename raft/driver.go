@@ -378,10 +378,5 @@ func (n *Node) applyEntries(ents []Entry) bool {
 	n.cfg.Observer.ObserveApply(len(ents), time.Since(start))
 	n.applied.Store(ents[len(ents)-1].Index)
 	n.waits.appliedTo(ents)
-	// The trail is written after the waiters are woken: it is a view for
-	// humans, and the data is safe in the state machine already.
-	if err := n.writeTrail(ents); err != nil {
-		n.logger.Warn("committed-entry trail not written", "err", err)
-	}
 	return true
 }

@@ -57,12 +57,6 @@ type StateMachine interface {
 	Sync() error
 }
 
-// Describer is optionally implemented by a StateMachine to render a
-// command for the human-readable trail of committed entries.
-type Describer interface {
-	Describe(data []byte) string
-}
-
 // Role of a node.
 type Role uint8
 

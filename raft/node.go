@@ -57,7 +57,6 @@ type NodeConfig struct {
 	SnapshotBytes       int64
 	SnapshotKeepEntries uint64
 	StateMachine        StateMachine
-	Trail               *logs.Trail // optional: the human-readable trail of committed entries
 	Logger              *slog.Logger
 	// Observer, when set, is told of proposals, fsyncs, applies, messages,
 	// snapshots and events, for metrics; nil reports nothing. When set,
@@ -234,9 +233,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.noteMembership()
 	n.applied.Store(st.Applied)
 	n.waits.applied = st.Applied
-	if err := n.catchUpTrail(st.Entries, st.Applied); err != nil {
-		return nil, err
-	}
 	n.publishStatus()
 	n.logger.Info("raft node started", "term", st.Hard.Term, "snapshot", st.Snapshot.Index,
 		"first_index", n.core.FirstIndex(), "last_index", n.core.LastIndex(), "applied", st.Applied)
@@ -248,45 +244,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		go n.receiveSnapshots()
 	}
 	return n, nil
-}
-
-// catchUpTrail writes trail lines for entries the state machine applied
-// before a crash but the trail had not recorded yet.
-func (n *Node) catchUpTrail(ents []Entry, applied uint64) error {
-	t := n.cfg.Trail
-	if t == nil || len(ents) == 0 {
-		return nil
-	}
-	var missing []Entry
-	for _, e := range ents {
-		if e.Index > t.LastIndex() && e.Index <= applied {
-			missing = append(missing, e)
-		}
-	}
-	return n.writeTrail(missing)
-}
-
-func (n *Node) writeTrail(ents []Entry) error {
-	t := n.cfg.Trail
-	if t == nil || len(ents) == 0 {
-		return nil
-	}
-	desc, _ := n.cfg.StateMachine.(Describer)
-	lines := make([]logs.TrailLine, 0, len(ents))
-	for _, e := range ents {
-		cmd := "NOOP"
-		if e.Type == EntryNormal {
-			cmd = fmt.Sprintf("DATA %d bytes", len(e.Data))
-			if desc != nil {
-				cmd = desc.Describe(e.Data)
-			}
-		}
-		lines = append(lines, logs.TrailLine{Index: e.Index, Term: e.Term, Command: cmd})
-	}
-	if err := t.Append(lines); err != nil {
-		return fmt.Errorf("write trail: %w", err)
-	}
-	return nil
 }
 
 // Stop stops the node and waits for its goroutines. Pending proposals and

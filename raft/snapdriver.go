@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/raftkv/raftkv/logs"
 )
 
 // applyTask is one unit of work for the applier: committed entries, or a
@@ -213,11 +211,6 @@ func (n *Node) restore(snap SnapshotInfo) error {
 		return err
 	}
 	n.cfg.Observer.ObserveSnapshot(SnapshotInstalled, time.Since(start), n.snapshotSize(snap.Index), nil)
-	if t := n.cfg.Trail; t != nil {
-		if err := t.Append([]logs.TrailLine{{Index: snap.Index, Term: snap.Term, Command: "SNAPSHOT"}}); err != nil {
-			n.logger.Warn("committed-entry trail not written", "err", err)
-		}
-	}
 	n.applied.Store(snap.Index)
 	n.waits.restoredTo(snap.Index)
 	n.logger.Info("snapshot installed", "index", snap.Index, "term", snap.Term, "took", time.Since(start).Round(time.Millisecond))

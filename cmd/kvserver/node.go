@@ -21,6 +21,7 @@ import (
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/trail"
 )
 
 // node is one running raftkv node: every part it owns, in start order.
@@ -40,6 +41,7 @@ type node struct {
 	snaps        *logs.SnapshotStore
 	store        *kv.Store
 	trail        *logs.Trail
+	traced       *trail.StateMachine // the store, writing the trail as it applies
 	tr           *transport.ZMQ
 	raft         *raft.Node
 	prom         *metrics.Metrics // this node's Prometheus metrics
@@ -117,6 +119,9 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	}
 	n.trail.RotateAt(trailMaxBytes)
 	n.trail.SetLogger(logger)
+	if n.traced, err = trail.Wrap(n.store, n.trail, n.wal, n.store.Describe, logger); err != nil {
+		return n, err
+	}
 	// config.json's nodes seed a brand-new cluster only; afterwards the
 	// membership comes from the log, and onMembership points the
 	// transport and metrics at it (first during StartNode).
@@ -154,7 +159,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 		AutoPromoteAfter: cfg.AutoPromoteAfter(), ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
 		HeartbeatInterval: cfg.HeartbeatInterval(), LeaseClockDrift: cfg.LeaseClockDrift(),
 		MaxMsgBytes: maxMsgBytes,
-		Storage:     n.wal, Transport: n.tr, StateMachine: n.store, Trail: n.trail, Logger: logger,
+		Storage:     n.wal, Transport: n.tr, StateMachine: n.traced, Logger: logger,
 		Snapshots: n.snaps, SnapshotEntries: uint64(cfg.SnapshotEntries), SnapshotBytes: cfg.SnapshotBytes,
 		SnapshotKeepEntries: uint64(cfg.SnapshotKeepEntries), Observer: n.prom,
 	})
@@ -277,6 +282,9 @@ func (n *node) close() {
 	}
 	if n.tr != nil {
 		n.tr.Close()
+	}
+	if n.traced != nil {
+		n.traced.Close() // after Raft: nothing applies any more
 	}
 	if n.trail != nil {
 		if err := n.trail.Close(); err != nil {
