@@ -5,11 +5,11 @@ import (
 	"github.com/raftkv/raftkv/raft"
 )
 
-// Store is plugged into raft through these interfaces; kv cannot import
-// raft, so the check lives here.
+// Store is plugged into raft through this interface, and its Describe
+// into the trail's wrapper; kv cannot import raft, so the check lives here.
 var (
-	_ raft.StateMachine = (*kv.Store)(nil)
-	_ raft.Describer    = (*kv.Store)(nil)
+	_ raft.StateMachine   = (*kv.Store)(nil)
+	_ func([]byte) string = (*kv.Store)(nil).Describe
 )
 
 // kv spells raft.EntryNormal itself; the two must agree.
