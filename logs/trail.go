@@ -1,13 +1,17 @@
 package logs
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/raftkv/raftkv/internal/vfs"
 )
 
 // TrailLine is one committed entry as the trail shows it to humans.
@@ -22,10 +26,11 @@ type TrailLine struct {
 // fatal.
 type Trail struct {
 	path   string
+	fs     vfs.FS
 	logger *slog.Logger
 
 	mu     sync.Mutex // guards every field below and the file offset
-	f      *os.File   // opened O_APPEND
+	f      vfs.File   // opened O_APPEND
 	size   int64      // bytes of whole lines; a failed write is cut back to it
 	last   uint64     // index of the last line written or found on open
 	buf    []byte     // line buffer reused by Append
@@ -56,15 +61,19 @@ func (t *Trail) RotateAt(n int64) {
 // (no trailing newline) is cut off; lines that do not parse are left for
 // humans to see, with a warning, and LastIndex comes from the last line
 // that does.
-func OpenTrail(path string) (*Trail, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+func OpenTrail(path string) (*Trail, error) { return OpenTrailOn(vfs.OS, path) }
+
+// OpenTrailOn is OpenTrail on the file system fsys (tests put a faulty
+// one under it).
+func OpenTrailOn(fsys vfs.FS, path string) (*Trail, error) {
+	if err := fsys.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("logs: create trail dir for %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("logs: open trail %s: %w", path, err)
 	}
-	t := &Trail{path: path, logger: slog.Default().With("trail", path), f: f}
+	t := &Trail{path: path, fs: fsys, logger: slog.Default().With("trail", path), f: f}
 	if err := t.recover(); err != nil {
 		_ = f.Close()
 		return nil, err
@@ -83,15 +92,15 @@ func (t *Trail) rotatedPath() string { return t.path + ".1" }
 
 // recoverRotated finds the last index in the previous file, if any.
 func (t *Trail) recoverRotated() error {
-	f, err := os.OpenFile(t.rotatedPath(), os.O_RDWR, 0)
-	if os.IsNotExist(err) {
+	f, err := t.fs.OpenFile(t.rotatedPath(), os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("logs: open trail %s: %w", t.rotatedPath(), err)
 	}
 	defer f.Close()
-	old := &Trail{path: t.rotatedPath(), logger: t.logger, f: f}
+	old := &Trail{path: t.rotatedPath(), fs: t.fs, logger: t.logger, f: f}
 	if err := old.recover(); err != nil {
 		return err
 	}
@@ -104,10 +113,10 @@ func (t *Trail) rotate() error {
 	if err := t.f.Close(); err != nil {
 		return fmt.Errorf("logs: close trail %s: %w", t.path, err)
 	}
-	if err := os.Rename(t.path, t.rotatedPath()); err != nil {
+	if err := t.fs.Rename(t.path, t.rotatedPath()); err != nil {
 		return fmt.Errorf("logs: rotate trail %s: %w", t.path, err)
 	}
-	f, err := os.OpenFile(t.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := t.fs.OpenFile(t.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		t.closed = true
 		return fmt.Errorf("logs: open trail %s: %w", t.path, err)

@@ -193,7 +193,7 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error)
 	if prior != nil {
 		f.unsynced[name] = append(f.unsynced[name], change{off: 0, prior: prior, prevSize: int64(len(prior))})
 	}
-	return &file{fs: f, inner: inner, name: name}, nil
+	return &file{fs: f, inner: inner, name: name, append: flag&os.O_APPEND != 0}, nil
 }
 
 func (f *FS) ReadFile(name string) ([]byte, error) {
@@ -279,6 +279,9 @@ type file struct {
 	inner vfs.File
 	name  string
 	pos   int64 // for Read and Write; WriteAt and ReadAt do not move it
+	// append: opened O_APPEND, so every Write lands at the end (and
+	// WriteAt is refused, as os.File refuses it).
+	append bool
 }
 
 func (h *file) Name() string { return h.name }
@@ -302,16 +305,34 @@ func (h *file) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (h *file) Write(p []byte) (int, error) {
-	n, err := h.WriteAt(p, h.pos)
+	if h.append {
+		return h.write(p, -1)
+	}
+	n, err := h.write(p, h.pos)
 	h.pos += int64(n)
 	return n, err
 }
 
 func (h *file) WriteAt(p []byte, off int64) (int, error) {
+	if h.append {
+		return 0, fmt.Errorf("faultfs: WriteAt on %s, opened O_APPEND", h.name)
+	}
+	return h.write(p, off)
+}
+
+// write writes p at off, or at the end when off is -1 (O_APPEND).
+func (h *file) write(p []byte, off int64) (int, error) {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
 	if err := h.fs.check(); err != nil {
 		return 0, err
+	}
+	if off < 0 {
+		st, err := h.inner.Stat()
+		if err != nil {
+			return 0, err
+		}
+		off = st.Size()
 	}
 	ft, hit := h.fs.next(OpWrite)
 	if hit && ft.keep < 0 {
@@ -323,7 +344,13 @@ func (h *file) WriteAt(p []byte, off int64) (int, error) {
 	if err := h.record(off, int64(len(p))); err != nil {
 		return 0, err
 	}
-	n, err := h.inner.WriteAt(p, off)
+	var n int
+	var err error
+	if h.append {
+		n, err = h.inner.Write(p)
+	} else {
+		n, err = h.inner.WriteAt(p, off)
+	}
 	if err == nil && hit {
 		err = ft.err
 	}

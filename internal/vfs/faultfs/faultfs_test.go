@@ -140,3 +140,25 @@ func TestRenameAndTruncateOnOpen(t *testing.T) {
 		t.Errorf("renamed file after the crash: %q", got)
 	}
 }
+
+// O_APPEND: every Write lands at the end, WriteAt is refused (as os.File
+// refuses it), and a crash takes appends back like any other change.
+func TestAppendMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	f := New(vfs.OS)
+	h := open(t, f, path, os.O_RDWR|os.O_CREATE|os.O_APPEND)
+	h.Write([]byte("ab"))
+	h.Write([]byte("cd"))
+	if _, err := h.WriteAt([]byte("x"), 0); err == nil {
+		t.Error("WriteAt on an O_APPEND file was accepted")
+	}
+	if got := contents(t, path); got != "abcd" {
+		t.Fatalf("file %q", got)
+	}
+	if err := f.Crash(func(string, int) int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, path); got != "ab" {
+		t.Errorf("after the crash: %q, want the first append only", got)
+	}
+}
