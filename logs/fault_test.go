@@ -3,7 +3,6 @@ package logs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -239,7 +238,7 @@ func writeSnapshot(store *SnapshotStore, index uint64, body []byte) error {
 // store or absent, whichever way the disk fails while it is written; the
 // one before it stays readable.
 func TestSnapshotStoreSurvivesDiskFaults(t *testing.T) {
-	body := func(index uint64) []byte { return []byte(strings.Repeat(fmt.Sprintf("image %d;", index), 5000)) }
+	body := func(index uint64) []byte { return snapBody(index, 45000) }
 	for _, tc := range []struct {
 		name   string
 		inject func(*faultfs.FS)
@@ -257,9 +256,7 @@ func TestSnapshotStoreSurvivesDiskFaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := writeSnapshot(store, 10, body(10)); err != nil {
-				t.Fatal(err)
-			}
+			writeSnap(t, store, SnapshotMeta{Index: 10, Term: 1}, body(10))
 			if tc.inject != nil {
 				tc.inject(disk)
 				if err := writeSnapshot(store, 20, body(20)); !errors.Is(err, faultfs.ErrInjected) {
@@ -287,13 +284,7 @@ func TestSnapshotStoreSurvivesDiskFaults(t *testing.T) {
 			if err != nil || meta.Index != 10 {
 				t.Fatalf("latest after the fault: %+v, %v; want snapshot 10", meta, err)
 			}
-			_, rc, err := again.Open(10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
-			got, err := io.ReadAll(rc)
-			if err != nil || string(got) != string(body(10)) {
+			if _, got, err := readBody(again, 10); err != nil || string(got) != string(body(10)) {
 				t.Fatalf("snapshot 10 reads back %d bytes, %v", len(got), err)
 			}
 			if des, _ := os.ReadDir(dir); len(des) != 1 {
