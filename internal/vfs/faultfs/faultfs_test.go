@@ -19,6 +19,16 @@ func open(t *testing.T, f *FS, path string, flag int) vfs.File {
 	return h
 }
 
+// afterCrash crashes f, keeping keep's choice of unsynced changes, and
+// returns what path then holds.
+func afterCrash(t *testing.T, f *FS, keep func(string, int) int, path string) string {
+	t.Helper()
+	if err := f.Crash(keep); err != nil {
+		t.Fatal(err)
+	}
+	return contents(t, path)
+}
+
 func contents(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -48,10 +58,7 @@ func TestCrashLosesUnsyncedChanges(t *testing.T) {
 	if got := contents(t, path); got != "HELLp me" {
 		t.Fatalf("before the crash the file reads %q", got)
 	}
-	if err := f.Crash(nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := contents(t, path); got != "hello world" {
+	if got := afterCrash(t, f, nil, path); got != "hello world" {
 		t.Errorf("after the crash: %q, want the synced %q", got, "hello world")
 	}
 	if _, err := h.Write([]byte("x")); !errors.Is(err, ErrCrashed) {
@@ -70,15 +77,12 @@ func TestCrashKeepsAPrefix(t *testing.T) {
 	for _, s := range []string{"a", "b", "c"} {
 		h.Write([]byte(s))
 	}
-	if err := f.Crash(func(p string, n int) int {
+	if got := afterCrash(t, f, func(p string, n int) int {
 		if p != path || n != 3 {
 			t.Errorf("keep(%s, %d)", p, n)
 		}
 		return 2
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if got := contents(t, path); got != "ab" {
+	}, path); got != "ab" {
 		t.Errorf("kept %q, want the first two writes", got)
 	}
 }
@@ -110,10 +114,7 @@ func TestInjectedFaults(t *testing.T) {
 		t.Errorf("counts: %d writes, %d syncs", f.Count(OpWrite), f.Count(OpSync))
 	}
 	// The failed sync made nothing durable.
-	if err := f.Crash(nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := contents(t, path); got != "" {
+	if got := afterCrash(t, f, nil, path); got != "" {
 		t.Errorf("after the crash: %q, want nothing (no sync succeeded)", got)
 	}
 }
@@ -133,10 +134,7 @@ func TestRenameAndTruncateOnOpen(t *testing.T) {
 	if err := f.Rename(a, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Crash(nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := contents(t, b); got != "synced" {
+	if got := afterCrash(t, f, nil, b); got != "synced" {
 		t.Errorf("renamed file after the crash: %q", got)
 	}
 }
@@ -155,10 +153,7 @@ func TestAppendMode(t *testing.T) {
 	if got := contents(t, path); got != "abcd" {
 		t.Fatalf("file %q", got)
 	}
-	if err := f.Crash(func(string, int) int { return 1 }); err != nil {
-		t.Fatal(err)
-	}
-	if got := contents(t, path); got != "ab" {
+	if got := afterCrash(t, f, func(string, int) int { return 1 }, path); got != "ab" {
 		t.Errorf("after the crash: %q, want the first append only", got)
 	}
 }
