@@ -105,10 +105,30 @@ func (tr *trace) fail(format string, args ...any) []string {
 	return nil
 }
 
-func (tr *trace) node(arg string) NodeID {
-	id, err := strconv.Atoi(arg)
-	if err != nil || tr.net == nil || id < 0 || id >= len(tr.net.cores) {
-		tr.fail("no node %q", arg)
+// arg is args[i], failing the script when the command lacks it.
+func (tr *trace) arg(args []string, i int) string {
+	if i >= len(args) {
+		tr.fail("argument %d missing in %q", i+1, args)
+	}
+	return args[i]
+}
+
+// num is args[i] as a number.
+func (tr *trace) num(args []string, i int) uint64 { return tr.parse(tr.arg(args, i)) }
+
+func (tr *trace) parse(s string) uint64 {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		tr.fail("%q is not a number", s)
+	}
+	return v
+}
+
+// node is args[i] as a node of the script's cluster.
+func (tr *trace) node(args []string, i int) NodeID {
+	id := tr.num(args, i)
+	if tr.net == nil || id >= uint64(len(tr.net.cores)) {
+		tr.fail("no node %d", id)
 	}
 	return NodeID(id)
 }
@@ -123,9 +143,9 @@ func (tr *trace) run(args []string) []string {
 	}
 	switch cmd {
 	case "nodes": // nodes N [prevote] [checkquorum]
-		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 1 {
-			return tr.fail("nodes %q", args[0])
+		n := int(tr.num(args, 0))
+		if n < 1 {
+			return tr.fail("nodes %d", n)
 		}
 		tr.net = newTestNetN(tr.t, n, func(c *Config) {
 			c.PreVote = slices.Contains(args, "prevote")
@@ -134,15 +154,10 @@ func (tr *trace) run(args []string) []string {
 		tr.cut = map[NodeID]bool{}
 		return nil
 	case "restart": // restart ID TERM T1,T2,...: the node comes back with this term and log
-		id := tr.node(args[0])
-		term, _ := strconv.ParseUint(args[1], 10, 64)
+		id, term := tr.node(args, 0), tr.num(args, 1)
 		var terms []uint64
-		for _, s := range strings.Split(args[2], ",") {
-			v, err := strconv.ParseUint(s, 10, 64)
-			if err != nil {
-				return tr.fail("restart: log %q", args[2])
-			}
-			terms = append(terms, v)
+		for _, s := range strings.Split(tr.arg(args, 2), ",") {
+			terms = append(terms, tr.parse(s))
 		}
 		cfg := tr.net.cores[id].cfg
 		tr.net.cores[id] = mustCore(tr.t, cfg, HardState{Term: term}, logOf(terms...), 0)
@@ -151,31 +166,31 @@ func (tr *trace) run(args []string) []string {
 		for _, c := range tr.net.cores {
 			c.ticks = max(c.ticks, uint64(c.cfg.ElectionTickMin)) // voters' leases long over
 		}
-		tr.net.cores[tr.node(args[0])].campaign(false)
+		tr.net.cores[tr.node(args, 0)].campaign(false)
 		return nil
 	case "tick": // tick ID [N]
-		n := 1
+		n := uint64(1)
 		if len(args) > 1 {
-			n, _ = strconv.Atoi(args[1])
+			n = tr.num(args, 1)
 		}
-		c := tr.net.cores[tr.node(args[0])]
+		c := tr.net.cores[tr.node(args, 0)]
 		for range n {
 			c.Tick()
 		}
 		return nil
 	case "propose": // propose ID DATA
-		idx, term, err := tr.net.cores[tr.node(args[0])].Propose([]byte(args[1]))
+		idx, term, err := tr.net.cores[tr.node(args, 0)].Propose([]byte(tr.arg(args, 1)))
 		if err != nil {
 			return []string{"refused: " + err.Error()}
 		}
 		return []string{fmt.Sprintf("index %d term %d", idx, term)}
 	case "transfer": // transfer FROM TO
-		if err := tr.net.cores[tr.node(args[0])].TransferLeader(tr.node(args[1])); err != nil {
+		if err := tr.net.cores[tr.node(args, 0)].TransferLeader(tr.node(args, 1)); err != nil {
 			return []string{"refused: " + err.Error()}
 		}
 		return nil
 	case "isolate": // isolate ID: nothing to or from it arrives
-		tr.cut[tr.node(args[0])] = true
+		tr.cut[tr.node(args, 0)] = true
 		return nil
 	case "heal":
 		tr.cut = map[NodeID]bool{}
