@@ -3,9 +3,10 @@
 // state machine: every entry it applies, and every snapshot it restores, is
 // also written to the trail. The consensus driver knows nothing of it.
 //
-// Lines are written by a goroutine of the wrapper's own, after Apply has
-// returned, so a write is answered without waiting for the trail: it is a
-// view for people, and the data is already safe in the state machine.
+// Lines are rendered and written by a goroutine of the wrapper's own:
+// Apply only queues a copy of the entries, so a write is answered without
+// waiting for the trail, which is a view for people; the data is already
+// safe in the state machine.
 package trail
 
 import (
@@ -18,8 +19,8 @@ import (
 	"github.com/raftkv/raftkv/raft"
 )
 
-// maxPending bounds the lines waiting for the writer: past it Apply waits,
-// so a stalled disk slows writes down instead of growing memory.
+// maxPending bounds the entries waiting for the writer: past it Apply
+// waits, so a stalled disk slows writes down instead of growing memory.
 const maxPending = 64 << 10
 
 // EntryReader reads entries [lo, hi) of the durable log (logs.Log).
@@ -38,7 +39,7 @@ type StateMachine struct {
 
 	// mu guards pending and closed; room and ready wake the two sides.
 	mu      sync.Mutex
-	pending []logs.TrailLine
+	pending []item
 	closed  bool
 	room    *sync.Cond // the writer took lines: Apply may queue again
 	ready   chan struct{}
@@ -77,19 +78,36 @@ func (s *StateMachine) catchUp(log EntryReader) error {
 	if err != nil {
 		return fmt.Errorf("trail: read entries %d-%d to catch up: %w", lo, hi-1, err)
 	}
-	if err := s.trail.Append(s.lines(ents)); err != nil {
+	if err := s.trail.Append(s.lines(entryItems(ents))); err != nil {
 		return fmt.Errorf("trail: catch up: %w", err)
 	}
 	return nil
 }
 
-// Apply applies entries and queues their lines.
+// item is one line to come: an applied entry, or a restored snapshot
+// (Index and Term only).
+type item struct {
+	raft.Entry
+	snapshot bool
+}
+
+// Apply applies entries and queues them for their lines. The entries are
+// copied (their data is never changed once committed, so it is shared):
+// the slice is the driver's.
 func (s *StateMachine) Apply(entries []raft.Entry) error {
 	if err := s.StateMachine.Apply(entries); err != nil {
 		return err
 	}
-	s.queue(s.lines(entries))
+	s.queue(entryItems(entries))
 	return nil
+}
+
+func entryItems(ents []raft.Entry) []item {
+	items := make([]item, len(ents))
+	for i, e := range ents {
+		items[i] = item{Entry: e}
+	}
+	return items
 }
 
 // Restore restores the image and queues a SNAPSHOT line at its index.
@@ -97,27 +115,29 @@ func (s *StateMachine) Restore(r io.Reader, index, term uint64) error {
 	if err := s.StateMachine.Restore(r, index, term); err != nil {
 		return err
 	}
-	s.queue([]logs.TrailLine{{Index: index, Term: term, Command: "SNAPSHOT"}})
+	s.queue([]item{{Entry: raft.Entry{Index: index, Term: term}, snapshot: true}})
 	return nil
 }
 
-func (s *StateMachine) lines(ents []raft.Entry) []logs.TrailLine {
-	out := make([]logs.TrailLine, 0, len(ents))
-	for _, e := range ents {
+func (s *StateMachine) lines(items []item) []logs.TrailLine {
+	out := make([]logs.TrailLine, 0, len(items))
+	for _, it := range items {
 		cmd := "NOOP"
-		if e.Type == raft.EntryNormal {
-			if s.describe != nil {
-				cmd = s.describe(e.Data)
-			} else {
-				cmd = fmt.Sprintf("DATA %d bytes", len(e.Data))
-			}
+		switch {
+		case it.snapshot:
+			cmd = "SNAPSHOT"
+		case it.Type != raft.EntryNormal:
+		case s.describe != nil:
+			cmd = s.describe(it.Data)
+		default:
+			cmd = fmt.Sprintf("DATA %d bytes", len(it.Data))
 		}
-		out = append(out, logs.TrailLine{Index: e.Index, Term: e.Term, Command: cmd})
+		out = append(out, logs.TrailLine{Index: it.Index, Term: it.Term, Command: cmd})
 	}
 	return out
 }
 
-func (s *StateMachine) queue(lines []logs.TrailLine) {
+func (s *StateMachine) queue(items []item) {
 	s.mu.Lock()
 	for len(s.pending) >= maxPending && !s.closed {
 		s.room.Wait()
@@ -126,7 +146,7 @@ func (s *StateMachine) queue(lines []logs.TrailLine) {
 		s.mu.Unlock()
 		return // stopping: the lines are replayed from the log next start
 	}
-	s.pending = append(s.pending, lines...)
+	s.pending = append(s.pending, items...)
 	s.mu.Unlock()
 	select {
 	case s.ready <- struct{}{}:
@@ -140,13 +160,13 @@ func (s *StateMachine) write() {
 	for {
 		<-s.ready
 		s.mu.Lock()
-		lines, closed := s.pending, s.closed
+		items, closed := s.pending, s.closed
 		s.pending = nil
 		s.room.Broadcast()
 		s.mu.Unlock()
-		if len(lines) > 0 {
-			if err := s.trail.Append(lines); err != nil {
-				s.logger.Warn("committed-entry trail not written", "err", err, "lines", len(lines))
+		if len(items) > 0 {
+			if err := s.trail.Append(s.lines(items)); err != nil {
+				s.logger.Warn("committed-entry trail not written", "err", err, "lines", len(items))
 			}
 		}
 		if closed {
