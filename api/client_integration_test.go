@@ -9,6 +9,7 @@ import (
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // TestWithClient runs the real client against the real handler over HTTP, so
@@ -99,7 +100,7 @@ func TestWithClient(t *testing.T) {
 
 	// No leader anywhere: the client reports the cluster unavailable.
 	followerNode.mu.Lock()
-	followerNode.leader = raft.None
+	followerNode.leader = wire.None
 	followerNode.mu.Unlock()
 	if _, err := c.Put(ctx, "k", nil); !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("Put with no leader: %v", err)

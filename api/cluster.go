@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // transferRequest is the body of POST /v1/cluster/transfer-leader; To
@@ -40,7 +41,7 @@ func (s *Server) handleTransfer(c *gin.Context) {
 			return
 		}
 	}
-	to := raft.None
+	to := wire.None
 	if req.To != nil {
 		m := s.cons.Status().Membership
 		if !m.Contains(*req.To) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // peerAPI serves a follower's API with id, as a peer of the node under test.
@@ -157,7 +158,7 @@ func TestStatusDetailEvents(t *testing.T) {
 	serve(t, h, request{method: http.MethodGet, target: "/v1/status?detail=1"})
 	waitFor(t, "the recorder to subscribe", func() bool { return node.subscribers() == 1 })
 	for i := range peerEvents + 5 {
-		node.emit(raft.Event{Time: time.Now(), Kind: raft.EventLeader, Term: uint64(i), Leader: raft.None})
+		node.emit(raft.Event{Time: time.Now(), Kind: raft.EventLeader, Term: uint64(i), Leader: wire.None})
 	}
 	var body detailBody
 	waitFor(t, "the events", func() bool {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // storeNode is a leader that applies each proposal to a real kv.Store, so
@@ -47,7 +47,7 @@ func (n *storeNode) Propose(ctx context.Context, data []byte) (uint64, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.index++
-	if err := n.st.Apply([]logs.Entry{{Index: n.index, Term: 1, Data: data}}); err != nil {
+	if err := n.st.Apply([]wire.Entry{{Index: n.index, Term: 1, Data: data}}); err != nil {
 		return 0, err
 	}
 	return n.index, nil

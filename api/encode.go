@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // textOrBase64 returns b as a string when it is valid UTF-8, else its
@@ -25,5 +26,5 @@ func notLeader(err error) (uint64, bool) {
 	if errors.As(err, &nl) {
 		return nl.Leader, true
 	}
-	return raft.None, false
+	return wire.None, false
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 const (
@@ -87,7 +88,7 @@ func (r *eventRecorder) add(e raft.Event) {
 	r.seq++
 	ev := raftEvent{Node: r.node, Boot: r.boot, Seq: r.seq, Time: e.Time, Kind: e.Kind, Term: e.Term,
 		Role: e.Role.String(), Cause: e.Cause}
-	if e.Leader != raft.None {
+	if e.Leader != wire.None {
 		lead := e.Leader
 		ev.Leader = &lead
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestEventRecorder(t *testing.T) {
@@ -17,7 +18,7 @@ func TestEventRecorder(t *testing.T) {
 		t.Fatalf("%d subscriptions, want 1", n)
 	}
 	at := time.Unix(50, 0)
-	node.emit(raft.Event{Time: at, Kind: raft.EventElection, Node: 5, Term: 2, Role: raft.Candidate, Leader: raft.None, Cause: raft.CauseTransfer})
+	node.emit(raft.Event{Time: at, Kind: raft.EventElection, Node: 5, Term: 2, Role: raft.Candidate, Leader: wire.None, Cause: raft.CauseTransfer})
 	node.emit(raft.Event{Time: at, Kind: raft.EventLeader, Node: 5, Term: 2, Role: raft.Follower, Leader: 3})
 	waitFor(t, "two events", func() bool { return len(r.since(0)) == 2 })
 	evs := r.since(0)
@@ -41,7 +42,7 @@ func TestEventRecorder(t *testing.T) {
 	// drops events, as the real node's does.
 	for _, upTo := range []uint64{recentEvents/2 + 2, recentEvents + 12} {
 		for n := r.since(0)[len(r.since(0))-1].Seq; n < upTo; n++ {
-			node.emit(raft.Event{Kind: raft.EventRole, Leader: raft.None})
+			node.emit(raft.Event{Kind: raft.EventRole, Leader: wire.None})
 		}
 		waitFor(t, "the events", func() bool { evs := r.since(0); return evs[len(evs)-1].Seq == upTo })
 	}

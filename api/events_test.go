@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // sseEvent is one event as a client reads it off the stream.
@@ -232,7 +233,7 @@ func TestEventsStream(t *testing.T) {
 
 	// A Raft event of this node.
 	node.emit(raft.Event{Time: time.Now(), Kind: raft.EventElection, Node: 0, Term: 4, Role: raft.PreCandidate,
-		Leader: raft.None, Cause: raft.CauseTimeout})
+		Leader: wire.None, Cause: raft.CauseTimeout})
 	ev := decode[raftBatch](t, c.until("raft", 2*time.Second, func(e sseEvent) bool {
 		return strings.Contains(e.data, `"kind":"election"`)
 	}).data).Events

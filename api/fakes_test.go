@@ -19,6 +19,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // fakeStore is an in-memory Store.
@@ -126,7 +127,7 @@ func (s *fakeStore) get(k string) ([]byte, bool) {
 type fakeNode struct {
 	mu     sync.Mutex // guards every field below
 	id     uint64
-	leader uint64 // raft.None when unknown
+	leader uint64 // wire.None when unknown
 	role   raft.Role
 	term   uint64 // 0 reads as 3
 	store  *fakeStore
@@ -268,7 +269,7 @@ func (n *fakeNode) TransferLeadership(ctx context.Context, to uint64) (uint64, e
 	if n.transferErr != nil {
 		return 0, n.transferErr
 	}
-	if to == raft.None {
+	if to == wire.None {
 		to = n.id + 1
 	}
 	n.leader, n.role = to, raft.Follower

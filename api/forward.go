@@ -13,7 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // forward replays the client's write on the leader and passes the leader's
@@ -27,7 +27,7 @@ func (s *Server) forward(c *gin.Context, leader uint64, body []byte) {
 		abortUnavailable(c, fmt.Sprintf("not the leader (request forwarded by node %s; leadership is changing)", from))
 		return
 	}
-	if leader == raft.None {
+	if leader == wire.None {
 		abortUnavailable(c, "no leader known")
 		return
 	}

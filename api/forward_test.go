@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // seen records what reached a leader's HTTP server.
@@ -179,7 +180,7 @@ func TestForwardFailures(t *testing.T) {
 		wantCode int
 		wantMsg  string
 	}{
-		{name: "no leader known", leader: raft.None, wantCode: 503, wantMsg: "no leader"},
+		{name: "no leader known", leader: wire.None, wantCode: 503, wantMsg: "no leader"},
 		{name: "leader unreachable", leader: 0, peers: map[uint64]string{0: dead}, wantCode: 503, wantMsg: "unreachable"},
 		{name: "leader without address", leader: 2, wantCode: 503, wantMsg: "no known http address"},
 		{name: "leader reported as self", leader: 1, wantCode: 503, wantMsg: "leadership is changing"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestRoundTripOnLeader(t *testing.T) {
@@ -232,7 +233,7 @@ func TestConsensusErrors(t *testing.T) {
 		retryAfter  bool
 		wantMessage string
 	}{
-		{name: "no leader on write", proposeErr: &raft.NotLeaderError{Leader: raft.None}, wantCode: 503, retryAfter: true, wantMessage: "no leader"},
+		{name: "no leader on write", proposeErr: &raft.NotLeaderError{Leader: wire.None}, wantCode: 503, retryAfter: true, wantMessage: "no leader"},
 		{name: "proposal dropped", proposeErr: raft.ErrProposalDropped, wantCode: 503, retryAfter: true},
 		{name: "wrapped proposal dropped", proposeErr: fmt.Errorf("batch: %w", raft.ErrProposalDropped), wantCode: 503, retryAfter: true},
 		{name: "stopped on write", proposeErr: raft.ErrStopped, wantCode: 503, retryAfter: true, wantMessage: "shutting down"},

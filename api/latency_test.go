@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestLatencyWindow(t *testing.T) {
@@ -72,7 +73,7 @@ func TestWriteLatencyRecorded(t *testing.T) {
 			return n
 		}, http.MethodPut, 0},
 		{"follower with no leader", func(s *fakeStore) *fakeNode {
-			return &fakeNode{id: 1, leader: raft.None, role: raft.Follower, store: s}
+			return &fakeNode{id: 1, leader: wire.None, role: raft.Follower, store: s}
 		}, http.MethodPut, 0},
 		{"a read is no write", newLeader, http.MethodGet, 0},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // memberBody is one member in GET /v1/cluster/members.
@@ -151,7 +152,7 @@ func (s *Server) handleRecordIncarnation(c *gin.Context) {
 func memberID(c *gin.Context) (uint64, bool) {
 	raw := c.Param("id")
 	id, err := strconv.ParseUint(raw, 10, 64)
-	if err != nil || id == raft.None {
+	if err != nil || id == wire.None {
 		abortError(c, http.StatusBadRequest, fmt.Sprintf("member id %q: want a node id", raw))
 		return 0, false
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func decodeMembers(t *testing.T, body []byte) membersBody {
@@ -61,7 +62,7 @@ func TestMembersChange(t *testing.T) {
 		{"add without id", "POST", "/v1/cluster/members", `{"raft_addr":"tcp://127.0.0.1:7003","http_addr":"127.0.0.1:8003"}`, nil, 400, `"id" is missing`, 0},
 		{"add without http", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://127.0.0.1:7003"}`, nil, 400, "http_addr", 0},
 		{"add udp raft addr", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"udp://127.0.0.1:7003","http_addr":"127.0.0.1:8003"}`, nil, 400, "raft_addr", 0},
-		{"add reserved id", "POST", "/v1/cluster/members", fmt.Sprintf(`{"id":%d,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, raft.None), nil, 400, "reserved", 0},
+		{"add reserved id", "POST", "/v1/cluster/members", fmt.Sprintf(`{"id":%d,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, wire.None), nil, 400, "reserved", 0},
 		{"add not json", "POST", "/v1/cluster/members", `id=3`, nil, 400, "body", 0},
 		{"add unknown field", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2","voter":true}`, nil, 400, "unknown field", 0},
 		{"add while another is in flight", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, raft.ErrConfChangeInFlight, 409, "not yet committed", 1},

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Metrics counts what the API serves and serves GET /metrics. Package
@@ -55,7 +55,7 @@ func (s *Server) handleReady(c *gin.Context) {
 	st := s.cons.Status()
 	reason := ""
 	switch lag := st.CommitIndex - min(st.AppliedIndex, st.CommitIndex); {
-	case st.Leader == raft.None:
+	case st.Leader == wire.None:
 		reason = fmt.Sprintf("no leader known (term %d, %s)", st.Term, stateName(st.Role))
 	case lag > s.opts.ReadyMaxLag:
 		reason = fmt.Sprintf("applied index %d is %d entries behind the commit index %d (the limit is %d)",

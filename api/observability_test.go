@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // fakeMetrics records what the API reports.
@@ -71,8 +72,8 @@ func TestReadyz(t *testing.T) {
 		{"custom lag", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 20, AppliedIndex: 10}, 5, 503, "applied index 10 is 10 entries behind"},
 		{"custom lag, within", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 15, AppliedIndex: 10}, 5, 200, ""},
 		{"applied ahead of a stale commit index", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 3, AppliedIndex: 10}, 0, 200, ""},
-		{"election under way", raft.Status{Role: raft.Candidate, Term: 9, Leader: raft.None, CommitIndex: 10, AppliedIndex: 10}, 0, 503, "no leader known (term 9, candidate)"},
-		{"follower without a leader", raft.Status{Role: raft.Follower, Leader: raft.None}, 0, 503, "no leader known"},
+		{"election under way", raft.Status{Role: raft.Candidate, Term: 9, Leader: wire.None, CommitIndex: 10, AppliedIndex: 10}, 0, 503, "no leader known (term 9, candidate)"},
+		{"follower without a leader", raft.Status{Role: raft.Follower, Leader: wire.None}, 0, 503, "no leader known"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

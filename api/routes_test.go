@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestStatus(t *testing.T) {
@@ -36,12 +37,12 @@ func TestStatus(t *testing.T) {
 		},
 		{
 			name:      "precandidate, no leader",
-			node:      &fakeNode{id: 0, leader: raft.None, role: raft.PreCandidate},
+			node:      &fakeNode{id: 0, leader: wire.None, role: raft.PreCandidate},
 			wantState: "candidate", wantLeader: "null", wantHTTP: "null", wantPeers: `[]`,
 		},
 		{
 			name:      "candidate",
-			node:      &fakeNode{id: 0, leader: raft.None, role: raft.Candidate},
+			node:      &fakeNode{id: 0, leader: wire.None, role: raft.Candidate},
 			wantState: "candidate", wantLeader: "null", wantHTTP: "null", wantPeers: `[]`,
 		},
 	}

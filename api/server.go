@@ -23,7 +23,7 @@ import (
 // Consensus is the part of a Raft node the API needs.
 type Consensus interface {
 	// Propose replicates data and returns its log index once it is committed and applied on this node.
-	// Errors: *raft.NotLeaderError (this node is not the leader; .Leader may be raft.None), raft.ErrProposalDropped,
+	// Errors: *raft.NotLeaderError (this node is not the leader; .Leader may be wire.None), raft.ErrProposalDropped,
 	// raft.ErrStopped, context errors.
 	Propose(ctx context.Context, data []byte) (uint64, error)
 	// ReadIndex returns once this node's state machine reflects every write committed before the call
@@ -32,7 +32,7 @@ type Consensus interface {
 	// LeaseRead is ReadIndex without the heartbeat round while this node leads and its lease holds;
 	// otherwise it behaves as ReadIndex.
 	LeaseRead(ctx context.Context) error
-	// TransferLeadership hands leadership from this node (the leader) to `to` (raft.None: the most
+	// TransferLeadership hands leadership from this node (the leader) to `to` (wire.None: the most
 	// up-to-date follower) and returns the new leader. *raft.NotLeaderError on other nodes.
 	TransferLeadership(ctx context.Context, to uint64) (uint64, error)
 	// SnapshotNow takes a snapshot of this node's state now and compacts its log.

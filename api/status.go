@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // statusBody is the JSON of GET /v1/status.
@@ -92,7 +93,7 @@ func (s *Server) localStatus() statusBody {
 		ConfigIndex:   st.ConfigIndex,
 		Members:       newMembersBody(st.Membership, st.ConfigIndex).Members,
 	}
-	if st.Leader != raft.None {
+	if st.Leader != wire.None {
 		leader := st.Leader
 		out.Leader = &leader
 		if addr, ok := s.memberHTTP(leader); ok {

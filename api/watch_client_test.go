@@ -10,7 +10,7 @@ import (
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // TestClientWatchResumes: the client's watch sees every change once, in
@@ -27,8 +27,8 @@ func TestClientWatchResumes(t *testing.T) {
 	write := func(key, value string) {
 		index++
 		for _, n := range []*storeNode{a, b} {
-			e := logs.Entry{Index: index, Term: 1, Data: encodeSet(key, value)}
-			if err := n.st.Apply([]logs.Entry{e}); err != nil {
+			e := wire.Entry{Index: index, Term: 1, Data: encodeSet(key, value)}
+			if err := n.st.Apply([]wire.Entry{e}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // stallingServer serves h with small socket send buffers, so a watcher
@@ -90,7 +90,7 @@ func applySets(tb testing.TB, st *kv.Store, from uint64, n int, value []byte) {
 	tb.Helper()
 	for i := range uint64(n) {
 		key := fmt.Appendf(nil, "k%d", (from+i)%1000)
-		if err := st.Apply([]logs.Entry{{Index: from + i, Term: 1, Data: kv.EncodeSet(key, value)}}); err != nil {
+		if err := st.Apply([]wire.Entry{{Index: from + i, Term: 1, Data: kv.EncodeSet(key, value)}}); err != nil {
 			tb.Fatal(err)
 		}
 	}

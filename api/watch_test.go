@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // openWatch opens a watch stream on ts; extra header name/value pairs.
@@ -130,7 +130,7 @@ func restartedStoreNode(t *testing.T, n uint64) *storeNode {
 	dir := t.TempDir()
 	first := newStoreNodeIn(t, dir)
 	for i := uint64(1); i <= n; i++ {
-		if err := first.st.Apply([]logs.Entry{{Index: i, Term: 1, Data: kv.EncodeSet([]byte("k"), []byte("v"))}}); err != nil {
+		if err := first.st.Apply([]wire.Entry{{Index: i, Term: 1, Data: kv.EncodeSet([]byte("k"), []byte("v"))}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -51,7 +51,7 @@ const (
 	defaultSourceName  = "config"
 	maxConfigFileBytes = 1 << 20
 
-	// reservedNodeID is raft.None, the ID that means "no node".
+	// reservedNodeID is wire.None, the ID that means "no node".
 	reservedNodeID = ^uint64(0)
 
 	// Sanity bounds; values outside them are typos, not tuning.

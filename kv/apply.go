@@ -7,13 +7,8 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
-
-// entryNormal is raft.EntryNormal; kv must not import raft (raft would
-// then be unable to import anything that imports kv), and the value is
-// part of the log format, so it cannot drift silently.
-const entryNormal logs.EntryType = 0
 
 // mutation is the badger write one entry turns into. key is nil for an
 // entry that writes no user data (no-op, unknown type, a command every
@@ -38,7 +33,7 @@ type mutation struct {
 // transaction, together with the new applied index; a batch too big for
 // one transaction is split, and every part carries the index of its own
 // last entry, so a crash between parts leaves data and index consistent.
-func (s *Store) Apply(entries []logs.Entry) error {
+func (s *Store) Apply(entries []wire.Entry) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	s.lifeMu.RLock()
@@ -91,7 +86,7 @@ func (s *Store) rollBack() error {
 // mutations decodes the entries of one Apply call into badger writes.
 // Each sees the store as the entries before it left it: conditions and
 // revisions depend on it.
-func (s *Store) mutations(pending []logs.Entry) ([]mutation, *batchView, error) {
+func (s *Store) mutations(pending []wire.Entry) ([]mutation, *batchView, error) {
 	// Sized for the batch: growing it write by write cost more than the
 	// badger writes themselves (BenchmarkApply's allocation profile).
 	view := &batchView{txn: s.db.NewTransaction(false), cache: &s.cache, pending: make(map[string]keyState, len(pending))}
@@ -109,9 +104,9 @@ func (s *Store) mutations(pending []logs.Entry) ([]mutation, *batchView, error) 
 // mutationFor decodes one entry. Everything here depends only on the
 // entry and the entries before it, so every replica makes the same
 // decision for it.
-func (s *Store) mutationFor(e logs.Entry, view *batchView) (mutation, error) {
+func (s *Store) mutationFor(e wire.Entry, view *batchView) (mutation, error) {
 	m := mutation{index: e.Index, term: e.Term}
-	if e.Type != entryNormal {
+	if e.Type != wire.EntryNormal {
 		return m, nil
 	}
 	cmd, err := DecodeCommand(e.Data)

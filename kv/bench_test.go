@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // BenchmarkApply measures SETs of 256-byte values applied in batches of 1
@@ -22,12 +22,12 @@ func BenchmarkApply(b *testing.B) {
 			for i := range cmds {
 				cmds[i] = EncodeSet([]byte(fmt.Sprintf("key%08d", i)), value)
 			}
-			entries := make([]logs.Entry, batch)
+			entries := make([]wire.Entry, batch)
 			next := uint64(1)
 			b.SetBytes(int64(batch * len(value)))
 			for b.Loop() {
 				for i := range entries {
-					entries[i] = logs.Entry{Index: next, Data: cmds[next%uint64(len(cmds))]}
+					entries[i] = wire.Entry{Index: next, Data: cmds[next%uint64(len(cmds))]}
 					next++
 				}
 				if err := s.Apply(entries); err != nil {

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftkv/raftkv/internal/syncbuf"
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -55,19 +55,19 @@ func reopen(t testing.TB, s *Store, opts Options) *Store {
 	return openStore(t, opts)
 }
 
-func set(index uint64, key, value string) logs.Entry {
-	return logs.Entry{Index: index, Term: 1, Data: EncodeSet([]byte(key), []byte(value))}
+func set(index uint64, key, value string) wire.Entry {
+	return wire.Entry{Index: index, Term: 1, Data: EncodeSet([]byte(key), []byte(value))}
 }
 
-func del(index uint64, key string) logs.Entry {
-	return logs.Entry{Index: index, Term: 1, Data: EncodeDel([]byte(key))}
+func del(index uint64, key string) wire.Entry {
+	return wire.Entry{Index: index, Term: 1, Data: EncodeDel([]byte(key))}
 }
 
-func noop(index uint64) logs.Entry {
-	return logs.Entry{Index: index, Term: 1, Type: 1}
+func noop(index uint64) wire.Entry {
+	return wire.Entry{Index: index, Term: 1, Type: 1}
 }
 
-func mustApply(t testing.TB, s *Store, entries ...logs.Entry) {
+func mustApply(t testing.TB, s *Store, entries ...wire.Entry) {
 	t.Helper()
 	if err := s.Apply(entries); err != nil {
 		t.Fatalf("Apply: %v", err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func all([]byte) bool { return true }
@@ -150,7 +150,7 @@ func TestChangesByteBudget(t *testing.T) {
 	s := openStore(t, testOptions(t.TempDir()))
 	big := strings.Repeat("v", MaxChangesBytes/4)
 	huge := strings.Repeat("h", MaxChangesBytes+1)
-	var ents []logs.Entry
+	var ents []wire.Entry
 	for i := uint64(1); i <= 8; i++ {
 		ents = append(ents, set(i, fmt.Sprintf("k%d", i), big))
 	}

@@ -3,6 +3,7 @@ package kv_test
 import (
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Store is plugged into raft through this interface, and its Describe
@@ -12,5 +13,5 @@ var (
 	_ func([]byte) string = (*kv.Store)(nil).Describe
 )
 
-// kv spells raft.EntryNormal itself; the two must agree.
-var _ = [1]struct{}{}[raft.EntryNormal]
+// kv spells wire.EntryNormal itself; the two must agree.
+var _ = [1]struct{}{}[wire.EntryNormal]

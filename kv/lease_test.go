@@ -6,18 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func grantEntry(index uint64, ttl time.Duration) logs.Entry {
+func grantEntry(index uint64, ttl time.Duration) wire.Entry {
 	return cmdEntry(index, Command{Op: OpLeaseGrant, TTL: ttl})
 }
 
-func revokeEntry(index, id uint64) logs.Entry {
+func revokeEntry(index, id uint64) wire.Entry {
 	return cmdEntry(index, Command{Op: OpLeaseRevoke, Lease: id})
 }
 
-func setWithLease(index uint64, key, value string, lease uint64) logs.Entry {
+func setWithLease(index uint64, key, value string, lease uint64) wire.Entry {
 	return cmdEntry(index, Command{Op: OpSet, Key: []byte(key), Value: []byte(value), Lease: lease})
 }
 
@@ -144,7 +144,7 @@ func TestLeaseTableRollsBack(t *testing.T) {
 	s := openStore(t, testOptions(t.TempDir()))
 	mustApply(t, s, grantEntry(1, time.Minute))
 	s.commitHook = func(uint64) error { return errors.New("disk full") }
-	if err := s.Apply([]logs.Entry{setWithLease(2, "k", "v", 1), grantEntry(3, time.Hour)}); err == nil {
+	if err := s.Apply([]wire.Entry{setWithLease(2, "k", "v", 1), grantEntry(3, time.Hour)}); err == nil {
 		t.Fatal("Apply succeeded through a failing commit")
 	}
 	wantKeys(t, s, 1)

@@ -8,11 +8,11 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func cmdEntry(index uint64, c Command) logs.Entry {
-	return logs.Entry{Index: index, Term: 1, Data: c.Encode()}
+func cmdEntry(index uint64, c Command) wire.Entry {
+	return wire.Entry{Index: index, Term: 1, Data: c.Encode()}
 }
 
 func wantMeta(t *testing.T, s *Store, key string, want Meta) {
@@ -273,7 +273,7 @@ func TestCorruptHeaderIsAnError(t *testing.T) {
 		t.Fatal("List over a value with a torn header succeeded")
 	}
 	// Applying a write over it fails the Apply rather than guessing.
-	if err := s.Apply([]logs.Entry{set(1, "bad", "v")}); err == nil {
+	if err := s.Apply([]wire.Entry{set(1, "bad", "v")}); err == nil {
 		t.Fatal("Apply over a torn header succeeded")
 	}
 }
@@ -294,7 +294,7 @@ func TestRevisionCache(t *testing.T) {
 	// A failed commit must not leave the cache ahead of badger.
 	s.cache.max = 0
 	s.commitHook = func(uint64) error { return errors.New("disk full") }
-	if err := s.Apply([]logs.Entry{set(6, "a", "lost")}); err == nil {
+	if err := s.Apply([]wire.Entry{set(6, "a", "lost")}); err == nil {
 		t.Fatal("Apply succeeded through a failing commit")
 	}
 	s.commitHook = nil

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func setWithID(index uint64, key, value, client string, seq uint64) logs.Entry {
-	return logs.Entry{Index: index, Term: 1, Data: Command{Op: OpSet, Key: []byte(key), Value: []byte(value), Client: client, Seq: seq}.Encode()}
+func setWithID(index uint64, key, value, client string, seq uint64) wire.Entry {
+	return wire.Entry{Index: index, Term: 1, Data: Command{Op: OpSet, Key: []byte(key), Value: []byte(value), Client: client, Seq: seq}.Encode()}
 }
 
 func TestCommandWithRequestIDRoundTrip(t *testing.T) {
@@ -42,7 +42,7 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 	s := openStore(t, opts)
 	mustApply(t, s,
 		setWithID(1, "k", "first", "c1", 1),
-		logs.Entry{Index: 2, Term: 1, Data: EncodeSet([]byte("k"), []byte("other"))},
+		wire.Entry{Index: 2, Term: 1, Data: EncodeSet([]byte("k"), []byte("other"))},
 		setWithID(3, "k", "first", "c1", 1), // the retry
 	)
 	wantValue(t, s, "k", "other") // the retry was not applied again
@@ -68,7 +68,7 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 func TestSessionTableBounded(t *testing.T) {
 	opts := testOptions(t.TempDir())
 	s := openStore(t, opts)
-	var ents []logs.Entry
+	var ents []wire.Entry
 	for i := range MaxSessions + 5 {
 		ents = append(ents, setWithID(uint64(i+1), "k", "v", fmt.Sprintf("c%d", i), 1))
 	}

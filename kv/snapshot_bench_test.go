@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 const (
@@ -22,9 +23,9 @@ func benchStore(b *testing.B) *Store {
 	s := openStore(b, opts)
 	value := bytes.Repeat([]byte("v"), benchValueSize)
 	const batch = 1000
-	ents := make([]logs.Entry, 0, batch)
+	ents := make([]wire.Entry, 0, batch)
 	for i := 1; i <= benchKeys; i++ {
-		ents = append(ents, logs.Entry{Index: uint64(i), Term: 1, Data: EncodeSet([]byte(fmt.Sprintf("key%08d", i)), value)})
+		ents = append(ents, wire.Entry{Index: uint64(i), Term: 1, Data: EncodeSet([]byte(fmt.Sprintf("key%08d", i)), value)})
 		if len(ents) == batch {
 			mustApply(b, s, ents...)
 			ents = ents[:0]

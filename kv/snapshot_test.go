@@ -12,10 +12,11 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func entryAt(index, term uint64, data []byte) logs.Entry {
-	return logs.Entry{Index: index, Term: term, Data: data}
+func entryAt(index, term uint64, data []byte) wire.Entry {
+	return wire.Entry{Index: index, Term: term, Data: data}
 }
 
 func snapshotBytes(t testing.TB, s *Store) (img []byte, index, term uint64) {
@@ -81,7 +82,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		entryAt(5, 2, Command{Op: OpSet, Key: []byte("s"), Value: []byte("v1"), Client: "c1", Seq: 7}.Encode()),
 		entryAt(6, 3, Command{Op: OpSet, Key: []byte("t"), Value: []byte("v2"), Client: "c2", Seq: 1}.Encode()),
 		entryAt(7, 3, EncodeSet([]byte("\x00bin\xff"), nil)),
-		logs.Entry{Index: 8, Term: 4, Type: 1}, // a no-op ends the log
+		wire.Entry{Index: 8, Term: 4, Type: 1}, // a no-op ends the log
 	)
 	img, index, term := snapshotBytes(t, src)
 	if index != 8 || term != 4 {
@@ -159,7 +160,7 @@ func TestSnapshotConsistentUnderConcurrentApply(t *testing.T) {
 	go func() {
 		next := uint64(1)
 		for batch := 1; next <= last; batch = batch%13 + 1 {
-			var ents []logs.Entry
+			var ents []wire.Entry
 			for i := 0; i < batch && next <= last; i++ {
 				v := []byte(strconv.FormatUint(next, 10))
 				ents = append(ents, entryAt(next, next/100+1, EncodeSet([]byte("k"), v)))
@@ -538,7 +539,7 @@ func TestAppliedTermSurvivesRestart(t *testing.T) {
 	wantPos(t, s, 0, 0)
 	mustApply(t, s, entryAt(1, 1, EncodeSet([]byte("a"), []byte("1"))), entryAt(2, 2, EncodeSet([]byte("b"), []byte("2"))))
 	wantPos(t, s, 2, 2)
-	mustApply(t, s, logs.Entry{Index: 3, Term: 5, Type: 1}) // a no-op moves the term too
+	mustApply(t, s, wire.Entry{Index: 3, Term: 5, Type: 1}) // a no-op moves the term too
 	wantPos(t, s, 3, 5)
 	mustApply(t, s, entryAt(4, 5, []byte{0xff})) // so does an undecodable command
 	wantPos(t, s, 4, 5)
@@ -565,7 +566,7 @@ func TestAppliedTermOfSplitBatch(t *testing.T) {
 		return errors.New("simulated crash")
 	}
 	value := bytes.Repeat([]byte("v"), 1000)
-	var entries []logs.Entry
+	var entries []wire.Entry
 	for i := uint64(1); i <= 3000; i++ {
 		entries = append(entries, entryAt(i, 10+i, EncodeSet([]byte(fmt.Sprint("k", i)), value)))
 	}

@@ -11,7 +11,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
-	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestApplyGetList(t *testing.T) {
@@ -116,7 +116,7 @@ func TestApplyIsExactlyOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
 			opts := testOptions(t.TempDir())
 			s := openStore(t, opts)
-			var first []logs.Entry
+			var first []wire.Entry
 			for i := uint64(1); i <= 10; i++ {
 				switch i {
 				case 7:
@@ -137,7 +137,7 @@ func TestApplyIsExactlyOnce(t *testing.T) {
 			}
 			wantApplied(t, s, 10)
 
-			var replay []logs.Entry
+			var replay []wire.Entry
 			for i := uint64(5); i <= 15; i++ {
 				switch {
 				case i == 8:
@@ -175,15 +175,15 @@ func TestNoopAndInvalidEntriesAdvanceIndex(t *testing.T) {
 	hugeKey := bytes.Repeat([]byte("k"), maxUserKey+1)
 	tests := []struct {
 		name    string
-		entry   logs.Entry
+		entry   wire.Entry
 		warning string // expected in the log, "" for none
 	}{
 		{"noop", noop(2), ""},
-		{"unknown entry type", logs.Entry{Index: 3, Term: 1, Type: 9, Data: EncodeSet([]byte("k"), []byte("typed"))}, ""},
-		{"empty normal entry", logs.Entry{Index: 4, Term: 1}, "index=4"},
-		{"garbage", logs.Entry{Index: 5, Term: 1, Data: []byte{9, 9, 9}}, "index=5"},
-		{"truncated set", logs.Entry{Index: 6, Term: 1, Data: EncodeSet([]byte("k"), []byte("x"))[:3]}, "index=6"},
-		{"oversized key", logs.Entry{Index: 7, Term: 1, Data: EncodeSet(hugeKey, []byte("x"))}, "oversized key"},
+		{"unknown entry type", wire.Entry{Index: 3, Term: 1, Type: 9, Data: EncodeSet([]byte("k"), []byte("typed"))}, ""},
+		{"empty normal entry", wire.Entry{Index: 4, Term: 1}, "index=4"},
+		{"garbage", wire.Entry{Index: 5, Term: 1, Data: []byte{9, 9, 9}}, "index=5"},
+		{"truncated set", wire.Entry{Index: 6, Term: 1, Data: EncodeSet([]byte("k"), []byte("x"))[:3]}, "index=6"},
+		{"oversized key", wire.Entry{Index: 7, Term: 1, Data: EncodeSet(hugeKey, []byte("x"))}, "oversized key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +209,7 @@ func TestNoopAndInvalidEntriesAdvanceIndex(t *testing.T) {
 	wantApplied(t, s, 7)
 
 	// Skipped entries mixed into a batch with real ones.
-	mustApply(t, s, noop(8), logs.Entry{Index: 9, Data: []byte("junk")}, set(10, "k", "w"))
+	mustApply(t, s, noop(8), wire.Entry{Index: 9, Data: []byte("junk")}, set(10, "k", "w"))
 	wantApplied(t, s, 10)
 	wantValue(t, s, "k", "w")
 }
@@ -219,13 +219,13 @@ func TestApplyRejectsGapsAndDisorder(t *testing.T) {
 	mustApply(t, s, set(1, "a", "1"), set(2, "a", "2"), set(3, "a", "3"))
 	tests := []struct {
 		name    string
-		entries []logs.Entry
+		entries []wire.Entry
 	}{
-		{"gap after applied", []logs.Entry{set(5, "a", "bad")}},
-		{"gap inside batch", []logs.Entry{set(4, "a", "bad"), set(6, "a", "bad")}},
-		{"duplicate inside batch", []logs.Entry{set(4, "a", "bad"), set(4, "a", "bad")}},
-		{"reordered", []logs.Entry{set(5, "a", "bad"), set(4, "a", "bad")}},
-		{"old entry after new", []logs.Entry{set(4, "a", "bad"), set(2, "a", "bad")}},
+		{"gap after applied", []wire.Entry{set(5, "a", "bad")}},
+		{"gap inside batch", []wire.Entry{set(4, "a", "bad"), set(6, "a", "bad")}},
+		{"duplicate inside batch", []wire.Entry{set(4, "a", "bad"), set(4, "a", "bad")}},
+		{"reordered", []wire.Entry{set(5, "a", "bad"), set(4, "a", "bad")}},
+		{"old entry after new", []wire.Entry{set(4, "a", "bad"), set(2, "a", "bad")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,10 +248,10 @@ func TestLargeValues(t *testing.T) {
 	wantValue(t, s, longKey, "v")
 
 	sizes := []int{64<<10 - 1, 64 << 10, 1 << 20, 8 << 20}
-	var entries []logs.Entry
+	var entries []wire.Entry
 	for i, n := range sizes {
 		v := bytes.Repeat([]byte{byte('a' + i)}, n)
-		entries = append(entries, logs.Entry{Index: uint64(i + 2), Data: EncodeSet([]byte(fmt.Sprint(n)), v)})
+		entries = append(entries, wire.Entry{Index: uint64(i + 2), Data: EncodeSet([]byte(fmt.Sprint(n)), v)})
 	}
 	mustApply(t, s, entries...)
 	s = reopen(t, s, opts)
@@ -280,9 +280,9 @@ func TestApplySplitsLargeBatch(t *testing.T) {
 	}
 	const n = 3000
 	value := bytes.Repeat([]byte("v"), 1000)
-	entries := make([]logs.Entry, n)
+	entries := make([]wire.Entry, n)
 	for i := range entries {
-		entries[i] = logs.Entry{Index: uint64(i + 1), Data: EncodeSet([]byte(fmt.Sprintf("k%05d", i)), value)}
+		entries[i] = wire.Entry{Index: uint64(i + 1), Data: EncodeSet([]byte(fmt.Sprintf("k%05d", i)), value)}
 	}
 	mustApply(t, s, entries...)
 	if len(commits) < 2 {
@@ -312,9 +312,9 @@ func TestApplySplitsLargeValues(t *testing.T) {
 		return nil
 	}
 	big := bytes.Repeat([]byte("b"), 400<<10)
-	var entries []logs.Entry
+	var entries []wire.Entry
 	for i := uint64(1); i <= 6; i++ {
-		entries = append(entries, logs.Entry{Index: i, Data: EncodeSet([]byte(fmt.Sprint(i)), big)})
+		entries = append(entries, wire.Entry{Index: i, Data: EncodeSet([]byte(fmt.Sprint(i)), big)})
 	}
 	mustApply(t, s, entries...)
 	if want := []uint64{2, 4, 6}; !slices.Equal(commits, want) {
@@ -345,9 +345,9 @@ func TestCrashBetweenChunksIsConsistent(t *testing.T) {
 	}
 	const n = 3000
 	value := bytes.Repeat([]byte("v"), 1000)
-	var entries []logs.Entry
+	var entries []wire.Entry
 	for i := uint64(2); i <= n; i++ {
-		entries = append(entries, logs.Entry{Index: i, Data: EncodeSet([]byte(fmt.Sprintf("k%05d", i)), value)})
+		entries = append(entries, wire.Entry{Index: i, Data: EncodeSet([]byte(fmt.Sprintf("k%05d", i)), value)})
 	}
 	entries[len(entries)-1] = set(n, "counter", "end")
 	if err := s.Apply(entries); err == nil || !strings.Contains(err.Error(), "simulated crash") {
@@ -431,7 +431,7 @@ func TestClosedStore(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := s.Apply([]logs.Entry{set(2, "a", "2")}); !errors.Is(err, ErrClosed) {
+	if err := s.Apply([]wire.Entry{set(2, "a", "2")}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Apply after Close = %v", err)
 	}
 	if _, err := s.Get([]byte("a")); !errors.Is(err, ErrClosed) {
@@ -509,7 +509,7 @@ func TestGCLoopRunsAndStops(t *testing.T) {
 	s := openStore(t, opts)
 	big := bytes.Repeat([]byte("g"), 100<<10) // above the inline threshold: goes to the value log
 	for i := uint64(1); i <= 50; i++ {
-		mustApply(t, s, logs.Entry{Index: i, Data: EncodeSet([]byte("k"), big)})
+		mustApply(t, s, wire.Entry{Index: i, Data: EncodeSet([]byte("k"), big)})
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

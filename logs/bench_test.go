@@ -3,6 +3,8 @@ package logs
 import (
 	"fmt"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // BenchmarkSave measures the hot path with real fsyncs: one Save per op of
@@ -16,9 +18,9 @@ func BenchmarkSave(b *testing.B) {
 			}
 			defer l.Close()
 			data := make([]byte, 256)
-			batch := make([]Entry, per)
+			batch := make([]wire.Entry, per)
 			for i := range batch {
-				batch[i] = Entry{Term: 1, Data: data}
+				batch[i] = wire.Entry{Term: 1, Data: data}
 			}
 			next := uint64(1)
 			b.SetBytes(int64(per * len(data)))

@@ -11,15 +11,16 @@ import (
 
 	"github.com/raftkv/raftkv/internal/vfs"
 	"github.com/raftkv/raftkv/internal/vfs/faultfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // walModel is what the log has acknowledged: every Save that returned nil.
 type walModel struct {
-	hs   HardState
-	ents []Entry
+	hs   wire.HardState
+	ents []wire.Entry
 }
 
-func (m *walModel) apply(hs *HardState, ents []Entry) {
+func (m *walModel) apply(hs *wire.HardState, ents []wire.Entry) {
 	if hs != nil {
 		m.hs = *hs
 	}
@@ -36,8 +37,8 @@ func (m *walModel) apply(hs *HardState, ents []Entry) {
 // randomSave is the next Save of a seeded schedule: mostly appends, now and
 // then a new term that overwrites part of the unacknowledged-looking tail,
 // as a follower's log does when a new leader disagrees.
-func randomSave(rng *rand.Rand, m *walModel) (*HardState, []Entry) {
-	var hs *HardState
+func randomSave(rng *rand.Rand, m *walModel) (*wire.HardState, []wire.Entry) {
+	var hs *wire.HardState
 	next := uint64(len(m.ents)) + 1
 	if len(m.ents) > 0 {
 		next = m.ents[len(m.ents)-1].Index + 1
@@ -45,7 +46,7 @@ func randomSave(rng *rand.Rand, m *walModel) (*HardState, []Entry) {
 	term := max(m.hs.Term, 1)
 	if rng.IntN(6) == 0 {
 		term++
-		hs = &HardState{Term: term, Vote: uint64(rng.IntN(3))}
+		hs = &wire.HardState{Term: term, Vote: uint64(rng.IntN(3))}
 		if back := uint64(rng.IntN(4)); back < next-1 {
 			next -= back
 		}
@@ -101,8 +102,8 @@ func walFaultRun(t *testing.T, seed uint64) string {
 	case "sync":
 		disk.FailNth(faultfs.OpSync, at, nil)
 	}
-	var failedHS *HardState
-	var failed []Entry
+	var failedHS *wire.HardState
+	var failed []wire.Entry
 	for i := 0; ; i++ {
 		if i > 100 {
 			t.Fatalf("seed %d: the %s fault at operation %d never fired", seed, kind, at)
@@ -142,12 +143,12 @@ func walFaultRun(t *testing.T, seed uint64) string {
 
 // checkRecovered: the acknowledged state, or the acknowledged state with a
 // prefix of the failed Save applied over it.
-func checkRecovered(m walModel, failedHS *HardState, failed []Entry, hs HardState, got []Entry) error {
+func checkRecovered(m walModel, failedHS *wire.HardState, failed []wire.Entry, hs wire.HardState, got []wire.Entry) error {
 	if hs != m.hs && (failedHS == nil || hs != *failedHS) {
 		return fmt.Errorf("hard state %+v, acknowledged %+v, failed save's %v", hs, m.hs, failedHS)
 	}
 	with := m
-	with.ents = append([]Entry(nil), m.ents...)
+	with.ents = append([]wire.Entry(nil), m.ents...)
 	with.apply(nil, failed)
 	// Entries the failed Save would have overwritten may be gone, and any
 	// prefix of its own may have landed; nothing else may differ.
@@ -186,7 +187,7 @@ func TestRecoveryStopsOnDiskError(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := makeEntries(1, 10, 1)
-	mustSave(t, l, &HardState{Term: 1, Vote: 2}, acked)
+	mustSave(t, l, &wire.HardState{Term: 1, Vote: 2}, acked)
 	disk.TearNth(1, 9, nil) // part of the next batch's records lands
 	if err := l.Save(nil, makeEntries(11, 5, 1)); !errors.Is(err, faultfs.ErrInjected) {
 		t.Fatalf("torn save: %v", err)
@@ -215,7 +216,7 @@ func TestRecoveryStopsOnDiskError(t *testing.T) {
 		t.Fatalf("open on a healthy disk: %v", err)
 	}
 	defer r.Close()
-	checkLoad(t, r, HardState{Term: 1, Vote: 2}, acked)
+	checkLoad(t, r, wire.HardState{Term: 1, Vote: 2}, acked)
 	if !strings.Contains(lb.String(), "cut torn record") {
 		t.Errorf("no warning about the torn tail:\n%s", lb.String())
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/raftkv/raftkv/internal/vfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Hard-state file layout, little-endian:
@@ -26,7 +27,7 @@ const (
 	hardStateSize    = 28
 )
 
-func encodeHardState(hs HardState) []byte {
+func encodeHardState(hs wire.HardState) []byte {
 	b := make([]byte, hardStateSize)
 	copy(b, hardStateMagic)
 	b[7] = hardStateVersion
@@ -38,18 +39,18 @@ func encodeHardState(hs HardState) []byte {
 
 // decodeHardState never guesses: anything but a well-formed file is
 // corruption, because a wrong term or vote could elect two leaders.
-func decodeHardState(path string, b []byte) (HardState, error) {
+func decodeHardState(path string, b []byte) (wire.HardState, error) {
 	switch {
 	case len(b) != hardStateSize:
-		return HardState{}, corruptf(path, 0, "hard state is %d bytes, want %d", len(b), hardStateSize)
+		return wire.HardState{}, corruptf(path, 0, "hard state is %d bytes, want %d", len(b), hardStateSize)
 	case string(b[:7]) != hardStateMagic:
-		return HardState{}, corruptf(path, 0, "bad hard state magic")
+		return wire.HardState{}, corruptf(path, 0, "bad hard state magic")
 	case crc32.Checksum(b[:24], castagnoli) != binary.LittleEndian.Uint32(b[24:28]):
-		return HardState{}, corruptf(path, 24, "bad hard state checksum")
+		return wire.HardState{}, corruptf(path, 24, "bad hard state checksum")
 	case b[7] != hardStateVersion:
-		return HardState{}, corruptf(path, 7, "unsupported hard state format version %d", b[7])
+		return wire.HardState{}, corruptf(path, 7, "unsupported hard state format version %d", b[7])
 	}
-	return HardState{
+	return wire.HardState{
 		Term: binary.LittleEndian.Uint64(b[8:16]),
 		Vote: binary.LittleEndian.Uint64(b[16:24]),
 	}, nil
@@ -57,21 +58,21 @@ func decodeHardState(path string, b []byte) (HardState, error) {
 
 // readHardState returns the stored hard state; a missing file is the zero
 // HardState (a node that never voted).
-func readHardState(fsys vfs.FS, dir string) (HardState, error) {
+func readHardState(fsys vfs.FS, dir string) (wire.HardState, error) {
 	path := filepath.Join(dir, hardStateFile)
 	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return HardState{}, nil
+		return wire.HardState{}, nil
 	}
 	if err != nil {
-		return HardState{}, fmt.Errorf("logs: read hard state: %w", err)
+		return wire.HardState{}, fmt.Errorf("logs: read hard state: %w", err)
 	}
 	return decodeHardState(path, b)
 }
 
 // writeHardState replaces the hard-state file atomically: a reader (or a
 // restart after a crash) sees either the old file or the new one whole.
-func (l *Log) writeHardState(hs HardState) error {
+func (l *Log) writeHardState(hs wire.HardState) error {
 	path := filepath.Join(l.dir, hardStateFile)
 	tmp := path + tmpExt
 	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -8,16 +8,17 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/internal/vfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestHardStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, 0)
-	checkLoad(t, l, HardState{}, nil) // missing file = zero
-	hs := HardState{Term: 7, Vote: 2}
+	checkLoad(t, l, wire.HardState{}, nil) // missing file = zero
+	hs := wire.HardState{Term: 7, Vote: 2}
 	mustSave(t, l, &hs, nil)
 	ents := makeEntries(1, 2, 7)
-	hs2 := HardState{Term: 8, Vote: ^uint64(0)}
+	hs2 := wire.HardState{Term: 8, Vote: ^uint64(0)}
 	mustSave(t, l, &hs2, ents)
 	checkLoad(t, l, hs2, ents)
 	mustClose(t, l)
@@ -31,7 +32,7 @@ func TestHardStateWrittenOnlyWhenChanged(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, 0)
 	defer mustClose(t, l)
-	hs := HardState{Term: 3, Vote: 1}
+	hs := wire.HardState{Term: 3, Vote: 1}
 	mustSave(t, l, &hs, nil)
 	path := filepath.Join(dir, hardStateFile)
 	// If Save rewrote an unchanged hard state, the file would come back.
@@ -50,7 +51,7 @@ func TestHardStateWrittenOnlyWhenChanged(t *testing.T) {
 }
 
 func TestCorruptHardState(t *testing.T) {
-	good := encodeHardState(HardState{Term: 5, Vote: 1})
+	good := encodeHardState(wire.HardState{Term: 5, Vote: 1})
 	tests := []struct {
 		name string
 		data []byte

@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftkv/raftkv/internal/syncbuf"
 	"github.com/raftkv/raftkv/internal/vfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -29,11 +30,11 @@ func (lb *logBuffer) logger() *slog.Logger {
 
 // makeEntries returns n contiguous entries from index first, with data of
 // varying length (including empty) so record sizes differ.
-func makeEntries(first uint64, n int, term uint64) []Entry {
-	ents := make([]Entry, n)
+func makeEntries(first uint64, n int, term uint64) []wire.Entry {
+	ents := make([]wire.Entry, n)
 	for i := range ents {
 		idx := first + uint64(i)
-		ents[i] = Entry{Index: idx, Term: term, Type: EntryType(idx % 2)}
+		ents[i] = wire.Entry{Index: idx, Term: term, Type: wire.EntryType(idx % 2)}
 		if idx%5 != 0 {
 			ents[i].Data = []byte(fmt.Sprintf("t%d-entry-%d-%s", term, idx, bytes.Repeat([]byte("x"), int(idx%7))))
 		}
@@ -50,14 +51,14 @@ func openLog(t testing.TB, dir string, segBytes int64) *Log {
 	return l
 }
 
-func mustSave(t testing.TB, l *Log, hs *HardState, ents []Entry) {
+func mustSave(t testing.TB, l *Log, hs *wire.HardState, ents []wire.Entry) {
 	t.Helper()
 	if err := l.Save(hs, ents); err != nil {
 		t.Fatalf("Save(%v, %d entries from %d): %v", hs, len(ents), firstIndexOf(ents), err)
 	}
 }
 
-func firstIndexOf(ents []Entry) uint64 {
+func firstIndexOf(ents []wire.Entry) uint64 {
 	if len(ents) == 0 {
 		return 0
 	}
@@ -72,7 +73,7 @@ func mustClose(t testing.TB, l *Log) {
 }
 
 // equalEntries reports the first difference between two entry lists.
-func equalEntries(got, want []Entry) error {
+func equalEntries(got, want []wire.Entry) error {
 	if len(got) != len(want) {
 		return fmt.Errorf("got %d entries, want %d", len(got), len(want))
 	}
@@ -86,7 +87,7 @@ func equalEntries(got, want []Entry) error {
 	return nil
 }
 
-func checkLoad(t testing.TB, l *Log, wantHS HardState, want []Entry) {
+func checkLoad(t testing.TB, l *Log, wantHS wire.HardState, want []wire.Entry) {
 	t.Helper()
 	hs, got, err := l.Load()
 	if err != nil {

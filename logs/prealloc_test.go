@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func openSynced(t *testing.T, dir string, segBytes int64, lb *logBuffer) *Log {
@@ -26,7 +28,7 @@ func TestPreallocatedSegments(t *testing.T) {
 	dir := t.TempDir()
 	var lb logBuffer
 	l := openSynced(t, dir, segBytes, &lb)
-	var all []Entry
+	var all []wire.Entry
 	for next := uint64(1); next <= 120; next += 20 {
 		batch := makeEntries(next, 20, 1)
 		mustSave(t, l, nil, batch)
@@ -48,7 +50,7 @@ func TestPreallocatedSegments(t *testing.T) {
 	mustClose(t, l)
 
 	l = openSynced(t, dir, segBytes, &lb)
-	checkLoad(t, l, HardState{}, all)
+	checkLoad(t, l, wire.HardState{}, all)
 	if got, want := l.SizeBytes(), dirSegmentBytes(t, dir); got != want {
 		t.Errorf("SizeBytes = %d, records hold %d", got, want)
 	}
@@ -59,7 +61,7 @@ func TestPreallocatedSegments(t *testing.T) {
 	mustClose(t, l)
 	l = openSynced(t, dir, segBytes, &lb)
 	defer mustClose(t, l)
-	checkLoad(t, l, HardState{}, all)
+	checkLoad(t, l, wire.HardState{}, all)
 	if out := lb.String(); strings.Contains(out, "level=WARN") {
 		t.Errorf("recovering preallocated segments warned:\n%s", out)
 	}
@@ -69,7 +71,7 @@ func TestPreallocatedSegments(t *testing.T) {
 // (its start written, the rest still zeros) is cut like any torn tail;
 // damage followed by a valid record is still corruption.
 func TestPreallocatedTornTail(t *testing.T) {
-	build := func(t *testing.T) (string, []Entry, string) {
+	build := func(t *testing.T) (string, []wire.Entry, string) {
 		dir := t.TempDir()
 		var lb logBuffer
 		l := openSynced(t, dir, 1<<20, &lb)
@@ -101,13 +103,13 @@ func TestPreallocatedTornTail(t *testing.T) {
 		var lb logBuffer
 		l := openSynced(t, dir, 1<<20, &lb)
 		defer mustClose(t, l)
-		checkLoad(t, l, HardState{}, ents)
+		checkLoad(t, l, wire.HardState{}, ents)
 		if !strings.Contains(lb.String(), "cut torn record") {
 			t.Errorf("the torn record was not reported:\n%s", lb.String())
 		}
 		more := makeEntries(11, 3, 1)
 		mustSave(t, l, nil, more)
-		checkLoad(t, l, HardState{}, append(ents, more...))
+		checkLoad(t, l, wire.HardState{}, append(ents, more...))
 	})
 	t.Run("zeroed record before a valid one", func(t *testing.T) {
 		dir, _, seg := build(t)

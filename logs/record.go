@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Record layout, little-endian:
@@ -40,13 +42,13 @@ var (
 )
 
 // recordSize is the encoded size of e.
-func recordSize(e *Entry) int {
+func recordSize(e *wire.Entry) int {
 	return recordHeaderSize + payloadFixedSize + len(e.Data)
 }
 
 // appendRecord appends the encoding of e to buf. It writes in place so that
 // a batch costs no allocation beyond growing buf.
-func appendRecord(buf []byte, e *Entry) []byte {
+func appendRecord(buf []byte, e *wire.Entry) []byte {
 	start := len(buf)
 	buf = append(buf, make([]byte, recordHeaderSize)...)
 	buf = binary.LittleEndian.AppendUint64(buf, e.Index)
@@ -80,22 +82,22 @@ func decodeHeader(b []byte) (n int, sum uint32, err error) {
 // decodeRecord decodes the record at the start of b and returns it with
 // its encoded size. e.Data aliases b (capacity clipped so that appending to
 // it cannot overwrite the next record).
-func decodeRecord(b []byte) (e Entry, size int, err error) {
+func decodeRecord(b []byte) (e wire.Entry, size int, err error) {
 	n, sum, err := decodeHeader(b)
 	if err != nil {
-		return Entry{}, 0, err
+		return wire.Entry{}, 0, err
 	}
 	size = recordHeaderSize + n
 	if len(b) < size {
-		return Entry{}, 0, errShortPayload
+		return wire.Entry{}, 0, errShortPayload
 	}
 	payload := b[recordHeaderSize:size]
 	if crc32.Checksum(payload, castagnoli) != sum {
-		return Entry{}, 0, errBadChecksum
+		return wire.Entry{}, 0, errBadChecksum
 	}
 	e.Index = binary.LittleEndian.Uint64(payload[0:8])
 	e.Term = binary.LittleEndian.Uint64(payload[8:16])
-	e.Type = EntryType(payload[16])
+	e.Type = wire.EntryType(payload[16])
 	if n > payloadFixedSize {
 		e.Data = payload[payloadFixedSize:n:n]
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"hash/crc32"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 func TestRecordRoundTrip(t *testing.T) {
-	tests := []Entry{
+	tests := []wire.Entry{
 		{Index: 1, Term: 1},
 		{Index: 1<<64 - 1, Term: 1<<64 - 1, Type: 255, Data: []byte("x")},
 		{Index: 42, Term: 3, Type: 1, Data: bytes.Repeat([]byte{0, '\n', 0xff}, 1000)},
@@ -27,7 +29,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		if n != recordSize(&want) {
 			t.Errorf("record %d: size %d, want %d", i, n, recordSize(&want))
 		}
-		if err := equalEntries([]Entry{got}, []Entry{want}); err != nil {
+		if err := equalEntries([]wire.Entry{got}, []wire.Entry{want}); err != nil {
 			t.Errorf("record %d: %v", i, err)
 		}
 		buf = buf[n:]
@@ -38,7 +40,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRecordErrors(t *testing.T) {
-	good := appendRecord(nil, &Entry{Index: 9, Term: 2, Data: []byte("hello")})
+	good := appendRecord(nil, &wire.Entry{Index: 9, Term: 2, Data: []byte("hello")})
 	// A header whose checksum is right but whose length is impossible.
 	shortLen := append([]byte{}, good...)
 	shortLen[0], shortLen[1], shortLen[2], shortLen[3] = 3, 0, 0, 0
@@ -69,7 +71,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{}, uint64(1), uint64(1), uint8(0), []byte("SET a b"))
-	f.Add(appendRecord(nil, &Entry{Index: 3, Term: 2, Data: []byte("x")}), uint64(0), uint64(0), uint8(1), []byte{})
+	f.Add(appendRecord(nil, &wire.Entry{Index: 3, Term: 2, Data: []byte("x")}), uint64(0), uint64(0), uint8(1), []byte{})
 	f.Add(make([]byte, 64), uint64(1<<63), uint64(7), uint8(255), bytes.Repeat([]byte{0xff}, 300))
 	f.Fuzz(func(t *testing.T, raw []byte, index, term uint64, typ uint8, data []byte) {
 		// Arbitrary bytes: no panic, and whatever decodes re-encodes to
@@ -83,7 +85,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 		}
 		// Encode then decode round-trips, also with trailing bytes.
-		want := Entry{Index: index, Term: term, Type: EntryType(typ), Data: data}
+		want := wire.Entry{Index: index, Term: term, Type: wire.EntryType(typ), Data: data}
 		enc := appendRecord(nil, &want)
 		enc = append(enc, raw...)
 		got, n, err := decodeRecord(enc)
@@ -93,7 +95,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if n != recordSize(&want) {
 			t.Fatalf("size %d, want %d", n, recordSize(&want))
 		}
-		if err := equalEntries([]Entry{got}, []Entry{want}); err != nil {
+		if err := equalEntries([]wire.Entry{got}, []wire.Entry{want}); err != nil {
 			t.Fatal(err)
 		}
 	})

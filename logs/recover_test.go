@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // buildLog writes entries 1..n in batches of per, with segments that roll
 // after every batch when segBytes is 1, and closes the log.
-func buildLog(t *testing.T, dir string, n, per int, segBytes int64) []Entry {
+func buildLog(t *testing.T, dir string, n, per int, segBytes int64) []wire.Entry {
 	t.Helper()
 	l := openLog(t, dir, segBytes)
 	all := makeEntries(1, n, 1)
@@ -90,7 +92,7 @@ func TestTornTailAtEveryOffset(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cut at %d: Open: %v", cut, err)
 		}
-		checkLoad(t, l, HardState{}, all[:5])
+		checkLoad(t, l, wire.HardState{}, all[:5])
 		if got := fileSize(t, tornPath); got != lastRec {
 			t.Errorf("cut at %d: segment is %d bytes after recovery, want %d", cut, got, lastRec)
 		}
@@ -168,7 +170,7 @@ func TestTornTailVariants(t *testing.T) {
 				t.Fatalf("Open: %v", err)
 			}
 			defer mustClose(t, l)
-			checkLoad(t, l, HardState{}, all[:tt.wantN])
+			checkLoad(t, l, wire.HardState{}, all[:tt.wantN])
 			if got, want := l.SizeBytes(), dirSegmentBytes(t, dir); got != want {
 				t.Errorf("SizeBytes = %d, files hold %d", got, want)
 			}
@@ -297,7 +299,7 @@ func TestNonAscendingIndexInSegment(t *testing.T) {
 	path := filepath.Join(dir, segmentName(1))
 	buf := encodeSegmentHeader(1)
 	for _, idx := range []uint64{1, 2, 4, 5} {
-		buf = appendRecord(buf, &Entry{Index: idx, Term: 1})
+		buf = appendRecord(buf, &wire.Entry{Index: idx, Term: 1})
 	}
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		t.Fatal(err)
@@ -328,7 +330,7 @@ func TestRecoveryCleansUp(t *testing.T) {
 	}
 	l := openLog(t, dir, 1)
 	defer mustClose(t, l)
-	checkLoad(t, l, HardState{}, all)
+	checkLoad(t, l, wire.HardState{}, all)
 	for _, name := range append(leftovers, segmentName(7)) {
 		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s survived recovery (stat: %v)", name, err)

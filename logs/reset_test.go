@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/internal/vfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // fillLog writes entries [1, 12] in segments of three and a hard state.
-func fillLog(t *testing.T, dir string) (*Log, HardState) {
+func fillLog(t *testing.T, dir string) (*Log, wire.HardState) {
 	t.Helper()
 	l := openLog(t, dir, 1)
-	hs := HardState{Term: 4, Vote: 2}
+	hs := wire.HardState{Term: 4, Vote: 2}
 	mustSave(t, l, &hs, nil)
 	for first := uint64(1); first <= 12; first += 3 {
 		mustSave(t, l, nil, makeEntries(first, 3, 1))
@@ -39,7 +40,7 @@ func TestReset(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			var l *Log
-			hs := HardState{}
+			hs := wire.HardState{}
 			if tt.empty {
 				l = openLog(t, dir, 1)
 			} else {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/raftkv/raftkv/internal/vfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // DefaultSegmentBytes is the segment size used when Options leaves it zero.
@@ -59,12 +60,12 @@ type Log struct {
 	// mu guards every field below and serialises all I/O on the directory:
 	// appends, truncations and reads must see the same segment list.
 	mu     sync.Mutex
-	segs   []*segment // ascending; only the last may hold zero entries
-	active vfs.File   // the last segment, open read-write; nil when segs is empty
-	hs     HardState  // what the hard-state file holds
-	buf    []byte     // encoding buffer reused by Save
-	offs   []int64    // record offsets of the batch being saved, reused
-	failed error      // first write or sync error; once set, Save refuses
+	segs   []*segment     // ascending; only the last may hold zero entries
+	active vfs.File       // the last segment, open read-write; nil when segs is empty
+	hs     wire.HardState // what the hard-state file holds
+	buf    []byte         // encoding buffer reused by Save
+	offs   []int64        // record offsets of the batch being saved, reused
+	failed error          // first write or sync error; once set, Save refuses
 	closed bool
 
 	// Copies of the bounds and size that status readers can load without
@@ -127,11 +128,11 @@ func (l *Log) SizeBytes() int64 { return l.sizeBytes.Load() }
 
 // Load returns the hard state and every stored entry, in index order: all
 // that survived the last run, for Raft to restart from.
-func (l *Log) Load() (HardState, []Entry, error) {
+func (l *Log) Load() (wire.HardState, []wire.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return HardState{}, nil, ErrClosed
+		return wire.HardState{}, nil, ErrClosed
 	}
 	first, last := l.bounds()
 	if last == 0 {
@@ -139,7 +140,7 @@ func (l *Log) Load() (HardState, []Entry, error) {
 	}
 	ents, err := l.entries(first, last+1)
 	if err != nil {
-		return HardState{}, nil, err
+		return wire.HardState{}, nil, err
 	}
 	return l.hs, ents, nil
 }
@@ -150,7 +151,7 @@ func (l *Log) Load() (HardState, []Entry, error) {
 // first. All records go out in one write followed by one fsync. After any
 // write or sync error the Log refuses every later Save with that error:
 // once an fsync has failed the page cache no longer says what is on disk.
-func (l *Log) Save(hs *HardState, entries []Entry) error {
+func (l *Log) Save(hs *wire.HardState, entries []wire.Entry) error {
 	if hs == nil && len(entries) == 0 {
 		return nil
 	}
@@ -190,7 +191,7 @@ func (l *Log) Save(hs *HardState, entries []Entry) error {
 
 // checkBatch rejects a malformed batch before anything is written. These
 // are caller bugs, not I/O failures, so they do not poison the log.
-func (l *Log) checkBatch(entries []Entry) error {
+func (l *Log) checkBatch(entries []wire.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -217,7 +218,7 @@ func (l *Log) checkBatch(entries []Entry) error {
 // append writes entries after the current tail, rolling to a new segment
 // first when the tail is full. A batch never spans segments, so it is one
 // write and one fsync; a segment may exceed SegmentBytes by one batch.
-func (l *Log) append(entries []Entry) error {
+func (l *Log) append(entries []wire.Entry) error {
 	if l.active == nil {
 		if err := l.addSegment(entries[0].Index); err != nil {
 			return err
@@ -276,7 +277,7 @@ func (l *Log) addSegment(first uint64) error {
 // Entries returns the entries with indexes in [lo, hi), read from disk and
 // checked against their checksums. Their Data is freshly allocated, one
 // buffer per segment read, which the returned entries share.
-func (l *Log) Entries(lo, hi uint64) ([]Entry, error) {
+func (l *Log) Entries(lo, hi uint64) ([]wire.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -285,7 +286,7 @@ func (l *Log) Entries(lo, hi uint64) ([]Entry, error) {
 	return l.entries(lo, hi)
 }
 
-func (l *Log) entries(lo, hi uint64) ([]Entry, error) {
+func (l *Log) entries(lo, hi uint64) ([]wire.Entry, error) {
 	first, last := l.bounds()
 	if lo > hi {
 		return nil, fmt.Errorf("logs: entries [%d, %d): inverted range", lo, hi)
@@ -296,7 +297,7 @@ func (l *Log) entries(lo, hi uint64) ([]Entry, error) {
 	if last == 0 || lo < first || hi > last+1 {
 		return nil, fmt.Errorf("%w: entries [%d, %d) asked, log holds [%d, %d]", ErrOutOfRange, lo, hi, first, last)
 	}
-	out := make([]Entry, 0, hi-lo)
+	out := make([]wire.Entry, 0, hi-lo)
 	// The last segment whose first index is <= lo holds lo.
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].first > lo }) - 1
 	for idx := lo; idx < hi; i++ {
@@ -314,7 +315,7 @@ func (l *Log) entries(lo, hi uint64) ([]Entry, error) {
 
 // readSegment appends the entries [lo, hi) of segment s to out with one
 // read. The entries' Data share one buffer per call.
-func (l *Log) readSegment(out []Entry, s *segment, lo, hi uint64) ([]Entry, error) {
+func (l *Log) readSegment(out []wire.Entry, s *segment, lo, hi uint64) ([]wire.Entry, error) {
 	path := l.segPath(s.first)
 	f := l.active
 	if s != l.tail() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/internal/vfs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestRoundTripAcrossSegments(t *testing.T) {
@@ -18,7 +19,7 @@ func TestRoundTripAcrossSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []Entry
+	var all []wire.Entry
 	next := uint64(1)
 	for _, n := range []int{1, 3, 10, 1, 25, 7, 2} {
 		batch := makeEntries(next, n, 1)
@@ -26,7 +27,7 @@ func TestRoundTripAcrossSegments(t *testing.T) {
 		all = append(all, batch...)
 		next += uint64(n)
 	}
-	checkLoad(t, l, HardState{}, all)
+	checkLoad(t, l, wire.HardState{}, all)
 	if segs := segmentFiles(t, dir); len(segs) < 3 {
 		t.Fatalf("want several segments with SegmentBytes=300, got %d", len(segs))
 	}
@@ -49,11 +50,11 @@ func TestRoundTripAcrossSegments(t *testing.T) {
 
 	l = openLog(t, dir, 300)
 	defer mustClose(t, l)
-	checkLoad(t, l, HardState{}, all)
+	checkLoad(t, l, wire.HardState{}, all)
 	// Appending after a reopen continues in the recovered tail.
 	more := makeEntries(next, 4, 2)
 	mustSave(t, l, nil, more)
-	checkLoad(t, l, HardState{}, append(all, more...))
+	checkLoad(t, l, wire.HardState{}, append(all, more...))
 }
 
 func TestSegmentFilesNamedByFirstIndex(t *testing.T) {
@@ -75,7 +76,7 @@ func TestSegmentFilesNamedByFirstIndex(t *testing.T) {
 func TestEmptyLogStartsAtAnyIndex(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, 0)
-	checkLoad(t, l, HardState{}, nil)
+	checkLoad(t, l, wire.HardState{}, nil)
 	if err := l.Save(nil, nil); err != nil {
 		t.Fatalf("empty Save: %v", err)
 	}
@@ -87,20 +88,20 @@ func TestEmptyLogStartsAtAnyIndex(t *testing.T) {
 	mustClose(t, l)
 	l = openLog(t, dir, 0)
 	defer mustClose(t, l)
-	checkLoad(t, l, HardState{}, ents)
+	checkLoad(t, l, wire.HardState{}, ents)
 }
 
 func TestSaveRejectsBadBatches(t *testing.T) {
 	tests := []struct {
 		name string
-		ents []Entry
+		ents []wire.Entry
 		want string
 	}{
-		{"index zero", []Entry{{Index: 0, Term: 1}}, "index 0"},
-		{"not contiguous", []Entry{{Index: 6, Term: 1}, {Index: 8, Term: 1}}, "not contiguous"},
-		{"descending", []Entry{{Index: 6, Term: 1}, {Index: 5, Term: 1}}, "not contiguous"},
+		{"index zero", []wire.Entry{{Index: 0, Term: 1}}, "index 0"},
+		{"not contiguous", []wire.Entry{{Index: 6, Term: 1}, {Index: 8, Term: 1}}, "not contiguous"},
+		{"descending", []wire.Entry{{Index: 6, Term: 1}, {Index: 5, Term: 1}}, "not contiguous"},
 		{"gap after last", makeEntries(7, 1, 1), "gap"},
-		{"too big", []Entry{{Index: 6, Term: 1, Data: make([]byte, maxDataBytes+1)}}, "limit"},
+		{"too big", []wire.Entry{{Index: 6, Term: 1, Data: make([]byte, maxDataBytes+1)}}, "limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +116,7 @@ func TestSaveRejectsBadBatches(t *testing.T) {
 			// A caller bug is not an I/O failure: the log keeps working.
 			next := makeEntries(6, 2, 1)
 			mustSave(t, l, nil, next)
-			checkLoad(t, l, HardState{}, append(base, next...))
+			checkLoad(t, l, wire.HardState{}, append(base, next...))
 		})
 	}
 }
@@ -190,7 +191,7 @@ func TestSuffixTruncation(t *testing.T) {
 			repl := makeEntries(tt.from, 4, 2)
 			mustSave(t, l, nil, repl)
 			want := append(makeEntries(1, int(tt.from-1), 1), repl...)
-			checkLoad(t, l, HardState{}, want)
+			checkLoad(t, l, wire.HardState{}, want)
 			if got, want := l.SizeBytes(), dirSegmentBytes(t, dir); got != want {
 				t.Errorf("SizeBytes = %d, files hold %d", got, want)
 			}
@@ -198,10 +199,10 @@ func TestSuffixTruncation(t *testing.T) {
 
 			l = openLog(t, dir, 1)
 			defer mustClose(t, l)
-			checkLoad(t, l, HardState{}, want)
+			checkLoad(t, l, wire.HardState{}, want)
 			more := makeEntries(tt.from+4, 2, 3)
 			mustSave(t, l, nil, more)
-			checkLoad(t, l, HardState{}, append(want, more...))
+			checkLoad(t, l, wire.HardState{}, append(want, more...))
 		})
 	}
 }
@@ -231,16 +232,16 @@ func TestTruncatePrefix(t *testing.T) {
 			t.Fatalf("TruncatePrefix(%d): %v", tt.upTo, err)
 		}
 		want := all[tt.wantFirst-1:]
-		checkLoad(t, l, HardState{}, want)
+		checkLoad(t, l, wire.HardState{}, want)
 		if got, want := l.SizeBytes(), dirSegmentBytes(t, dir); got != want {
 			t.Errorf("upTo %d: SizeBytes = %d, files hold %d", tt.upTo, got, want)
 		}
 		mustClose(t, l)
 		l = openLog(t, dir, 1)
-		checkLoad(t, l, HardState{}, want)
+		checkLoad(t, l, wire.HardState{}, want)
 		more := makeEntries(13, 2, 1)
 		mustSave(t, l, nil, more)
-		checkLoad(t, l, HardState{}, append(want[:len(want):len(want)], more...))
+		checkLoad(t, l, wire.HardState{}, append(want[:len(want):len(want)], more...))
 		mustClose(t, l)
 	}
 }
@@ -337,7 +338,7 @@ func TestSaveRefusesAfterFailedSync(t *testing.T) {
 	l.syncFile = func(vfs.File) error { return nil } // even a healthy disk now is not trusted
 	for _, call := range []func() error{
 		func() error { return l.Save(nil, makeEntries(4, 1, 1)) },
-		func() error { return l.Save(&HardState{Term: 9}, nil) },
+		func() error { return l.Save(&wire.HardState{Term: 9}, nil) },
 		func() error { return l.TruncatePrefix(1) },
 	} {
 		if got := call(); got != err {
@@ -384,7 +385,7 @@ func TestSaveRefusesAfterFailedHardStateWrite(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, hardStateFile+tmpExt, "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := l.Save(&HardState{Term: 1, Vote: 2}, makeEntries(1, 1, 1))
+	err := l.Save(&wire.HardState{Term: 1, Vote: 2}, makeEntries(1, 1, 1))
 	if err == nil || !strings.Contains(err.Error(), "hard state") {
 		t.Fatalf("Save = %v, want a hard state error", err)
 	}
@@ -402,9 +403,9 @@ func TestOpenCreatesNestedDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustSave(t, l, &HardState{Term: 1, Vote: 0}, makeEntries(1, 1, 1))
+	mustSave(t, l, &wire.HardState{Term: 1, Vote: 0}, makeEntries(1, 1, 1))
 	mustClose(t, l)
 	l = openLog(t, dir, 0)
 	defer mustClose(t, l)
-	checkLoad(t, l, HardState{Term: 1, Vote: 0}, makeEntries(1, 1, 1))
+	checkLoad(t, l, wire.HardState{Term: 1, Vote: 0}, makeEntries(1, 1, 1))
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // fakeClock is a clock a test moves by hand. Its ticker channel is
@@ -41,17 +43,17 @@ func (f *fakeClock) wake(d time.Duration) {
 // clockStorage is an in-memory Storage.
 type clockStorage struct {
 	mu   sync.Mutex // guards hs and ents
-	hs   HardState
-	ents []Entry
+	hs   wire.HardState
+	ents []wire.Entry
 }
 
-func (s *clockStorage) Load() (HardState, []Entry, error) {
+func (s *clockStorage) Load() (wire.HardState, []wire.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.hs, append([]Entry(nil), s.ents...), nil
+	return s.hs, append([]wire.Entry(nil), s.ents...), nil
 }
 
-func (s *clockStorage) Save(hs *HardState, ents []Entry) error {
+func (s *clockStorage) Save(hs *wire.HardState, ents []wire.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if hs != nil {
@@ -78,15 +80,15 @@ func (s *clockStorage) Reset() error {
 
 type clockTransport struct{}
 
-func (clockTransport) Send([]Message)          {}
-func (clockTransport) Receive() <-chan Message { return nil }
+func (clockTransport) Send([]wire.Message)          {}
+func (clockTransport) Receive() <-chan wire.Message { return nil }
 
 type clockSM struct{}
 
-func (clockSM) Apply([]Entry) error  { return nil }
-func (clockSM) AppliedIndex() uint64 { return 0 }
-func (clockSM) AppliedTerm() uint64  { return 0 }
-func (clockSM) Sync() error          { return nil }
+func (clockSM) Apply([]wire.Entry) error { return nil }
+func (clockSM) AppliedIndex() uint64     { return 0 }
+func (clockSM) AppliedTerm() uint64      { return 0 }
+func (clockSM) Sync() error              { return nil }
 func (clockSM) Snapshot(func(index, term uint64) (io.Writer, error)) error {
 	return errors.New("no snapshots")
 }
@@ -101,7 +103,7 @@ func TestNodeFakeClockTicks(t *testing.T) {
 	clk := newFakeClock()
 	tick := 10 * time.Millisecond
 	n, err := StartNode(NodeConfig{
-		ID: 1, Peers: []NodeID{1}, TickInterval: tick,
+		ID: 1, Peers: []wire.NodeID{1}, TickInterval: tick,
 		ElectionTimeoutMin: 100 * time.Millisecond, ElectionTimeoutMax: 200 * time.Millisecond,
 		HeartbeatInterval: 20 * time.Millisecond, Seed: 1,
 		Storage: &clockStorage{}, Transport: clockTransport{}, StateMachine: clockSM{},

@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"slices"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // confAt is a membership and the log index it holds from.
@@ -16,7 +18,7 @@ type confAt struct {
 // with the entries. confs[0] is the base: the bootstrap membership, or the
 // one recorded with the snapshot the log starts from.
 
-func (c *Core) initConfs(base Membership, baseIndex uint64, entries []Entry) error {
+func (c *Core) initConfs(base Membership, baseIndex uint64, entries []wire.Entry) error {
 	c.confs = []confAt{{index: baseIndex, m: base}}
 	if _, err := c.noteConfEntries(entries); err != nil {
 		return err
@@ -28,7 +30,7 @@ func (c *Core) initConfs(base Membership, baseIndex uint64, entries []Entry) err
 // noteConfEntries records the configuration entries among ents, which were
 // just appended to the log (replacing whatever was at their indexes), and
 // reports whether the list of configurations changed.
-func (c *Core) noteConfEntries(ents []Entry) (bool, error) {
+func (c *Core) noteConfEntries(ents []wire.Entry) (bool, error) {
 	if len(ents) == 0 {
 		return false, nil
 	}
@@ -40,7 +42,7 @@ func (c *Core) noteConfEntries(ents []Entry) (bool, error) {
 	changed := n < len(c.confs)
 	c.confs = c.confs[:n]
 	for _, e := range ents {
-		if e.Type != EntryConfChange {
+		if e.Type != wire.EntryConfChange {
 			continue
 		}
 		m, err := DecodeMembership(e.Data)
@@ -56,7 +58,7 @@ func (c *Core) noteConfEntries(ents []Entry) (bool, error) {
 // appendEntries puts ents in the log and follows any membership they
 // change. A malformed configuration entry cannot be applied safely, so it
 // is fatal, like a corrupt log.
-func (c *Core) appendEntries(ents []Entry) {
+func (c *Core) appendEntries(ents []wire.Entry) {
 	c.log.appendEntries(ents)
 	changed, err := c.noteConfEntries(ents)
 	if err != nil {
@@ -90,7 +92,7 @@ func (c *Core) confChanged() {
 	}
 	c.members, c.voters = cur, cur.Voters()
 	if c.voters == nil {
-		c.voters = []NodeID{}
+		c.voters = []wire.NodeID{}
 	}
 	if c.role != Leader {
 		return
@@ -105,8 +107,8 @@ func (c *Core) confChanged() {
 	// that it receives the entry that removes it and then hears it is
 	// committed (see afterCommit); it no longer counts meanwhile.
 	c.syncReplicas()
-	if c.transferee != None && !cur.IsVoter(c.transferee) {
-		c.transferee = None
+	if c.transferee != wire.None && !cur.IsVoter(c.transferee) {
+		c.transferee = wire.None
 	}
 }
 
@@ -139,7 +141,7 @@ func (c *Core) afterCommit() {
 		// learns nothing more from us; it never campaigns with that entry,
 		// and without it its pre-votes fail against the newer logs).
 		if pr.match >= c.confIndex() {
-			c.send(Message{Type: MsgHeartbeat, To: id, Commit: c.confIndex(), Index: c.ticks})
+			c.send(wire.Message{Type: wire.MsgHeartbeat, To: id, Commit: c.confIndex(), Index: c.ticks})
 		} else if c.ticks-pr.lastHeard < uint64(c.cfg.ElectionTickMax) {
 			continue
 		}
@@ -252,7 +254,7 @@ func (c *Core) ProposeConfChange(cc ConfChange) (uint64, uint64, error) {
 	if c.role != Leader {
 		return 0, 0, &NotLeaderError{Leader: c.lead}
 	}
-	if c.transferee != None {
+	if c.transferee != wire.None {
 		return 0, 0, ErrProposalDropped
 	}
 	if !c.committedInTerm() {
@@ -273,7 +275,7 @@ func (c *Core) ProposeConfChange(cc ConfChange) (uint64, uint64, error) {
 			return 0, 0, err
 		}
 	}
-	ents := []Entry{{Type: EntryConfChange, Data: EncodeMembership(next)}}
+	ents := []wire.Entry{{Type: wire.EntryConfChange, Data: EncodeMembership(next)}}
 	c.appendLocal(ents)
 	c.bcastAppend()
 	return ents[0].Index, c.term, nil
@@ -281,7 +283,7 @@ func (c *Core) ProposeConfChange(cc ConfChange) (uint64, uint64, error) {
 
 // promotable reports why learner id cannot vote yet: it must hold all but
 // MaxPromoteLag entries and have answered within an election timeout.
-func (c *Core) promotable(id NodeID) error {
+func (c *Core) promotable(id wire.NodeID) error {
 	pr := c.prs[id]
 	last := c.log.lastIndex()
 	seen := c.ticks-pr.lastHeard < uint64(c.cfg.ElectionTickMin)
@@ -326,10 +328,10 @@ func (c *Core) leaveIfRemoved() {
 	if c.isVoter() {
 		return
 	}
-	if to := c.bestTransferee(); to != None && c.prs[to].match == c.log.lastIndex() {
+	if to := c.bestTransferee(); to != wire.None && c.prs[to].match == c.log.lastIndex() {
 		c.sendTimeoutNow(to)
 	}
-	c.becomeFollower(c.term, None)
+	c.becomeFollower(c.term, wire.None)
 }
 
 // newClusterID picks the cluster's id at its first membership change:

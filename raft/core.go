@@ -5,18 +5,19 @@ import (
 	"math/rand/v2"
 
 	"github.com/raftkv/raftkv/raft/quorum"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Config configures a Core. Times are in ticks; the driver decides how long
 // a tick is.
 type Config struct {
-	ID NodeID
+	ID wire.NodeID
 	// Peers are the voters of a brand-new cluster, this node included, and
 	// Bootstrap the same with addresses and learners; set one. They are
 	// the membership only until the log or a snapshot says otherwise. A
 	// node joining a running cluster has neither: it learns the
 	// membership from the leader, and never campaigns before it is a voter.
-	Peers     []NodeID
+	Peers     []wire.NodeID
 	Bootstrap Membership
 	// MaxPromoteLag is how many entries a learner may lack and still be
 	// promoted (default 1024). AutoPromoteTicks > 0 makes the leader
@@ -92,7 +93,7 @@ func (c *Config) validate() error {
 
 // SoftState is volatile state worth reporting when it changes.
 type SoftState struct {
-	Lead NodeID
+	Lead wire.NodeID
 	Role Role
 	// Elections counts the campaigns this node started, and ElectionCause
 	// says why the latest started, or how it failed (Cause* constants):
@@ -121,27 +122,15 @@ type Ready struct {
 	// the state machine from the snapshot received for it and discard the
 	// stored log, before persisting Entries.
 	Snapshot         *SnapshotInfo
-	HardState        *HardState
-	Entries          []Entry
-	Messages         []Message
-	CommittedEntries []Entry
+	HardState        *wire.HardState
+	Entries          []wire.Entry
+	Messages         []wire.Message
+	CommittedEntries []wire.Entry
 	ReadStates       []ReadState
 }
 
-// SafeBeforePersist reports whether m may be sent before this node's
-// pending log and hard state writes are durable. A leader's appends and
-// heartbeats may: it counts itself towards a quorum only after its own
-// fsync. Votes and acknowledgements may not: they promise durable state.
-func (m *Message) SafeBeforePersist() bool {
-	switch m.Type {
-	case MsgApp, MsgHeartbeat, MsgReadIndexResp, MsgReadIndex:
-		return true
-	}
-	return false
-}
-
 type readReq struct {
-	from    NodeID
+	from    wire.NodeID
 	ctx     uint64
 	index   uint64
 	round   uint64
@@ -152,26 +141,26 @@ type readReq struct {
 // safe for concurrent use: one goroutine (the driver) owns it.
 type Core struct {
 	cfg Config
-	id  NodeID
+	id  wire.NodeID
 	rng *rand.Rand
 
 	// Membership, see confstate.go. members and voters follow the latest
 	// entry of confs; voters is sorted, the input to every quorum.
 	confs   []confAt
 	members Membership
-	voters  []NodeID
+	voters  []wire.NodeID
 	// replicas: the leader's followers and learners, sorted, plus members
 	// whose removal is not committed yet.
-	replicas []NodeID
+	replicas []wire.NodeID
 
 	term uint64
-	vote NodeID
+	vote wire.NodeID
 	role Role
-	lead NodeID
+	lead wire.NodeID
 	log  *memLog
 
-	prs   map[NodeID]*progress
-	votes map[NodeID]bool
+	prs   map[wire.NodeID]*progress
+	votes map[wire.NodeID]bool
 
 	electionElapsed  int
 	heartbeatElapsed int
@@ -183,7 +172,7 @@ type Core struct {
 	readQueue     []readReq
 	readStates    []ReadState
 
-	transferee NodeID
+	transferee wire.NodeID
 	// leaseRevoked: this leader sent MsgTimeoutNow in its term; see LeaseRead.
 	leaseRevoked bool
 
@@ -193,14 +182,14 @@ type Core struct {
 	snap           SnapshotInfo  // latest snapshot available to send
 	pendingRestore *SnapshotInfo // a snapshot the driver must install (Ready.Snapshot)
 
-	msgs     []Message
-	prevHard HardState
+	msgs     []wire.Message
+	prevHard wire.HardState
 	prevSoft SoftState
 }
 
 // NewCore builds a core from what survived the last run: the hard state,
 // the persisted log and the state machine's applied index.
-func NewCore(cfg Config, hs HardState, entries []Entry, applied uint64) (*Core, error) {
+func NewCore(cfg Config, hs wire.HardState, entries []wire.Entry, applied uint64) (*Core, error) {
 	return NewCoreFrom(cfg, InitialState{Hard: hs, Entries: entries, Applied: applied})
 }
 
@@ -219,10 +208,10 @@ func NewCoreFrom(cfg Config, st InitialState) (*Core, error) {
 		cfg: cfg, id: cfg.ID,
 		rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+1)),
 		term: hs.Term, vote: hs.Vote, log: l,
-		lead: None, transferee: None, snap: st.Snapshot,
+		lead: wire.None, transferee: wire.None, snap: st.Snapshot,
 	}
 	if hs.Term == 0 {
-		c.vote = None
+		c.vote = wire.None
 	}
 	base, baseIndex := cfg.Bootstrap, uint64(0)
 	if st.SnapshotConf != nil {
@@ -232,12 +221,12 @@ func NewCoreFrom(cfg Config, st InitialState) (*Core, error) {
 		return nil, err
 	}
 	c.prevHard = c.hardState()
-	c.becomeFollower(c.term, None)
+	c.becomeFollower(c.term, wire.None)
 	c.prevSoft = c.softState()
 	return c, nil
 }
 
-func (c *Core) hardState() HardState { return HardState{Term: c.term, Vote: c.vote} }
+func (c *Core) hardState() wire.HardState { return wire.HardState{Term: c.term, Vote: c.vote} }
 func (c *Core) softState() SoftState {
 	return SoftState{Lead: c.lead, Role: c.role, Elections: c.elections, ElectionCause: c.electionCause}
 }
@@ -246,11 +235,11 @@ func (c *Core) softState() SoftState {
 func (c *Core) Config() Config { return c.cfg }
 
 // Term, Role, Leader and commit index, for the driver and tests.
-func (c *Core) Term() uint64      { return c.term }
-func (c *Core) Role() Role        { return c.role }
-func (c *Core) Leader() NodeID    { return c.lead }
-func (c *Core) Committed() uint64 { return c.log.committed }
-func (c *Core) LastIndex() uint64 { return c.log.lastIndex() }
+func (c *Core) Term() uint64        { return c.term }
+func (c *Core) Role() Role          { return c.role }
+func (c *Core) Leader() wire.NodeID { return c.lead }
+func (c *Core) Committed() uint64   { return c.log.committed }
+func (c *Core) LastIndex() uint64   { return c.log.lastIndex() }
 
 // LogTerm is the term of the entry at index i, if the log still holds it.
 func (c *Core) LogTerm(i uint64) (uint64, bool) { return c.log.term(i) }
@@ -272,7 +261,7 @@ func (c *Core) Status() Status {
 	return s
 }
 
-func (c *Core) send(m Message) {
+func (c *Core) send(m wire.Message) {
 	m.From = c.id
 	if m.Term == 0 {
 		m.Term = c.term
@@ -288,38 +277,38 @@ func (c *Core) resetTimers() {
 func (c *Core) reset(term uint64) {
 	c.dropReads() // before the term changes: the answers carry the old term
 	if term != c.term {
-		c.term, c.vote = term, None
+		c.term, c.vote = term, wire.None
 	}
-	c.lead = None
+	c.lead = wire.None
 	c.resetTimers()
 	c.votes = nil
-	c.transferee = None
+	c.transferee = wire.None
 	c.leaseRevoked = false
 	c.prs = nil
 }
 
-func (c *Core) becomeFollower(term uint64, lead NodeID) {
+func (c *Core) becomeFollower(term uint64, lead wire.NodeID) {
 	c.reset(term)
 	c.role, c.lead = Follower, lead
 }
 
 func (c *Core) becomePreCandidate() {
 	// Pre-vote leaves term and vote alone: it only asks.
-	c.lead = None
+	c.lead = wire.None
 	c.dropReads()
-	c.role, c.votes, c.prs = PreCandidate, map[NodeID]bool{}, nil
+	c.role, c.votes, c.prs = PreCandidate, map[wire.NodeID]bool{}, nil
 	c.resetTimers()
 }
 
 func (c *Core) becomeCandidate() {
 	c.reset(c.term + 1)
-	c.role, c.vote, c.votes = Candidate, c.id, map[NodeID]bool{}
+	c.role, c.vote, c.votes = Candidate, c.id, map[wire.NodeID]bool{}
 }
 
 func (c *Core) becomeLeader() {
 	c.reset(c.term)
 	c.role, c.lead = Leader, c.id
-	c.prs = make(map[NodeID]*progress, len(c.members.Members)+1)
+	c.prs = make(map[wire.NodeID]*progress, len(c.members.Members)+1)
 	last := c.log.lastIndex()
 	for _, id := range append(c.members.IDs(), c.id) {
 		c.prs[id] = &progress{next: last + 1, recentActive: true, lastHeard: c.ticks}
@@ -328,7 +317,7 @@ func (c *Core) becomeLeader() {
 	c.syncReplicas()
 	// A no-op of our own term lets us commit what earlier terms left, and
 	// is what ReadIndex waits for before it trusts the commit index.
-	c.appendLocal([]Entry{{Type: EntryNoop}})
+	c.appendLocal([]wire.Entry{{Type: wire.EntryNoop}})
 	c.bcastAppend()
 }
 
@@ -342,14 +331,14 @@ func (c *Core) campaign(force bool) {
 	}
 	if c.cfg.PreVote && !force {
 		c.becomePreCandidate()
-		c.requestVotes(MsgPreVote, c.term+1, false)
+		c.requestVotes(wire.MsgPreVote, c.term+1, false)
 		return
 	}
 	c.becomeCandidate()
-	c.requestVotes(MsgVote, c.term, force)
+	c.requestVotes(wire.MsgVote, c.term, force)
 }
 
-func (c *Core) requestVotes(t MessageType, term uint64, force bool) {
+func (c *Core) requestVotes(t wire.MessageType, term uint64, force bool) {
 	c.votes[c.id] = true
 	if c.tally() {
 		return
@@ -360,7 +349,7 @@ func (c *Core) requestVotes(t MessageType, term uint64, force bool) {
 	}
 	for _, id := range c.voters {
 		if id != c.id {
-			c.send(Message{Type: t, To: id, Term: term, Index: c.log.lastIndex(), LogTerm: c.log.lastTerm(), Context: ctx})
+			c.send(wire.Message{Type: t, To: id, Term: term, Index: c.log.lastIndex(), LogTerm: c.log.lastTerm(), Context: ctx})
 		}
 	}
 }
@@ -374,7 +363,7 @@ func (c *Core) tally() bool {
 			// The pre-vote only showed we could win: hold an ordinary
 			// election, one that still respects the voters' leases.
 			c.becomeCandidate()
-			c.requestVotes(MsgVote, c.term, false)
+			c.requestVotes(wire.MsgVote, c.term, false)
 			return true
 		}
 		c.becomeLeader()
@@ -383,7 +372,7 @@ func (c *Core) tally() bool {
 		if c.role == PreCandidate {
 			c.electionCause = CausePreVoteFailed
 		}
-		c.becomeFollower(c.term, None)
+		c.becomeFollower(c.term, wire.None)
 		return true
 	}
 	return false
@@ -412,11 +401,11 @@ func (c *Core) Tick() {
 	if c.electionElapsed >= c.cfg.ElectionTickMin {
 		c.electionElapsed = 0
 		if c.cfg.CheckQuorum && !c.quorumActive() {
-			c.becomeFollower(c.term, None)
+			c.becomeFollower(c.term, wire.None)
 			return
 		}
-		if c.transferee != None {
-			c.transferee = None // the transfer took too long; serve again
+		if c.transferee != wire.None {
+			c.transferee = wire.None // the transfer took too long; serve again
 		}
 	}
 	if c.heartbeatElapsed >= c.cfg.HeartbeatTick {
@@ -428,7 +417,7 @@ func (c *Core) Tick() {
 // quorumActive reports whether a majority was heard from since the last
 // check, and starts a new check.
 func (c *Core) quorumActive() bool {
-	ok := quorum.Active(c.voters, func(id NodeID) bool { return id == c.id || c.prs[id].recentActive })
+	ok := quorum.Active(c.voters, func(id wire.NodeID) bool { return id == c.id || c.prs[id].recentActive })
 	for _, pr := range c.prs {
 		pr.recentActive = false
 	}
@@ -446,5 +435,5 @@ func (c *Core) inLease() bool {
 	if !c.cfg.CheckQuorum {
 		return false
 	}
-	return (c.lead != None && c.electionElapsed < c.cfg.ElectionTickMin) || c.ticks < uint64(c.cfg.ElectionTickMin)
+	return (c.lead != wire.None && c.electionElapsed < c.cfg.ElectionTickMin) || c.ticks < uint64(c.cfg.ElectionTickMin)
 }

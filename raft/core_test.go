@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -29,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg := ok
 			cfg.Peers = slices.Clone(ok.Peers)
 			tt.adjust(&cfg)
-			_, err := NewCore(cfg, HardState{}, nil, 0)
+			_, err := NewCore(cfg, wire.HardState{}, nil, 0)
 			if (err == nil) != tt.ok {
 				t.Fatalf("NewCore error = %v, want ok=%v", err, tt.ok)
 			}
@@ -38,7 +40,7 @@ func TestConfigValidate(t *testing.T) {
 	// Zero limits get defaults rather than stalling replication.
 	cfg := testCfg(0, 1)
 	cfg.MaxInflight, cfg.MaxMsgBytes, cfg.MaxApplyEntries = 0, 0, 0
-	c := mustCore(t, cfg, HardState{}, nil, 0)
+	c := mustCore(t, cfg, wire.HardState{}, nil, 0)
 	if c.cfg.MaxInflight <= 0 || c.cfg.MaxMsgBytes <= 0 || c.cfg.MaxApplyEntries <= 0 {
 		t.Fatalf("defaults not applied: %+v", c.cfg)
 	}
@@ -47,17 +49,17 @@ func TestConfigValidate(t *testing.T) {
 func TestNewCoreRejectsBadState(t *testing.T) {
 	tests := []struct {
 		name    string
-		ents    []Entry
+		ents    []wire.Entry
 		applied uint64
 	}{
-		{"gap in the log", []Entry{{Index: 1, Term: 1}, {Index: 3, Term: 1}}, 0},
-		{"out of order", []Entry{{Index: 2, Term: 1}, {Index: 1, Term: 1}}, 0},
+		{"gap in the log", []wire.Entry{{Index: 1, Term: 1}, {Index: 3, Term: 1}}, 0},
+		{"out of order", []wire.Entry{{Index: 2, Term: 1}, {Index: 1, Term: 1}}, 0},
 		{"applied beyond the log", logOf(1, 1), 3},
 		{"applied with no log", nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := NewCore(testCfg(0, 3), HardState{Term: 1, Vote: None}, tt.ents, tt.applied); err == nil {
+			if _, err := NewCore(testCfg(0, 3), wire.HardState{Term: 1, Vote: wire.None}, tt.ents, tt.applied); err == nil {
 				t.Fatal("NewCore accepted an impossible durable state")
 			}
 		})
@@ -65,8 +67,8 @@ func TestNewCoreRejectsBadState(t *testing.T) {
 }
 
 func TestNewCoreRestoresState(t *testing.T) {
-	c := mustCore(t, testCfg(1, 3), HardState{Term: 4, Vote: 2}, logOf(1, 2, 4), 2)
-	if c.term != 4 || c.vote != 2 || c.role != Follower || c.lead != None {
+	c := mustCore(t, testCfg(1, 3), wire.HardState{Term: 4, Vote: 2}, logOf(1, 2, 4), 2)
+	if c.term != 4 || c.vote != 2 || c.role != Follower || c.lead != wire.None {
 		t.Fatalf("restored term %d vote %d role %v lead %d", c.term, c.vote, c.role, c.lead)
 	}
 	if c.Committed() != 2 || c.LastIndex() != 3 || c.log.applied != 2 {
@@ -77,61 +79,61 @@ func TestNewCoreRestoresState(t *testing.T) {
 		t.Fatalf("fresh core has work: %+v", c.Ready())
 	}
 	// A zero hard state means no vote (0 is a node ID).
-	c = mustCore(t, testCfg(1, 3), HardState{}, nil, 0)
-	if c.vote != None {
+	c = mustCore(t, testCfg(1, 3), wire.HardState{}, nil, 0)
+	if c.vote != wire.None {
 		t.Fatalf("fresh core voted for %d", c.vote)
 	}
 }
 
 func TestVoteGranting(t *testing.T) {
-	const voter, cand = NodeID(1), NodeID(0)
+	const voter, cand = wire.NodeID(1), wire.NodeID(0)
 	tests := []struct {
 		name     string
-		hs       HardState
+		hs       wire.HardState
 		log      []uint64
-		lead     bool        // the voter heard from leader 2 in its term
-		req      Message     // From/To filled in
-		wantResp MessageType // 0: no answer at all
+		lead     bool             // the voter heard from leader 2 in its term
+		req      wire.Message     // From/To filled in
+		wantResp wire.MessageType // 0: no answer at all
 		grant    bool
-		wantHS   *HardState // HardState in the Ready; nil: none
+		wantHS   *wire.HardState // HardState in the Ready; nil: none
 	}{
-		{name: "higher term, up to date", hs: HardState{Term: 1, Vote: None}, log: []uint64{1},
-			req: Message{Type: MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgVoteResp, grant: true,
-			wantHS: &HardState{Term: 2, Vote: cand}},
-		{name: "already voted for another in this term", hs: HardState{Term: 2, Vote: 2}, log: []uint64{1},
-			req: Message{Type: MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgVoteResp},
-		{name: "same candidate asks again", hs: HardState{Term: 2, Vote: cand}, log: []uint64{1},
-			req: Message{Type: MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgVoteResp, grant: true},
-		{name: "candidate's last term is older", hs: HardState{Term: 2, Vote: None}, log: []uint64{1, 2},
-			req: Message{Type: MsgVote, Term: 3, Index: 5, LogTerm: 1}, wantResp: MsgVoteResp,
-			wantHS: &HardState{Term: 3, Vote: None}},
-		{name: "same last term, shorter log", hs: HardState{Term: 1, Vote: None}, log: []uint64{1, 1, 1},
-			req: Message{Type: MsgVote, Term: 2, Index: 2, LogTerm: 1}, wantResp: MsgVoteResp,
-			wantHS: &HardState{Term: 2, Vote: None}},
-		{name: "same last term, same length", hs: HardState{Term: 1, Vote: None}, log: []uint64{1, 1},
-			req: Message{Type: MsgVote, Term: 2, Index: 2, LogTerm: 1}, wantResp: MsgVoteResp, grant: true,
-			wantHS: &HardState{Term: 2, Vote: cand}},
-		{name: "newer last term beats a longer log", hs: HardState{Term: 2, Vote: None}, log: []uint64{1, 1, 1, 1},
-			req: Message{Type: MsgVote, Term: 3, Index: 2, LogTerm: 2}, wantResp: MsgVoteResp, grant: true,
-			wantHS: &HardState{Term: 3, Vote: cand}},
-		{name: "stale term is ignored", hs: HardState{Term: 3, Vote: None}, log: []uint64{1},
-			req: Message{Type: MsgVote, Term: 2, Index: 9, LogTerm: 2}},
-		{name: "known leader in this term", hs: HardState{Term: 2, Vote: None}, log: []uint64{1}, lead: true,
-			req: Message{Type: MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgVoteResp},
-		{name: "pre-vote keeps term and vote", hs: HardState{Term: 1, Vote: 2}, log: []uint64{1},
-			req: Message{Type: MsgPreVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgPreVoteResp, grant: true},
-		{name: "pre-vote with a stale log", hs: HardState{Term: 2, Vote: None}, log: []uint64{1, 2},
-			req: Message{Type: MsgPreVote, Term: 3, Index: 1, LogTerm: 1}, wantResp: MsgPreVoteResp},
-		{name: "pre-vote for the current term after voting", hs: HardState{Term: 2, Vote: 2}, log: []uint64{1},
-			req: Message{Type: MsgPreVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgPreVoteResp},
-		{name: "stale pre-vote is refused with our term", hs: HardState{Term: 3, Vote: None}, log: []uint64{1},
-			req: Message{Type: MsgPreVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: MsgPreVoteResp},
+		{name: "higher term, up to date", hs: wire.HardState{Term: 1, Vote: wire.None}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgVoteResp, grant: true,
+			wantHS: &wire.HardState{Term: 2, Vote: cand}},
+		{name: "already voted for another in this term", hs: wire.HardState{Term: 2, Vote: 2}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgVoteResp},
+		{name: "same candidate asks again", hs: wire.HardState{Term: 2, Vote: cand}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgVoteResp, grant: true},
+		{name: "candidate's last term is older", hs: wire.HardState{Term: 2, Vote: wire.None}, log: []uint64{1, 2},
+			req: wire.Message{Type: wire.MsgVote, Term: 3, Index: 5, LogTerm: 1}, wantResp: wire.MsgVoteResp,
+			wantHS: &wire.HardState{Term: 3, Vote: wire.None}},
+		{name: "same last term, shorter log", hs: wire.HardState{Term: 1, Vote: wire.None}, log: []uint64{1, 1, 1},
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 2, LogTerm: 1}, wantResp: wire.MsgVoteResp,
+			wantHS: &wire.HardState{Term: 2, Vote: wire.None}},
+		{name: "same last term, same length", hs: wire.HardState{Term: 1, Vote: wire.None}, log: []uint64{1, 1},
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 2, LogTerm: 1}, wantResp: wire.MsgVoteResp, grant: true,
+			wantHS: &wire.HardState{Term: 2, Vote: cand}},
+		{name: "newer last term beats a longer log", hs: wire.HardState{Term: 2, Vote: wire.None}, log: []uint64{1, 1, 1, 1},
+			req: wire.Message{Type: wire.MsgVote, Term: 3, Index: 2, LogTerm: 2}, wantResp: wire.MsgVoteResp, grant: true,
+			wantHS: &wire.HardState{Term: 3, Vote: cand}},
+		{name: "stale term is ignored", hs: wire.HardState{Term: 3, Vote: wire.None}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 9, LogTerm: 2}},
+		{name: "known leader in this term", hs: wire.HardState{Term: 2, Vote: wire.None}, log: []uint64{1}, lead: true,
+			req: wire.Message{Type: wire.MsgVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgVoteResp},
+		{name: "pre-vote keeps term and vote", hs: wire.HardState{Term: 1, Vote: 2}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgPreVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgPreVoteResp, grant: true},
+		{name: "pre-vote with a stale log", hs: wire.HardState{Term: 2, Vote: wire.None}, log: []uint64{1, 2},
+			req: wire.Message{Type: wire.MsgPreVote, Term: 3, Index: 1, LogTerm: 1}, wantResp: wire.MsgPreVoteResp},
+		{name: "pre-vote for the current term after voting", hs: wire.HardState{Term: 2, Vote: 2}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgPreVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgPreVoteResp},
+		{name: "stale pre-vote is refused with our term", hs: wire.HardState{Term: 3, Vote: wire.None}, log: []uint64{1},
+			req: wire.Message{Type: wire.MsgPreVote, Term: 2, Index: 1, LogTerm: 1}, wantResp: wire.MsgPreVoteResp},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := mustCore(t, testCfg(voter, 3), tt.hs, logOf(tt.log...), 0)
 			if tt.lead {
-				c.Step(Message{Type: MsgHeartbeat, From: 2, To: voter, Term: tt.hs.Term})
+				c.Step(wire.Message{Type: wire.MsgHeartbeat, From: 2, To: voter, Term: tt.hs.Term})
 			}
 			flush(c)
 			req := tt.req
@@ -176,19 +178,19 @@ func TestVoteGranting(t *testing.T) {
 // A vote is cast once per term, and the promise survives a restart from
 // the persisted hard state.
 func TestVoteOncePerTermSurvivesRestart(t *testing.T) {
-	c := mustCore(t, testCfg(1, 3), HardState{Term: 1, Vote: None}, logOf(1), 0)
-	ask := func(c *Core, from NodeID) bool {
-		c.Step(Message{Type: MsgVote, From: from, To: 1, Term: 2, Index: 1, LogTerm: 1})
+	c := mustCore(t, testCfg(1, 3), wire.HardState{Term: 1, Vote: wire.None}, logOf(1), 0)
+	ask := func(c *Core, from wire.NodeID) bool {
+		c.Step(wire.Message{Type: wire.MsgVote, From: from, To: 1, Term: 2, Index: 1, LogTerm: 1})
 		rd := flush(c)
-		rs := msgsOf(rd.Messages, MsgVoteResp)
+		rs := msgsOf(rd.Messages, wire.MsgVoteResp)
 		if len(rs) != 1 {
 			t.Fatalf("want one vote response, got %+v", rd.Messages)
 		}
 		return !rs[0].Reject
 	}
-	c.Step(Message{Type: MsgVote, From: 0, To: 1, Term: 2, Index: 1, LogTerm: 1})
+	c.Step(wire.Message{Type: wire.MsgVote, From: 0, To: 1, Term: 2, Index: 1, LogTerm: 1})
 	rd := flush(c)
-	if rd.HardState == nil || *rd.HardState != (HardState{Term: 2, Vote: 0}) {
+	if rd.HardState == nil || *rd.HardState != (wire.HardState{Term: 2, Vote: 0}) {
 		t.Fatalf("vote not in the Ready's HardState: %+v", rd.HardState)
 	}
 	if ask(c, 2) {
@@ -206,7 +208,7 @@ func TestVoteOncePerTermSurvivesRestart(t *testing.T) {
 // A candidate asks for votes only with its self-vote and new term in the
 // same Ready, and the requests must wait for it to be durable.
 func TestCampaignPersistsSelfVote(t *testing.T) {
-	c := mustCore(t, testCfg(0, 3), HardState{Term: 3, Vote: 1}, logOf(1, 3), 0)
+	c := mustCore(t, testCfg(0, 3), wire.HardState{Term: 3, Vote: 1}, logOf(1, 3), 0)
 	flush(c)
 	for c.role == Follower {
 		c.Tick()
@@ -215,10 +217,10 @@ func TestCampaignPersistsSelfVote(t *testing.T) {
 	if c.role != Candidate || c.term != 4 {
 		t.Fatalf("role %v term %d after the election timeout", c.role, c.term)
 	}
-	if rd.HardState == nil || *rd.HardState != (HardState{Term: 4, Vote: 0}) {
+	if rd.HardState == nil || *rd.HardState != (wire.HardState{Term: 4, Vote: 0}) {
 		t.Fatalf("HardState %+v, want term 4 vote 0", rd.HardState)
 	}
-	votes := msgsOf(rd.Messages, MsgVote)
+	votes := msgsOf(rd.Messages, wire.MsgVote)
 	if len(votes) != 2 {
 		t.Fatalf("want 2 vote requests, got %+v", rd.Messages)
 	}
@@ -233,27 +235,27 @@ func TestElectionOutcome(t *testing.T) {
 	tests := []struct {
 		name    string
 		n       int
-		grants  []NodeID
-		rejects []NodeID
+		grants  []wire.NodeID
+		rejects []wire.NodeID
 		want    Role
 	}{
-		{"majority of 3", 3, []NodeID{1}, nil, Leader},
-		{"split in 3 stays candidate", 3, nil, []NodeID{1}, Candidate},
-		{"majority rejects in 3", 3, nil, []NodeID{1, 2}, Follower},
-		{"two of 5 is not enough", 5, []NodeID{1}, []NodeID{2}, Candidate},
-		{"majority of 5", 5, []NodeID{1, 4}, []NodeID{2}, Leader},
-		{"majority rejects in 5", 5, []NodeID{1}, []NodeID{2, 3, 4}, Follower},
-		{"duplicate grant counts once", 5, []NodeID{1, 1}, nil, Candidate},
+		{"majority of 3", 3, []wire.NodeID{1}, nil, Leader},
+		{"split in 3 stays candidate", 3, nil, []wire.NodeID{1}, Candidate},
+		{"majority rejects in 3", 3, nil, []wire.NodeID{1, 2}, Follower},
+		{"two of 5 is not enough", 5, []wire.NodeID{1}, []wire.NodeID{2}, Candidate},
+		{"majority of 5", 5, []wire.NodeID{1, 4}, []wire.NodeID{2}, Leader},
+		{"majority rejects in 5", 5, []wire.NodeID{1}, []wire.NodeID{2, 3, 4}, Follower},
+		{"duplicate grant counts once", 5, []wire.NodeID{1, 1}, nil, Candidate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := mustCore(t, testCfg(0, tt.n), HardState{}, nil, 0)
+			c := mustCore(t, testCfg(0, tt.n), wire.HardState{}, nil, 0)
 			c.campaign(false)
 			for _, id := range tt.grants {
-				c.Step(Message{Type: MsgVoteResp, From: id, To: 0, Term: 1})
+				c.Step(wire.Message{Type: wire.MsgVoteResp, From: id, To: 0, Term: 1})
 			}
 			for _, id := range tt.rejects {
-				c.Step(Message{Type: MsgVoteResp, From: id, To: 0, Term: 1, Reject: true})
+				c.Step(wire.Message{Type: wire.MsgVoteResp, From: id, To: 0, Term: 1, Reject: true})
 			}
 			if c.role != tt.want || c.term != 1 {
 				t.Fatalf("role %v term %d, want %v in term 1", c.role, c.term, tt.want)
@@ -266,39 +268,39 @@ func TestCandidateStepsDown(t *testing.T) {
 	tests := []struct {
 		name     string
 		preVote  bool
-		msg      Message // From 1, To 0
+		msg      wire.Message // From 1, To 0
 		wantRole Role
 		wantTerm uint64
-		wantLead NodeID
-		wantResp MessageType
+		wantLead wire.NodeID
+		wantResp wire.MessageType
 	}{
-		{name: "append of its term", msg: Message{Type: MsgApp, Term: 2},
-			wantRole: Follower, wantTerm: 2, wantLead: 1, wantResp: MsgAppResp},
-		{name: "heartbeat of its term", msg: Message{Type: MsgHeartbeat, Term: 2},
-			wantRole: Follower, wantTerm: 2, wantLead: 1, wantResp: MsgHeartbeatResp},
-		{name: "append of a higher term", msg: Message{Type: MsgApp, Term: 5},
-			wantRole: Follower, wantTerm: 5, wantLead: 1, wantResp: MsgAppResp},
-		{name: "rejection with a higher term", msg: Message{Type: MsgVoteResp, Term: 5, Reject: true},
-			wantRole: Follower, wantTerm: 5, wantLead: None},
-		{name: "vote request of a higher term", msg: Message{Type: MsgVote, Term: 3},
-			wantRole: Follower, wantTerm: 3, wantLead: None, wantResp: MsgVoteResp},
-		{name: "stale append is answered, not obeyed", msg: Message{Type: MsgApp, Term: 1},
-			wantRole: Candidate, wantTerm: 2, wantLead: None, wantResp: MsgAppResp},
-		{name: "pre-candidate: append of its term", preVote: true, msg: Message{Type: MsgApp, Term: 1},
-			wantRole: Follower, wantTerm: 1, wantLead: 1, wantResp: MsgAppResp},
-		{name: "pre-candidate: heartbeat of a higher term", preVote: true, msg: Message{Type: MsgHeartbeat, Term: 4},
-			wantRole: Follower, wantTerm: 4, wantLead: 1, wantResp: MsgHeartbeatResp},
+		{name: "append of its term", msg: wire.Message{Type: wire.MsgApp, Term: 2},
+			wantRole: Follower, wantTerm: 2, wantLead: 1, wantResp: wire.MsgAppResp},
+		{name: "heartbeat of its term", msg: wire.Message{Type: wire.MsgHeartbeat, Term: 2},
+			wantRole: Follower, wantTerm: 2, wantLead: 1, wantResp: wire.MsgHeartbeatResp},
+		{name: "append of a higher term", msg: wire.Message{Type: wire.MsgApp, Term: 5},
+			wantRole: Follower, wantTerm: 5, wantLead: 1, wantResp: wire.MsgAppResp},
+		{name: "rejection with a higher term", msg: wire.Message{Type: wire.MsgVoteResp, Term: 5, Reject: true},
+			wantRole: Follower, wantTerm: 5, wantLead: wire.None},
+		{name: "vote request of a higher term", msg: wire.Message{Type: wire.MsgVote, Term: 3},
+			wantRole: Follower, wantTerm: 3, wantLead: wire.None, wantResp: wire.MsgVoteResp},
+		{name: "stale append is answered, not obeyed", msg: wire.Message{Type: wire.MsgApp, Term: 1},
+			wantRole: Candidate, wantTerm: 2, wantLead: wire.None, wantResp: wire.MsgAppResp},
+		{name: "pre-candidate: append of its term", preVote: true, msg: wire.Message{Type: wire.MsgApp, Term: 1},
+			wantRole: Follower, wantTerm: 1, wantLead: 1, wantResp: wire.MsgAppResp},
+		{name: "pre-candidate: heartbeat of a higher term", preVote: true, msg: wire.Message{Type: wire.MsgHeartbeat, Term: 4},
+			wantRole: Follower, wantTerm: 4, wantLead: 1, wantResp: wire.MsgHeartbeatResp},
 		{name: "pre-candidate: pre-vote rejection with a higher term", preVote: true,
-			msg:      Message{Type: MsgPreVoteResp, Term: 3, Reject: true},
-			wantRole: Follower, wantTerm: 3, wantLead: None},
-		{name: "pre-candidate: stale vote answer ignored", preVote: true, msg: Message{Type: MsgVoteResp, Term: 1},
-			wantRole: PreCandidate, wantTerm: 1, wantLead: None},
+			msg:      wire.Message{Type: wire.MsgPreVoteResp, Term: 3, Reject: true},
+			wantRole: Follower, wantTerm: 3, wantLead: wire.None},
+		{name: "pre-candidate: stale vote answer ignored", preVote: true, msg: wire.Message{Type: wire.MsgVoteResp, Term: 1},
+			wantRole: PreCandidate, wantTerm: 1, wantLead: wire.None},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testCfg(0, 3)
 			cfg.PreVote = tt.preVote
-			c := mustCore(t, cfg, HardState{Term: 1, Vote: None}, logOf(1), 1)
+			c := mustCore(t, cfg, wire.HardState{Term: 1, Vote: wire.None}, logOf(1), 1)
 			c.campaign(false)
 			flush(c)
 			m := tt.msg
@@ -322,23 +324,23 @@ func TestCandidateStepsDown(t *testing.T) {
 // A node that moved to a newer term answers a stale leader's append with
 // that term, and the stale leader steps down on hearing it.
 func TestStaleLeaderLearnsNewerTerm(t *testing.T) {
-	for _, typ := range []MessageType{MsgApp, MsgHeartbeat} {
+	for _, typ := range []wire.MessageType{wire.MsgApp, wire.MsgHeartbeat} {
 		t.Run(typ.String(), func(t *testing.T) {
-			f := mustCore(t, testCfg(1, 3), HardState{Term: 5, Vote: 2}, logOf(1, 5), 0)
-			f.Step(Message{Type: typ, From: 0, To: 1, Term: 3, Index: 1, LogTerm: 1, Commit: 1,
-				Entries: []Entry{{Index: 2, Term: 3}}})
+			f := mustCore(t, testCfg(1, 3), wire.HardState{Term: 5, Vote: 2}, logOf(1, 5), 0)
+			f.Step(wire.Message{Type: typ, From: 0, To: 1, Term: 3, Index: 1, LogTerm: 1, Commit: 1,
+				Entries: []wire.Entry{{Index: 2, Term: 3}}})
 			rd := flush(f)
-			if len(rd.Messages) != 1 || rd.Messages[0].Type != MsgAppResp || rd.Messages[0].Term != 5 || rd.Messages[0].To != 0 {
+			if len(rd.Messages) != 1 || rd.Messages[0].Type != wire.MsgAppResp || rd.Messages[0].Term != 5 || rd.Messages[0].To != 0 {
 				t.Fatalf("want one MsgAppResp in term 5, got %+v", rd.Messages)
 			}
-			if f.term != 5 || f.lead != None || f.Committed() != 0 || !slices.Equal(termsOf(f), []uint64{1, 5}) {
+			if f.term != 5 || f.lead != wire.None || f.Committed() != 0 || !slices.Equal(termsOf(f), []uint64{1, 5}) {
 				t.Fatalf("stale %v changed the follower: term %d lead %d commit %d log %v", typ, f.term, f.lead, f.Committed(), termsOf(f))
 			}
-			ld := mustCore(t, testCfg(0, 3), HardState{Term: 2, Vote: 0}, logOf(1), 1)
+			ld := mustCore(t, testCfg(0, 3), wire.HardState{Term: 2, Vote: 0}, logOf(1), 1)
 			makeLeader(ld) // term 3
 			flush(ld)
 			ld.Step(rd.Messages[0])
-			if ld.role != Follower || ld.term != 5 || ld.lead != None {
+			if ld.role != Follower || ld.term != 5 || ld.lead != wire.None {
 				t.Fatalf("stale leader: role %v term %d lead %d", ld.role, ld.term, ld.lead)
 			}
 		})
@@ -346,10 +348,10 @@ func TestStaleLeaderLearnsNewerTerm(t *testing.T) {
 }
 
 func TestAppendConsistencyCheck(t *testing.T) {
-	ents := func(idx uint64, terms ...uint64) []Entry {
-		out := make([]Entry, len(terms))
+	ents := func(idx uint64, terms ...uint64) []wire.Entry {
+		out := make([]wire.Entry, len(terms))
 		for i, t := range terms {
-			out[i] = Entry{Index: idx + uint64(i), Term: t}
+			out[i] = wire.Entry{Index: idx + uint64(i), Term: t}
 		}
 		return out
 	}
@@ -358,7 +360,7 @@ func TestAppendConsistencyCheck(t *testing.T) {
 		log        []uint64
 		committed  uint64
 		prev, pt   uint64
-		ents       []Entry
+		ents       []wire.Entry
 		commit     uint64
 		reject     bool
 		respIndex  uint64
@@ -391,15 +393,15 @@ func TestAppendConsistencyCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := mustCore(t, testCfg(1, 3), HardState{Term: 3, Vote: None}, logOf(tt.log...), tt.committed)
-			c.Step(Message{Type: MsgApp, From: 0, To: 1, Term: 3, Index: tt.prev, LogTerm: tt.pt,
+			c := mustCore(t, testCfg(1, 3), wire.HardState{Term: 3, Vote: wire.None}, logOf(tt.log...), tt.committed)
+			c.Step(wire.Message{Type: wire.MsgApp, From: 0, To: 1, Term: 3, Index: tt.prev, LogTerm: tt.pt,
 				Entries: tt.ents, Commit: tt.commit})
 			rd := flush(c)
 			if len(rd.Messages) != 1 {
 				t.Fatalf("want one response, got %+v", rd.Messages)
 			}
 			r := rd.Messages[0]
-			if r.Type != MsgAppResp || r.Reject != tt.reject || r.Index != tt.respIndex || r.Term != 3 {
+			if r.Type != wire.MsgAppResp || r.Reject != tt.reject || r.Index != tt.respIndex || r.Term != 3 {
 				t.Fatalf("response %+v, want reject=%v index=%d", r, tt.reject, tt.respIndex)
 			}
 			if tt.reject {
@@ -452,23 +454,23 @@ func TestFastBackup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lt := slices.Max(tt.leader)
-			ld := mustCore(t, testCfg(0, 2), HardState{Term: max(lt, slices.Max(tt.follower))}, logOf(tt.leader...), 1)
-			fl := mustCore(t, testCfg(1, 2), HardState{Term: slices.Max(tt.follower)}, logOf(tt.follower...), 1)
+			ld := mustCore(t, testCfg(0, 2), wire.HardState{Term: max(lt, slices.Max(tt.follower))}, logOf(tt.leader...), 1)
+			fl := mustCore(t, testCfg(1, 2), wire.HardState{Term: slices.Max(tt.follower)}, logOf(tt.follower...), 1)
 			net := newTestNet(t, ld, fl)
 			makeLeader(ld)
 			matched := false
 			probes := 0
-			net.drop = func(m *Message) bool {
-				if m.Type == MsgApp && !matched {
+			net.drop = func(m *wire.Message) bool {
+				if m.Type == wire.MsgApp && !matched {
 					probes++
 				}
-				if m.Type == MsgAppResp && !m.Reject {
+				if m.Type == wire.MsgAppResp && !m.Reject {
 					matched = true
 				}
 				return false
 			}
 			net.settle()
-			rejects := net.count(func(m Message) bool { return m.Type == MsgAppResp && m.Reject })
+			rejects := net.count(func(m wire.Message) bool { return m.Type == wire.MsgAppResp && m.Reject })
 			if rejects != tt.wantRejects || probes != tt.wantProbeMsg {
 				t.Fatalf("%d rejections and %d probes, want %d and %d", rejects, probes, tt.wantRejects, tt.wantProbeMsg)
 			}
@@ -489,17 +491,17 @@ func TestFigure8CommitRule(t *testing.T) {
 	// S1..S5 are nodes 0..4. State (b) of the figure: S1 led term 2 and
 	// stored index 2 on S2; S5 led term 3 and stored index 2 on itself only.
 	build := func() *testNet {
-		cfg := func(id NodeID) Config {
+		cfg := func(id wire.NodeID) Config {
 			c := testCfg(id, 5)
 			c.MaxMsgBytes = 1 // one entry per MsgApp
 			return c
 		}
 		return newTestNet(t,
-			mustCore(t, cfg(0), HardState{Term: 3, Vote: None}, logOf(1, 2), 1),
-			mustCore(t, cfg(1), HardState{Term: 3, Vote: None}, logOf(1, 2), 1),
-			mustCore(t, cfg(2), HardState{Term: 3, Vote: 4}, logOf(1), 1),
-			mustCore(t, cfg(3), HardState{Term: 3, Vote: 4}, logOf(1), 1),
-			mustCore(t, cfg(4), HardState{Term: 3, Vote: 4}, logOf(1, 3), 1),
+			mustCore(t, cfg(0), wire.HardState{Term: 3, Vote: wire.None}, logOf(1, 2), 1),
+			mustCore(t, cfg(1), wire.HardState{Term: 3, Vote: wire.None}, logOf(1, 2), 1),
+			mustCore(t, cfg(2), wire.HardState{Term: 3, Vote: 4}, logOf(1), 1),
+			mustCore(t, cfg(3), wire.HardState{Term: 3, Vote: 4}, logOf(1), 1),
+			mustCore(t, cfg(4), wire.HardState{Term: 3, Vote: 4}, logOf(1, 3), 1),
 		)
 	}
 	// (c): S5 is down; S1 wins term 4 and appends its no-op (3/4). Index 2
@@ -507,9 +509,9 @@ func TestFigure8CommitRule(t *testing.T) {
 	net := build()
 	s1 := net.cores[0]
 	net.cores[4] = nil
-	withholdNoop := func(m *Message) bool {
-		if m.Type == MsgApp {
-			m.Entries = slices.DeleteFunc(slices.Clone(m.Entries), func(e Entry) bool { return e.Index >= 3 })
+	withholdNoop := func(m *wire.Message) bool {
+		if m.Type == wire.MsgApp {
+			m.Entries = slices.DeleteFunc(slices.Clone(m.Entries), func(e wire.Entry) bool { return e.Index >= 3 })
 		}
 		return false
 	}
@@ -518,7 +520,7 @@ func TestFigure8CommitRule(t *testing.T) {
 	if s1.term != 4 || !slices.Equal(termsOf(s1), []uint64{1, 2, 4}) {
 		t.Fatalf("S1: term %d log %v", s1.term, termsOf(s1))
 	}
-	for _, id := range []NodeID{1, 2} {
+	for _, id := range []wire.NodeID{1, 2} {
 		if got := termsOf(net.cores[id]); !slices.Equal(got, []uint64{1, 2}) {
 			t.Fatalf("S%d log %v, want [1 2]", id+1, got)
 		}
@@ -533,10 +535,10 @@ func TestFigure8CommitRule(t *testing.T) {
 	// index 2 everywhere. Committing it at (c) would have lost it.
 	d := net
 	d.cores[0] = nil
-	d.cores[4] = mustCore(t, testCfg(4, 5), HardState{Term: 4, Vote: None}, logOf(1, 3), 1)
+	d.cores[4] = mustCore(t, testCfg(4, 5), wire.HardState{Term: 4, Vote: wire.None}, logOf(1, 3), 1)
 	d.drop = nil
 	d.elect(4)
-	for _, id := range []NodeID{1, 2, 3, 4} {
+	for _, id := range []wire.NodeID{1, 2, 3, 4} {
 		if tm, _ := d.cores[id].log.term(2); tm != 3 {
 			t.Fatalf("S%d index 2 has term %d after S5 led, want 3", id+1, tm)
 		}
@@ -555,7 +557,7 @@ func TestFigure8CommitRule(t *testing.T) {
 	if s1.Committed() != 3 {
 		t.Fatalf("commit %d after the term-4 entry reached a majority, want 3", s1.Committed())
 	}
-	s5 := mustCore(t, testCfg(4, 5), HardState{Term: 4, Vote: None}, logOf(1, 3), 1)
+	s5 := mustCore(t, testCfg(4, 5), wire.HardState{Term: 4, Vote: wire.None}, logOf(1, 3), 1)
 	net.cores[0], net.cores[4] = nil, s5
 	s5.campaign(false)
 	net.settle()
@@ -569,14 +571,14 @@ func TestLeaderAppendsNoopOnElection(t *testing.T) {
 	net.elect(1)
 	ld := net.cores[1]
 	last := ld.log.ents[len(ld.log.ents)-1]
-	if last.Index != 1 || last.Term != ld.term || last.Type != EntryNoop || len(last.Data) != 0 {
+	if last.Index != 1 || last.Term != ld.term || last.Type != wire.EntryNoop || len(last.Data) != 0 {
 		t.Fatalf("leader's last entry %+v, want the no-op 1/%d", last, ld.term)
 	}
 	for id, c := range net.cores {
 		if c.Committed() != 1 {
 			t.Fatalf("node %d committed %d, want the no-op", id, c.Committed())
 		}
-		if got := net.committed[NodeID(id)]; len(got) != 1 || got[0].Type != EntryNoop {
+		if got := net.committed[wire.NodeID(id)]; len(got) != 1 || got[0].Type != wire.EntryNoop {
 			t.Fatalf("node %d applied %+v, want the no-op", id, got)
 		}
 	}
@@ -588,7 +590,7 @@ func TestHeartbeatCommitBoundedByMatch(t *testing.T) {
 	net := newTestNetN(t, 3, nil)
 	net.elect(0)
 	ld := net.cores[0]
-	net.drop = func(m *Message) bool { return m.To == 2 || m.From == 2 }
+	net.drop = func(m *wire.Message) bool { return m.To == 2 || m.From == 2 }
 	for _, d := range []string{"a", "b", "c"} {
 		if _, _, err := ld.Propose([]byte(d)); err != nil {
 			t.Fatal(err)
@@ -599,56 +601,56 @@ func TestHeartbeatCommitBoundedByMatch(t *testing.T) {
 		t.Fatalf("leader commit %d, match of 2 = %d", ld.Committed(), ld.prs[2].match)
 	}
 	ld.Tick()
-	hbs := msgsOf(flush(ld).Messages, MsgHeartbeat)
+	hbs := msgsOf(flush(ld).Messages, wire.MsgHeartbeat)
 	if len(hbs) != 2 {
 		t.Fatalf("want 2 heartbeats, got %+v", hbs)
 	}
 	for _, m := range hbs {
-		want := map[NodeID]uint64{1: 4, 2: 1}[m.To]
+		want := map[wire.NodeID]uint64{1: 4, 2: 1}[m.To]
 		if m.Commit != want {
 			t.Fatalf("heartbeat to %d carries commit %d, want %d", m.To, m.Commit, want)
 		}
 	}
 	// Follower side: a heartbeat commits up to its Commit, capped by the log.
-	f := mustCore(t, testCfg(1, 3), HardState{Term: 2}, logOf(1, 1, 2), 0)
-	f.Step(Message{Type: MsgHeartbeat, From: 0, To: 1, Term: 2, Commit: 2})
+	f := mustCore(t, testCfg(1, 3), wire.HardState{Term: 2}, logOf(1, 1, 2), 0)
+	f.Step(wire.Message{Type: wire.MsgHeartbeat, From: 0, To: 1, Term: 2, Commit: 2})
 	if f.Committed() != 2 {
 		t.Fatalf("follower committed %d, want 2", f.Committed())
 	}
-	f.Step(Message{Type: MsgHeartbeat, From: 0, To: 1, Term: 2, Commit: 1})
+	f.Step(wire.Message{Type: wire.MsgHeartbeat, From: 0, To: 1, Term: 2, Commit: 1})
 	if f.Committed() != 2 {
 		t.Fatalf("commit moved back to %d", f.Committed())
 	}
 }
 
 func TestStepIgnoresInvalidMessages(t *testing.T) {
-	valid := Message{Type: MsgApp, From: 0, To: 1, Term: 5, Index: 0, LogTerm: 0, Commit: 1,
-		Entries: []Entry{{Index: 1, Term: 5}}}
+	valid := wire.Message{Type: wire.MsgApp, From: 0, To: 1, Term: 5, Index: 0, LogTerm: 0, Commit: 1,
+		Entries: []wire.Entry{{Index: 1, Term: 5}}}
 	tests := []struct {
 		name string
-		edit func(*Message)
+		edit func(*wire.Message)
 	}{
-		{"sender None", func(m *Message) { m.From = None }},
-		{"addressed to another node", func(m *Message) { m.To = 2 }},
-		{"from itself", func(m *Message) { m.From = 1 }},
-		{"type zero", func(m *Message) { m.Type = 0 }},
-		{"type past the last", func(m *Message) { m.Type = msgTypeEnd }},
-		{"type 255", func(m *Message) { m.Type = 255 }},
+		{"sender None", func(m *wire.Message) { m.From = wire.None }},
+		{"addressed to another node", func(m *wire.Message) { m.To = 2 }},
+		{"from itself", func(m *wire.Message) { m.From = 1 }},
+		{"type zero", func(m *wire.Message) { m.Type = 0 }},
+		{"type past the last", func(m *wire.Message) { m.Type = wire.MsgTypeEnd }},
+		{"type 255", func(m *wire.Message) { m.Type = 255 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := mustCore(t, testCfg(1, 3), HardState{Term: 1, Vote: None}, nil, 0)
+			c := mustCore(t, testCfg(1, 3), wire.HardState{Term: 1, Vote: wire.None}, nil, 0)
 			m := valid
 			tt.edit(&m)
 			c.Step(m)
-			if c.HasReady() || c.term != 1 || c.lead != None || c.LastIndex() != 0 {
+			if c.HasReady() || c.term != 1 || c.lead != wire.None || c.LastIndex() != 0 {
 				t.Fatalf("invalid message had an effect: term %d lead %d last %d ready %+v", c.term, c.lead, c.LastIndex(), c.Ready())
 			}
 		})
 	}
 	// The unmodified message does have an effect, so the cases above test
 	// the filter and not a message the core would ignore anyway.
-	c := mustCore(t, testCfg(1, 3), HardState{Term: 1, Vote: None}, nil, 0)
+	c := mustCore(t, testCfg(1, 3), wire.HardState{Term: 1, Vote: wire.None}, nil, 0)
 	c.Step(valid)
 	if c.term != 5 || c.LastIndex() != 1 {
 		t.Fatalf("valid message ignored: term %d last %d", c.term, c.LastIndex())
@@ -659,8 +661,8 @@ func TestSingleNodeCluster(t *testing.T) {
 	for _, preVote := range []bool{false, true} {
 		cfg := testCfg(0, 1)
 		cfg.PreVote, cfg.CheckQuorum = preVote, preVote
-		c := mustCore(t, cfg, HardState{}, nil, 0)
-		var applied []Entry
+		c := mustCore(t, cfg, wire.HardState{}, nil, 0)
+		var applied []wire.Entry
 		for range cfg.ElectionTickMax {
 			c.Tick()
 			applied = append(applied, flush(c).CommittedEntries...)
@@ -700,19 +702,19 @@ func TestSingleNodeCluster(t *testing.T) {
 }
 
 func TestProposeErrors(t *testing.T) {
-	f := mustCore(t, testCfg(1, 3), HardState{Term: 1}, nil, 0)
+	f := mustCore(t, testCfg(1, 3), wire.HardState{Term: 1}, nil, 0)
 	var nl *NotLeaderError
-	if _, _, err := f.Propose([]byte("x")); !errors.As(err, &nl) || nl.Leader != None {
+	if _, _, err := f.Propose([]byte("x")); !errors.As(err, &nl) || nl.Leader != wire.None {
 		t.Fatalf("follower without a leader: %v", err)
 	}
-	f.Step(Message{Type: MsgHeartbeat, From: 2, To: 1, Term: 1})
+	f.Step(wire.Message{Type: wire.MsgHeartbeat, From: 2, To: 1, Term: 1})
 	if _, _, err := f.Propose([]byte("x")); !errors.As(err, &nl) || nl.Leader != 2 {
 		t.Fatalf("follower of 2: %v", err)
 	}
 	if f.LastIndex() != 0 {
 		t.Fatalf("a refused proposal reached the log")
 	}
-	ld := mustCore(t, testCfg(0, 3), HardState{Term: 1}, nil, 0)
+	ld := mustCore(t, testCfg(0, 3), wire.HardState{Term: 1}, nil, 0)
 	makeLeader(ld)
 	last := ld.LastIndex()
 	if _, _, err := ld.Propose(); err == nil {

@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"time"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // maxBatch bounds how many queued inputs of one kind the driver takes in
@@ -83,7 +85,7 @@ func (n *Node) run() {
 	}
 }
 
-func (n *Node) step(m Message) {
+func (n *Node) step(m wire.Message) {
 	n.cfg.Observer.ObserveMessage(DirReceived, m.From, m.Type, len(m.Entries))
 	if !n.routeSnapMessage(m) && !n.routeProposalMessage(m) {
 		n.core.Step(m)
@@ -125,7 +127,7 @@ func (n *Node) propose(first proposal) {
 		}
 		break
 	}
-	if lead := n.core.Leader(); lead != None && lead != n.cfg.ID && !n.cfg.NoForward {
+	if lead := n.core.Leader(); lead != wire.None && lead != n.cfg.ID && !n.cfg.NoForward {
 		n.forwardTo(lead, batch)
 		return
 	}
@@ -236,9 +238,9 @@ func (n *Node) handleReady() error {
 // channel and the driver's table of pending reads.
 type driverIO struct{ n *Node }
 
-func (d driverIO) send(msgs []Message)         { d.n.cfg.Transport.Send(msgs) }
-func (d driverIO) sendSnapshot(m Message) bool { return d.n.sendSnapshot(m) }
-func (d driverIO) reached(readyPoint) error    { return nil }
+func (d driverIO) send(msgs []wire.Message)         { d.n.cfg.Transport.Send(msgs) }
+func (d driverIO) sendSnapshot(m wire.Message) bool { return d.n.sendSnapshot(m) }
+func (d driverIO) reached(readyPoint) error         { return nil }
 
 func (d driverIO) resetLog(snap SnapshotInfo) error {
 	if err := d.n.cfg.Storage.Reset(); err != nil {
@@ -253,7 +255,7 @@ func (d driverIO) restore(snap SnapshotInfo, conf Membership) error {
 	return nil
 }
 
-func (d driverIO) save(hs *HardState, ents []Entry) error {
+func (d driverIO) save(hs *wire.HardState, ents []wire.Entry) error {
 	start := time.Now()
 	if err := d.n.cfg.Storage.Save(hs, ents); err != nil {
 		return fmt.Errorf("persist raft log: %w", err)
@@ -262,7 +264,7 @@ func (d driverIO) save(hs *HardState, ents []Entry) error {
 	return nil
 }
 
-func (d driverIO) apply(ents []Entry) error {
+func (d driverIO) apply(ents []wire.Entry) error {
 	d.n.applyq.push(applyTask{ents: ents})
 	d.n.handed = ents[len(ents)-1].Index
 	return nil
@@ -301,7 +303,7 @@ func (n *Node) logRoleChange(prev, cur SoftState) {
 	if cur.Role != prev.Role {
 		n.logger.Info("raft role changed", "from", prev.Role.String(), "to", cur.Role.String(), "term", term)
 	}
-	if cur.Lead != None && cur.Lead != n.cfg.ID {
+	if cur.Lead != wire.None && cur.Lead != n.cfg.ID {
 		n.logger.Info("raft following leader", "leader", cur.Lead, "term", term)
 	}
 }
@@ -328,7 +330,7 @@ const maxMergedApply = 4096
 // entries), so a busy applier catches up in fewer, larger ones; a restore
 // ends a run. False means the node failed.
 func (n *Node) applyTasks(tasks []applyTask) bool {
-	var ents []Entry
+	var ents []wire.Entry
 	owned := false // ents is our own slice, not one of the core's
 	flush := func() bool {
 		ok := len(ents) == 0 || n.applyEntries(ents)
@@ -354,7 +356,7 @@ func (n *Node) applyTasks(tasks []applyTask) bool {
 		case len(ents) == 0:
 			ents = t.ents
 		case !owned:
-			ents = append(append(make([]Entry, 0, len(ents)+len(t.ents)), ents...), t.ents...)
+			ents = append(append(make([]wire.Entry, 0, len(ents)+len(t.ents)), ents...), t.ents...)
 			owned = true
 		default:
 			ents = append(ents, t.ents...)
@@ -365,7 +367,7 @@ func (n *Node) applyTasks(tasks []applyTask) bool {
 
 // applyEntries applies one batch and wakes its waiters; false means the
 // node failed.
-func (n *Node) applyEntries(ents []Entry) bool {
+func (n *Node) applyEntries(ents []wire.Entry) bool {
 	if err := n.confsApplied.note(ents); err != nil {
 		n.fail(err)
 		return false

@@ -15,13 +15,14 @@ import (
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // discardSM applies by counting: the benchmark measures consensus, not a
 // store.
 type discardSM struct{ applied atomic.Uint64 }
 
-func (s *discardSM) Apply(ents []raft.Entry) error {
+func (s *discardSM) Apply(ents []wire.Entry) error {
 	s.applied.Store(ents[len(ents)-1].Index)
 	return nil
 }
@@ -77,17 +78,17 @@ func benchDurableCommit(b *testing.B, proposers int) {
 }
 
 func startDurableCluster(b *testing.B, n int) []*raft.Node {
-	addrs := map[raft.NodeID]string{}
+	addrs := map[wire.NodeID]string{}
 	for i := range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
-		addrs[raft.NodeID(i)] = "tcp://" + l.Addr().String()
+		addrs[wire.NodeID(i)] = "tcp://" + l.Addr().String()
 		l.Close()
 	}
-	var ids []raft.NodeID
-	for id := range raft.NodeID(n) {
+	var ids []wire.NodeID
+	for id := range wire.NodeID(n) {
 		ids = append(ids, id)
 	}
 	nodes := make([]*raft.Node, n)
@@ -101,7 +102,7 @@ func startDurableCluster(b *testing.B, n int) []*raft.Node {
 		if err != nil {
 			b.Fatal(err)
 		}
-		peers := map[raft.NodeID]string{}
+		peers := map[wire.NodeID]string{}
 		for pid, a := range addrs {
 			if pid != id {
 				peers[pid] = a

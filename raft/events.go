@@ -3,6 +3,8 @@ package raft
 import (
 	"sync"
 	"time"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Election causes.
@@ -24,10 +26,10 @@ const (
 type Event struct {
 	Time   time.Time
 	Kind   string
-	Node   NodeID
+	Node   wire.NodeID
 	Term   uint64
 	Role   Role
-	Leader NodeID
+	Leader wire.NodeID
 	Cause  string
 }
 

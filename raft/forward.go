@@ -1,6 +1,10 @@
 package raft
 
-import "time"
+import (
+	"time"
+
+	"github.com/raftkv/raftkv/raft/wire"
+)
 
 // Proposal forwarding: a follower hands its proposals to the leader as a
 // MsgProp over the Raft transport instead of each write making a second
@@ -50,14 +54,14 @@ func (s *seenProposals) add(id uint64) bool {
 // forwarded is a batch sent to the leader and not yet answered. Owned by
 // the driver.
 type forwarded struct {
-	to    NodeID
+	to    wire.NodeID
 	batch []proposal
 	sent  time.Time
 }
 
 // forwardTo sends batch to the leader as MsgProps no larger than
 // MaxMsgBytes each (but at least one proposal each).
-func (n *Node) forwardTo(leader NodeID, batch []proposal) {
+func (n *Node) forwardTo(leader wire.NodeID, batch []proposal) {
 	maxBytes := n.core.Config().MaxMsgBytes
 	for len(batch) > 0 {
 		size, k := 0, 0
@@ -67,24 +71,24 @@ func (n *Node) forwardTo(leader NodeID, batch []proposal) {
 		}
 		n.forwardSeq++
 		id := n.forwardSeq
-		ents := make([]Entry, k)
+		ents := make([]wire.Entry, k)
 		for i := range k {
-			ents[i] = Entry{Type: EntryNormal, Data: batch[i].data}
+			ents[i] = wire.Entry{Type: wire.EntryNormal, Data: batch[i].data}
 		}
 		n.forwards[id] = &forwarded{to: leader, batch: batch[:k:k], sent: n.cfg.clock.Now()}
-		n.cfg.Transport.Send([]Message{{Type: MsgProp, From: n.cfg.ID, To: leader, Term: n.core.Term(), Context: id, Entries: ents}})
+		n.cfg.Transport.Send([]wire.Message{{Type: wire.MsgProp, From: n.cfg.ID, To: leader, Term: n.core.Term(), Context: id, Entries: ents}})
 		batch = batch[k:]
 	}
 }
 
 // routeProposalMessage handles MsgProp and MsgPropResp, which the core
 // never sees.
-func (n *Node) routeProposalMessage(m Message) bool {
+func (n *Node) routeProposalMessage(m wire.Message) bool {
 	switch m.Type {
-	case MsgProp:
+	case wire.MsgProp:
 		n.proposeForwarded(m)
 		return true
-	case MsgPropResp:
+	case wire.MsgPropResp:
 		n.forwardAnswered(m)
 		return true
 	}
@@ -93,7 +97,7 @@ func (n *Node) routeProposalMessage(m Message) bool {
 
 // proposeForwarded is the leader's side: propose the entries and answer
 // where they went, or that this node cannot take them.
-func (n *Node) proposeForwarded(m Message) {
+func (n *Node) proposeForwarded(m wire.Message) {
 	seen := n.seenProps[m.From]
 	if seen == nil {
 		seen = &seenProposals{ids: map[uint64]bool{}}
@@ -103,10 +107,10 @@ func (n *Node) proposeForwarded(m Message) {
 		n.logger.Debug("dropping a forwarded batch proposed before", "from", m.From, "id", m.Context)
 		return
 	}
-	resp := Message{Type: MsgPropResp, From: n.cfg.ID, To: m.From, Term: n.core.Term(), Context: m.Context}
+	resp := wire.Message{Type: wire.MsgPropResp, From: n.cfg.ID, To: m.From, Term: n.core.Term(), Context: m.Context}
 	data := make([][]byte, 0, len(m.Entries))
 	for _, e := range m.Entries {
-		if e.Type == EntryNormal {
+		if e.Type == wire.EntryNormal {
 			data = append(data, e.Data)
 		}
 	}
@@ -122,12 +126,12 @@ func (n *Node) proposeForwarded(m Message) {
 		resp.RejectHint = uint64(n.core.Leader())
 		resp.Index, resp.LogTerm = 0, 0
 	}
-	n.cfg.Transport.Send([]Message{resp})
+	n.cfg.Transport.Send([]wire.Message{resp})
 }
 
 // forwardAnswered is the follower's side: the batch is in the leader's
 // log at Index.. with term LogTerm, or was refused.
-func (n *Node) forwardAnswered(m Message) {
+func (n *Node) forwardAnswered(m wire.Message) {
 	f, ok := n.forwards[m.Context]
 	if !ok || m.From != f.to {
 		return // expired, or an answer from a node we never asked
@@ -135,7 +139,7 @@ func (n *Node) forwardAnswered(m Message) {
 	delete(n.forwards, m.Context)
 	for i, p := range f.batch {
 		if m.Reject {
-			p.resp <- proposeResult{err: &NotLeaderError{Leader: NodeID(m.RejectHint)}}
+			p.resp <- proposeResult{err: &NotLeaderError{Leader: wire.NodeID(m.RejectHint)}}
 			continue
 		}
 		idx := m.Index + uint64(i)

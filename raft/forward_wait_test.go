@@ -3,6 +3,8 @@ package raft
 import (
 	"errors"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // TestRegister: a forwarded proposal's answer may come before or after
@@ -25,7 +27,7 @@ func TestRegister(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWaitList()
-			w.appliedTo([]Entry{{Index: 6, Term: 3}})
+			w.appliedTo([]wire.Entry{{Index: 6, Term: 3}})
 			ch := w.register(tt.index, tt.term, termAt)
 			if tt.waitsToApply {
 				select {
@@ -33,7 +35,7 @@ func TestRegister(t *testing.T) {
 					t.Fatalf("answered %v before the entry was applied", err)
 				default:
 				}
-				w.appliedTo([]Entry{{Index: tt.index, Term: tt.term}})
+				w.appliedTo([]wire.Entry{{Index: tt.index, Term: tt.term}})
 			}
 			if err := <-ch; !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)

@@ -3,25 +3,27 @@ package raft
 import (
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // testCfg is a plain configuration for unit tests: no pre-vote and no
 // check-quorum (tests turn them on explicitly), a heartbeat every tick,
 // and a message size limit large enough not to matter.
-func testCfg(id NodeID, n int) Config {
-	peers := make([]NodeID, n)
+func testCfg(id wire.NodeID, n int) Config {
+	peers := make([]wire.NodeID, n)
 	for i := range peers {
-		peers[i] = NodeID(i)
+		peers[i] = wire.NodeID(i)
 	}
 	return Config{ID: id, Peers: peers, ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 1,
 		MaxInflight: 16, MaxMsgBytes: 1 << 20, Seed: 1}
 }
 
 // logOf builds a log whose entry i+1 has term terms[i].
-func logOf(terms ...uint64) []Entry {
-	ents := make([]Entry, len(terms))
+func logOf(terms ...uint64) []wire.Entry {
+	ents := make([]wire.Entry, len(terms))
 	for i, t := range terms {
-		ents[i] = Entry{Index: uint64(i + 1), Term: t}
+		ents[i] = wire.Entry{Index: uint64(i + 1), Term: t}
 	}
 	return ents
 }
@@ -36,7 +38,7 @@ func termsOf(c *Core) []uint64 {
 	return ts
 }
 
-func mustCore(t testing.TB, cfg Config, hs HardState, ents []Entry, applied uint64) *Core {
+func mustCore(t testing.TB, cfg Config, hs wire.HardState, ents []wire.Entry, applied uint64) *Core {
 	t.Helper()
 	c, err := NewCore(cfg, hs, slices.Clone(ents), applied)
 	if err != nil {
@@ -53,8 +55,8 @@ func flush(c *Core) Ready {
 }
 
 // msgsOf returns the messages of type typ in msgs.
-func msgsOf(msgs []Message, typ MessageType) []Message {
-	var out []Message
+func msgsOf(msgs []wire.Message, typ wire.MessageType) []wire.Message {
+	var out []wire.Message
 	for _, m := range msgs {
 		if m.Type == typ {
 			out = append(out, m)
@@ -77,26 +79,26 @@ type testNet struct {
 	cores []*Core
 	// drop, when set, sees every message before delivery; it may edit it
 	// and returns true to drop it.
-	drop      func(m *Message) bool
-	delivered []Message // every message delivered, in order
-	queue     []Message
-	committed map[NodeID][]Entry     // committed entries handed out per node
-	reads     map[NodeID][]ReadState // read states handed out per node
+	drop      func(m *wire.Message) bool
+	delivered []wire.Message // every message delivered, in order
+	queue     []wire.Message
+	committed map[wire.NodeID][]wire.Entry // committed entries handed out per node
+	reads     map[wire.NodeID][]ReadState  // read states handed out per node
 }
 
 func newTestNet(t testing.TB, cores ...*Core) *testNet {
-	return &testNet{t: t, cores: cores, committed: map[NodeID][]Entry{}, reads: map[NodeID][]ReadState{}}
+	return &testNet{t: t, cores: cores, committed: map[wire.NodeID][]wire.Entry{}, reads: map[wire.NodeID][]ReadState{}}
 }
 
 // newTestNetN builds n fresh cores, adjusting their configuration.
 func newTestNetN(t testing.TB, n int, adjust func(*Config)) *testNet {
 	cores := make([]*Core, n)
 	for i := range cores {
-		cfg := testCfg(NodeID(i), n)
+		cfg := testCfg(wire.NodeID(i), n)
 		if adjust != nil {
 			adjust(&cfg)
 		}
-		cores[i] = mustCore(t, cfg, HardState{}, nil, 0)
+		cores[i] = mustCore(t, cfg, wire.HardState{}, nil, 0)
 	}
 	return newTestNet(t, cores...)
 }
@@ -107,8 +109,8 @@ func (n *testNet) collect() {
 		for c != nil && c.HasReady() {
 			rd := flush(c)
 			n.queue = append(n.queue, rd.Messages...)
-			n.committed[NodeID(id)] = append(n.committed[NodeID(id)], rd.CommittedEntries...)
-			n.reads[NodeID(id)] = append(n.reads[NodeID(id)], rd.ReadStates...)
+			n.committed[wire.NodeID(id)] = append(n.committed[wire.NodeID(id)], rd.CommittedEntries...)
+			n.reads[wire.NodeID(id)] = append(n.reads[wire.NodeID(id)], rd.ReadStates...)
 		}
 	}
 }
@@ -141,7 +143,7 @@ func (n *testNet) settle() int {
 }
 
 // elect makes id campaign (skipping its election timeout) and settles.
-func (n *testNet) elect(id NodeID) {
+func (n *testNet) elect(id wire.NodeID) {
 	n.t.Helper()
 	// Voters refuse votes in their first ElectionTickMin ticks under
 	// check-quorum (see inLease): let that time pass.
@@ -158,7 +160,7 @@ func (n *testNet) elect(id NodeID) {
 }
 
 // count returns how many delivered messages match pred.
-func (n *testNet) count(pred func(m Message) bool) int {
+func (n *testNet) count(pred func(m wire.Message) bool) int {
 	c := 0
 	for _, m := range n.delivered {
 		if pred(m) {

@@ -4,18 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Storage is the durable log as the driver sees it. package logs implements it.
 type Storage interface {
 	// Load returns what survived the last run: the hard state and every
 	// entry in the log, in index order.
-	Load() (HardState, []Entry, error)
+	Load() (wire.HardState, []wire.Entry, error)
 	// Save makes hs (when non-nil) and entries durable before it returns,
 	// with one fsync for the batch. When entries[0].Index is at or below the
 	// last stored index, the stored suffix from entries[0].Index on is
 	// discarded first (a leader overwrote a conflicting tail).
-	Save(hs *HardState, entries []Entry) error
+	Save(hs *wire.HardState, entries []wire.Entry) error
 	// TruncatePrefix drops stored entries up to index (or fewer): a
 	// snapshot covers them.
 	TruncatePrefix(index uint64) error
@@ -28,16 +30,16 @@ type Storage interface {
 // Transport carries messages between peers. Send never blocks: a message
 // that cannot be queued is dropped (and counted), since Raft retries.
 type Transport interface {
-	Send(msgs []Message)
+	Send(msgs []wire.Message)
 	// Receive delivers messages addressed to this node.
-	Receive() <-chan Message
+	Receive() <-chan wire.Message
 }
 
 // StateMachine is what Raft replicates into. Raft knows nothing else of it.
 type StateMachine interface {
 	// Apply applies committed entries, in order, exactly once. Entries of
 	// type EntryNoop are passed too, so the applied index has no gaps.
-	Apply(entries []Entry) error
+	Apply(entries []wire.Entry) error
 	// AppliedIndex is the index of the last applied entry that survived
 	// the last restart, and AppliedTerm its term (0 when none).
 	AppliedIndex() uint64
@@ -83,18 +85,18 @@ func (r Role) String() string {
 
 // PeerStatus is the leader's view of one follower.
 type PeerStatus struct {
-	ID         NodeID `json:"id"`
-	MatchIndex uint64 `json:"match_index"`
-	NextIndex  uint64 `json:"next_index"`
-	Learner    bool   `json:"learner,omitempty"`
+	ID         wire.NodeID `json:"id"`
+	MatchIndex uint64      `json:"match_index"`
+	NextIndex  uint64      `json:"next_index"`
+	Learner    bool        `json:"learner,omitempty"`
 }
 
 // Status is a snapshot of a node's Raft state for operators.
 type Status struct {
-	ID           NodeID
+	ID           wire.NodeID
 	Role         Role
 	Term         uint64
-	Leader       NodeID // None when unknown
+	Leader       wire.NodeID // None when unknown
 	CommitIndex  uint64
 	AppliedIndex uint64
 	LastLogIndex uint64
@@ -119,11 +121,11 @@ var (
 // NotLeaderError is returned when a proposal reaches a node that is not
 // the leader. Leader is None when no leader is known.
 type NotLeaderError struct {
-	Leader NodeID
+	Leader wire.NodeID
 }
 
 func (e *NotLeaderError) Error() string {
-	if e.Leader == None {
+	if e.Leader == wire.None {
 		return "raft: not the leader, and no leader is known"
 	}
 	return fmt.Sprintf("raft: not the leader; leader is node %d", e.Leader)

@@ -1,6 +1,10 @@
 package raft
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
+)
 
 func leaseNet(t *testing.T) *testNet {
 	net := newTestNetN(t, 3, func(c *Config) { c.CheckQuorum, c.LeaseTicks = true, 6 })
@@ -19,7 +23,7 @@ func TestLeaseReadHoldsThenExpires(t *testing.T) {
 	}
 	// The followers fall silent: the lease ends LeaseTicks after the last
 	// answered heartbeat was sent, well before they could elect anyone.
-	net.drop = func(m *Message) bool { return m.To == 0 }
+	net.drop = func(m *wire.Message) bool { return m.To == 0 }
 	for i := 1; i <= ld.cfg.LeaseTicks; i++ {
 		ld.Tick()
 		net.settle()
@@ -44,7 +48,7 @@ func TestLeaseReadRefused(t *testing.T) {
 		ld := net.cores[0]
 		ld.Tick()
 		net.settle()
-		net.drop = func(m *Message) bool { return m.Type == MsgTimeoutNow }
+		net.drop = func(m *wire.Message) bool { return m.Type == wire.MsgTimeoutNow }
 		if err := ld.TransferLeader(1); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +63,7 @@ func TestLeaseReadRefused(t *testing.T) {
 		for _, c := range net.cores {
 			c.ticks += uint64(c.cfg.ElectionTickMin)
 		}
-		net.drop = func(m *Message) bool { return m.Type == MsgApp && m.From == 1 }
+		net.drop = func(m *wire.Message) bool { return m.Type == wire.MsgApp && m.From == 1 }
 		net.cores[1].campaign(true)
 		net.settle()
 		ld := net.cores[1]
@@ -91,7 +95,7 @@ func TestLeaseConfigValidation(t *testing.T) {
 	}{{"without check-quorum", false, 5}, {"not below the election minimum", true, 10}} {
 		cfg := testCfg(0, 3)
 		cfg.CheckQuorum, cfg.LeaseTicks = tt.cq, tt.lease
-		if _, err := NewCore(cfg, HardState{}, nil, 0); err == nil {
+		if _, err := NewCore(cfg, wire.HardState{}, nil, 0); err == nil {
 			t.Errorf("%s: config accepted", tt.name)
 		}
 	}
@@ -103,10 +107,10 @@ func TestLeaseConfigValidation(t *testing.T) {
 func TestRestartedNodeHoldsItsVote(t *testing.T) {
 	cfg := testCfg(1, 3)
 	cfg.CheckQuorum = true
-	c := mustCore(t, cfg, HardState{Term: 1, Vote: 0}, logOf(1), 1)
-	vote := Message{Type: MsgVote, From: 2, To: 1, Term: 2, Index: 1, LogTerm: 1}
+	c := mustCore(t, cfg, wire.HardState{Term: 1, Vote: 0}, logOf(1), 1)
+	vote := wire.Message{Type: wire.MsgVote, From: 2, To: 1, Term: 2, Index: 1, LogTerm: 1}
 	c.Step(vote)
-	if rd := flush(c); len(msgsOf(rd.Messages, MsgVoteResp)) != 0 || c.term != 1 {
+	if rd := flush(c); len(msgsOf(rd.Messages, wire.MsgVoteResp)) != 0 || c.term != 1 {
 		t.Fatalf("a node in its first ticks answered a vote: %+v, term %d", rd.Messages, c.term)
 	}
 	for range cfg.ElectionTickMin {
@@ -114,7 +118,7 @@ func TestRestartedNodeHoldsItsVote(t *testing.T) {
 	}
 	flush(c)
 	c.Step(vote)
-	resp := msgsOf(flush(c).Messages, MsgVoteResp)
+	resp := msgsOf(flush(c).Messages, wire.MsgVoteResp)
 	if len(resp) != 1 || resp[0].Reject {
 		t.Fatalf("after ElectionTickMin ticks the vote was not granted: %+v", resp)
 	}
@@ -161,7 +165,7 @@ func TestLeaseRevokedByTimeoutNow(t *testing.T) {
 	ld := net.cores[0]
 	ld.Tick()
 	net.settle()
-	net.drop = func(m *Message) bool { return m.Type == MsgTimeoutNow } // delayed, say
+	net.drop = func(m *wire.Message) bool { return m.Type == wire.MsgTimeoutNow } // delayed, say
 	if err := ld.TransferLeader(1); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +174,7 @@ func TestLeaseRevokedByTimeoutNow(t *testing.T) {
 		ld.Tick()
 		net.settle()
 	}
-	if ld.role != Leader || ld.transferee != None {
+	if ld.role != Leader || ld.transferee != wire.None {
 		t.Fatalf("role %v, transferee %d: want a leader that gave the transfer up", ld.role, ld.transferee)
 	}
 	if _, ok := ld.LeaseRead(); ok {

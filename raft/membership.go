@@ -7,22 +7,23 @@ import (
 	"net"
 	"slices"
 	"strings"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-// EntryConfChange entries carry a whole Membership (JSON), the one that
+// An EntryConfChange entry carries a whole Membership (JSON), the one that
 // holds from that entry on. A node uses the latest one in its log, whether
 // committed or not (Ongaro's thesis §4.1): the leader adopts a change the
 // moment it appends it, which is what makes one change at a time safe
 // without joint consensus, since any majority of the old voters and any of
 // the new overlap when they differ by a single voter.
-const EntryConfChange EntryType = 2
 
 // Member is one node of the cluster as the log records it.
 type Member struct {
-	ID       NodeID `json:"id"`
-	RaftAddr string `json:"raft_addr,omitempty"`
-	HTTPAddr string `json:"http_addr,omitempty"`
-	Learner  bool   `json:"learner,omitempty"`
+	ID       wire.NodeID `json:"id"`
+	RaftAddr string      `json:"raft_addr,omitempty"`
+	HTTPAddr string      `json:"http_addr,omitempty"`
+	Learner  bool        `json:"learner,omitempty"`
 	// Incarnation names one life of the node's data directory (random,
 	// made when it was created); 0 for bootstrap members, whose data
 	// predates the record. A node wiped and added back under its old id is
@@ -50,7 +51,7 @@ type Membership struct {
 
 // NewMembership builds a membership of voters with no addresses, the way a
 // test or a bootstrap from ids alone needs it.
-func NewMembership(voters ...NodeID) Membership {
+func NewMembership(voters ...wire.NodeID) Membership {
 	var m Membership
 	for _, id := range voters {
 		m.Members = append(m.Members, Member{ID: id})
@@ -77,7 +78,7 @@ func (m Membership) Clone() Membership {
 }
 
 // Get returns the member with id.
-func (m Membership) Get(id NodeID) (Member, bool) {
+func (m Membership) Get(id wire.NodeID) (Member, bool) {
 	for _, mb := range m.Members {
 		if mb.ID == id {
 			return mb, true
@@ -87,14 +88,14 @@ func (m Membership) Get(id NodeID) (Member, bool) {
 }
 
 // Contains reports whether id is a member, voter or learner.
-func (m Membership) Contains(id NodeID) bool { _, ok := m.Get(id); return ok }
+func (m Membership) Contains(id wire.NodeID) bool { _, ok := m.Get(id); return ok }
 
 // IsVoter reports whether id is a voting member.
-func (m Membership) IsVoter(id NodeID) bool { mb, ok := m.Get(id); return ok && !mb.Learner }
+func (m Membership) IsVoter(id wire.NodeID) bool { mb, ok := m.Get(id); return ok && !mb.Learner }
 
 // IDs returns every member's id, sorted.
-func (m Membership) IDs() []NodeID {
-	ids := make([]NodeID, len(m.Members))
+func (m Membership) IDs() []wire.NodeID {
+	ids := make([]wire.NodeID, len(m.Members))
 	for i, mb := range m.Members {
 		ids[i] = mb.ID
 	}
@@ -102,8 +103,8 @@ func (m Membership) IDs() []NodeID {
 }
 
 // Voters returns the voting members' ids, sorted.
-func (m Membership) Voters() []NodeID {
-	var ids []NodeID
+func (m Membership) Voters() []wire.NodeID {
+	var ids []wire.NodeID
 	for _, mb := range m.Members {
 		if !mb.Learner {
 			ids = append(ids, mb.ID)
@@ -198,7 +199,7 @@ var (
 
 // LearnerBehindError says how far a learner lags, so the operator can wait.
 type LearnerBehindError struct {
-	ID           NodeID
+	ID           wire.NodeID
 	Match, Last  uint64
 	RecentlySeen bool
 }
@@ -215,7 +216,7 @@ func (e *LearnerBehindError) Unwrap() error { return ErrLearnerBehind }
 // CheckMember validates a new member's fields: addresses must be given and
 // well formed (raft as tcp://host:port, http as host:port), id not None.
 func CheckMember(mb Member) error {
-	if mb.ID == None {
+	if mb.ID == wire.None {
 		return fmt.Errorf("%w: id %d is reserved", ErrBadMember, mb.ID)
 	}
 	raft, ok := strings.CutPrefix(mb.RaftAddr, "tcp://")

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func testMember(id NodeID) Member {
+func testMember(id wire.NodeID) Member {
 	return Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 7000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+id)}
 }
 
@@ -16,14 +18,14 @@ func newGrowNet(t *testing.T, voters, extra int) *testNet {
 	t.Helper()
 	cores := make([]*Core, voters+extra)
 	for i := range cores {
-		cfg := testCfg(NodeID(i), voters)
+		cfg := testCfg(wire.NodeID(i), voters)
 		cfg.Peers = nil
 		if i < voters {
 			for v := range voters {
-				cfg.Bootstrap.Members = append(cfg.Bootstrap.Members, testMember(NodeID(v)))
+				cfg.Bootstrap.Members = append(cfg.Bootstrap.Members, testMember(wire.NodeID(v)))
 			}
 		}
-		cores[i] = mustCore(t, cfg, HardState{}, nil, 0)
+		cores[i] = mustCore(t, cfg, wire.HardState{}, nil, 0)
 	}
 	n := newTestNet(t, cores...)
 	n.elect(0)
@@ -64,7 +66,7 @@ func TestLearnerReceivesLogButNeverCampaigns(t *testing.T) {
 	if l.role != Follower || l.term != n.cores[0].term {
 		t.Fatalf("learner campaigned: role %v term %d", l.role, l.term)
 	}
-	l.Step(Message{Type: MsgTimeoutNow, From: 0, To: 3, Term: l.term})
+	l.Step(wire.Message{Type: wire.MsgTimeoutNow, From: 0, To: 3, Term: l.term})
 	if l.role != Follower {
 		t.Fatalf("learner obeyed MsgTimeoutNow: role %v", l.role)
 	}
@@ -74,7 +76,7 @@ func TestLearnerAcksDoNotCommit(t *testing.T) {
 	n := newGrowNet(t, 3, 1)
 	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
 	// Only the learner hears the leader now.
-	n.drop = func(m *Message) bool { return m.To == 1 || m.To == 2 }
+	n.drop = func(m *wire.Message) bool { return m.To == 1 || m.To == 2 }
 	idx, _, _ := n.cores[0].Propose([]byte("x"))
 	n.settle()
 	if n.cores[3].LastIndex() < idx {
@@ -89,20 +91,20 @@ func TestLearnerVoteNotCounted(t *testing.T) {
 	c := mustCore(t, Config{ID: 0, Bootstrap: Membership{Members: []Member{
 		testMember(0), testMember(1), testMember(2), {ID: 3, RaftAddr: "tcp://x:1", HTTPAddr: "x:2", Learner: true},
 		{ID: 4, RaftAddr: "tcp://y:1", HTTPAddr: "y:2", Learner: true}}},
-		ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 1}, HardState{}, nil, 0)
+		ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 1}, wire.HardState{}, nil, 0)
 	c.campaign(false)
-	for _, m := range msgsOf(flush(c).Messages, MsgVote) {
+	for _, m := range msgsOf(flush(c).Messages, wire.MsgVote) {
 		if m.To == 3 || m.To == 4 {
 			t.Fatalf("vote requested from learner %d", m.To)
 		}
 	}
-	for _, from := range []NodeID{3, 4} {
-		c.Step(Message{Type: MsgVoteResp, From: from, To: 0, Term: c.term})
+	for _, from := range []wire.NodeID{3, 4} {
+		c.Step(wire.Message{Type: wire.MsgVoteResp, From: from, To: 0, Term: c.term})
 	}
 	if c.role != Candidate {
 		t.Fatalf("learners' grants decided the election: role %v", c.role)
 	}
-	c.Step(Message{Type: MsgVoteResp, From: 1, To: 0, Term: c.term})
+	c.Step(wire.Message{Type: wire.MsgVoteResp, From: 1, To: 0, Term: c.term})
 	if c.role != Leader {
 		t.Fatalf("two of three voters granted, role %v", c.role)
 	}
@@ -147,7 +149,7 @@ func TestConfChangeRefusals(t *testing.T) {
 		}
 	})
 	t.Run("second change in flight", func(t *testing.T) {
-		n.drop = func(*Message) bool { return true } // nothing commits
+		n.drop = func(*wire.Message) bool { return true } // nothing commits
 		if _, _, err := ld.ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)}); err != nil {
 			t.Fatal(err)
 		}
@@ -164,14 +166,14 @@ func TestConfChangeRefusals(t *testing.T) {
 }
 
 func TestNewLeaderRefusesChangeBeforeItsFirstCommit(t *testing.T) {
-	c := mustCore(t, testCfg(0, 3), HardState{}, nil, 0)
+	c := mustCore(t, testCfg(0, 3), wire.HardState{}, nil, 0)
 	makeLeader(c)
 	_, _, err := c.ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)})
 	if !errors.Is(err, ErrConfChangeTooEarly) {
 		t.Fatalf("err = %v, want ErrConfChangeTooEarly", err)
 	}
 	flush(c)
-	c.Step(Message{Type: MsgAppResp, From: 1, To: 0, Term: c.term, Index: c.LastIndex()})
+	c.Step(wire.Message{Type: wire.MsgAppResp, From: 1, To: 0, Term: c.term, Index: c.LastIndex()})
 	if _, _, err := c.ProposeConfChange(ConfChange{Type: ConfAddLearner, Member: testMember(3)}); err != nil {
 		t.Fatalf("after the no-op committed: %v", err)
 	}
@@ -182,7 +184,7 @@ func TestPromoteLaggingLearnerRefused(t *testing.T) {
 	ld := n.cores[0]
 	ld.cfg.MaxPromoteLag = 5
 	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(3)})
-	n.drop = func(m *Message) bool { return m.To == 3 }
+	n.drop = func(m *wire.Message) bool { return m.To == 3 }
 	for range 10 {
 		ld.Propose([]byte("x"))
 	}
@@ -204,7 +206,7 @@ func TestPromoteLaggingLearnerRefused(t *testing.T) {
 }
 
 func TestRemoveLastVoterRefused(t *testing.T) {
-	c := mustCore(t, testCfg(0, 1), HardState{}, nil, 0)
+	c := mustCore(t, testCfg(0, 1), wire.HardState{}, nil, 0)
 	c.campaign(false)
 	flush(c)
 	if _, _, err := c.ProposeConfChange(ConfChange{Type: ConfRemove, Member: Member{ID: 0}}); !errors.Is(err, ErrLastVoter) {
@@ -223,7 +225,7 @@ func TestRemovedLeaderHandsOverAndStepsDown(t *testing.T) {
 	if ld.role == Leader {
 		t.Fatal("removed leader still leads")
 	}
-	if n.count(func(m Message) bool { return m.Type == MsgTimeoutNow && m.From == 0 }) != 1 {
+	if n.count(func(m wire.Message) bool { return m.Type == wire.MsgTimeoutNow && m.From == 0 }) != 1 {
 		t.Fatal("removed leader did not hand over")
 	}
 	newLead := n.cores[1].lead
@@ -234,7 +236,7 @@ func TestRemovedLeaderHandsOverAndStepsDown(t *testing.T) {
 		t.Fatalf("new leader committed %d < removal %d", c, idx)
 	}
 	// The remaining two commit without node 0.
-	n.drop = func(m *Message) bool { return m.To == 0 || m.From == 0 }
+	n.drop = func(m *wire.Message) bool { return m.To == 0 || m.From == 0 }
 	i, _, _ := n.cores[newLead].Propose([]byte("y"))
 	n.settle()
 	if n.cores[newLead].Committed() < i {
@@ -253,28 +255,28 @@ func TestTransferNeverPicksLearner(t *testing.T) {
 	mustConf(t, n, ConfChange{Type: ConfAddLearner, Member: testMember(2)})
 	ld := n.cores[0]
 	// The learner is the most up to date; the voter lags.
-	n.drop = func(m *Message) bool { return m.To == 1 }
+	n.drop = func(m *wire.Message) bool { return m.To == 1 }
 	ld.Propose([]byte("x"))
 	n.settle()
 	if got := ld.bestTransferee(); got != 1 {
 		t.Fatalf("bestTransferee = %d, want the voter 1", got)
 	}
-	if err := ld.TransferLeader(2); err != nil || ld.Transferee() != None {
+	if err := ld.TransferLeader(2); err != nil || ld.Transferee() != wire.None {
 		t.Fatalf("transfer to a learner started: err %v transferee %d", err, ld.Transferee())
 	}
 }
 
 func TestUncommittedConfChangeRolledBack(t *testing.T) {
-	f := mustCore(t, testCfg(1, 3), HardState{}, nil, 0)
+	f := mustCore(t, testCfg(1, 3), wire.HardState{}, nil, 0)
 	grown, _ := NewMembership(0, 1, 2).apply(ConfChange{Type: ConfAddLearner, Member: testMember(3)})
 	// Leader 0 of term 1 sends a change that never commits...
-	f.Step(Message{Type: MsgApp, From: 0, To: 1, Term: 1, Entries: []Entry{
-		{Index: 1, Term: 1, Type: EntryNoop}, {Index: 2, Term: 1, Type: EntryConfChange, Data: EncodeMembership(grown)}}})
+	f.Step(wire.Message{Type: wire.MsgApp, From: 0, To: 1, Term: 1, Entries: []wire.Entry{
+		{Index: 1, Term: 1, Type: wire.EntryNoop}, {Index: 2, Term: 1, Type: wire.EntryConfChange, Data: EncodeMembership(grown)}}})
 	if m, idx := f.Membership(); !m.Contains(3) || idx != 2 {
 		t.Fatalf("follower did not adopt the appended change: %+v at %d", m, idx)
 	}
 	// ...and leader 2 of term 2 overwrites it.
-	f.Step(Message{Type: MsgApp, From: 2, To: 1, Term: 2, Index: 1, LogTerm: 1, Entries: []Entry{{Index: 2, Term: 2, Type: EntryNoop}}})
+	f.Step(wire.Message{Type: wire.MsgApp, From: 2, To: 1, Term: 2, Index: 1, LogTerm: 1, Entries: []wire.Entry{{Index: 2, Term: 2, Type: wire.EntryNoop}}})
 	if m, idx := f.Membership(); m.Contains(3) || idx != 0 {
 		t.Fatalf("follower kept an overwritten change: %+v at %d", m, idx)
 	}
@@ -286,7 +288,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 	n.cores[0].Propose([]byte("x"))
 	n.settle()
 	want, wantIdx := n.cores[0].Membership()
-	var ents []Entry
+	var ents []wire.Entry
 	src := n.cores[3]
 	for i := src.log.firstIndex(); i <= src.log.lastIndex(); i++ {
 		ents = append(ents, src.log.ents[i-src.log.ents[0].Index])
@@ -294,7 +296,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 	cfgJoin := testCfg(3, 3)
 	cfgJoin.Peers = nil
 	t.Run("from the log", func(t *testing.T) {
-		c := mustCore(t, cfgJoin, HardState{Term: src.term}, ents, src.Committed())
+		c := mustCore(t, cfgJoin, wire.HardState{Term: src.term}, ents, src.Committed())
 		if m, idx := c.Membership(); !m.Equal(want) || idx != wantIdx {
 			t.Fatalf("restarted with %+v at %d, want %+v at %d", m, idx, want, wantIdx)
 		}
@@ -302,7 +304,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 	t.Run("from a snapshot that compacted the change away", func(t *testing.T) {
 		last := ents[len(ents)-1]
 		snapConf := want.Clone()
-		c, err := NewCoreFrom(cfgJoin, InitialState{Hard: HardState{Term: src.term},
+		c, err := NewCoreFrom(cfgJoin, InitialState{Hard: wire.HardState{Term: src.term},
 			Snapshot: SnapshotInfo{Index: last.Index, Term: last.Term}, SnapshotConf: &snapConf, Applied: last.Index})
 		if err != nil {
 			t.Fatal(err)
@@ -315,7 +317,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 		}
 	})
 	t.Run("compaction keeps the current one", func(t *testing.T) {
-		c := mustCore(t, cfgJoin, HardState{Term: src.term}, ents, src.Committed())
+		c := mustCore(t, cfgJoin, wire.HardState{Term: src.term}, ents, src.Committed())
 		c.SetSnapshot(SnapshotInfo{Index: c.Committed(), Term: src.term})
 		if err := c.Compact(c.Committed()); err != nil {
 			t.Fatal(err)
@@ -371,10 +373,10 @@ func TestRemovedFollowerLearnsItIsOut(t *testing.T) {
 		t.Fatalf("removed node: membership %+v, commit %d < removal %d", m, gone.Committed(), idx)
 	}
 	// The leader forgets it: later entries commit on 0 and 1 and are not sent to 2.
-	before := n.count(func(m Message) bool { return m.To == 2 })
+	before := n.count(func(m wire.Message) bool { return m.To == 2 })
 	i, _, _ := n.cores[0].Propose([]byte("x"))
 	n.settle()
-	if n.cores[0].Committed() < i || n.count(func(m Message) bool { return m.To == 2 }) != before {
+	if n.cores[0].Committed() < i || n.count(func(m wire.Message) bool { return m.To == 2 }) != before {
 		t.Fatal("leader still replicates to the removed node, or cannot commit without it")
 	}
 	if _, ok := n.cores[0].prs[2]; ok {
@@ -418,13 +420,13 @@ func TestWhoMayVote(t *testing.T) {
 			}
 			// The configurations come from the log, as a node that was
 			// removed or demoted would hold them.
-			var ents []Entry
+			var ents []wire.Entry
 			for i, m := range tt.confs {
-				ents = append(ents, Entry{Index: uint64(i + 1), Term: 1, Type: EntryConfChange, Data: EncodeMembership(Membership{Members: m})})
+				ents = append(ents, wire.Entry{Index: uint64(i + 1), Term: 1, Type: wire.EntryConfChange, Data: EncodeMembership(Membership{Members: m})})
 			}
-			c := mustCore(t, cfg, HardState{Term: 1}, ents, 0)
-			c.Step(Message{Type: MsgVote, From: 1, To: 0, Term: 2, Index: 5, LogTerm: 1})
-			resp := msgsOf(flush(c).Messages, MsgVoteResp)
+			c := mustCore(t, cfg, wire.HardState{Term: 1}, ents, 0)
+			c.Step(wire.Message{Type: wire.MsgVote, From: 1, To: 0, Term: 2, Index: 5, LogTerm: 1})
+			resp := msgsOf(flush(c).Messages, wire.MsgVoteResp)
 			if len(resp) != 1 {
 				t.Fatalf("vote answers: %+v", resp)
 			}
@@ -444,7 +446,7 @@ func TestWhoMayVote(t *testing.T) {
 func TestRecordIncarnation(t *testing.T) {
 	n := newGrowNet(t, 3, 0)
 	ld := n.cores[0]
-	rec := func(id NodeID, inc uint64) ConfChange {
+	rec := func(id wire.NodeID, inc uint64) ConfChange {
 		return ConfChange{Type: ConfRecordIncarnation, Member: Member{ID: id, Incarnation: inc}}
 	}
 	mustConf(t, n, rec(1, 101))
@@ -473,9 +475,9 @@ func TestRecordIncarnation(t *testing.T) {
 	cfg.Peers = nil
 	cfg.Incarnation = 999
 	for v := range 3 {
-		cfg.Bootstrap.Members = append(cfg.Bootstrap.Members, testMember(NodeID(v)))
+		cfg.Bootstrap.Members = append(cfg.Bootstrap.Members, testMember(wire.NodeID(v)))
 	}
-	n.cores[1] = mustCore(t, cfg, HardState{}, nil, 0)
+	n.cores[1] = mustCore(t, cfg, wire.HardState{}, nil, 0)
 	mustConf(t, n, rec(2, 102)) // node 1 refuses it (empty log): the leader probes
 	for range 3 {
 		ld.Tick() // heartbeats resume the probe

@@ -1,6 +1,10 @@
 package raft
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/raftkv/raftkv/raft/wire"
+)
 
 // memLog is the core's in-memory view of the log. ents[0] is a sentinel
 // holding the index and term of the entry just before the first one kept
@@ -11,7 +15,7 @@ import "fmt"
 // applied <= committed; stable <= lastIndex() (entries above stable have not
 // been handed to storage yet).
 type memLog struct {
-	ents []Entry
+	ents []wire.Entry
 	// sentinelKnown is false when the log was compacted at a point that is
 	// not a snapshot: ents[0].Term is then unknown, and a leader must send
 	// a snapshot rather than an append that starts there.
@@ -24,8 +28,8 @@ type memLog struct {
 // newMemLog builds the log from the latest snapshot (index and term; 0/0
 // for none), the entries stored after it and the state machine's applied
 // index.
-func newMemLog(snap SnapshotInfo, entries []Entry, applied uint64) (*memLog, error) {
-	l := &memLog{ents: []Entry{{Index: snap.Index, Term: snap.Term}}, sentinelKnown: true}
+func newMemLog(snap SnapshotInfo, entries []wire.Entry, applied uint64) (*memLog, error) {
+	l := &memLog{ents: []wire.Entry{{Index: snap.Index, Term: snap.Term}}, sentinelKnown: true}
 	if len(entries) > 0 {
 		first := entries[0].Index
 		if first > snap.Index+1 && snap.Index > 0 {
@@ -34,7 +38,7 @@ func newMemLog(snap SnapshotInfo, entries []Entry, applied uint64) (*memLog, err
 		if first != snap.Index+1 {
 			// Compacted at a point other than the snapshot: the term
 			// there is unknown.
-			l.ents[0] = Entry{Index: first - 1}
+			l.ents[0] = wire.Entry{Index: first - 1}
 			l.sentinelKnown = first == 1
 		}
 		for i, e := range entries {
@@ -57,7 +61,7 @@ func newMemLog(snap SnapshotInfo, entries []Entry, applied uint64) (*memLog, err
 
 // restore replaces the whole log by a snapshot's position.
 func (l *memLog) restore(snap SnapshotInfo) {
-	l.ents = []Entry{{Index: snap.Index, Term: snap.Term}}
+	l.ents = []wire.Entry{{Index: snap.Index, Term: snap.Term}}
 	l.sentinelKnown = true
 	l.committed, l.applied, l.stable = snap.Index, snap.Index, snap.Index
 }
@@ -70,7 +74,7 @@ func (l *memLog) compact(i uint64) {
 	}
 	// Copy what is kept: the old array stays untouched for whoever holds
 	// slices of it.
-	kept := make([]Entry, 0, l.lastIndex()-i+1)
+	kept := make([]wire.Entry, 0, l.lastIndex()-i+1)
 	l.ents = append(kept, l.ents[i-off:]...)
 	l.ents[0].Data = nil // the sentinel keeps index and term only
 	l.sentinelKnown = true
@@ -96,7 +100,7 @@ func (l *memLog) matchTerm(i, term uint64) bool {
 
 // slice returns entries [lo, hi) capped at maxBytes (at least one entry).
 // The result aliases the log; callers must not modify it.
-func (l *memLog) slice(lo, hi uint64, maxBytes int) []Entry {
+func (l *memLog) slice(lo, hi uint64, maxBytes int) []wire.Entry {
 	off := l.ents[0].Index
 	if lo <= off || lo >= hi || hi > l.lastIndex()+1 {
 		return nil
@@ -114,7 +118,7 @@ func (l *memLog) slice(lo, hi uint64, maxBytes int) []Entry {
 
 // appendEntries appends ents after truncating any conflicting suffix.
 // ents[0].Index must be in (committed, lastIndex+1].
-func (l *memLog) appendEntries(ents []Entry) {
+func (l *memLog) appendEntries(ents []wire.Entry) {
 	if len(ents) == 0 {
 		return
 	}
@@ -140,7 +144,7 @@ func (l *memLog) appendEntries(ents []Entry) {
 
 // findConflict returns the index of the first entry of ents whose term
 // differs from ours, or that we lack; 0 when all of ents is already present.
-func (l *memLog) findConflict(ents []Entry) uint64 {
+func (l *memLog) findConflict(ents []wire.Entry) uint64 {
 	for _, e := range ents {
 		if !l.matchTerm(e.Index, e.Term) {
 			return e.Index
@@ -175,14 +179,14 @@ func (l *memLog) commitTo(i uint64) bool {
 	return true
 }
 
-func (l *memLog) unstable() []Entry {
+func (l *memLog) unstable() []wire.Entry {
 	if l.stable >= l.lastIndex() {
 		return nil
 	}
 	return l.ents[l.stable+1-l.ents[0].Index:]
 }
 
-func (l *memLog) toApply(max int) []Entry {
+func (l *memLog) toApply(max int) []wire.Entry {
 	if l.applied >= l.committed {
 		return nil
 	}

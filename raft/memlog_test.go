@@ -3,10 +3,12 @@ package raft
 import (
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestMemLogTermAndSlice(t *testing.T) {
-	l, err := newMemLog(SnapshotInfo{}, []Entry{{Index: 1, Term: 1, Data: make([]byte, 10)}, {Index: 2, Term: 2, Data: make([]byte, 10)},
+	l, err := newMemLog(SnapshotInfo{}, []wire.Entry{{Index: 1, Term: 1, Data: make([]byte, 10)}, {Index: 2, Term: 2, Data: make([]byte, 10)},
 		{Index: 3, Term: 2, Data: make([]byte, 10)}}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -47,14 +49,14 @@ func TestMemLogTermAndSlice(t *testing.T) {
 func TestMemLogFindConflictAndHint(t *testing.T) {
 	l, _ := newMemLog(SnapshotInfo{}, logOf(1, 1, 2, 2, 4), 0)
 	conflicts := []struct {
-		ents []Entry
+		ents []wire.Entry
 		want uint64
 	}{
 		{nil, 0},
-		{[]Entry{{Index: 2, Term: 1}, {Index: 3, Term: 2}}, 0},
-		{[]Entry{{Index: 3, Term: 2}, {Index: 4, Term: 3}}, 4},
-		{[]Entry{{Index: 5, Term: 4}, {Index: 6, Term: 4}}, 6},
-		{[]Entry{{Index: 1, Term: 5}}, 1},
+		{[]wire.Entry{{Index: 2, Term: 1}, {Index: 3, Term: 2}}, 0},
+		{[]wire.Entry{{Index: 3, Term: 2}, {Index: 4, Term: 3}}, 4},
+		{[]wire.Entry{{Index: 5, Term: 4}, {Index: 6, Term: 4}}, 6},
+		{[]wire.Entry{{Index: 1, Term: 5}}, 1},
 	}
 	for _, tt := range conflicts {
 		if got := l.findConflict(tt.ents); got != tt.want {
@@ -82,7 +84,7 @@ func TestMemLogRefusesToTruncateCommitted(t *testing.T) {
 			t.Fatal("truncating a committed entry did not panic")
 		}
 	}()
-	l.appendEntries([]Entry{{Index: 2, Term: 5}})
+	l.appendEntries([]wire.Entry{{Index: 2, Term: 5}})
 }
 
 // Slices handed out (to be persisted, sent or applied) never change, even
@@ -95,9 +97,9 @@ func TestMemLogHandedOutSlicesNeverChange(t *testing.T) {
 	sent := l.slice(2, 5, 1<<20)
 	l.committed = 2
 	apply := l.toApply(10)
-	l.appendEntries([]Entry{{Index: 3, Term: 2}, {Index: 4, Term: 2}})
-	l.appendEntries([]Entry{{Index: 5, Term: 2}})
-	for _, s := range [][]Entry{unstable, sent, apply} {
+	l.appendEntries([]wire.Entry{{Index: 3, Term: 2}, {Index: 4, Term: 2}})
+	l.appendEntries([]wire.Entry{{Index: 5, Term: 2}})
+	for _, s := range [][]wire.Entry{unstable, sent, apply} {
 		for _, e := range s {
 			if e.Term != 1 {
 				t.Fatalf("handed-out entry %d changed to term %d", e.Index, e.Term)
@@ -117,7 +119,7 @@ func TestMemLogAppendAmortized(t *testing.T) {
 	arrays := 0
 	for i := uint64(1); i <= 10000; i++ {
 		before := &l.ents[0]
-		l.appendEntries([]Entry{{Index: i, Term: 1}})
+		l.appendEntries([]wire.Entry{{Index: i, Term: 1}})
 		if &l.ents[0] != before {
 			arrays++
 		}

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // NodeConfig configures a Node: the core's settings in wall-clock terms and
 // the outside parts the driver does I/O with.
 type NodeConfig struct {
-	ID NodeID
+	ID wire.NodeID
 	// Bootstrap is the membership of a brand-new cluster, used only while
 	// the log and snapshots hold none; empty for a node that joins a
 	// running cluster. Peers is the older form: voters with no addresses.
 	Bootstrap        Membership
-	Peers            []NodeID
+	Peers            []wire.NodeID
 	Incarnation      uint64        // this data directory's, see Member
 	MaxPromoteLag    uint64        // see Config
 	AutoPromoteAfter time.Duration // 0: learners are promoted by hand only
@@ -127,7 +128,7 @@ type Node struct {
 	forwards   map[uint64]*forwarded
 	forwardSeq uint64
 	// seenProps: the batches each follower forwarded lately (forward.go).
-	seenProps    map[NodeID]*seenProposals
+	seenProps    map[wire.NodeID]*seenProposals
 	forwardSweep time.Time // when expireForwards runs next
 	confc        chan confReq
 	readc        chan readRequest
@@ -155,15 +156,15 @@ type Node struct {
 	events eventHub
 
 	// Snapshots. snapSenders and snapRunning are owned by the driver.
-	snapSenders  map[NodeID]*snapSender
+	snapSenders  map[wire.NodeID]*snapSender
 	snapOutcomes chan snapOutcome    // senders report here
 	snapRunning  bool                // a snapshot is being taken
 	snapWaiters  []chan snapTaken    // admin requests waiting for the running snapshot
 	snapNext     []chan snapTaken    // admin requests waiting for the next one
 	snapTaken    chan snapTaken      // the snapshot goroutine reports here
 	snapReqs     chan chan snapTaken // admin requests to snapshot now
-	chunkc       chan Message        // driver -> receiver: snapshot chunks
-	snapInstall  chan Message        // receiver -> driver: MsgSnap once a file is in
+	chunkc       chan wire.Message   // driver -> receiver: snapshot chunks
+	snapInstall  chan wire.Message   // receiver -> driver: MsgSnap once a file is in
 
 	waits   *waitList
 	status  atomic.Pointer[Status] // refreshed by the driver after each step
@@ -175,12 +176,12 @@ type Node struct {
 }
 
 type transferReq struct {
-	to   NodeID
+	to   wire.NodeID
 	resp chan transferResult
 }
 
 type transferResult struct {
-	target NodeID
+	target wire.NodeID
 	err    error
 }
 
@@ -214,12 +215,12 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		cfg: cfg, logger: cfg.Logger.With("node", cfg.ID),
 		propc: make(chan proposal, 4096), confc: make(chan confReq), readc: make(chan readRequest, 4096),
 		transferc: make(chan transferReq), applyq: newApplyQueue(),
-		forwards: map[uint64]*forwarded{}, forwardSeq: rand.Uint64() >> 1, seenProps: map[NodeID]*seenProposals{},
+		forwards: map[uint64]*forwarded{}, forwardSeq: rand.Uint64() >> 1, seenProps: map[wire.NodeID]*seenProposals{},
 		stopc: make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
-		snapSenders: map[NodeID]*snapSender{}, snapOutcomes: make(chan snapOutcome),
+		snapSenders: map[wire.NodeID]*snapSender{}, snapOutcomes: make(chan snapOutcome),
 		snapTaken: make(chan snapTaken), snapReqs: make(chan chan snapTaken),
-		chunkc: make(chan Message, 64), snapInstall: make(chan Message),
+		chunkc: make(chan wire.Message, 64), snapInstall: make(chan wire.Message),
 	}
 	st, err := n.recoverState()
 	if err != nil {
@@ -362,21 +363,21 @@ var ErrTransferFailed = errors.New("raft: leadership transfer did not complete")
 // TransferLeadership asks this node, which must be the leader, to hand
 // leadership to `to` (None: the most up-to-date follower) and waits until
 // another node leads. It returns the new leader.
-func (n *Node) TransferLeadership(ctx context.Context, to NodeID) (NodeID, error) {
+func (n *Node) TransferLeadership(ctx context.Context, to wire.NodeID) (wire.NodeID, error) {
 	req := transferReq{to: to, resp: make(chan transferResult, 1)}
 	select {
 	case n.transferc <- req:
 	case <-ctx.Done():
-		return None, ctx.Err()
+		return wire.None, ctx.Err()
 	case <-n.stopc:
-		return None, ErrStopped
+		return wire.None, ErrStopped
 	}
 	res := <-req.resp
 	if res.err != nil {
-		return None, res.err
+		return wire.None, res.err
 	}
-	if res.target == None {
-		return None, fmt.Errorf("%w: no other node to hand over to", ErrTransferFailed)
+	if res.target == wire.None {
+		return wire.None, fmt.Errorf("%w: no other node to hand over to", ErrTransferFailed)
 	}
 	// The core abandons a transfer after an election timeout; allow twice
 	// that before giving up.
@@ -385,17 +386,17 @@ func (n *Node) TransferLeadership(ctx context.Context, to NodeID) (NodeID, error
 	poll := time.NewTicker(n.cfg.TickInterval)
 	defer poll.Stop()
 	for {
-		if st := n.Status(); st.Leader != n.cfg.ID && st.Leader != None {
+		if st := n.Status(); st.Leader != n.cfg.ID && st.Leader != wire.None {
 			return st.Leader, nil
 		}
 		select {
 		case <-poll.C:
 		case <-deadline.C:
-			return None, fmt.Errorf("%w to node %d within %v", ErrTransferFailed, res.target, 2*n.cfg.ElectionTimeoutMax)
+			return wire.None, fmt.Errorf("%w to node %d within %v", ErrTransferFailed, res.target, 2*n.cfg.ElectionTimeoutMax)
 		case <-ctx.Done():
-			return None, ctx.Err()
+			return wire.None, ctx.Err()
 		case <-n.stopc:
-			return None, ErrStopped
+			return wire.None, ErrStopped
 		}
 	}
 }

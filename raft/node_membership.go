@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // confReq is one ChangeMembership call waiting for the driver.
@@ -87,9 +89,9 @@ func (a *appliedConfs) reset(index uint64, m Membership) {
 }
 
 // note records the configuration entries among ents.
-func (a *appliedConfs) note(ents []Entry) error {
+func (a *appliedConfs) note(ents []wire.Entry) error {
 	for _, e := range ents {
-		if e.Type != EntryConfChange {
+		if e.Type != wire.EntryConfChange {
 			continue
 		}
 		m, err := DecodeMembership(e.Data)

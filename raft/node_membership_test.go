@@ -8,28 +8,43 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func member(id raft.NodeID) raft.Member {
+func member(id wire.NodeID) raft.Member {
 	return raft.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 17000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 18000+id)}
 }
 
 // join starts node id with no membership, as `kvserver --join` does.
-func (c *testCluster) join(id raft.NodeID) {
+func (c *testCluster) join(id wire.NodeID) {
 	c.ids = append(c.ids, id)
 	c.nodes[id] = &testNode{id: id, dir: c.t.TempDir(), sm: newCounterSM(0)}
 	c.start(id)
 }
 
-func (c *testCluster) change(id raft.NodeID, cc raft.ConfChange) (raft.Membership, error) {
+func (c *testCluster) change(id wire.NodeID, cc raft.ConfChange) (raft.Membership, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	m, _, err := c.nodes[id].node.ChangeMembership(ctx, cc)
 	return m, err
 }
 
+// proposeToLeader proposes v on whichever node leads, retrying as a client
+// would when an election (a loaded machine can miss heartbeats) moves the
+// leadership part-way through a test's writes.
+func (c *testCluster) proposeToLeader(v string) {
+	c.t.Helper()
+	waitFor(c.t, "proposal of "+v, func() bool {
+		_, err := c.propose(c.leader(), v)
+		if err != nil && !errors.As(err, new(*raft.NotLeaderError)) && !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrProposalDropped) {
+			c.t.Fatalf("propose %s: %v", v, err)
+		}
+		return err == nil
+	})
+}
+
 // promote retries while the learner is still catching up.
-func (c *testCluster) promote(id raft.NodeID) {
+func (c *testCluster) promote(id wire.NodeID) {
 	c.t.Helper()
 	waitFor(c.t, fmt.Sprintf("promotion of %d", id), func() bool {
 		_, err := c.change(c.leader(), raft.ConfChange{Type: raft.ConfPromote, Member: raft.Member{ID: id}})
@@ -46,12 +61,10 @@ func (c *testCluster) promote(id raft.NodeID) {
 // of every node brings back the same membership.
 func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	c := newSnapCluster(t, 3, 10)
-	lead := c.leader()
 	for i := range 150 {
-		if _, err := c.propose(lead, fmt.Sprintf("before-%d", i)); err != nil {
-			t.Fatal(err)
-		}
+		c.proposeToLeader(fmt.Sprintf("before-%d", i))
 	}
+	lead := c.leader()
 	waitFor(t, "the leader to compact its log", func() bool { return c.nodes[lead].node.Status().FirstIndex > 50 })
 	c.join(3)
 	m, err := c.change(lead, raft.ConfChange{Type: raft.ConfAddLearner, Member: member(3)})
@@ -83,13 +96,13 @@ func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	})
 	// Only two of the three remaining voters are needed: stop one that is
 	// not the joined node, and the joined node must count.
-	var newLead raft.NodeID
+	var newLead wire.NodeID
 	waitFor(t, "the old leader to step down", func() bool {
 		newLead = c.nodes[3].node.Status().Leader
-		return newLead != lead && newLead != raft.None
+		return newLead != lead && newLead != wire.None
 	})
 	c.stop(lead)
-	for _, id := range []raft.NodeID{0, 1, 2} {
+	for _, id := range []wire.NodeID{0, 1, 2} {
 		if id != lead && id != newLead {
 			c.stop(id)
 			break
@@ -125,7 +138,7 @@ func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	ld := c.nodes[3].node
 	waitFor(t, "a write after restart", func() bool {
 		lead := ld.Status().Leader
-		if lead == raft.None {
+		if lead == wire.None {
 			return false
 		}
 		_, err := c.propose(lead, "after-restart")

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func (c *testCluster) write(id raft.NodeID, prefix string, n int) {
+func (c *testCluster) write(id wire.NodeID, prefix string, n int) {
 	c.t.Helper()
 	for i := range n {
 		if _, err := c.propose(id, fmt.Sprintf("%s%d", prefix, i)); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -44,7 +45,7 @@ func newCounterSM(applied uint64) *counterSM {
 	return &counterSM{applied: applied, values: map[string]uint64{}}
 }
 
-func (s *counterSM) Apply(ents []raft.Entry) error {
+func (s *counterSM) Apply(ents []wire.Entry) error {
 	if g := s.stall.Load(); g != nil {
 		<-*g
 	}
@@ -55,7 +56,7 @@ func (s *counterSM) Apply(ents []raft.Entry) error {
 			s.dup = fmt.Errorf("applied %d after %d", e.Index, s.applied)
 		}
 		s.applied, s.term = e.Index, e.Term
-		if e.Type == raft.EntryNormal {
+		if e.Type == wire.EntryNormal {
 			if at, ok := s.values[string(e.Data)]; ok {
 				s.dup = fmt.Errorf("%q applied twice, at %d and %d", e.Data, at, e.Index)
 			}
@@ -121,7 +122,7 @@ func (s *counterSM) has(v string) bool {
 }
 
 type testNode struct {
-	id   raft.NodeID
+	id   wire.NodeID
 	dir  string
 	wal  *logs.Log
 	sm   *counterSM
@@ -132,10 +133,10 @@ type testCluster struct {
 	snapEvery uint64 // SnapshotEntries; large by default so most tests never snapshot
 	t         testing.TB
 	net       *transport.Network
-	ids       []raft.NodeID
-	boot      []raft.NodeID // the bootstrap voters; a node not among them joins
-	nodes     map[raft.NodeID]*testNode
-	obs       map[raft.NodeID]raft.Observer // set before start; none when absent
+	ids       []wire.NodeID
+	boot      []wire.NodeID // the bootstrap voters; a node not among them joins
+	nodes     map[wire.NodeID]*testNode
+	obs       map[wire.NodeID]raft.Observer // set before start; none when absent
 	noForward bool                          // NodeConfig.NoForward, set before start
 }
 
@@ -148,10 +149,10 @@ func newSnapCluster(t testing.TB, n int, snapEvery uint64) *testCluster {
 
 // newObservedCluster is newSnapCluster with an Observer per node (obs may
 // lack some or be nil).
-func newObservedCluster(t testing.TB, n int, snapEvery uint64, obs map[raft.NodeID]raft.Observer) *testCluster {
-	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[raft.NodeID]*testNode{}, snapEvery: snapEvery, obs: obs}
+func newObservedCluster(t testing.TB, n int, snapEvery uint64, obs map[wire.NodeID]raft.Observer) *testCluster {
+	c := &testCluster{t: t, net: transport.NewNetwork(1), nodes: map[wire.NodeID]*testNode{}, snapEvery: snapEvery, obs: obs}
 	for i := range n {
-		c.ids = append(c.ids, raft.NodeID(i))
+		c.ids = append(c.ids, wire.NodeID(i))
 	}
 	c.boot = slices.Clone(c.ids)
 	for _, id := range c.ids {
@@ -167,7 +168,7 @@ func newObservedCluster(t testing.TB, n int, snapEvery uint64, obs map[raft.Node
 	return c
 }
 
-func (c *testCluster) start(id raft.NodeID) {
+func (c *testCluster) start(id wire.NodeID) {
 	tn := c.nodes[id]
 	opts := logs.Options{NoSync: true}
 	if c.snapEvery < 1<<30 {
@@ -181,7 +182,7 @@ func (c *testCluster) start(id raft.NodeID) {
 	if err != nil {
 		c.t.Fatalf("open snapshot store %d: %v", id, err)
 	}
-	var peers []raft.NodeID
+	var peers []wire.NodeID
 	if slices.Contains(c.boot, id) {
 		peers = c.boot
 	}
@@ -199,7 +200,7 @@ func (c *testCluster) start(id raft.NodeID) {
 	tn.wal, tn.node = wal, node
 }
 
-func (c *testCluster) stop(id raft.NodeID) {
+func (c *testCluster) stop(id wire.NodeID) {
 	tn := c.nodes[id]
 	if tn.node == nil {
 		return
@@ -226,11 +227,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // leader waits until the running nodes agree on one leader.
-func (c *testCluster) leader() raft.NodeID {
+func (c *testCluster) leader() wire.NodeID {
 	c.t.Helper()
-	var lead raft.NodeID
+	var lead wire.NodeID
 	waitFor(c.t, "a leader", func() bool {
-		lead = raft.None
+		lead = wire.None
 		for _, id := range c.ids {
 			tn := c.nodes[id]
 			if tn.node == nil {
@@ -240,7 +241,7 @@ func (c *testCluster) leader() raft.NodeID {
 				lead = id
 			}
 		}
-		if lead == raft.None {
+		if lead == wire.None {
 			return false
 		}
 		for _, id := range c.ids {
@@ -253,7 +254,7 @@ func (c *testCluster) leader() raft.NodeID {
 	return lead
 }
 
-func (c *testCluster) propose(id raft.NodeID, v string) (uint64, error) {
+func (c *testCluster) propose(id wire.NodeID, v string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return c.nodes[id].node.Propose(ctx, []byte(v))
@@ -339,7 +340,7 @@ func TestNodeFailoverAndRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.net.Isolate(old)
-	var lead raft.NodeID
+	var lead wire.NodeID
 	waitFor(t, "a new leader", func() bool {
 		for _, id := range c.ids {
 			if id != old && c.nodes[id].node.Status().Role == raft.Leader {
@@ -460,7 +461,7 @@ func TestNodeTransferLeadership(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	follower := (old + 1) % 3
-	if _, err := c.nodes[follower].node.TransferLeadership(ctx, raft.None); err == nil {
+	if _, err := c.nodes[follower].node.TransferLeadership(ctx, wire.None); err == nil {
 		t.Fatal("a follower accepted a leadership transfer")
 	}
 	start := time.Now()
@@ -495,7 +496,7 @@ type failingStorage struct {
 	armed bool
 }
 
-func (s *failingStorage) Save(hs *raft.HardState, ents []raft.Entry) error {
+func (s *failingStorage) Save(hs *wire.HardState, ents []wire.Entry) error {
 	s.mu.Lock()
 	armed := s.armed
 	s.mu.Unlock()
@@ -518,7 +519,7 @@ func TestNodeStopsOnDiskError(t *testing.T) {
 	net := transport.NewNetwork(1)
 	defer net.Close()
 	node, err := raft.StartNode(raft.NodeConfig{
-		ID: 0, Peers: []raft.NodeID{0}, TickInterval: 5 * time.Millisecond,
+		ID: 0, Peers: []wire.NodeID{0}, TickInterval: 5 * time.Millisecond,
 		ElectionTimeoutMin: 50 * time.Millisecond, ElectionTimeoutMax: 100 * time.Millisecond,
 		HeartbeatInterval: 10 * time.Millisecond,
 		Storage:           st, Transport: net.Endpoint(0), StateMachine: newCounterSM(0),
@@ -553,14 +554,14 @@ func TestNodeStopsOnDiskError(t *testing.T) {
 // changes as they happen, including a transfer's cause.
 func TestNodeEvents(t *testing.T) {
 	c := newTestCluster(t, 3)
-	subs := map[raft.NodeID]<-chan raft.Event{}
+	subs := map[wire.NodeID]<-chan raft.Event{}
 	for _, id := range c.ids {
 		ch, cancel := c.nodes[id].node.Subscribe(64)
 		defer cancel()
 		subs[id] = ch
 	}
 	lead := c.leader()
-	next := func(id raft.NodeID, kind string, match func(raft.Event) bool) raft.Event {
+	next := func(id wire.NodeID, kind string, match func(raft.Event) bool) raft.Event {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
 		for {

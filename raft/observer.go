@@ -1,6 +1,10 @@
 package raft
 
-import "time"
+import (
+	"time"
+
+	"github.com/raftkv/raftkv/raft/wire"
+)
 
 // Observer is told what a Node does, so that metrics can be kept outside
 // this package (which stays free of any metrics library). Methods are
@@ -25,7 +29,7 @@ type Observer interface {
 	// ObserveMessage: a message was handed to the transport (DirSent; the
 	// transport may still drop it) or taken from it (DirReceived). peer is
 	// the other end; entries is len(Entries).
-	ObserveMessage(dir Direction, peer NodeID, t MessageType, entries int)
+	ObserveMessage(dir Direction, peer wire.NodeID, t wire.MessageType, entries int)
 	// ObserveEvent: the event Subscribe would publish (elections, leader
 	// and role changes). Unlike a subscriber, an Observer never misses one.
 	ObserveEvent(e Event)
@@ -57,12 +61,12 @@ func (d Direction) String() string {
 // Observer.
 type NopObserver struct{}
 
-func (NopObserver) ObserveProposals(int, bool)                          {}
-func (NopObserver) ObservePersist(int, time.Duration)                   {}
-func (NopObserver) ObserveApply(int, time.Duration)                     {}
-func (NopObserver) ObserveSnapshot(string, time.Duration, int64, error) {}
-func (NopObserver) ObserveMessage(Direction, NodeID, MessageType, int)  {}
-func (NopObserver) ObserveEvent(Event)                                  {}
+func (NopObserver) ObserveProposals(int, bool)                                   {}
+func (NopObserver) ObservePersist(int, time.Duration)                            {}
+func (NopObserver) ObserveApply(int, time.Duration)                              {}
+func (NopObserver) ObserveSnapshot(string, time.Duration, int64, error)          {}
+func (NopObserver) ObserveMessage(Direction, wire.NodeID, wire.MessageType, int) {}
+func (NopObserver) ObserveEvent(Event)                                           {}
 
 // observedTransport counts what the node hands to the transport: every
 // sender (driver, snapshot streams) goes through it. Received messages
@@ -72,7 +76,7 @@ type observedTransport struct {
 	obs Observer
 }
 
-func (t observedTransport) Send(msgs []Message) {
+func (t observedTransport) Send(msgs []wire.Message) {
 	for i := range msgs {
 		m := &msgs[i]
 		t.obs.ObserveMessage(DirSent, m.To, m.Type, len(m.Entries))

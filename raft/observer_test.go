@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // recorder is an Observer that keeps everything it is told.
@@ -19,7 +20,7 @@ type recorder struct {
 	applies          int
 	appliedEntries   int
 	snaps            map[string][]snapObs
-	sent, recv       map[raft.NodeID]map[raft.MessageType]int
+	sent, recv       map[wire.NodeID]map[wire.MessageType]int
 	events           []raft.Event
 }
 
@@ -31,7 +32,7 @@ type snapObs struct {
 
 func newRecorder() *recorder {
 	return &recorder{snaps: map[string][]snapObs{},
-		sent: map[raft.NodeID]map[raft.MessageType]int{}, recv: map[raft.NodeID]map[raft.MessageType]int{}}
+		sent: map[wire.NodeID]map[wire.MessageType]int{}, recv: map[wire.NodeID]map[wire.MessageType]int{}}
 }
 
 func (r *recorder) ObserveProposals(n int, accepted bool) {
@@ -64,7 +65,7 @@ func (r *recorder) ObserveSnapshot(kind string, d time.Duration, bytes int64, er
 	r.snaps[kind] = append(r.snaps[kind], snapObs{d, bytes, err})
 }
 
-func (r *recorder) ObserveMessage(dir raft.Direction, peer raft.NodeID, t raft.MessageType, entries int) {
+func (r *recorder) ObserveMessage(dir raft.Direction, peer wire.NodeID, t wire.MessageType, entries int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.sent
@@ -72,7 +73,7 @@ func (r *recorder) ObserveMessage(dir raft.Direction, peer raft.NodeID, t raft.M
 		m = r.recv
 	}
 	if m[peer] == nil {
-		m[peer] = map[raft.MessageType]int{}
+		m[peer] = map[wire.MessageType]int{}
 	}
 	m[peer][t]++
 }
@@ -114,10 +115,10 @@ func (r *recorder) goodSnapshots(kind string) int {
 	return n
 }
 
-func observedCluster(t *testing.T, snapEvery uint64) (*testCluster, map[raft.NodeID]*recorder) {
-	recs := map[raft.NodeID]*recorder{}
-	obs := map[raft.NodeID]raft.Observer{}
-	for id := range raft.NodeID(3) {
+func observedCluster(t *testing.T, snapEvery uint64) (*testCluster, map[wire.NodeID]*recorder) {
+	recs := map[wire.NodeID]*recorder{}
+	obs := map[wire.NodeID]raft.Observer{}
+	for id := range wire.NodeID(3) {
 		recs[id] = newRecorder()
 		obs[id] = recs[id]
 	}
@@ -153,8 +154,8 @@ func TestObserverSeesNodeWork(t *testing.T) {
 			if id == lead {
 				continue
 			}
-			if r.sent[id][raft.MsgApp] == 0 || r.recv[id][raft.MsgAppResp] == 0 {
-				t.Errorf("leader: MsgApp sent to %d: %d, MsgAppResp received: %d", id, r.sent[id][raft.MsgApp], r.recv[id][raft.MsgAppResp])
+			if r.sent[id][wire.MsgApp] == 0 || r.recv[id][wire.MsgAppResp] == 0 {
+				t.Errorf("leader: MsgApp sent to %d: %d, MsgAppResp received: %d", id, r.sent[id][wire.MsgApp], r.recv[id][wire.MsgAppResp])
 			}
 		}
 		if r.sent[lead] != nil || r.recv[lead] != nil {
@@ -167,8 +168,8 @@ func TestObserverSeesNodeWork(t *testing.T) {
 	}
 	fr := recs[follower]
 	fr.read(func(r *recorder) bool {
-		if r.recv[lead][raft.MsgApp] == 0 || r.sent[lead][raft.MsgAppResp] == 0 {
-			t.Errorf("follower: MsgApp received %d, MsgAppResp sent %d", r.recv[lead][raft.MsgApp], r.sent[lead][raft.MsgAppResp])
+		if r.recv[lead][wire.MsgApp] == 0 || r.sent[lead][wire.MsgAppResp] == 0 {
+			t.Errorf("follower: MsgApp received %d, MsgAppResp sent %d", r.recv[lead][wire.MsgApp], r.sent[lead][wire.MsgAppResp])
 		}
 		return true
 	})
@@ -232,7 +233,7 @@ func TestObserverSeesSnapshotSentAndInstalled(t *testing.T) {
 		return recs[lead].goodSnapshots(raft.SnapshotSent) > 0 && recs[lagger].goodSnapshots(raft.SnapshotInstalled) > 0
 	})
 	recs[lead].read(func(r *recorder) bool {
-		if r.sent[lagger][raft.MsgSnapChunk] == 0 {
+		if r.sent[lagger][wire.MsgSnapChunk] == 0 {
 			t.Errorf("no snapshot chunk counted as sent to %d: %v", lagger, r.sent[lagger])
 		}
 		return true

@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // A node cut off for many election timeouts does not raise its term (it
@@ -70,7 +72,7 @@ func TestCheckQuorumLeaderStepsDown(t *testing.T) {
 			old := s.waitLeader(100)
 			s.one("a", 5)
 			term := s.nodes[old].core.term
-			s.partition([]NodeID{old, (old + 1) % 5}, []NodeID{(old + 2) % 5, (old + 3) % 5, (old + 4) % 5})
+			s.partition([]wire.NodeID{old, (old + 1) % 5}, []wire.NodeID{(old + 2) % 5, (old + 3) % 5, (old + 4) % 5})
 			start := s.steps
 			s.runUntil(100, "old leader steps down", func() bool { return s.nodes[old].core.role != Leader })
 			if took, limit := s.steps-start, 2*s.cfg(old).ElectionTickMin+1; took > limit {
@@ -110,31 +112,31 @@ func TestWithoutCheckQuorumLeaderStaysLeader(t *testing.T) {
 func TestCheckQuorumLease(t *testing.T) {
 	tests := []struct {
 		name     string
-		typ      MessageType
+		typ      wire.MessageType
 		ctx      uint64
 		idle     int // ticks since the leader was last heard
 		wantTerm uint64
 		wantResp bool
 	}{
-		{"vote in lease ignored", MsgVote, 0, 0, 2, false},
-		{"pre-vote in lease ignored", MsgPreVote, 0, 0, 2, false},
-		{"vote after the lease", MsgVote, 0, 10, 3, true},
-		{"pre-vote after the lease", MsgPreVote, 0, 10, 2, true},
-		{"transfer vote in lease", MsgVote, 1, 0, 3, true},
+		{"vote in lease ignored", wire.MsgVote, 0, 0, 2, false},
+		{"pre-vote in lease ignored", wire.MsgPreVote, 0, 0, 2, false},
+		{"vote after the lease", wire.MsgVote, 0, 10, 3, true},
+		{"pre-vote after the lease", wire.MsgPreVote, 0, 10, 2, true},
+		{"transfer vote in lease", wire.MsgVote, 1, 0, 3, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testCfg(1, 3)
 			cfg.CheckQuorum, cfg.PreVote = true, true
 			cfg.ElectionTickMin, cfg.ElectionTickMax = 10, 1000 // no own campaign here
-			c := mustCore(t, cfg, HardState{Term: 2, Vote: 0}, logOf(1, 2), 0)
-			c.Step(Message{Type: MsgHeartbeat, From: 0, To: 1, Term: 2})
+			c := mustCore(t, cfg, wire.HardState{Term: 2, Vote: 0}, logOf(1, 2), 0)
+			c.Step(wire.Message{Type: wire.MsgHeartbeat, From: 0, To: 1, Term: 2})
 			flush(c)
 			for range tt.idle {
 				c.Tick()
 			}
 			flush(c)
-			c.Step(Message{Type: tt.typ, From: 2, To: 1, Term: 3, Index: 2, LogTerm: 2, Context: tt.ctx})
+			c.Step(wire.Message{Type: tt.typ, From: 2, To: 1, Term: 3, Index: 2, LogTerm: 2, Context: tt.ctx})
 			rd := flush(c)
 			if c.term != tt.wantTerm {
 				t.Fatalf("term %d, want %d", c.term, tt.wantTerm)
@@ -147,10 +149,10 @@ func TestCheckQuorumLease(t *testing.T) {
 	// The leader itself is always in its lease.
 	cfg := testCfg(0, 3)
 	cfg.CheckQuorum = true
-	ld := mustCore(t, cfg, HardState{Term: 1}, logOf(1), 1)
+	ld := mustCore(t, cfg, wire.HardState{Term: 1}, logOf(1), 1)
 	makeLeader(ld)
 	flush(ld)
-	ld.Step(Message{Type: MsgVote, From: 2, To: 0, Term: 9, Index: 5, LogTerm: 9})
+	ld.Step(wire.Message{Type: wire.MsgVote, From: 2, To: 0, Term: 9, Index: 5, LogTerm: 9})
 	if ld.role != Leader || ld.term != 2 {
 		t.Fatalf("leader deposed by a vote request: %v term %d", ld.role, ld.term)
 	}
@@ -162,17 +164,17 @@ func TestCheckQuorumLease(t *testing.T) {
 func TestPreCandidateTimeout(t *testing.T) {
 	cfg := testCfg(0, 3)
 	cfg.PreVote, cfg.CheckQuorum = true, true
-	c := mustCore(t, cfg, HardState{Term: 5, Vote: 1}, logOf(1, 5), 0)
+	c := mustCore(t, cfg, wire.HardState{Term: 5, Vote: 1}, logOf(1, 5), 0)
 	preVotes := 0
 	for range 10 * cfg.ElectionTickMax {
 		c.Tick()
 		rd := flush(c)
-		preVotes += len(msgsOf(rd.Messages, MsgPreVote))
+		preVotes += len(msgsOf(rd.Messages, wire.MsgPreVote))
 		if rd.HardState != nil || c.term != 5 || c.role == Candidate {
 			t.Fatalf("unanswered pre-candidate: role %v term %d hard state %+v", c.role, c.term, rd.HardState)
 		}
 		for _, m := range rd.Messages {
-			if m.Type != MsgPreVote || m.Term != 6 {
+			if m.Type != wire.MsgPreVote || m.Term != 6 {
 				t.Fatalf("unexpected %+v", m)
 			}
 		}
@@ -180,12 +182,12 @@ func TestPreCandidateTimeout(t *testing.T) {
 	if preVotes < 2*4 { // at least 4 rounds to 2 peers
 		t.Fatalf("only %d pre-vote requests in %d ticks", preVotes, 10*cfg.ElectionTickMax)
 	}
-	c.Step(Message{Type: MsgPreVoteResp, From: 1, To: 0, Term: 6})
+	c.Step(wire.Message{Type: wire.MsgPreVoteResp, From: 1, To: 0, Term: 6})
 	rd := flush(c)
 	if c.role != Candidate || c.term != 6 {
 		t.Fatalf("after a pre-vote majority: role %v term %d", c.role, c.term)
 	}
-	votes := msgsOf(rd.Messages, MsgVote)
+	votes := msgsOf(rd.Messages, wire.MsgVote)
 	if len(votes) != 2 {
 		t.Fatalf("want 2 vote requests, got %+v", rd.Messages)
 	}

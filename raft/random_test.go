@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // TestSimRandomFaults runs random schedules over many seeds: proposals,
@@ -56,7 +58,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 	s.delayRate, s.maxDelay = 0.05, 8
 	s.midReadyCrash, s.afterSaveCrash = 0.002, 0.002
 	proposed := 0
-	randomNode := func() NodeID { return s.ids[s.rng.IntN(len(s.ids))] }
+	randomNode := func() wire.NodeID { return s.ids[s.rng.IntN(len(s.ids))] }
 	for range steps {
 		switch r := s.rng.IntN(1000); {
 		case r < 200:
@@ -82,12 +84,12 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 		case r < 365:
 			perm := s.rng.Perm(len(s.ids))
 			k := 1 + s.rng.IntN(len(s.ids)-1)
-			var a, b []NodeID
+			var a, b []wire.NodeID
 			for i, p := range perm {
 				if i < k {
-					a = append(a, NodeID(p))
+					a = append(a, wire.NodeID(p))
 				} else {
-					b = append(b, NodeID(p))
+					b = append(b, wire.NodeID(p))
 				}
 			}
 			s.partition(a, b)

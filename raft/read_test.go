@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // On a leader a read is released only once a quorum answered a heartbeat
@@ -26,13 +28,13 @@ func TestReadIndexNeedsQuorum(t *testing.T) {
 				t.Fatal(err)
 			}
 			rd := flush(ld)
-			hbs := msgsOf(rd.Messages, MsgHeartbeat)
+			hbs := msgsOf(rd.Messages, wire.MsgHeartbeat)
 			if len(hbs) != n-1 || len(rd.ReadStates) != 0 {
 				t.Fatalf("want %d heartbeats and no read state yet, got %d and %+v", n-1, len(hbs), rd.ReadStates)
 			}
 			// Deliver the appends first so y commits, then the heartbeats one
 			// follower at a time.
-			for _, m := range msgsOf(rd.Messages, MsgApp) {
+			for _, m := range msgsOf(rd.Messages, wire.MsgApp) {
 				net.cores[m.To].Step(m)
 				for _, r := range flush(net.cores[m.To]).Messages {
 					ld.Step(r)
@@ -66,7 +68,7 @@ func TestReadIndexBatching(t *testing.T) {
 	net := newTestNetN(t, 5, nil)
 	net.elect(0)
 	ld := net.cores[0]
-	hbCount := func() int { return net.count(func(m Message) bool { return m.Type == MsgHeartbeat }) }
+	hbCount := func() int { return net.count(func(m wire.Message) bool { return m.Type == wire.MsgHeartbeat }) }
 	for ctx := uint64(1); ctx <= 50; ctx++ {
 		if err := ld.ReadIndex(ctx); err != nil {
 			t.Fatal(err)
@@ -102,15 +104,15 @@ func TestReadIndexNewLeaderWaitsForNoop(t *testing.T) {
 	for i := range cores {
 		// Entries 1-3 of term 1 are on every node, but nobody knows they
 		// committed.
-		cores[i] = mustCore(t, testCfg(NodeID(i), 3), HardState{Term: 1, Vote: 0}, logOf(1, 1, 1), 0)
+		cores[i] = mustCore(t, testCfg(wire.NodeID(i), 3), wire.HardState{Term: 1, Vote: 0}, logOf(1, 1, 1), 0)
 	}
 	net := newTestNet(t, cores...)
-	net.drop = func(m *Message) bool { return m.Type == MsgApp } // the no-op stays out
+	net.drop = func(m *wire.Message) bool { return m.Type == wire.MsgApp } // the no-op stays out
 	net.elect(0)
 	ld := net.cores[0]
 	ld.ReadIndex(7)
 	rd := flush(ld)
-	if len(msgsOf(rd.Messages, MsgHeartbeat)) != 0 || len(rd.ReadStates) != 0 {
+	if len(msgsOf(rd.Messages, wire.MsgHeartbeat)) != 0 || len(rd.ReadStates) != 0 {
 		t.Fatalf("read round started before the no-op committed: %+v", rd)
 	}
 	net.drop = nil
@@ -133,29 +135,29 @@ func TestReadIndexFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd := f.Ready()
-	if ms := msgsOf(rd.Messages, MsgReadIndex); len(ms) != 1 || ms[0].To != 0 || ms[0].Context != 9 || !ms[0].SafeBeforePersist() {
+	if ms := msgsOf(rd.Messages, wire.MsgReadIndex); len(ms) != 1 || ms[0].To != 0 || ms[0].Context != 9 || !ms[0].SafeBeforePersist() {
 		t.Fatalf("follower's read request: %+v", rd.Messages)
 	}
 	net.settle()
 	if !slices.Equal(net.reads[2], []ReadState{{Context: 9, Index: 2}}) || len(net.reads[0]) != 0 {
 		t.Fatalf("read states: follower %+v, leader %+v", net.reads[2], net.reads[0])
 	}
-	if n := net.count(func(m Message) bool { return m.Type == MsgReadIndexResp }); n != 1 {
+	if n := net.count(func(m wire.Message) bool { return m.Type == wire.MsgReadIndexResp }); n != 1 {
 		t.Fatalf("%d read answers, want 1", n)
 	}
 	// Without a known leader there is nobody to ask.
-	lone := mustCore(t, testCfg(1, 3), HardState{Term: 3}, nil, 0)
+	lone := mustCore(t, testCfg(1, 3), wire.HardState{Term: 3}, nil, 0)
 	if err := lone.ReadIndex(1); !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("ReadIndex without a leader: %v", err)
 	}
 	// A node asked by mistake (it does not lead) refuses, and the asker
 	// learns its read was dropped.
-	lone.Step(Message{Type: MsgReadIndex, From: 2, To: 1, Term: 3, Context: 5})
-	ans := msgsOf(flush(lone).Messages, MsgReadIndexResp)
+	lone.Step(wire.Message{Type: wire.MsgReadIndex, From: 2, To: 1, Term: 3, Context: 5})
+	ans := msgsOf(flush(lone).Messages, wire.MsgReadIndexResp)
 	if len(ans) != 1 || !ans[0].Reject || ans[0].Context != 5 {
 		t.Fatalf("non-leader's answer: %+v", ans)
 	}
-	asker := mustCore(t, testCfg(2, 3), HardState{Term: 3}, nil, 0)
+	asker := mustCore(t, testCfg(2, 3), wire.HardState{Term: 3}, nil, 0)
 	asker.Step(ans[0])
 	if rs := flush(asker).ReadStates; !slices.Equal(rs, []ReadState{{Context: 5, Dropped: true}}) {
 		t.Fatalf("asker's read states %+v", rs)
@@ -170,7 +172,7 @@ func TestReadIndexDroppedOnStepDown(t *testing.T) {
 		depose func(net *testNet)
 	}{
 		{"higher term", func(net *testNet) {
-			net.cores[0].Step(Message{Type: MsgAppResp, From: 2, To: 0, Term: 9})
+			net.cores[0].Step(wire.Message{Type: wire.MsgAppResp, From: 2, To: 0, Term: 9})
 		}},
 		{"check-quorum", func(net *testNet) {
 			for range 2 * net.cores[0].cfg.ElectionTickMin {
@@ -185,7 +187,7 @@ func TestReadIndexDroppedOnStepDown(t *testing.T) {
 			ld := net.cores[0]
 			// The leader hears nothing more but read requests: no read can
 			// be confirmed.
-			net.drop = func(m *Message) bool { return m.To == 0 && m.Type != MsgReadIndex }
+			net.drop = func(m *wire.Message) bool { return m.To == 0 && m.Type != wire.MsgReadIndex }
 			ld.ReadIndex(1)
 			net.cores[1].ReadIndex(2)
 			net.settle()
@@ -201,7 +203,7 @@ func TestReadIndexDroppedOnStepDown(t *testing.T) {
 			if !slices.Equal(rd.ReadStates, []ReadState{{Context: 1, Dropped: true}}) {
 				t.Fatalf("deposed leader's read states %+v", rd.ReadStates)
 			}
-			ans := msgsOf(rd.Messages, MsgReadIndexResp)
+			ans := msgsOf(rd.Messages, wire.MsgReadIndexResp)
 			if len(ans) != 1 || ans[0].To != 1 || !ans[0].Reject || ans[0].Context != 2 {
 				t.Fatalf("deposed leader's answers %+v", ans)
 			}
@@ -224,7 +226,7 @@ func TestReadIndexMinorityLeaderNoStaleRead(t *testing.T) {
 				s := newSimClusterWith(t, 5, seed, func(c *Config) { c.CheckQuorum = checkQuorum })
 				s.one("a", 5)
 				old := s.waitLeader(100)
-				s.partition([]NodeID{old, (old + 1) % 5}, []NodeID{(old + 2) % 5, (old + 3) % 5, (old + 4) % 5})
+				s.partition([]wire.NodeID{old, (old + 1) % 5}, []wire.NodeID{(old + 2) % 5, (old + 3) % 5, (old + 4) % 5})
 				before := s.read(old)
 				s.runUntil(200, "majority elects a new leader", func() bool {
 					l2, ok := s.leader()
@@ -263,7 +265,7 @@ func TestReadIndexMinorityLeaderNoStaleRead(t *testing.T) {
 }
 
 func TestReadIndexSingleNode(t *testing.T) {
-	c := mustCore(t, testCfg(0, 1), HardState{Term: 1, Vote: 0}, logOf(1, 1), 0)
+	c := mustCore(t, testCfg(0, 1), wire.HardState{Term: 1, Vote: 0}, logOf(1, 1), 0)
 	if err := c.ReadIndex(1); !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("ReadIndex on a follower without leader: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/raftkv/raftkv/raft/quorum"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // ReadIndex starts a linearizable read registered under ctx, which must be
@@ -15,8 +16,8 @@ func (c *Core) ReadIndex(ctx uint64) error {
 	switch {
 	case c.role == Leader:
 		c.startRead(c.id, ctx)
-	case c.lead != None:
-		c.send(Message{Type: MsgReadIndex, To: c.lead, Context: ctx})
+	case c.lead != wire.None:
+		c.send(wire.Message{Type: wire.MsgReadIndex, To: c.lead, Context: ctx})
 	default:
 		return ErrNoLeader
 	}
@@ -28,7 +29,7 @@ func (c *Core) committedInTerm() bool {
 	return t == c.term
 }
 
-func (c *Core) startRead(from NodeID, ctx uint64) {
+func (c *Core) startRead(from wire.NodeID, ctx uint64) {
 	req := readReq{from: from, ctx: ctx}
 	if !c.committedInTerm() {
 		// Until our no-op commits we do not know the true commit index.
@@ -59,14 +60,14 @@ func (c *Core) deliverRead(req readReq) {
 		c.readStates = append(c.readStates, ReadState{Context: req.ctx, Index: req.index})
 		return
 	}
-	c.send(Message{Type: MsgReadIndexResp, To: req.from, Context: req.ctx, Index: req.index})
+	c.send(wire.Message{Type: wire.MsgReadIndexResp, To: req.from, Context: req.ctx, Index: req.index})
 }
 
 // releaseReads delivers every read whose heartbeat round a quorum has
 // acknowledged: those peers still followed us after the read arrived, so
 // no other leader could have committed anything we do not know of.
 func (c *Core) releaseReads() {
-	confirmed := quorum.Index(c.voters, func(id NodeID) uint64 {
+	confirmed := quorum.Index(c.voters, func(id wire.NodeID) uint64 {
 		if id == c.id {
 			return math.MaxUint64
 		}
@@ -106,7 +107,7 @@ func (c *Core) dropReads() {
 		if req.from == c.id {
 			c.readStates = append(c.readStates, ReadState{Context: req.ctx, Dropped: true})
 		} else {
-			c.send(Message{Type: MsgReadIndexResp, To: req.from, Context: req.ctx, Reject: true})
+			c.send(wire.Message{Type: wire.MsgReadIndexResp, To: req.from, Context: req.ctx, Reject: true})
 		}
 	}
 	c.readQueue = nil
@@ -120,11 +121,11 @@ func (c *Core) dropReads() {
 // a leadership transfer sent MsgTimeoutNow: the election it triggers ignores
 // followers' leases, even if it starts after the transfer was given up.
 func (c *Core) LeaseRead() (index uint64, ok bool) {
-	if c.role != Leader || c.cfg.LeaseTicks <= 0 || c.transferee != None || c.leaseRevoked || !c.committedInTerm() {
+	if c.role != Leader || c.cfg.LeaseTicks <= 0 || c.transferee != wire.None || c.leaseRevoked || !c.committedInTerm() {
 		return 0, false
 	}
 	if !c.soleVoter() {
-		since := quorum.Index(c.voters, func(id NodeID) uint64 {
+		since := quorum.Index(c.voters, func(id wire.NodeID) uint64 {
 			if id == c.id {
 				return c.ticks
 			}
@@ -139,10 +140,10 @@ func (c *Core) LeaseRead() (index uint64, ok bool) {
 
 // bestTransferee is the voter with the longest matching log, the one that
 // can take over soonest; None when this node is the only voter.
-func (c *Core) bestTransferee() NodeID {
-	best := None
+func (c *Core) bestTransferee() wire.NodeID {
+	best := wire.None
 	for _, id := range c.voters {
-		if id != c.id && (best == None || c.prs[id].match > c.prs[best].match) {
+		if id != c.id && (best == wire.None || c.prs[id].match > c.prs[best].match) {
 			best = id
 		}
 	}
@@ -150,25 +151,25 @@ func (c *Core) bestTransferee() NodeID {
 }
 
 // Transferee is the target of the leadership transfer under way, or None.
-func (c *Core) Transferee() NodeID { return c.transferee }
+func (c *Core) Transferee() wire.NodeID { return c.transferee }
 
 // sendTimeoutNow tells `to` to campaign at once. Its election ignores the
 // voters' leases, and the message may arrive late, after this leader gave
 // the transfer up: from here on in this term, no lease is trusted.
-func (c *Core) sendTimeoutNow(to NodeID) {
+func (c *Core) sendTimeoutNow(to wire.NodeID) {
 	c.leaseRevoked = true
-	c.send(Message{Type: MsgTimeoutNow, To: to})
+	c.send(wire.Message{Type: wire.MsgTimeoutNow, To: to})
 }
 
 // TransferLeader asks the leader to hand leadership to `to` (to None: to
 // the most up-to-date follower): it brings
 // `to` up to date, then tells it to campaign at once. Proposals are
 // refused meanwhile; the transfer is abandoned after an election timeout.
-func (c *Core) TransferLeader(to NodeID) error {
+func (c *Core) TransferLeader(to wire.NodeID) error {
 	if c.role != Leader {
 		return &NotLeaderError{Leader: c.lead}
 	}
-	if to == None {
+	if to == wire.None {
 		to = c.bestTransferee()
 	}
 	if to == c.id || !c.members.IsVoter(to) {

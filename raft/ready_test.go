@@ -4,24 +4,26 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // HardState is handed out only when term or vote change; commit and
 // leadership changes do not cost an fsync of the hard state.
 func TestReadyHardStateOnlyOnChange(t *testing.T) {
-	c := mustCore(t, testCfg(1, 3), HardState{Term: 1, Vote: None}, nil, 0)
+	c := mustCore(t, testCfg(1, 3), wire.HardState{Term: 1, Vote: wire.None}, nil, 0)
 	steps := []struct {
 		name string
-		msg  Message
-		want *HardState
+		msg  wire.Message
+		want *wire.HardState
 	}{
-		{"heartbeat names a leader", Message{Type: MsgHeartbeat, From: 0, Term: 1}, nil},
-		{"append and commit", Message{Type: MsgApp, From: 0, Term: 1, Entries: []Entry{{Index: 1, Term: 1}}, Commit: 1}, nil},
-		{"same-term heartbeat", Message{Type: MsgHeartbeat, From: 0, Term: 1, Commit: 1}, nil},
-		{"vote in a new term", Message{Type: MsgVote, From: 2, Term: 2, Index: 1, LogTerm: 1}, &HardState{Term: 2, Vote: 2}},
-		{"repeated vote", Message{Type: MsgVote, From: 2, Term: 2, Index: 1, LogTerm: 1}, nil},
-		{"newer leader", Message{Type: MsgApp, From: 0, Term: 3, Index: 1, LogTerm: 1}, &HardState{Term: 3, Vote: None}},
-		{"stale message", Message{Type: MsgApp, From: 2, Term: 2}, nil},
+		{"heartbeat names a leader", wire.Message{Type: wire.MsgHeartbeat, From: 0, Term: 1}, nil},
+		{"append and commit", wire.Message{Type: wire.MsgApp, From: 0, Term: 1, Entries: []wire.Entry{{Index: 1, Term: 1}}, Commit: 1}, nil},
+		{"same-term heartbeat", wire.Message{Type: wire.MsgHeartbeat, From: 0, Term: 1, Commit: 1}, nil},
+		{"vote in a new term", wire.Message{Type: wire.MsgVote, From: 2, Term: 2, Index: 1, LogTerm: 1}, &wire.HardState{Term: 2, Vote: 2}},
+		{"repeated vote", wire.Message{Type: wire.MsgVote, From: 2, Term: 2, Index: 1, LogTerm: 1}, nil},
+		{"newer leader", wire.Message{Type: wire.MsgApp, From: 0, Term: 3, Index: 1, LogTerm: 1}, &wire.HardState{Term: 3, Vote: wire.None}},
+		{"stale message", wire.Message{Type: wire.MsgApp, From: 2, Term: 2}, nil},
 	}
 	for _, st := range steps {
 		m := st.msg
@@ -41,7 +43,7 @@ func TestReadySoftState(t *testing.T) {
 	c := net.cores[1]
 	c.campaign(false)
 	rd := c.Ready()
-	if rd.SoftState == nil || *rd.SoftState != (SoftState{Lead: None, Role: Candidate, Elections: 1, ElectionCause: CauseTimeout}) {
+	if rd.SoftState == nil || *rd.SoftState != (SoftState{Lead: wire.None, Role: Candidate, Elections: 1, ElectionCause: CauseTimeout}) {
 		t.Fatalf("SoftState %+v, want candidate", rd.SoftState)
 	}
 	c.Advance(rd)
@@ -53,7 +55,7 @@ func TestReadySoftState(t *testing.T) {
 	if c.role != Leader {
 		t.Fatalf("node 1 is %v after its election", c.role)
 	}
-	c.Step(Message{Type: MsgVoteResp, From: 0, To: 1, Term: 1}) // a late grant changes nothing
+	c.Step(wire.Message{Type: wire.MsgVoteResp, From: 0, To: 1, Term: 1}) // a late grant changes nothing
 	if rd := c.Ready(); rd.SoftState != nil || c.role != Leader {
 		t.Fatalf("after the election: %v, SoftState %+v", c.role, rd.SoftState)
 	}
@@ -65,9 +67,9 @@ func TestReadySoftState(t *testing.T) {
 // Entries are handed out for persistence exactly once, and a follower's
 // overwritten suffix is handed out again with the new entries.
 func TestReadyEntriesHandedOutOnce(t *testing.T) {
-	ld := mustCore(t, testCfg(0, 1), HardState{Term: 1, Vote: 0}, nil, 0)
+	ld := mustCore(t, testCfg(0, 1), wire.HardState{Term: 1, Vote: 0}, nil, 0)
 	makeLeader(ld)
-	if rd := flush(ld); len(rd.Entries) != 1 || rd.Entries[0].Type != EntryNoop {
+	if rd := flush(ld); len(rd.Entries) != 1 || rd.Entries[0].Type != wire.EntryNoop {
 		t.Fatalf("leader's first Ready entries %+v, want its no-op", rd.Entries)
 	}
 	ld.Propose([]byte("a"))
@@ -82,9 +84,9 @@ func TestReadyEntriesHandedOutOnce(t *testing.T) {
 		}
 	}
 
-	f := mustCore(t, testCfg(1, 3), HardState{Term: 2}, logOf(1, 1, 1), 1)
-	f.Step(Message{Type: MsgApp, From: 0, To: 1, Term: 2, Index: 1, LogTerm: 1,
-		Entries: []Entry{{Index: 2, Term: 2}, {Index: 3, Term: 2}, {Index: 4, Term: 2}}})
+	f := mustCore(t, testCfg(1, 3), wire.HardState{Term: 2}, logOf(1, 1, 1), 1)
+	f.Step(wire.Message{Type: wire.MsgApp, From: 0, To: 1, Term: 2, Index: 1, LogTerm: 1,
+		Entries: []wire.Entry{{Index: 2, Term: 2}, {Index: 3, Term: 2}, {Index: 4, Term: 2}}})
 	rd = flush(f)
 	if got := indexes(rd.Entries); !slices.Equal(got, []uint64{2, 3, 4}) || rd.Entries[0].Term != 2 {
 		t.Fatalf("overwritten suffix handed out as %+v, want 2-4 of term 2", rd.Entries)
@@ -94,7 +96,7 @@ func TestReadyEntriesHandedOutOnce(t *testing.T) {
 	}
 }
 
-func indexes(ents []Entry) []uint64 {
+func indexes(ents []wire.Entry) []uint64 {
 	var out []uint64
 	for _, e := range ents {
 		out = append(out, e.Index)
@@ -126,7 +128,7 @@ func TestReadyCommittedEntriesExactlyOnce(t *testing.T) {
 	net.settle()
 	last := ld.LastIndex()
 	for id := range net.cores {
-		got := indexes(net.committed[NodeID(id)])
+		got := indexes(net.committed[wire.NodeID(id)])
 		if uint64(len(got)) != last {
 			t.Fatalf("node %d applied %d entries, want %d", id, len(got), last)
 		}
@@ -150,7 +152,7 @@ func TestLeaderCountsItselfOnlyAfterAdvance(t *testing.T) {
 	if len(rd.Entries) != 1 {
 		t.Fatalf("entries %+v", rd.Entries)
 	}
-	apps := msgsOf(rd.Messages, MsgApp)
+	apps := msgsOf(rd.Messages, wire.MsgApp)
 	for _, m := range apps {
 		if !m.SafeBeforePersist() {
 			t.Fatal("the leader's appends must be allowed out before its own fsync")
@@ -177,15 +179,5 @@ func TestLeaderCountsItselfOnlyAfterAdvance(t *testing.T) {
 	ld.Advance(rd)
 	if ld.Committed() != 2 {
 		t.Fatalf("committed %d once the leader's entry is durable, want 2", ld.Committed())
-	}
-}
-
-func TestSafeBeforePersist(t *testing.T) {
-	safe := map[MessageType]bool{MsgApp: true, MsgHeartbeat: true, MsgReadIndex: true, MsgReadIndexResp: true}
-	for typ := MessageType(1); typ < msgTypeEnd; typ++ {
-		m := Message{Type: typ}
-		if m.SafeBeforePersist() != safe[typ] {
-			t.Errorf("%v: SafeBeforePersist = %v", typ, !safe[typ])
-		}
 	}
 }

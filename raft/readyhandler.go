@@ -1,5 +1,7 @@
 package raft
 
+import "github.com/raftkv/raftkv/raft/wire"
+
 // readyIO is everything handling one Ready does outside the core. The
 // driver's implementation (driverIO) wraps Storage, Transport and the
 // applier's channel; the seeded simulation's writes to its simulated disk,
@@ -7,10 +9,10 @@ package raft
 // implementation only carries each step out.
 type readyIO interface {
 	// send hands messages other than MsgSnap to the network.
-	send(msgs []Message)
+	send(msgs []wire.Message)
 	// sendSnapshot starts sending the snapshot a MsgSnap names; false
 	// when it could not start (the core is then told it failed).
-	sendSnapshot(m Message) bool
+	sendSnapshot(m wire.Message) bool
 	// resetLog drops the whole stored log: the received snapshot snap
 	// replaces it.
 	resetLog(snap SnapshotInfo) error
@@ -18,9 +20,9 @@ type readyIO interface {
 	// conf, in log order with the entries handed to apply.
 	restore(snap SnapshotInfo, conf Membership) error
 	// save makes hs (when non-nil) and ents durable before it returns.
-	save(hs *HardState, ents []Entry) error
+	save(hs *wire.HardState, ents []wire.Entry) error
 	// apply hands committed entries to the state machine, in order.
-	apply(ents []Entry) error
+	apply(ents []wire.Entry) error
 	// readStates delivers answered ReadIndex requests.
 	readStates(rss []ReadState)
 	// reached is called at each readyPoint; an error stops the handling
@@ -63,10 +65,10 @@ const (
 // On an error nothing after the failing step is done and rd is not
 // advanced: the node must stop.
 func processReady(c *Core, rd Ready, io readyIO) error {
-	var later, now []Message
-	var unsent []NodeID // snapshots that could not start
+	var later, now []wire.Message
+	var unsent []wire.NodeID // snapshots that could not start
 	for _, m := range rd.Messages {
-		if m.Type == MsgSnap {
+		if m.Type == wire.MsgSnap {
 			if !io.sendSnapshot(m) {
 				unsent = append(unsent, m.To)
 			}

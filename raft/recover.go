@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // recoverState reconciles what survived a crash in three places, the log,
@@ -85,7 +86,7 @@ func (n *Node) recoverState() (InitialState, error) {
 
 // logStaleAt reports whether the log cannot continue from the state
 // machine's applied entry: it ends before it, or holds another term there.
-func logStaleAt(ents []Entry, applied, appliedTerm uint64) bool {
+func logStaleAt(ents []wire.Entry, applied, appliedTerm uint64) bool {
 	if applied == 0 || len(ents) == 0 {
 		return false
 	}

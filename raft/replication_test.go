@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Appends lost on the wire are resent after a heartbeat shows the follower
@@ -18,7 +20,7 @@ func TestLostAppendsRetriedOnHeartbeat(t *testing.T) {
 			if !ld.prs[1].replicating || !ld.prs[2].replicating {
 				t.Fatal("followers not streaming after the election")
 			}
-			net.drop = func(m *Message) bool { return m.Type == MsgApp && len(m.Entries) > 0 }
+			net.drop = func(m *wire.Message) bool { return m.Type == wire.MsgApp && len(m.Entries) > 0 }
 			for i := range n {
 				if _, _, err := ld.Propose(fmt.Appendf(nil, "x%d", i)); err != nil {
 					t.Fatal(err)
@@ -47,7 +49,7 @@ func TestReplicationFlowControl(t *testing.T) {
 	ld := net.cores[0]
 	count := func() int {
 		rd := flush(ld)
-		return len(msgsOf(rd.Messages, MsgApp)) // to both followers
+		return len(msgsOf(rd.Messages, wire.MsgApp)) // to both followers
 	}
 	for range 10 {
 		ld.Propose([]byte("x"))
@@ -56,24 +58,24 @@ func TestReplicationFlowControl(t *testing.T) {
 		t.Fatalf("%d appends in flight to 2 streaming followers, want 2x3", got)
 	}
 	// A heartbeat answer frees one slot so lost appends cannot wedge it.
-	ld.Step(Message{Type: MsgHeartbeatResp, From: 1, To: 0, Term: ld.term})
+	ld.Step(wire.Message{Type: wire.MsgHeartbeatResp, From: 1, To: 0, Term: ld.term})
 	if got := count(); got != 1 {
 		t.Fatalf("%d appends after a heartbeat answer, want 1", got)
 	}
 	// An acknowledgement frees the slots up to it; the next append carries
 	// everything not yet sent.
-	ld.Step(Message{Type: MsgAppResp, From: 2, To: 0, Term: ld.term, Index: 3})
+	ld.Step(wire.Message{Type: wire.MsgAppResp, From: 2, To: 0, Term: ld.term, Index: 3})
 	rd := flush(ld)
-	if apps := msgsOf(rd.Messages, MsgApp); len(apps) != 1 || apps[0].To != 2 || apps[0].Index != 4 ||
+	if apps := msgsOf(rd.Messages, wire.MsgApp); len(apps) != 1 || apps[0].To != 2 || apps[0].Index != 4 ||
 		len(apps[0].Entries) != 7 || apps[0].Commit != 3 {
 		t.Fatalf("after an ack of 2 entries: %+v, want one append of 5..11 to node 2", apps)
 	}
 	// A rejection sends the follower back to probing: one at a time.
-	ld.Step(Message{Type: MsgAppResp, From: 2, To: 0, Term: ld.term, Index: 3, Reject: true, RejectHint: 3, LogTerm: ld.term})
+	ld.Step(wire.Message{Type: wire.MsgAppResp, From: 2, To: 0, Term: ld.term, Index: 3, Reject: true, RejectHint: 3, LogTerm: ld.term})
 	if got := count(); got != 0 {
 		t.Fatalf("stale rejection (index %d <= match) changed the window: %d appends", 3, got)
 	}
-	ld.Step(Message{Type: MsgAppResp, From: 2, To: 0, Term: ld.term, Index: 8, Reject: true, RejectHint: 5, LogTerm: ld.term})
+	ld.Step(wire.Message{Type: wire.MsgAppResp, From: 2, To: 0, Term: ld.term, Index: 8, Reject: true, RejectHint: 5, LogTerm: ld.term})
 	if got := count(); got != 1 || ld.prs[2].replicating {
 		t.Fatalf("after a rejection: %d appends, replicating=%v; want 1 probe", got, ld.prs[2].replicating)
 	}
@@ -93,7 +95,7 @@ func TestBatchLimits(t *testing.T) {
 	ld.Propose(big, big, []byte("a"), []byte("b"))
 	net.settle()
 	for _, m := range net.delivered {
-		if m.Type != MsgApp || len(m.Entries) < 2 {
+		if m.Type != wire.MsgApp || len(m.Entries) < 2 {
 			continue
 		}
 		size := 0
@@ -107,14 +109,14 @@ func TestBatchLimits(t *testing.T) {
 	// Every node applied 1..5, in order, in batches of at most 3.
 	for id := range net.cores {
 		var idx []uint64
-		for _, e := range net.committed[NodeID(id)] {
+		for _, e := range net.committed[wire.NodeID(id)] {
 			idx = append(idx, e.Index)
 		}
 		if !slices.Equal(idx, []uint64{1, 2, 3, 4, 5}) {
 			t.Fatalf("node %d applied %v", id, idx)
 		}
 	}
-	c := mustCore(t, func() Config { c := testCfg(0, 1); c.MaxApplyEntries = 3; return c }(), HardState{Term: 1, Vote: 0}, logOf(1, 1, 1, 1, 1, 1, 1), 0)
+	c := mustCore(t, func() Config { c := testCfg(0, 1); c.MaxApplyEntries = 3; return c }(), wire.HardState{Term: 1, Vote: 0}, logOf(1, 1, 1, 1, 1, 1, 1), 0)
 	makeLeader(c)
 	var sizes []int
 	for c.HasReady() {
@@ -134,7 +136,7 @@ func BenchmarkProposeLongLog(b *testing.B) {
 			for i := range terms {
 				terms[i] = 1
 			}
-			c := mustCore(b, testCfg(0, 1), HardState{Term: 1, Vote: 0}, logOf(terms...), uint64(n))
+			c := mustCore(b, testCfg(0, 1), wire.HardState{Term: 1, Vote: 0}, logOf(terms...), uint64(n))
 			makeLeader(c)
 			flush(c)
 			data := []byte("payload")

@@ -3,6 +3,8 @@ package raft
 import (
 	"fmt"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // The scenarios below follow the classic Raft test suites (the MIT 6.824
@@ -99,12 +101,12 @@ func TestSimManyElections(t *testing.T) {
 			// Disconnect three nodes at random: four remain, a majority.
 			out := s.rng.Perm(7)[:3]
 			for _, id := range out {
-				s.disconnect(NodeID(id))
+				s.disconnect(wire.NodeID(id))
 			}
 			s.waitLeader(200)
 			s.one(fmt.Sprintf("during %v", out), 4)
 			for _, id := range out {
-				s.connect(NodeID(id))
+				s.connect(wire.NodeID(id))
 			}
 		}
 		s.waitLeader(200)
@@ -152,7 +154,7 @@ func TestSimFailNoAgree(t *testing.T) {
 		s := newSimCluster(t, 5, seed)
 		s.one("10", 5)
 		l := s.waitLeader(100)
-		for i := NodeID(1); i <= 3; i++ {
+		for i := wire.NodeID(1); i <= 3; i++ {
 			s.disconnect((l + i) % 5)
 		}
 		idx, _, err := s.nodes[l].core.Propose([]byte("20"))
@@ -249,7 +251,7 @@ func TestSimBackup(t *testing.T) {
 		l1 := s.waitLeader(100)
 		// The leader and one follower are cut off; the leader piles up 50
 		// entries that cannot commit.
-		for i := NodeID(2); i <= 4; i++ {
+		for i := wire.NodeID(2); i <= 4; i++ {
 			s.disconnect((l1 + i) % 5)
 		}
 		for i := range 50 {
@@ -260,7 +262,7 @@ func TestSimBackup(t *testing.T) {
 		// The other three elect a leader and commit 50.
 		s.disconnect(l1)
 		s.disconnect((l1 + 1) % 5)
-		for i := NodeID(2); i <= 4; i++ {
+		for i := wire.NodeID(2); i <= 4; i++ {
 			s.connect((l1 + i) % 5)
 		}
 		for i := range 50 {
@@ -322,7 +324,7 @@ func TestSimCount(t *testing.T) {
 
 		const n = 20
 		msgs, start := s.msgCount, s.steps
-		data := s.msgTypes[MsgApp] + s.msgTypes[MsgAppResp]
+		data := s.msgTypes[wire.MsgApp] + s.msgTypes[wire.MsgAppResp]
 		for i := range n {
 			s.one(fmt.Sprintf("c%d", i), 3)
 		}
@@ -333,7 +335,7 @@ func TestSimCount(t *testing.T) {
 		// notice and their answers (8); one more empty append and answer
 		// when a heartbeat answer overtakes the entry's (12). Heartbeats
 		// come on top: a round (4 messages) every other step.
-		data = s.msgTypes[MsgApp] + s.msgTypes[MsgAppResp] - data
+		data = s.msgTypes[wire.MsgApp] + s.msgTypes[wire.MsgAppResp] - data
 		total := s.msgCount - msgs
 		if data > 12*n || total > 20*n {
 			s.fatalf("%d messages (%d appends and answers) for %d agreements over %d steps", total, data, n, s.steps-start)
@@ -357,11 +359,11 @@ func TestSimCount(t *testing.T) {
 		// Idle: heartbeats and their answers only.
 		s.run(5)
 		msgs = s.msgCount
-		hb := s.msgTypes[MsgHeartbeat]
+		hb := s.msgTypes[wire.MsgHeartbeat]
 		const idle = 100
 		s.run(idle)
 		want := idle / s.cfg(l).HeartbeatTick * 2 * 2
-		if total, beats := s.msgCount-msgs, s.msgTypes[MsgHeartbeat]-hb; total > want+4 || 2*beats < total-4 {
+		if total, beats := s.msgCount-msgs, s.msgTypes[wire.MsgHeartbeat]-hb; total > want+4 || 2*beats < total-4 {
 			s.fatalf("idle for %d steps: %d messages (%d heartbeats), want about %d", idle, total, beats, want)
 		}
 	})
@@ -373,7 +375,7 @@ func TestSimPersist1(t *testing.T) {
 	forSeeds(t, 5, func(t *testing.T, seed uint64) {
 		s := newSimCluster(t, 3, seed)
 		s.one("11", 3)
-		before := map[NodeID]HardState{}
+		before := map[wire.NodeID]wire.HardState{}
 		for _, id := range s.ids {
 			before[id] = s.nodes[id].core.hardState()
 			s.crash(id)
@@ -483,7 +485,7 @@ func TestSimFigure8(t *testing.T) {
 				up--
 			}
 			if up < 3 {
-				if id := NodeID(s.rng.IntN(5)); !s.nodes[id].up {
+				if id := wire.NodeID(s.rng.IntN(5)); !s.nodes[id].up {
 					s.start(id)
 					up++
 				}
@@ -549,7 +551,7 @@ func TestSimFigure8Unreliable(t *testing.T) {
 				up--
 			}
 			if up < 3 {
-				if id := NodeID(s.rng.IntN(5)); s.disc[id] {
+				if id := wire.NodeID(s.rng.IntN(5)); s.disc[id] {
 					s.connect(id)
 					up++
 				}

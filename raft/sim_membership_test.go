@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // confAt is the membership the commit record says holds at index: the
 // latest committed configuration entry at or before it, or the bootstrap.
 func (s *simCluster) confAt(index uint64) Membership {
 	for i := min(index, uint64(len(s.commits))); i > 0; i-- {
-		if e := s.commits[i-1]; e.Type == EntryConfChange {
+		if e := s.commits[i-1]; e.Type == wire.EntryConfChange {
 			m, err := DecodeMembership(e.Data)
 			if err != nil {
 				s.fatalf("committed configuration %d: %v", i, err)
@@ -28,9 +30,9 @@ func (s *simCluster) confAt(index uint64) Membership {
 // newSimGrowCluster is a simulation of voters bootstrapped nodes plus
 // spare ones that start empty, waiting to be added.
 func newSimGrowCluster(t testing.TB, voters, spares int, seed uint64, adjust func(*Config)) *simCluster {
-	ids := make([]NodeID, voters)
+	ids := make([]wire.NodeID, voters)
 	for i := range ids {
-		ids[i] = NodeID(i)
+		ids[i] = wire.NodeID(i)
 	}
 	s := newSimClusterWith(t, voters, seed, func(c *Config) {
 		c.Peers = nil
@@ -48,7 +50,7 @@ func newSimGrowCluster(t testing.TB, voters, spares int, seed uint64, adjust fun
 		s.start(id)
 	}
 	for i := range spares {
-		id := NodeID(voters + i)
+		id := wire.NodeID(voters + i)
 		s.ids = append(s.ids, id)
 		s.nodes = append(s.nodes, &simNode{joined: true, incarn: 1})
 		s.start(id)
@@ -101,7 +103,7 @@ func (s *simCluster) membershipFault() {
 // it is added back, as an operator would (its old data says it was
 // removed). It refuses while any live node still counts it as a member:
 // the removal might not be final yet.
-func (s *simCluster) wipeIfOut(id NodeID) bool {
+func (s *simCluster) wipeIfOut(id wire.NodeID) bool {
 	if s.confAt(uint64(len(s.commits))).Contains(id) {
 		return false
 	}
@@ -126,7 +128,7 @@ func (s *simCluster) wipeIfOut(id NodeID) bool {
 // committed configuration records, and one at a time (the next waits until
 // that one was removed), so that the cluster keeps a majority of whole
 // voters. The wiped node must then never vote or lead as that member.
-func (s *simCluster) wipeMember(id NodeID) {
+func (s *simCluster) wipeMember(id wire.NodeID) {
 	conf := s.confAt(uint64(len(s.commits)))
 	mb, ok := conf.Get(id)
 	if !ok || mb.Incarnation == 0 || mb.Incarnation != s.nodes[id].incarn || len(conf.Voters()) < 3 {
@@ -159,13 +161,13 @@ func (s *simCluster) wipeMember(id NodeID) {
 
 // wipedMember is a member of m whose recorded incarnation is not its
 // node's: one wipeMember made.
-func (s *simCluster) wipedMember(m Membership) (NodeID, bool) {
+func (s *simCluster) wipedMember(m Membership) (wire.NodeID, bool) {
 	for _, o := range m.Members {
 		if o.Incarnation != 0 && o.Incarnation != s.nodes[o.ID].incarn {
 			return o.ID, true
 		}
 	}
-	return None, false
+	return wire.None, false
 }
 
 // checkMembership holds at every step: a leader is a voter of its own
@@ -235,7 +237,7 @@ func runMembershipFaults(t *testing.T, seed uint64, steps int) (changes, wipes i
 	s.reorder = true
 	s.dropRate = 0.03 + 0.05*s.rng.Float64()
 	s.dupRate, s.delayRate, s.maxDelay = 0.02, 0.05, 8
-	randomNode := func() NodeID { return s.ids[s.rng.IntN(len(s.ids))] }
+	randomNode := func() wire.NodeID { return s.ids[s.rng.IntN(len(s.ids))] }
 	proposed := 0
 	for range steps {
 		switch r := s.rng.IntN(1000); {
@@ -288,7 +290,7 @@ func runMembershipFaults(t *testing.T, seed uint64, steps int) (changes, wipes i
 		return true
 	})
 	for _, e := range s.commits {
-		if e.Type == EntryConfChange {
+		if e.Type == wire.EntryConfChange {
 			changes++
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 var (
@@ -31,10 +33,10 @@ func testSeeds(n int) []uint64 {
 // simNode is one core plus the durable state a crash would leave behind.
 type simNode struct {
 	core       *Core
-	hard       HardState
-	stored     []Entry      // what "disk" holds: the log after the last compaction
+	hard       wire.HardState
+	stored     []wire.Entry // what "disk" holds: the log after the last compaction
 	snap       SnapshotInfo // the latest durable snapshot
-	applied    []Entry      // what the state machine applied, in order; it survives crashes
+	applied    []wire.Entry // what the state machine applied, in order; it survives crashes
 	readStates []ReadState
 	up         bool
 	joined     bool   // started empty, to join: no bootstrap membership
@@ -52,7 +54,7 @@ func (n *simNode) lastStored() uint64 {
 }
 
 // storedHas reports whether the node's disk holds entry e.
-func (n *simNode) storedHas(e Entry) bool {
+func (n *simNode) storedHas(e wire.Entry) bool {
 	if len(n.stored) == 0 || e.Index < n.stored[0].Index || e.Index > n.lastStored() {
 		return false
 	}
@@ -61,7 +63,7 @@ func (n *simNode) storedHas(e Entry) bool {
 
 // simMsg is a message on the simulated wire.
 type simMsg struct {
-	Message
+	wire.Message
 	at int // first step at which it may be delivered
 }
 
@@ -74,11 +76,11 @@ type simCluster struct {
 	seed     uint64
 	rng      *rand.Rand
 	nodes    []*simNode // indexed by NodeID
-	ids      []NodeID
+	ids      []wire.NodeID
 	wipes    int // members wiped while still members (membership simulation)
 	inflight []simMsg
-	cut      map[[2]NodeID]bool // directed links that drop everything
-	disc     map[NodeID]bool    // nodes cut off from everyone
+	cut      map[[2]wire.NodeID]bool // directed links that drop everything
+	disc     map[wire.NodeID]bool    // nodes cut off from everyone
 	// Network faults. dropRate, dupRate and delayRate are per message;
 	// a delayed message arrives 2..maxDelay steps late; reorder shuffles
 	// what arrives in one step.
@@ -89,7 +91,7 @@ type simCluster struct {
 	reorder   bool
 	// filter, when set, sees every message about to be delivered; it may
 	// edit it, and returns false to drop it.
-	filter func(m *Message) bool
+	filter func(m *wire.Message) bool
 	// midReadyCrash is the chance that a node crashes while handling a
 	// Ready: after sending the messages that may go out before the fsync,
 	// before anything of that Ready is durable. afterSaveCrash is the
@@ -100,13 +102,13 @@ type simCluster struct {
 	afterSaveCrash  float64
 	midReadyCrashes [2]int // crashes so far at sentEarly and at persisted
 
-	cfg        func(id NodeID) Config
-	leaders    map[uint64]NodeID // term -> leader, for election safety
-	commits    []Entry           // commits[i-1] is the committed entry at index i
-	commitTerm []uint64          // lowest term in which a node was seen with that index committed
+	cfg        func(id wire.NodeID) Config
+	leaders    map[uint64]wire.NodeID // term -> leader, for election safety
+	commits    []wire.Entry           // commits[i-1] is the committed entry at index i
+	commitTerm []uint64               // lowest term in which a node was seen with that index committed
 	steps      int
 	msgCount   int
-	msgTypes   [msgTypeEnd]int
+	msgTypes   [wire.MsgTypeEnd]int
 	reads      map[uint64]*simRead // ReadIndex calls by context
 	readSeq    uint64
 	leaseReads int // lease reads served
@@ -118,13 +120,13 @@ type simCluster struct {
 // simRead is a ReadIndex call whose answer the harness checks: a
 // confirmed read must not miss any entry committed before it was issued.
 type simRead struct {
-	node     NodeID
+	node     wire.NodeID
 	minIndex uint64 // entries known committed anywhere when the read was issued
 	answered bool
 }
 
-func defaultSimConfig(ids []NodeID, seed uint64) func(NodeID) Config {
-	return func(id NodeID) Config {
+func defaultSimConfig(ids []wire.NodeID, seed uint64) func(wire.NodeID) Config {
+	return func(id wire.NodeID) Config {
 		return Config{ID: id, Peers: ids, ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 2,
 			PreVote: true, CheckQuorum: true, LeaseTicks: 8, MaxInflight: 8, MaxMsgBytes: 4096, Seed: seed}
 	}
@@ -136,15 +138,15 @@ func newSimCluster(t testing.TB, n int, seed uint64) *simCluster {
 
 // newSimClusterWith lets a test adjust the default configuration.
 func newSimClusterWith(t testing.TB, n int, seed uint64, adjust func(*Config)) *simCluster {
-	ids := make([]NodeID, n)
+	ids := make([]wire.NodeID, n)
 	for i := range ids {
-		ids[i] = NodeID(i)
+		ids[i] = wire.NodeID(i)
 	}
 	s := &simCluster{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), nodes: make([]*simNode, n),
-		ids: ids, cut: map[[2]NodeID]bool{}, disc: map[NodeID]bool{}, leaders: map[uint64]NodeID{},
+		ids: ids, cut: map[[2]wire.NodeID]bool{}, disc: map[wire.NodeID]bool{}, leaders: map[uint64]wire.NodeID{},
 		reads: map[uint64]*simRead{}, dupReads: map[uint64]bool{}}
 	base := defaultSimConfig(ids, seed)
-	s.cfg = func(id NodeID) Config {
+	s.cfg = func(id wire.NodeID) Config {
 		c := base(id)
 		if adjust != nil {
 			adjust(&c)
@@ -170,7 +172,7 @@ func (s *simCluster) fatalf(format string, args ...any) {
 }
 
 // start (re)starts a node from its durable state, as after a crash.
-func (s *simCluster) start(id NodeID) {
+func (s *simCluster) start(id wire.NodeID) {
 	n := s.nodes[id]
 	applied := uint64(0)
 	if len(n.applied) > 0 {
@@ -195,7 +197,7 @@ func (s *simCluster) start(id NodeID) {
 
 // crash stops a node; what it had not persisted (nothing, between steps:
 // process persists every Ready) is lost with its volatile state.
-func (s *simCluster) crash(id NodeID) {
+func (s *simCluster) crash(id wire.NodeID) {
 	s.nodes[id].up = false
 	s.nodes[id].core = nil
 }
@@ -209,23 +211,23 @@ func (s *simCluster) restartAll() {
 }
 
 // isolate cuts every link to and from id.
-func (s *simCluster) isolate(id NodeID) {
+func (s *simCluster) isolate(id wire.NodeID) {
 	for _, o := range s.ids {
 		if o != id {
-			s.cut[[2]NodeID{id, o}] = true
-			s.cut[[2]NodeID{o, id}] = true
+			s.cut[[2]wire.NodeID{id, o}] = true
+			s.cut[[2]wire.NodeID{o, id}] = true
 		}
 	}
 }
 
 // disconnect and connect model the Raft lab's network: a disconnected node
 // neither sends nor receives. They are independent of cut links.
-func (s *simCluster) disconnect(id NodeID) { s.disc[id] = true }
-func (s *simCluster) connect(id NodeID)    { delete(s.disc, id) }
+func (s *simCluster) disconnect(id wire.NodeID) { s.disc[id] = true }
+func (s *simCluster) connect(id wire.NodeID)    { delete(s.disc, id) }
 
 // partition cuts every link between nodes of different groups.
-func (s *simCluster) partition(groups ...[]NodeID) {
-	s.cut = map[[2]NodeID]bool{}
+func (s *simCluster) partition(groups ...[]wire.NodeID) {
+	s.cut = map[[2]wire.NodeID]bool{}
 	for i, g := range groups {
 		for j, h := range groups {
 			if i == j {
@@ -233,7 +235,7 @@ func (s *simCluster) partition(groups ...[]NodeID) {
 			}
 			for _, a := range g {
 				for _, b := range h {
-					s.cut[[2]NodeID{a, b}] = true
+					s.cut[[2]wire.NodeID{a, b}] = true
 				}
 			}
 		}
@@ -241,12 +243,12 @@ func (s *simCluster) partition(groups ...[]NodeID) {
 }
 
 func (s *simCluster) heal() {
-	s.cut = map[[2]NodeID]bool{}
-	s.disc = map[NodeID]bool{}
+	s.cut = map[[2]wire.NodeID]bool{}
+	s.disc = map[wire.NodeID]bool{}
 }
 
-func (s *simCluster) linked(from, to NodeID) bool {
-	return !s.cut[[2]NodeID{from, to}] && !s.disc[from] && !s.disc[to]
+func (s *simCluster) linked(from, to wire.NodeID) bool {
+	return !s.cut[[2]wire.NodeID{from, to}] && !s.disc[from] && !s.disc[to]
 }
 
 // process drains every node's Ready through processReady, the driver's
@@ -282,18 +284,18 @@ var errSimCrash = errors.New("simulated crash")
 // against the cluster's invariants on the way.
 type simIO struct {
 	s  *simCluster
-	id NodeID
+	id wire.NodeID
 }
 
-func (io simIO) send(msgs []Message) {
+func (io simIO) send(msgs []wire.Message) {
 	for _, m := range msgs {
 		io.s.checkDurable(io.id, m)
 		io.s.enqueue(m)
 	}
 }
 
-func (io simIO) sendSnapshot(m Message) bool {
-	io.send([]Message{m})
+func (io simIO) sendSnapshot(m wire.Message) bool {
+	io.send([]wire.Message{m})
 	return true
 }
 
@@ -324,7 +326,7 @@ func (io simIO) restore(snap SnapshotInfo, _ Membership) error {
 	return nil
 }
 
-func (io simIO) save(hs *HardState, ents []Entry) error {
+func (io simIO) save(hs *wire.HardState, ents []wire.Entry) error {
 	s, id, n := io.s, io.id, io.s.nodes[io.id]
 	if hs != nil {
 		if hs.Term < n.hard.Term {
@@ -346,7 +348,7 @@ func (io simIO) save(hs *HardState, ents []Entry) error {
 	return nil
 }
 
-func (io simIO) apply(ents []Entry) error {
+func (io simIO) apply(ents []wire.Entry) error {
 	n := io.s.nodes[io.id]
 	for _, e := range ents {
 		io.s.checkApply(io.id, e)
@@ -365,26 +367,26 @@ func (io simIO) readStates(rss []ReadState) {
 
 // checkDurable asserts that what a reply promises is on disk before the
 // reply leaves: a granted vote, an acknowledged entry, the sender's term.
-func (s *simCluster) checkDurable(id NodeID, m Message) {
+func (s *simCluster) checkDurable(id wire.NodeID, m wire.Message) {
 	n := s.nodes[id]
-	if m.SafeBeforePersist() || m.Type == MsgPreVoteResp || m.Type == MsgPreVote {
+	if m.SafeBeforePersist() || m.Type == wire.MsgPreVoteResp || m.Type == wire.MsgPreVote {
 		return // pre-vote messages carry a term the sender has not entered
 	}
 	if m.Term > n.hard.Term {
 		s.fatalf("node %d sent %v with term %d before persisting it (persisted %d)", id, m.Type, m.Term, n.hard.Term)
 	}
 	switch {
-	case m.Type == MsgVoteResp && !m.Reject:
+	case m.Type == wire.MsgVoteResp && !m.Reject:
 		// A grant for a term the node already left is harmless: the newer
 		// persisted term keeps it from voting in the old one again.
 		if n.hard.Term == m.Term && n.hard.Vote != m.To {
 			s.fatalf("node %d granted a vote to %d in term %d with persisted %+v", id, m.To, m.Term, n.hard)
 		}
-	case m.Type == MsgVote:
+	case m.Type == wire.MsgVote:
 		if n.hard.Term == m.Term && n.hard.Vote != id {
 			s.fatalf("node %d asked for votes in term %d without a persisted self-vote (%+v)", id, m.Term, n.hard)
 		}
-	case m.Type == MsgAppResp && !m.Reject && m.Index > 0 && m.Term == n.hard.Term:
+	case m.Type == wire.MsgAppResp && !m.Reject && m.Index > 0 && m.Term == n.hard.Term:
 		// Only within the term: an ack to an older leader may be followed,
 		// in the same batch, by a newer leader overwriting those entries;
 		// the persisted result is what a node that had stored, acked and
@@ -395,14 +397,14 @@ func (s *simCluster) checkDurable(id NodeID, m Message) {
 	}
 }
 
-func (s *simCluster) enqueue(m Message) {
+func (s *simCluster) enqueue(m wire.Message) {
 	s.msgCount++
 	s.msgTypes[m.Type]++
 	m.Entries = slices.Clone(m.Entries)
 	copies := 1
 	if s.dupRate > 0 && s.rng.Float64() < s.dupRate {
 		copies = 2
-		if m.Type == MsgReadIndex || m.Type == MsgReadIndexResp {
+		if m.Type == wire.MsgReadIndex || m.Type == wire.MsgReadIndexResp {
 			s.dupReads[m.Context] = true // it may well be answered twice
 		}
 	}
@@ -417,7 +419,7 @@ func (s *simCluster) enqueue(m Message) {
 
 // read issues a ReadIndex on node id and returns its context, or 0 when
 // the node refused it (no leader known).
-func (s *simCluster) read(id NodeID) uint64 {
+func (s *simCluster) read(id wire.NodeID) uint64 {
 	s.readSeq++
 	ctx := s.readSeq
 	if err := s.nodes[id].core.ReadIndex(ctx); err != nil {
@@ -432,7 +434,7 @@ func (s *simCluster) read(id NodeID) uint64 {
 // checks that it misses nothing committed anywhere: in the simulation all
 // clocks tick together, so a lease shorter than the election timeout must
 // never be stale.
-func (s *simCluster) leaseRead(id NodeID) {
+func (s *simCluster) leaseRead(id wire.NodeID) {
 	if !s.nodes[id].up {
 		return
 	}
@@ -449,7 +451,7 @@ func (s *simCluster) leaseRead(id NodeID) {
 // checkRead: each read is answered at most once, on the node that issued
 // it, and a confirmed read's index covers every entry that was committed
 // when it was issued (else the read could miss an acknowledged write).
-func (s *simCluster) checkRead(id NodeID, rs ReadState) {
+func (s *simCluster) checkRead(id wire.NodeID, rs ReadState) {
 	r, ok := s.reads[rs.Context]
 	switch {
 	case !ok || r.node != id:
@@ -463,7 +465,7 @@ func (s *simCluster) checkRead(id NodeID, rs ReadState) {
 	r.answered = true
 }
 
-func (s *simCluster) checkApply(id NodeID, e Entry) {
+func (s *simCluster) checkApply(id wire.NodeID, e wire.Entry) {
 	n := s.nodes[id]
 	want := uint64(1)
 	if len(n.applied) > 0 {
@@ -491,7 +493,7 @@ func (s *simCluster) checkApply(id NodeID, e Entry) {
 // index it considers committed holds the one committed entry (recording new
 // ones), a leader is alone in its term and holds every entry committed
 // before its term.
-func (s *simCluster) checkNode(id NodeID) {
+func (s *simCluster) checkNode(id wire.NodeID) {
 	c := s.nodes[id].core
 	s.recordCommits(id)
 	if c.role != Leader {
@@ -517,7 +519,7 @@ func (s *simCluster) checkNode(id NodeID) {
 // recordCommits checks that every index node id considers committed holds
 // the one committed entry, recording those seen committed for the first
 // time.
-func (s *simCluster) recordCommits(id NodeID) {
+func (s *simCluster) recordCommits(id wire.NodeID) {
 	n := s.nodes[id]
 	c := n.core
 	l := c.log
@@ -592,14 +594,14 @@ func (s *simCluster) deliver() {
 		m := sm.Message
 		if !s.linked(m.From, m.To) || (s.dropRate > 0 && s.rng.Float64() < s.dropRate) ||
 			(s.filter != nil && !s.filter(&m)) || int(m.To) >= len(s.nodes) || !s.nodes[m.To].up {
-			if m.Type == MsgSnap {
+			if m.Type == wire.MsgSnap {
 				s.reportSnapshot(m, false) // the streamer notices and says so
 			}
 			continue
 		}
 		{
 			s.nodes[m.To].core.Step(m)
-			if m.Type == MsgSnap {
+			if m.Type == wire.MsgSnap {
 				s.reportSnapshot(m, true)
 			}
 		}
@@ -608,7 +610,7 @@ func (s *simCluster) deliver() {
 
 // reportSnapshot tells a leader how sending a snapshot went, as the
 // driver's snapshot streamer does.
-func (s *simCluster) reportSnapshot(m Message, ok bool) {
+func (s *simCluster) reportSnapshot(m wire.Message, ok bool) {
 	if from := s.nodes[m.From]; from.up {
 		from.core.ReportSnapshot(m.To, ok)
 	}
@@ -617,7 +619,7 @@ func (s *simCluster) reportSnapshot(m Message, ok bool) {
 // installSnapshot does what the applier does for Ready.Snapshot: the
 // state machine becomes the snapshot's image (every committed entry up to
 // its index). simIO.resetLog discarded the stored log before.
-func (s *simCluster) installSnapshot(id NodeID, snap SnapshotInfo) {
+func (s *simCluster) installSnapshot(id wire.NodeID, snap SnapshotInfo) {
 	n := s.nodes[id]
 	if snap.Index > uint64(len(s.commits)) {
 		s.fatalf("node %d installs a snapshot at %d, beyond anything committed (%d)", id, snap.Index, len(s.commits))
@@ -634,7 +636,7 @@ func (s *simCluster) installSnapshot(id NodeID, snap SnapshotInfo) {
 
 // takeSnapshot snapshots node id at its applied index and compacts its log
 // to keep entries behind the snapshot, as the driver does.
-func (s *simCluster) takeSnapshot(id NodeID, keep uint64) {
+func (s *simCluster) takeSnapshot(id wire.NodeID, keep uint64) {
 	n := s.nodes[id]
 	if !n.up || len(n.applied) == 0 {
 		return
@@ -700,8 +702,8 @@ func (s *simCluster) runUntil(maxSteps int, what string, cond func() bool) {
 
 // leader returns the leader with the highest term among live, connected
 // nodes.
-func (s *simCluster) leader() (NodeID, bool) {
-	best, term, ok := None, uint64(0), false
+func (s *simCluster) leader() (wire.NodeID, bool) {
+	best, term, ok := wire.None, uint64(0), false
 	for _, id := range s.ids {
 		n := s.nodes[id]
 		if n.up && !s.disc[id] && n.core.role == Leader && n.core.term >= term {
@@ -711,7 +713,7 @@ func (s *simCluster) leader() (NodeID, bool) {
 	return best, ok
 }
 
-func (s *simCluster) waitLeader(maxSteps int) NodeID {
+func (s *simCluster) waitLeader(maxSteps int) wire.NodeID {
 	s.t.Helper()
 	for range maxSteps {
 		if id, ok := s.leader(); ok {
@@ -720,7 +722,7 @@ func (s *simCluster) waitLeader(maxSteps int) NodeID {
 		s.step()
 	}
 	s.fatalf("no leader after %d steps", maxSteps)
-	return None
+	return wire.None
 }
 
 // propose proposes on the current leader and returns the index.

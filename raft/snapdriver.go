@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // applyTask is one unit of work for the applier: committed entries, or a
 // snapshot to restore in their place. One channel keeps them in log order.
 type applyTask struct {
-	ents    []Entry
+	ents    []wire.Entry
 	restore *SnapshotInfo
 	conf    Membership // the membership at restore
 }
@@ -130,7 +132,7 @@ func (n *Node) snapshotDone(t snapTaken) {
 // follower. It reports false when it cannot (a stream to that follower
 // is still running, or the file is gone): the caller then tells the core,
 // which tries again later.
-func (n *Node) sendSnapshot(m Message) bool {
+func (n *Node) sendSnapshot(m wire.Message) bool {
 	if _, busy := n.snapSenders[m.To]; busy || n.cfg.Snapshots == nil {
 		return false
 	}
@@ -146,7 +148,7 @@ func (n *Node) sendSnapshot(m Message) bool {
 	}
 	s := &snapSender{to: m.To, from: n.cfg.ID, term: m.Term, snap: SnapshotInfo{Index: m.Index, Term: m.LogTerm},
 		file: ra, close: r.Close, size: size, tr: n.cfg.Transport, log: n.logger,
-		acks: make(chan Message, 16), stop: n.stopc}
+		acks: make(chan wire.Message, 16), stop: n.stopc}
 	n.snapSenders[m.To] = s
 	n.logger.Info("sending snapshot", "to", m.To, "index", m.Index, "bytes", size)
 	n.wg.Add(1)
@@ -156,15 +158,15 @@ func (n *Node) sendSnapshot(m Message) bool {
 
 // routeSnapMessage hands snapshot stream traffic to the sender or the
 // receiver; it reports whether m was such traffic.
-func (n *Node) routeSnapMessage(m Message) bool {
+func (n *Node) routeSnapMessage(m wire.Message) bool {
 	switch m.Type {
-	case MsgSnapChunk:
+	case wire.MsgSnapChunk:
 		select {
 		case n.chunkc <- m:
 		default: // the sender resends what is dropped
 		}
 		return true
-	case MsgSnapChunkAck:
+	case wire.MsgSnapChunkAck:
 		if s, ok := n.snapSenders[m.From]; ok {
 			select {
 			case s.acks <- m:

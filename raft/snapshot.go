@@ -1,6 +1,10 @@
 package raft
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/raftkv/raftkv/raft/wire"
+)
 
 // SnapshotInfo names a snapshot by the last log entry it covers.
 type SnapshotInfo struct {
@@ -12,12 +16,12 @@ type SnapshotInfo struct {
 // snapshot (zero when none), the log entries kept after the last
 // compaction, and the state machine's applied index.
 type InitialState struct {
-	Hard     HardState
+	Hard     wire.HardState
 	Snapshot SnapshotInfo
 	// SnapshotConf is the membership recorded with Snapshot; nil when the
 	// snapshot predates membership records (the bootstrap one holds then).
 	SnapshotConf *Membership
-	Entries      []Entry
+	Entries      []wire.Entry
 	Applied      uint64
 }
 
@@ -52,20 +56,20 @@ func (c *Core) Compact(index uint64) error {
 
 // sendSnapshot asks the driver to stream the available snapshot to a
 // follower that needs entries the log no longer holds.
-func (c *Core) sendSnapshot(to NodeID, pr *progress) {
+func (c *Core) sendSnapshot(to wire.NodeID, pr *progress) {
 	if c.snap.Index == 0 || c.snap.Index < c.log.firstIndex()-1 {
 		return // nothing that covers the gap (cannot happen if Compact was obeyed)
 	}
 	pr.becomeProbe()
 	pr.pendingSnap = c.snap.Index
-	conf := Entry{Type: EntryConfChange, Index: c.snap.Index, Data: EncodeMembership(c.ConfAt(c.snap.Index))}
-	c.send(Message{Type: MsgSnap, To: to, Index: c.snap.Index, LogTerm: c.snap.Term, Entries: []Entry{conf}})
+	conf := wire.Entry{Type: wire.EntryConfChange, Index: c.snap.Index, Data: EncodeMembership(c.ConfAt(c.snap.Index))}
+	c.send(wire.Message{Type: wire.MsgSnap, To: to, Index: c.snap.Index, LogTerm: c.snap.Term, Entries: []wire.Entry{conf}})
 }
 
 // ReportSnapshot tells the leader how sending a snapshot to `to` ended.
 // On success the follower is probed just after the snapshot; on failure
 // it is probed again, which sends the snapshot anew if still needed.
-func (c *Core) ReportSnapshot(to NodeID, ok bool) {
+func (c *Core) ReportSnapshot(to wire.NodeID, ok bool) {
 	if c.role != Leader {
 		return
 	}
@@ -82,7 +86,7 @@ func (c *Core) ReportSnapshot(to NodeID, ok bool) {
 
 // handleSnapshot installs the snapshot in m on a follower. The driver
 // has received the snapshot's data before it steps m in.
-func (c *Core) handleSnapshot(m Message) {
+func (c *Core) handleSnapshot(m wire.Message) {
 	snap := SnapshotInfo{Index: m.Index, Term: m.LogTerm}
 	switch {
 	case snap.Index <= c.log.committed:
@@ -94,7 +98,7 @@ func (c *Core) handleSnapshot(m Message) {
 		c.log.restore(snap)
 		c.snap = snap
 		c.pendingRestore = &snap
-		if len(m.Entries) == 1 && m.Entries[0].Type == EntryConfChange {
+		if len(m.Entries) == 1 && m.Entries[0].Type == wire.EntryConfChange {
 			conf, err := DecodeMembership(m.Entries[0].Data)
 			if err != nil {
 				panic(fmt.Sprintf("raft: snapshot %d: %v", snap.Index, err)) // the driver checked it
@@ -102,5 +106,5 @@ func (c *Core) handleSnapshot(m Message) {
 			c.resetConfs(conf, snap.Index)
 		}
 	}
-	c.send(Message{Type: MsgAppResp, To: m.From, Index: c.log.committed})
+	c.send(wire.Message{Type: wire.MsgAppResp, To: m.From, Index: c.log.committed})
 }

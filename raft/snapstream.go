@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Snapshots travel between drivers as a stream of MsgSnapChunk messages,
@@ -29,7 +30,7 @@ const (
 
 // snapOutcome is how a stream to a follower ended.
 type snapOutcome struct {
-	to NodeID
+	to wire.NodeID
 	ok bool
 	// For the Observer: why it failed, how long it ran, the file's size.
 	err   error
@@ -39,8 +40,8 @@ type snapOutcome struct {
 
 // snapSender streams one snapshot file to one follower.
 type snapSender struct {
-	to    NodeID
-	from  NodeID
+	to    wire.NodeID
+	from  wire.NodeID
 	term  uint64
 	snap  SnapshotInfo
 	file  io.ReaderAt
@@ -49,7 +50,7 @@ type snapSender struct {
 	tr    Transport
 	log   *slog.Logger
 
-	acks chan Message // acknowledgements routed here by the driver
+	acks chan wire.Message // acknowledgements routed here by the driver
 	stop chan struct{}
 }
 
@@ -89,9 +90,9 @@ func (s *snapSender) stream() error {
 				return fmt.Errorf("read snapshot at %d: %w", sent, err)
 			}
 			data := append([]byte(nil), buf[:n]...)
-			s.tr.Send([]Message{{Type: MsgSnapChunk, From: s.from, To: s.to, Term: s.term,
+			s.tr.Send([]wire.Message{{Type: wire.MsgSnapChunk, From: s.from, To: s.to, Term: s.term,
 				Index: s.snap.Index, LogTerm: s.snap.Term, Context: uint64(sent), Commit: uint64(s.size),
-				Entries: []Entry{{Data: data}}}})
+				Entries: []wire.Entry{{Data: data}}}})
 			sent += int64(n)
 		}
 		select {
@@ -123,14 +124,14 @@ func (s *snapSender) stream() error {
 // snapReceiver assembles a snapshot file from chunks. One stream at a
 // time: a chunk at offset 0 of another snapshot starts over.
 type snapReceiver struct {
-	id    NodeID
+	id    wire.NodeID
 	store *logs.SnapshotStore
 	tr    Transport
 	log   *slog.Logger
 
 	// Owned by the receiving goroutine.
 	w        *logs.RawWriter
-	from     NodeID
+	from     wire.NodeID
 	term     uint64
 	snap     SnapshotInfo
 	next     int64
@@ -139,7 +140,7 @@ type snapReceiver struct {
 
 // receive handles one chunk. It returns the MsgSnap to step into the core
 // once a whole file is in and verified.
-func (r *snapReceiver) receive(m Message) (Message, bool) {
+func (r *snapReceiver) receive(m wire.Message) (wire.Message, bool) {
 	snap := SnapshotInfo{Index: m.Index, Term: m.LogTerm}
 	off := int64(m.Context)
 	if r.w != nil && (snap != r.snap || m.From != r.from) && off == 0 {
@@ -148,53 +149,53 @@ func (r *snapReceiver) receive(m Message) (Message, bool) {
 	if r.w == nil {
 		if off != 0 {
 			r.ack(m, 0, false) // ask for the start
-			return Message{}, false
+			return wire.Message{}, false
 		}
 		w, err := r.store.CreateRaw()
 		if err != nil {
 			r.log.Error("cannot receive snapshot", "err", err)
 			r.ack(m, 0, true)
-			return Message{}, false
+			return wire.Message{}, false
 		}
 		r.w, r.from, r.term, r.snap, r.next = w, m.From, m.Term, snap, 0
 	}
 	if snap != r.snap || m.From != r.from || off != r.next || len(m.Entries) != 1 {
 		r.ack(m, r.next, false) // out of order or stale: say what we want
-		return Message{}, false
+		return wire.Message{}, false
 	}
 	data := m.Entries[0].Data
 	if _, err := r.w.Write(data); err != nil {
 		r.log.Error("write received snapshot", "err", err)
 		r.abort("write failed")
 		r.ack(m, 0, true)
-		return Message{}, false
+		return wire.Message{}, false
 	}
 	r.next += int64(len(data))
 	r.lastSeen = time.Now()
 	if r.next < int64(m.Commit) {
 		r.ack(m, r.next, false)
-		return Message{}, false
+		return wire.Message{}, false
 	}
 	meta, err := r.w.Commit()
 	r.w = nil
 	if err != nil || meta.Index != snap.Index || meta.Term != snap.Term {
 		r.log.Error("received snapshot rejected", "index", snap.Index, "err", err, "meta", meta)
 		r.ack(m, 0, true)
-		return Message{}, false
+		return wire.Message{}, false
 	}
 	r.ack(m, r.next, false)
 	r.log.Info("snapshot received", "from", m.From, "index", snap.Index, "term", snap.Term, "bytes", r.next)
-	snapMsg := Message{Type: MsgSnap, From: m.From, To: r.id, Term: m.Term, Index: snap.Index, LogTerm: snap.Term}
+	snapMsg := wire.Message{Type: wire.MsgSnap, From: m.From, To: r.id, Term: m.Term, Index: snap.Index, LogTerm: snap.Term}
 	if len(meta.Conf) > 0 {
 		// The core takes the membership at the snapshot from here, as
 		// its own MsgSnap carries it.
-		snapMsg.Entries = []Entry{{Type: EntryConfChange, Index: snap.Index, Term: snap.Term, Data: meta.Conf}}
+		snapMsg.Entries = []wire.Entry{{Type: wire.EntryConfChange, Index: snap.Index, Term: snap.Term, Data: meta.Conf}}
 	}
 	return snapMsg, true
 }
 
-func (r *snapReceiver) ack(m Message, next int64, reject bool) {
-	r.tr.Send([]Message{{Type: MsgSnapChunkAck, From: r.id, To: m.From, Term: m.Term, Index: m.Index,
+func (r *snapReceiver) ack(m wire.Message, next int64, reject bool) {
+	r.tr.Send([]wire.Message{{Type: wire.MsgSnapChunkAck, From: r.id, To: m.From, Term: m.Term, Index: m.Index,
 		Context: uint64(next), Reject: reject}})
 }
 

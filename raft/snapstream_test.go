@@ -10,17 +10,18 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // chanTransport delivers what is sent to a channel, optionally dropping.
 type chanTransport struct {
 	mu   sync.Mutex // guards rng and drop
-	out  chan Message
+	out  chan wire.Message
 	rng  *rand.Rand
 	drop float64
 }
 
-func (t *chanTransport) Send(msgs []Message) {
+func (t *chanTransport) Send(msgs []wire.Message) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, m := range msgs {
@@ -34,7 +35,7 @@ func (t *chanTransport) Send(msgs []Message) {
 	}
 }
 
-func (t *chanTransport) Receive() <-chan Message { return nil }
+func (t *chanTransport) Receive() <-chan wire.Message { return nil }
 
 // makeSnapshotFile writes a snapshot of size bytes into a new store.
 func makeSnapshotFile(t *testing.T, size int) (*logs.SnapshotStore, SnapshotInfo, []byte) {
@@ -74,8 +75,8 @@ func TestSnapshotStreamOverLossyLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toFollower := &chanTransport{out: make(chan Message, 64), rng: rand.New(rand.NewPCG(1, 2)), drop: 0.2}
-	toLeader := &chanTransport{out: make(chan Message, 64), rng: rand.New(rand.NewPCG(3, 4)), drop: 0.2}
+	toFollower := &chanTransport{out: make(chan wire.Message, 64), rng: rand.New(rand.NewPCG(1, 2)), drop: 0.2}
+	toLeader := &chanTransport{out: make(chan wire.Message, 64), rng: rand.New(rand.NewPCG(3, 4)), drop: 0.2}
 	r, size, err := src.OpenRaw(snap.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -83,13 +84,13 @@ func TestSnapshotStreamOverLossyLink(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	s := &snapSender{to: 1, from: 0, term: 7, snap: snap, file: r.(io.ReaderAt), close: r.Close, size: size,
-		tr: toFollower, log: slog.New(slog.DiscardHandler), acks: make(chan Message, 16), stop: stop}
+		tr: toFollower, log: slog.New(slog.DiscardHandler), acks: make(chan wire.Message, 16), stop: stop}
 	done := make(chan snapOutcome, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go s.run(done, &wg)
 	recv := &snapReceiver{id: 1, store: dst, tr: toLeader, log: slog.New(slog.DiscardHandler)}
-	var installed *Message
+	var installed *wire.Message
 	deadline := time.After(30 * time.Second)
 	for installed == nil {
 		select {
@@ -108,7 +109,7 @@ func TestSnapshotStreamOverLossyLink(t *testing.T) {
 			t.Fatal("snapshot not transferred in 30s over a lossy link")
 		}
 	}
-	if installed.Type != MsgSnap || installed.Index != snap.Index || installed.LogTerm != snap.Term || installed.Term != 7 || installed.From != 0 {
+	if installed.Type != wire.MsgSnap || installed.Index != snap.Index || installed.LogTerm != snap.Term || installed.Term != 7 || installed.From != 0 {
 		t.Fatalf("install message %+v", *installed)
 	}
 	got, _, err := dst.OpenRaw(snap.Index)
@@ -153,15 +154,15 @@ func TestSnapshotReceiverRejectsCorruptChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acks := &chanTransport{out: make(chan Message, 64)}
+	acks := &chanTransport{out: make(chan wire.Message, 64)}
 	recv := &snapReceiver{id: 1, store: dst, tr: acks, log: slog.New(slog.DiscardHandler)}
 	for off := 0; off < len(raw); off += snapChunkBytes {
 		chunk := append([]byte(nil), raw[off:min(off+snapChunkBytes, len(raw))]...)
 		if off == snapChunkBytes {
 			chunk[100] ^= 0xff
 		}
-		m := Message{Type: MsgSnapChunk, From: 0, To: 1, Term: 2, Index: snap.Index, LogTerm: snap.Term,
-			Context: uint64(off), Commit: uint64(len(raw)), Entries: []Entry{{Data: chunk}}}
+		m := wire.Message{Type: wire.MsgSnapChunk, From: 0, To: 1, Term: 2, Index: snap.Index, LogTerm: snap.Term,
+			Context: uint64(off), Commit: uint64(len(raw)), Entries: []wire.Entry{{Data: chunk}}}
 		if _, ok := recv.receive(m); ok {
 			t.Fatal("a snapshot with a corrupt chunk was accepted")
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/raftkv/raftkv/raft/quorum"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 var errEmptyProposal = errors.New("raft: empty proposal")
@@ -14,15 +15,15 @@ var errEmptyProposal = errors.New("raft: empty proposal")
 // leader's appends, and a candidate may be a voter in a configuration this
 // node has not received yet. Only their counting is restricted (quorum
 // counts voters; a leader ignores answers from non-members).
-func (c *Core) Step(m Message) {
-	if m.To != c.id || !m.Type.Valid() || m.From == c.id || m.From == None {
+func (c *Core) Step(m wire.Message) {
+	if m.To != c.id || !m.Type.Valid() || m.From == c.id || m.From == wire.None {
 		return
 	}
 	if !c.stepTerm(m) {
 		return
 	}
 	switch m.Type {
-	case MsgVote, MsgPreVote:
+	case wire.MsgVote, wire.MsgPreVote:
 		c.handleVote(m)
 		return
 	}
@@ -38,47 +39,47 @@ func (c *Core) Step(m Message) {
 
 // stepTerm applies the term rules every message obeys, and reports whether
 // the message should be processed further.
-func (c *Core) stepTerm(m Message) bool {
+func (c *Core) stepTerm(m wire.Message) bool {
 	switch {
 	case m.Term > c.term:
-		if m.Type == MsgVote || m.Type == MsgPreVote {
+		if m.Type == wire.MsgVote || m.Type == wire.MsgPreVote {
 			if m.Context == 0 && c.inLease() {
 				return false // a live leader exists; this candidate is disruptive
 			}
 		}
 		switch {
-		case m.Type == MsgPreVote:
+		case m.Type == wire.MsgPreVote:
 			return true // pre-votes never change our term
-		case m.Type == MsgPreVoteResp && !m.Reject:
+		case m.Type == wire.MsgPreVoteResp && !m.Reject:
 			return true // a grant for the term we would campaign in
-		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
+		case m.Type == wire.MsgApp || m.Type == wire.MsgHeartbeat || m.Type == wire.MsgSnap:
 			c.becomeFollower(m.Term, m.From)
 		default:
-			c.becomeFollower(m.Term, None)
+			c.becomeFollower(m.Term, wire.None)
 		}
 		return true
 	case m.Term < c.term:
 		switch m.Type {
-		case MsgApp, MsgHeartbeat, MsgSnap:
+		case wire.MsgApp, wire.MsgHeartbeat, wire.MsgSnap:
 			// A stale leader: tell it our term so it steps down. Without
 			// this a leader cut off by check-quorum or pre-vote could keep
 			// a node that moved on from ever hearing from it again.
-			c.send(Message{Type: MsgAppResp, To: m.From})
-		case MsgPreVote:
-			c.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
+			c.send(wire.Message{Type: wire.MsgAppResp, To: m.From})
+		case wire.MsgPreVote:
+			c.send(wire.Message{Type: wire.MsgPreVoteResp, To: m.From, Reject: true})
 		}
 		return false
 	}
 	return true
 }
 
-func (c *Core) handleVote(m Message) {
-	pre := m.Type == MsgPreVote
-	canVote := c.vote == m.From || (c.vote == None && c.lead == None) || (pre && m.Term > c.term)
+func (c *Core) handleVote(m wire.Message) {
+	pre := m.Type == wire.MsgPreVote
+	canVote := c.vote == m.From || (c.vote == wire.None && c.lead == wire.None) || (pre && m.Term > c.term)
 	upToDate := m.LogTerm > c.log.lastTerm() || (m.LogTerm == c.log.lastTerm() && m.Index >= c.log.lastIndex())
-	respType := MsgVoteResp
+	respType := wire.MsgVoteResp
 	if pre {
-		respType = MsgPreVoteResp
+		respType = wire.MsgPreVoteResp
 	}
 	// A node that cannot tell whether it is the member a candidate counts
 	// on (see mayVote) has no vote to give. Learners do answer: one may
@@ -87,64 +88,64 @@ func (c *Core) handleVote(m Message) {
 	if canVote && upToDate && c.mayVote() {
 		// A pre-vote answer carries the term it was asked about so the
 		// candidate can tell it from stale answers.
-		c.send(Message{Type: respType, To: m.From, Term: m.Term})
+		c.send(wire.Message{Type: respType, To: m.From, Term: m.Term})
 		if !pre {
 			c.electionElapsed = 0
 			c.vote = m.From
 		}
 		return
 	}
-	c.send(Message{Type: respType, To: m.From, Reject: true})
+	c.send(wire.Message{Type: respType, To: m.From, Reject: true})
 }
 
-func (c *Core) stepCandidate(m Message) {
+func (c *Core) stepCandidate(m wire.Message) {
 	switch m.Type {
-	case MsgApp, MsgHeartbeat, MsgSnap:
+	case wire.MsgApp, wire.MsgHeartbeat, wire.MsgSnap:
 		c.becomeFollower(m.Term, m.From)
 		c.stepFollower(m)
-	case MsgVoteResp, MsgPreVoteResp:
-		if (m.Type == MsgVoteResp) != (c.role == Candidate) {
+	case wire.MsgVoteResp, wire.MsgPreVoteResp:
+		if (m.Type == wire.MsgVoteResp) != (c.role == Candidate) {
 			return // an answer to a round we are no longer in
 		}
 		if _, seen := c.votes[m.From]; !seen {
 			c.votes[m.From] = !m.Reject
 		}
 		c.tally()
-	case MsgReadIndexResp:
+	case wire.MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Context: m.Context, Dropped: true})
 	}
 }
 
-func (c *Core) stepFollower(m Message) {
+func (c *Core) stepFollower(m wire.Message) {
 	switch m.Type {
-	case MsgApp:
+	case wire.MsgApp:
 		c.electionElapsed, c.lead = 0, m.From
 		c.handleAppend(m)
-	case MsgSnap:
+	case wire.MsgSnap:
 		c.electionElapsed, c.lead = 0, m.From
 		c.handleSnapshot(m)
-	case MsgHeartbeat:
+	case wire.MsgHeartbeat:
 		c.electionElapsed, c.lead = 0, m.From
 		c.log.commitTo(m.Commit)
 		// Echo the leader's send tick: its lease runs from then.
 		// And tell how far our log goes: a leader that believes we hold
 		// more learns that we lost data (a wiped disk) and starts over.
-		c.send(Message{Type: MsgHeartbeatResp, To: m.From, Context: m.Context, Index: m.Index, Commit: c.log.lastIndex()})
-	case MsgReadIndexResp:
+		c.send(wire.Message{Type: wire.MsgHeartbeatResp, To: m.From, Context: m.Context, Index: m.Index, Commit: c.log.lastIndex()})
+	case wire.MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Context: m.Context, Index: m.Index, Dropped: m.Reject})
-	case MsgTimeoutNow:
+	case wire.MsgTimeoutNow:
 		if c.isVoter() {
 			c.campaign(true)
 		}
-	case MsgReadIndex:
-		c.send(Message{Type: MsgReadIndexResp, To: m.From, Context: m.Context, Reject: true})
+	case wire.MsgReadIndex:
+		c.send(wire.Message{Type: wire.MsgReadIndexResp, To: m.From, Context: m.Context, Reject: true})
 	}
 }
 
-func (c *Core) handleAppend(m Message) {
+func (c *Core) handleAppend(m wire.Message) {
 	if m.Index < c.log.committed {
 		// Everything up to our commit index already matches the leader.
-		c.send(Message{Type: MsgAppResp, To: m.From, Index: c.log.committed})
+		c.send(wire.Message{Type: wire.MsgAppResp, To: m.From, Index: c.log.committed})
 		return
 	}
 	// An entry at our commit index matches the leader's (Leader
@@ -152,7 +153,7 @@ func (c *Core) handleAppend(m Message) {
 	atCommit := m.Index == c.log.committed
 	if !c.log.matchTerm(m.Index, m.LogTerm) && !atCommit {
 		hint, hintTerm := c.log.conflictHint(m.Index, m.LogTerm)
-		c.send(Message{Type: MsgAppResp, To: m.From, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
+		c.send(wire.Message{Type: wire.MsgAppResp, To: m.From, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
 		return
 	}
 	lastNew := m.Index + uint64(len(m.Entries))
@@ -161,19 +162,19 @@ func (c *Core) handleAppend(m Message) {
 	}
 	// Only entries we now know match the leader may be committed.
 	c.log.commitTo(min(m.Commit, lastNew))
-	c.send(Message{Type: MsgAppResp, To: m.From, Index: lastNew})
+	c.send(wire.Message{Type: wire.MsgAppResp, To: m.From, Index: lastNew})
 }
 
-func (c *Core) stepLeader(m Message) {
+func (c *Core) stepLeader(m wire.Message) {
 	pr := c.prs[m.From]
 	if pr == nil {
 		return // not a member (any more)
 	}
 	pr.recentActive, pr.lastHeard = true, c.ticks
 	switch m.Type {
-	case MsgAppResp:
+	case wire.MsgAppResp:
 		c.handleAppResp(m, pr)
-	case MsgHeartbeatResp:
+	case wire.MsgHeartbeatResp:
 		pr.probeSent = false
 		pr.leaseTick = max(pr.leaseTick, m.Index)
 		if m.Commit < pr.match && pr.pendingSnap == 0 {
@@ -196,12 +197,12 @@ func (c *Core) stepLeader(m Message) {
 			// append, whose answer tells us where the follower's log ends.
 			c.maybeSendAppend(m.From, true)
 		}
-	case MsgReadIndex:
+	case wire.MsgReadIndex:
 		c.startRead(m.From, m.Context)
 	}
 }
 
-func (c *Core) handleAppResp(m Message, pr *progress) {
+func (c *Core) handleAppResp(m wire.Message, pr *progress) {
 	if m.Reject {
 		// Ignore rejections of probes we already moved past.
 		if (pr.replicating && m.Index <= pr.match) || (!pr.replicating && m.Index != pr.next-1) {
@@ -237,7 +238,7 @@ func (c *Core) handleAppResp(m Message, pr *progress) {
 // maybeCommit advances the commit index to what a quorum has stored, but
 // only through an entry of the current term (Raft §5.4.2, Figure 8).
 func (c *Core) maybeCommit() bool {
-	q := quorum.Index(c.voters, func(id NodeID) uint64 { return c.prs[id].match })
+	q := quorum.Index(c.voters, func(id wire.NodeID) uint64 { return c.prs[id].match })
 	if t, ok := c.log.term(q); !ok || t != c.term || !c.log.commitTo(q) {
 		return false
 	}
@@ -245,11 +246,11 @@ func (c *Core) maybeCommit() bool {
 	return true
 }
 
-func (c *Core) sendAppend(to NodeID) { c.maybeSendAppend(to, false) }
+func (c *Core) sendAppend(to wire.NodeID) { c.maybeSendAppend(to, false) }
 
 // maybeSendAppend sends the follower what it lacks. sendIfEmpty sends an
 // append even when there is nothing new to tell a streaming follower.
-func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
+func (c *Core) maybeSendAppend(to wire.NodeID, sendIfEmpty bool) {
 	pr := c.prs[to]
 	if pr.paused(c.cfg.MaxInflight) {
 		return
@@ -270,7 +271,7 @@ func (c *Core) maybeSendAppend(to NodeID, sendIfEmpty bool) {
 		return
 	}
 	pr.sentCommit = c.log.committed
-	c.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: c.log.committed})
+	c.send(wire.Message{Type: wire.MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: c.log.committed})
 	last := prev
 	if len(ents) > 0 {
 		last = ents[len(ents)-1].Index
@@ -289,11 +290,11 @@ func (c *Core) bcastHeartbeat(readRound uint64) {
 		// Never tell a follower to commit past what it matches: its log
 		// beyond that may still hold entries the leader will overwrite.
 		commit := min(c.prs[id].match, c.log.committed)
-		c.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: readRound, Index: c.ticks})
+		c.send(wire.Message{Type: wire.MsgHeartbeat, To: id, Commit: commit, Context: readRound, Index: c.ticks})
 	}
 }
 
-func (c *Core) appendLocal(ents []Entry) {
+func (c *Core) appendLocal(ents []wire.Entry) {
 	last := c.log.lastIndex()
 	for i := range ents {
 		ents[i].Index = last + 1 + uint64(i)
@@ -308,13 +309,13 @@ func (c *Core) Propose(data ...[]byte) (uint64, uint64, error) {
 	if c.role != Leader {
 		return 0, 0, &NotLeaderError{Leader: c.lead}
 	}
-	if c.transferee != None {
+	if c.transferee != wire.None {
 		return 0, 0, ErrProposalDropped
 	}
 	if len(data) == 0 {
 		return 0, 0, errEmptyProposal
 	}
-	ents := make([]Entry, len(data))
+	ents := make([]wire.Entry, len(data))
 	for i, d := range data {
 		ents[i].Data = d
 	}

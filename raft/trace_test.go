@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Trace tests: each file under testdata/trace is a script of commands
@@ -96,7 +98,7 @@ func runTrace(t *testing.T, script string) string {
 type trace struct {
 	t        *testing.T
 	net      *testNet
-	cut      map[NodeID]bool // isolated nodes
+	cut      map[wire.NodeID]bool // isolated nodes
 	inOutput bool
 }
 
@@ -125,12 +127,12 @@ func (tr *trace) parse(s string) uint64 {
 }
 
 // node is args[i] as a node of the script's cluster.
-func (tr *trace) node(args []string, i int) NodeID {
+func (tr *trace) node(args []string, i int) wire.NodeID {
 	id := tr.num(args, i)
 	if tr.net == nil || id >= uint64(len(tr.net.cores)) {
 		tr.fail("no node %d", id)
 	}
-	return NodeID(id)
+	return wire.NodeID(id)
 }
 
 func (tr *trace) run(args []string) []string {
@@ -151,7 +153,7 @@ func (tr *trace) run(args []string) []string {
 			c.PreVote = slices.Contains(args, "prevote")
 			c.CheckQuorum = slices.Contains(args, "checkquorum")
 		})
-		tr.cut = map[NodeID]bool{}
+		tr.cut = map[wire.NodeID]bool{}
 		return nil
 	case "restart": // restart ID TERM T1,T2,...: the node comes back with this term and log
 		id, term := tr.node(args, 0), tr.num(args, 1)
@@ -160,7 +162,7 @@ func (tr *trace) run(args []string) []string {
 			terms = append(terms, tr.parse(s))
 		}
 		cfg := tr.net.cores[id].cfg
-		tr.net.cores[id] = mustCore(tr.t, cfg, HardState{Term: term}, logOf(terms...), 0)
+		tr.net.cores[id] = mustCore(tr.t, cfg, wire.HardState{Term: term}, logOf(terms...), 0)
 		return nil
 	case "campaign": // campaign ID: its election timeout fires now
 		for _, c := range tr.net.cores {
@@ -193,7 +195,7 @@ func (tr *trace) run(args []string) []string {
 		tr.cut[tr.node(args, 0)] = true
 		return nil
 	case "heal":
-		tr.cut = map[NodeID]bool{}
+		tr.cut = map[wire.NodeID]bool{}
 		return nil
 	case "stabilize": // deliver rounds of messages until none is left
 		return tr.stabilize()
@@ -207,8 +209,8 @@ func (tr *trace) run(args []string) []string {
 	return tr.fail("unknown command %q", cmd)
 }
 
-func leadName(id NodeID) string {
-	if id == None {
+func leadName(id wire.NodeID) string {
+	if id == wire.None {
 		return "none"
 	}
 	return strconv.FormatUint(uint64(id), 10)
@@ -229,7 +231,7 @@ func (tr *trace) stabilize() []string {
 		if len(q) == 0 {
 			return out
 		}
-		slices.SortStableFunc(q, func(a, b Message) int { return int(a.From) - int(b.From) })
+		slices.SortStableFunc(q, func(a, b wire.Message) int { return int(a.From) - int(b.From) })
 		for _, m := range q {
 			if tr.cut[m.From] || tr.cut[m.To] {
 				out = append(out, "dropped "+formatMsg(m))
@@ -242,7 +244,7 @@ func (tr *trace) stabilize() []string {
 }
 
 // formatMsg prints a message's fields that are set.
-func formatMsg(m Message) string {
+func formatMsg(m wire.Message) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d->%d %v term=%d", m.From, m.To, m.Type, m.Term)
 	field := func(name string, v uint64) {

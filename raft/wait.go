@@ -3,6 +3,8 @@ package raft
 import (
 	"context"
 	"sync"
+
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // waitList connects callers to the applier: proposals wait for their
@@ -97,7 +99,7 @@ func (w *waitList) addReads(index uint64, chs []chan error) {
 }
 
 // appliedTo records that entries were applied and releases their waiters.
-func (w *waitList) appliedTo(ents []Entry) {
+func (w *waitList) appliedTo(ents []wire.Entry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range ents {

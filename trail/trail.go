@@ -17,6 +17,7 @@ import (
 
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // maxPending bounds the entries waiting for the writer: past it Apply
@@ -27,7 +28,7 @@ const maxPending = 64 << 10
 type EntryReader interface {
 	FirstIndex() uint64 // 0 when empty
 	LastIndex() uint64
-	Entries(lo, hi uint64) ([]raft.Entry, error)
+	Entries(lo, hi uint64) ([]wire.Entry, error)
 }
 
 // StateMachine is a raft.StateMachine that writes the trail.
@@ -87,14 +88,14 @@ func (s *StateMachine) catchUp(log EntryReader) error {
 // item is one line to come: an applied entry, or a restored snapshot
 // (Index and Term only).
 type item struct {
-	raft.Entry
+	wire.Entry
 	snapshot bool
 }
 
 // Apply applies entries and queues them for their lines. The entries are
 // copied (their data is never changed once committed, so it is shared):
 // the slice is the driver's.
-func (s *StateMachine) Apply(entries []raft.Entry) error {
+func (s *StateMachine) Apply(entries []wire.Entry) error {
 	if err := s.StateMachine.Apply(entries); err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (s *StateMachine) Apply(entries []raft.Entry) error {
 	return nil
 }
 
-func entryItems(ents []raft.Entry) []item {
+func entryItems(ents []wire.Entry) []item {
 	items := make([]item, len(ents))
 	for i, e := range ents {
 		items[i] = item{Entry: e}
@@ -115,7 +116,7 @@ func (s *StateMachine) Restore(r io.Reader, index, term uint64) error {
 	if err := s.StateMachine.Restore(r, index, term); err != nil {
 		return err
 	}
-	s.queue([]item{{Entry: raft.Entry{Index: index, Term: term}, snapshot: true}})
+	s.queue([]item{{Entry: wire.Entry{Index: index, Term: term}, snapshot: true}})
 	return nil
 }
 
@@ -126,7 +127,7 @@ func (s *StateMachine) lines(items []item) []logs.TrailLine {
 		switch {
 		case it.snapshot:
 			cmd = "SNAPSHOT"
-		case it.Type != raft.EntryNormal:
+		case it.Type != wire.EntryNormal:
 		case s.describe != nil:
 			cmd = s.describe(it.Data)
 		default:

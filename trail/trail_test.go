@@ -11,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftkv/raftkv/logs"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -23,7 +23,7 @@ type fakeSM struct {
 	restored uint64
 }
 
-func (f *fakeSM) Apply(ents []raft.Entry) error {
+func (f *fakeSM) Apply(ents []wire.Entry) error {
 	if err := f.failNext; err != nil {
 		f.failNext = nil
 		return err
@@ -41,7 +41,7 @@ func (f *fakeSM) Restore(_ io.Reader, index, _ uint64) error {
 }
 
 // sliceLog is an EntryReader over entries from index first.
-type sliceLog []raft.Entry
+type sliceLog []wire.Entry
 
 func (l sliceLog) FirstIndex() uint64 {
 	if len(l) == 0 {
@@ -55,7 +55,7 @@ func (l sliceLog) LastIndex() uint64 {
 	}
 	return l[len(l)-1].Index
 }
-func (l sliceLog) Entries(lo, hi uint64) ([]raft.Entry, error) {
+func (l sliceLog) Entries(lo, hi uint64) ([]wire.Entry, error) {
 	if lo < l.FirstIndex() || hi > l.LastIndex()+1 {
 		return nil, errors.New("out of range")
 	}
@@ -65,7 +65,7 @@ func (l sliceLog) Entries(lo, hi uint64) ([]raft.Entry, error) {
 func entries(from, to uint64) sliceLog {
 	var out sliceLog
 	for i := from; i <= to; i++ {
-		out = append(out, raft.Entry{Index: i, Term: 2, Type: raft.EntryNormal, Data: []byte{byte('a' + i%26)}})
+		out = append(out, wire.Entry{Index: i, Term: 2, Type: wire.EntryNormal, Data: []byte{byte('a' + i%26)}})
 	}
 	return out
 }
@@ -99,7 +99,7 @@ func TestApplyAndRestoreWriteLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(append(entries(1, 2), raft.Entry{Index: 3, Term: 2, Type: raft.EntryNoop})); err != nil {
+	if err := s.Apply(append(entries(1, 2), wire.Entry{Index: 3, Term: 2, Type: wire.EntryNoop})); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Restore(strings.NewReader(""), 10, 3); err != nil || sm.restored != 10 {
@@ -191,6 +191,6 @@ type brokenLog struct{}
 
 func (brokenLog) FirstIndex() uint64 { return 1 }
 func (brokenLog) LastIndex() uint64  { return 9 }
-func (brokenLog) Entries(lo, hi uint64) ([]raft.Entry, error) {
+func (brokenLog) Entries(lo, hi uint64) ([]wire.Entry, error) {
 	return nil, errors.New("bad sector")
 }

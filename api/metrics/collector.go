@@ -8,6 +8,7 @@ import (
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // collector reads state that already exists elsewhere (the node's status,
@@ -82,9 +83,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range roles {
 			gauge(roleDesc, bool01(st.Role == r), r.String())
 		}
-		gauge(hasLeaderDesc, bool01(st.Leader != raft.None))
+		gauge(hasLeaderDesc, bool01(st.Leader != wire.None))
 		leader := -1.0
-		if st.Leader != raft.None {
+		if st.Leader != wire.None {
 			leader = float64(st.Leader)
 		}
 		gauge(leaderIDDesc, leader)

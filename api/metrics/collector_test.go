@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func leaderStatus() raft.Status {
@@ -26,7 +27,7 @@ func fakeTransportStats() transport.Stats {
 	return transport.Stats{
 		DroppedUnknownPeer: 3, DroppedInvalid: 1, RecvMsgs: 500, RecvFrames: 50, MalformedFrames: 2,
 		Sealed: true, SealDrops: transport.SealDrops{Unsealed: 6, BadAuth: 2, Replay: 1},
-		Peers: map[raft.NodeID]transport.PeerStats{
+		Peers: map[wire.NodeID]transport.PeerStats{
 			1: {Connected: true, QueueLen: 5, QueueCap: 4096, SentMsgs: 300, SentFrames: 30, SentBytes: 9000, Reconnects: 1},
 			2: {QueueLen: 4096, QueueCap: 4096, DroppedQueueFull: 77, DroppedDisconnected: 8, DialFailures: 4},
 		},
@@ -97,7 +98,7 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 	}
 
 	// Values are read at each scrape, not when registered.
-	st = raft.Status{ID: 0, Role: raft.Candidate, Term: 8, Leader: raft.None}
+	st = raft.Status{ID: 0, Role: raft.Candidate, Term: 8, Leader: wire.None}
 	logBytes = 2 << 20
 	for _, w := range []want{
 		{"raftkv_raft_term", nil, 8},

@@ -19,17 +19,18 @@ import (
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 const namespace = "raftkv"
 
 // Options says which node the metrics are for.
 type Options struct {
-	Node raft.NodeID
+	Node wire.NodeID
 	// Peers are the cluster's members (this node may be among them, and
 	// is skipped): their message counters exist from the start, so a
 	// peer that never answers shows as 0 instead of being absent.
-	Peers []raft.NodeID
+	Peers []wire.NodeID
 	// NoProcessMetrics leaves out the Go runtime and process collectors
 	// (tests compare exact output; they are on in production).
 	NoProcessMetrics bool
@@ -39,7 +40,7 @@ type Options struct {
 // Metrics interface, and serves the registry over HTTP. Safe for
 // concurrent use; it starts no goroutines.
 type Metrics struct {
-	node     raft.NodeID
+	node     wire.NodeID
 	reg      *prometheus.Registry
 	labelled prometheus.Registerer // reg, adding node="<id>"
 	handler  http.Handler

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // raftMetrics are what the raft.Observer methods update.
@@ -31,21 +32,21 @@ type raftMetrics struct {
 	// peers holds each member's message counters, resolved once so that
 	// counting a message is a map lookup and an atomic add. SetPeers
 	// swaps in a new map (never edits one), under peersMu.
-	self    raft.NodeID
-	peers   atomic.Pointer[map[raft.NodeID]*[2][]prometheus.Counter]
+	self    wire.NodeID
+	peers   atomic.Pointer[map[wire.NodeID]*[2][]prometheus.Counter]
 	peersMu sync.Mutex
 
 	// leaderMu guards leader and leaderTerm: the leader last counted, so
 	// that losing sight of a leader and finding it again in the same
 	// term is not a change.
 	leaderMu   sync.Mutex
-	leader     raft.NodeID
+	leader     wire.NodeID
 	leaderTerm uint64
 }
 
 // msgTypeCount bounds the message types: every valid one is below it.
 var msgTypeCount = func() int {
-	t := raft.MessageType(1)
+	t := wire.MessageType(1)
 	for t.Valid() {
 		t++
 	}
@@ -57,7 +58,7 @@ var causeLabels = []string{raft.CauseTimeout, raft.CausePreVoteFailed, raft.Caus
 
 var snapshotKinds = []string{raft.SnapshotTaken, raft.SnapshotSent, raft.SnapshotInstalled}
 
-func (m *raftMetrics) init(reg prometheus.Registerer, self raft.NodeID, peers []raft.NodeID) {
+func (m *raftMetrics) init(reg prometheus.Registerer, self wire.NodeID, peers []wire.NodeID) {
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "raft", Name: name, Help: help})
 		reg.MustRegister(c)
@@ -107,21 +108,21 @@ func (m *raftMetrics) init(reg prometheus.Registerer, self raft.NodeID, peers []
 		m.snapshotSeconds.WithLabelValues(k)
 	}
 	m.self = self
-	m.peers.Store(&map[raft.NodeID]*[2][]prometheus.Counter{})
+	m.peers.Store(&map[wire.NodeID]*[2][]prometheus.Counter{})
 	m.setPeers(peers)
-	m.leader = raft.None
+	m.leader = wire.None
 }
 
 // SetPeers makes peers the members whose message series exist (at 0 until
 // counted), as the membership changes: a removed member's series go, so
 // the scrape stops showing a node that left.
-func (m *Metrics) SetPeers(peers []raft.NodeID) { m.raft.setPeers(peers) }
+func (m *Metrics) SetPeers(peers []wire.NodeID) { m.raft.setPeers(peers) }
 
-func (m *raftMetrics) setPeers(peers []raft.NodeID) {
+func (m *raftMetrics) setPeers(peers []wire.NodeID) {
 	m.peersMu.Lock()
 	defer m.peersMu.Unlock()
 	old := *m.peers.Load()
-	next := make(map[raft.NodeID]*[2][]prometheus.Counter, len(peers))
+	next := make(map[wire.NodeID]*[2][]prometheus.Counter, len(peers))
 	for _, p := range peers {
 		if p == m.self {
 			continue
@@ -134,7 +135,7 @@ func (m *raftMetrics) setPeers(peers []raft.NodeID) {
 		for d := range pc {
 			pc[d] = make([]prometheus.Counter, msgTypeCount)
 			for t := 1; t < msgTypeCount; t++ {
-				pc[d][t] = m.messages[d].WithLabelValues(peerLabel(p), raft.MessageType(t).String())
+				pc[d][t] = m.messages[d].WithLabelValues(peerLabel(p), wire.MessageType(t).String())
 			}
 		}
 		next[p] = &pc
@@ -149,7 +150,7 @@ func (m *raftMetrics) setPeers(peers []raft.NodeID) {
 	}
 }
 
-func peerLabel(id raft.NodeID) string { return strconv.FormatUint(id, 10) }
+func peerLabel(id wire.NodeID) string { return strconv.FormatUint(id, 10) }
 
 // ObserveProposals implements raft.Observer.
 func (m *Metrics) ObserveProposals(n int, accepted bool) {
@@ -188,11 +189,11 @@ func (m *Metrics) ObserveSnapshot(kind string, d time.Duration, bytes int64, err
 
 // ObserveMessage implements raft.Observer. It is called for every message
 // each way, so it does not allocate for a known peer.
-func (m *Metrics) ObserveMessage(dir raft.Direction, peer raft.NodeID, t raft.MessageType, entries int) {
+func (m *Metrics) ObserveMessage(dir raft.Direction, peer wire.NodeID, t wire.MessageType, entries int) {
 	if int(dir) > 1 || !t.Valid() {
 		return
 	}
-	if dir == raft.DirSent && t == raft.MsgApp && entries > 0 {
+	if dir == raft.DirSent && t == wire.MsgApp && entries > 0 {
 		m.raft.appendBatch.Observe(float64(entries))
 	}
 	if pc, ok := (*m.raft.peers.Load())[peer]; ok {
@@ -211,7 +212,7 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 		m.raft.elections.WithLabelValues(causeLabel(e.Cause)).Inc()
 	case e.Kind == raft.EventRole && e.Cause == raft.CausePreVoteFailed:
 		m.raft.elections.WithLabelValues(raft.CausePreVoteFailed).Inc()
-	case e.Kind == raft.EventLeader && e.Leader != raft.None:
+	case e.Kind == raft.EventLeader && e.Leader != wire.None:
 		r := &m.raft
 		r.leaderMu.Lock()
 		changed := e.Leader != r.leader || e.Term != r.leaderTerm

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 type want struct {
@@ -58,11 +59,11 @@ func TestObserverUpdatesMetrics(t *testing.T) {
 		{
 			name: "messages by direction, peer and type; appends by size",
 			do: func(m *Metrics) {
-				m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 4)
-				m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 0) // a probe: not an append batch
-				m.ObserveMessage(raft.DirSent, 2, raft.MsgHeartbeat, 0)
-				m.ObserveMessage(raft.DirReceived, 2, raft.MsgAppResp, 0)
-				m.ObserveMessage(raft.DirReceived, 2, raft.MsgApp, 9) // only sent appends are sized
+				m.ObserveMessage(raft.DirSent, 1, wire.MsgApp, 4)
+				m.ObserveMessage(raft.DirSent, 1, wire.MsgApp, 0) // a probe: not an append batch
+				m.ObserveMessage(raft.DirSent, 2, wire.MsgHeartbeat, 0)
+				m.ObserveMessage(raft.DirReceived, 2, wire.MsgAppResp, 0)
+				m.ObserveMessage(raft.DirReceived, 2, wire.MsgApp, 9) // only sent appends are sized
 			},
 			want: []want{
 				{"raftkv_raft_messages_sent_total", map[string]string{"peer": "1", "type": "MsgApp"}, 2},
@@ -74,7 +75,7 @@ func TestObserverUpdatesMetrics(t *testing.T) {
 		},
 		{
 			name: "a peer outside the configuration still gets its series",
-			do:   func(m *Metrics) { m.ObserveMessage(raft.DirReceived, 9, raft.MsgVote, 0) },
+			do:   func(m *Metrics) { m.ObserveMessage(raft.DirReceived, 9, wire.MsgVote, 0) },
 			want: []want{{"raftkv_raft_messages_received_total", map[string]string{"peer": "9", "type": "MsgVote"}, 1}},
 		},
 		{
@@ -172,7 +173,7 @@ func TestNoSeriesForSelfOrUnknownLabels(t *testing.T) {
 		t.Fatal("series for messages to this node itself")
 	}
 	m.CountRead("sloppy")
-	m.ObserveMessage(raft.DirSent, 2, raft.MessageType(200), 0)
+	m.ObserveMessage(raft.DirSent, 2, wire.MessageType(200), 0)
 	if _, ok := lookup(t, m.Registry(), "raftkv_api_reads_total", map[string]string{"consistency": "sloppy"}); ok {
 		t.Fatal("a read series for an unknown consistency")
 	}
@@ -194,7 +195,7 @@ func TestLeaderChanges(t *testing.T) {
 		want float64
 	}{
 		{raft.Event{Kind: raft.EventLeader, Leader: 1, Term: 2}, 1},
-		{raft.Event{Kind: raft.EventLeader, Leader: raft.None, Term: 2}, 1},
+		{raft.Event{Kind: raft.EventLeader, Leader: wire.None, Term: 2}, 1},
 		{raft.Event{Kind: raft.EventLeader, Leader: 1, Term: 2}, 1},
 		{raft.Event{Kind: raft.EventLeader, Leader: 1, Term: 3}, 2},
 		{raft.Event{Kind: raft.EventLeader, Leader: 2, Term: 4}, 3},
@@ -213,8 +214,8 @@ func TestLeaderChanges(t *testing.T) {
 func TestHotPathDoesNotAllocate(t *testing.T) {
 	m := newTestMetrics(0, 0, 1, 2)
 	calls := map[string]func(){
-		"ObserveMessage sent":     func() { m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 8) },
-		"ObserveMessage received": func() { m.ObserveMessage(raft.DirReceived, 2, raft.MsgHeartbeatResp, 0) },
+		"ObserveMessage sent":     func() { m.ObserveMessage(raft.DirSent, 1, wire.MsgApp, 8) },
+		"ObserveMessage received": func() { m.ObserveMessage(raft.DirReceived, 2, wire.MsgHeartbeatResp, 0) },
 		"ObservePersist":          func() { m.ObservePersist(8, time.Millisecond) },
 		"ObserveApply":            func() { m.ObserveApply(8, time.Millisecond) },
 		"ObserveProposals":        func() { m.ObserveProposals(8, true) },
@@ -230,7 +231,7 @@ func BenchmarkObserveMessage(b *testing.B) {
 	m := newTestMetrics(0, 0, 1, 2)
 	b.ReportAllocs()
 	for b.Loop() {
-		m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 8)
+		m.ObserveMessage(raft.DirSent, 1, wire.MsgApp, 8)
 	}
 }
 
@@ -238,8 +239,8 @@ func BenchmarkObserveMessage(b *testing.B) {
 // removed member's go, and a kept member's keep counting.
 func TestSetPeersFollowsMembership(t *testing.T) {
 	m := newTestMetrics(0, 0, 1, 2)
-	m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 1)
-	m.SetPeers([]raft.NodeID{0, 1, 3})
+	m.ObserveMessage(raft.DirSent, 1, wire.MsgApp, 1)
+	m.SetPeers([]wire.NodeID{0, 1, 3})
 	sent := func(peer string) (float64, bool) {
 		return lookup(t, m.Registry(), "raftkv_raft_messages_sent_total", map[string]string{"peer": peer, "type": "MsgApp"})
 	}
@@ -249,11 +250,11 @@ func TestSetPeersFollowsMembership(t *testing.T) {
 	if _, ok := sent("2"); ok {
 		t.Errorf("removed member 2 still has series:\n%s", listSeries(t, m.Registry(), "raftkv_raft_messages"))
 	}
-	m.ObserveMessage(raft.DirSent, 1, raft.MsgApp, 1)
+	m.ObserveMessage(raft.DirSent, 1, wire.MsgApp, 1)
 	if v, _ := sent("1"); v != 2 {
 		t.Errorf("kept member 1 counted %v, want 2", v)
 	}
-	if n := testing.AllocsPerRun(100, func() { m.ObserveMessage(raft.DirSent, 3, raft.MsgApp, 1) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { m.ObserveMessage(raft.DirSent, 3, wire.MsgApp, 1) }); n != 0 {
 		t.Errorf("counting for an added member allocates %v times", n)
 	}
 }

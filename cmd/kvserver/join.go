@@ -12,6 +12,7 @@ import (
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // joinSpec is `kvserver --join`: where the cluster is and where this node
@@ -210,7 +211,7 @@ func (n *node) watchMembership(stop <-chan struct{}, seenSelf bool) {
 					n.logger.Warn("note membership in the identity file", "err", err)
 				}
 			}
-			if mb.Incarnation == 0 && st.Leader != raft.None && time.Now().After(nextRecord) {
+			if mb.Incarnation == 0 && st.Leader != wire.None && time.Now().After(nextRecord) {
 				nextRecord = time.Now().Add(2 * time.Second)
 				n.recordIncarnation(ctx)
 			}

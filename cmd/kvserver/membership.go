@@ -9,6 +9,7 @@ import (
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // bootstrapMembership is config.json's nodes as the first membership of a
@@ -34,7 +35,7 @@ func (n *node) onMembership(m raft.Membership) {
 	defer n.peersMu.Unlock()
 	n.peersFromLog = true
 	n.tr.SetCluster(m.ClusterID)
-	incs := make(map[raft.NodeID]uint64, len(m.Members))
+	incs := make(map[wire.NodeID]uint64, len(m.Members))
 	for _, mb := range m.Members {
 		incs[mb.ID] = mb.Incarnation
 	}
@@ -43,7 +44,7 @@ func (n *node) onMembership(m raft.Membership) {
 	// it the entry that removes it and then word that it committed, so
 	// that it stops by itself.
 	if n.leaving == nil {
-		n.leaving = map[raft.NodeID]leavingPeer{}
+		n.leaving = map[wire.NodeID]leavingPeer{}
 	}
 	for _, old := range n.members {
 		if !m.Contains(old.ID) {
@@ -108,8 +109,8 @@ func (n *node) peersFromJoin(members []client.Member) {
 }
 
 func (n *node) setPeers(members []raft.Member) {
-	peers := make(map[raft.NodeID]string, len(members))
-	ids := make([]raft.NodeID, 0, len(members))
+	peers := make(map[wire.NodeID]string, len(members))
+	ids := make([]wire.NodeID, 0, len(members))
 	for _, mb := range members {
 		peers[mb.ID] = mb.RaftAddr
 		if r, ok := n.raftRoutes[mb.ID]; ok {

@@ -21,6 +21,7 @@ import (
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 	"github.com/raftkv/raftkv/trail"
 )
 
@@ -58,9 +59,9 @@ type node struct {
 	// from a join; peersFromLog: the log has given a membership.
 	peersMu      sync.Mutex
 	peersFromLog bool
-	raftRoutes   map[raft.NodeID]string      // config.json's routes; fixed after startNode
+	raftRoutes   map[wire.NodeID]string      // config.json's routes; fixed after startNode
 	members      []raft.Member               // the log's latest membership
-	leaving      map[raft.NodeID]leavingPeer // members that left, still reachable
+	leaving      map[wire.NodeID]leavingPeer // members that left, still reachable
 }
 
 // startNode opens the node's storage, joins the cluster and serves HTTP.
@@ -129,7 +130,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	if o.join == nil {
 		boot = bootstrapMembership(cfg)
 	}
-	n.raftRoutes = map[raft.NodeID]string{}
+	n.raftRoutes = map[wire.NodeID]string{}
 	httpRoutes := map[uint64]string{}
 	for _, r := range cfg.Routes {
 		n.raftRoutes[r.ID], httpRoutes[r.ID] = r.RaftAddr, r.HTTPAddr
@@ -254,7 +255,7 @@ func (n *node) handOver(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	to, err := n.raft.TransferLeadership(ctx, raft.None)
+	to, err := n.raft.TransferLeadership(ctx, wire.None)
 	if err != nil {
 		n.logger.Warn("leadership hand-over before shutdown failed; the others will elect a leader", "err", err)
 		return

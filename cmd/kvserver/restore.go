@@ -15,6 +15,7 @@ import (
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 type restoreOptions struct {
@@ -121,7 +122,7 @@ func seedNode(cfg *config.Config, id uint64, from string, meta logs.SnapshotMeta
 	if err != nil {
 		return err
 	}
-	err = wal.Save(&raft.HardState{Term: meta.Term, Vote: raft.None}, nil)
+	err = wal.Save(&wire.HardState{Term: meta.Term, Vote: wire.None}, nil)
 	if cerr := wal.Close(); err == nil {
 		err = cerr
 	}

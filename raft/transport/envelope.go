@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-// Every ZMQ frame is a raft batch (raft.EncodeBatch) behind an envelope
+// Every ZMQ frame is a raft batch (wire.EncodeBatch) behind an envelope
 // that says which cluster and which life of the sender it comes from:
 //
 //	envelopeMagic (1) | cluster id (8, LE) | sender id (8, LE) | sender incarnation (8, LE) | batch
@@ -17,14 +17,14 @@ import (
 // its membership records: a wiped or stale node, or a node of another
 // cluster at a reused address, never reaches the Raft core. Zero means
 // "not known yet" on either side and matches anything. Frames that begin
-// with raft.WireVersion instead (nodes from before the envelope) are
+// with wire.WireVersion instead (nodes from before the envelope) are
 // taken as they are.
 const (
 	envelopeMagic = 0xE7
 	envelopeSize  = 1 + 8 + 8 + 8
 	// frameOverhead is what a frame adds to its messages' encodings,
 	// sealed or not.
-	frameOverhead = sealOverhead + envelopeSize + raft.BatchHeaderMaxSize
+	frameOverhead = sealOverhead + envelopeSize + wire.BatchHeaderMaxSize
 )
 
 // identity is what this transport stamps on frames and checks on them;
@@ -32,10 +32,10 @@ const (
 type identity struct {
 	cluster atomic.Uint64
 	self    atomic.Uint64                          // this node's incarnation
-	known   atomic.Pointer[map[raft.NodeID]uint64] // peer -> recorded incarnation
+	known   atomic.Pointer[map[wire.NodeID]uint64] // peer -> recorded incarnation
 }
 
-func appendEnvelope(dst []byte, cluster uint64, from raft.NodeID, inc uint64) []byte {
+func appendEnvelope(dst []byte, cluster uint64, from wire.NodeID, inc uint64) []byte {
 	dst = append(dst, envelopeMagic)
 	dst = binary.LittleEndian.AppendUint64(dst, cluster)
 	dst = binary.LittleEndian.AppendUint64(dst, from)
@@ -44,12 +44,12 @@ func appendEnvelope(dst []byte, cluster uint64, from raft.NodeID, inc uint64) []
 
 // openEnvelope checks a frame's envelope and returns the batch behind it.
 // reason is "" when the frame is acceptable, else why it is dropped.
-func (id *identity) openEnvelope(frame []byte) (batch []byte, from raft.NodeID, reason string) {
-	if len(frame) > 0 && frame[0] == raft.WireVersion {
-		return frame, raft.None, ""
+func (id *identity) openEnvelope(frame []byte) (batch []byte, from wire.NodeID, reason string) {
+	if len(frame) > 0 && frame[0] == wire.WireVersion {
+		return frame, wire.None, ""
 	}
 	if len(frame) < envelopeSize || frame[0] != envelopeMagic {
-		return nil, raft.None, "malformed"
+		return nil, wire.None, "malformed"
 	}
 	cluster := binary.LittleEndian.Uint64(frame[1:])
 	from = binary.LittleEndian.Uint64(frame[9:])

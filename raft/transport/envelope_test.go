@@ -6,11 +6,11 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func framed(cluster uint64, from raft.NodeID, inc uint64, msgs ...raft.Message) zmq4.Msg {
-	return zmq4.NewMsg(raft.EncodeBatch(appendEnvelope(nil, cluster, from, inc), msgs))
+func framed(cluster uint64, from wire.NodeID, inc uint64, msgs ...wire.Message) zmq4.Msg {
+	return zmq4.NewMsg(wire.EncodeBatch(appendEnvelope(nil, cluster, from, inc), msgs))
 }
 
 // TestZMQEnvelope: frames from another cluster, from another incarnation
@@ -18,9 +18,9 @@ func framed(cluster uint64, from raft.NodeID, inc uint64, msgs ...raft.Message) 
 // and counted, and never reach Receive; the rest (legacy frames without an
 // envelope, zeros meaning "not known") get through.
 func TestZMQEnvelope(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	b := startZMQ(t, 2, addrs, func(c *ZMQConfig) { c.ClusterID, c.Incarnation = 0xC1, 22 })
-	b.SetIncarnations(map[raft.NodeID]uint64{1: 11})
+	b.SetIncarnations(map[wire.NodeID]uint64{1: 11})
 	raw := rawPush(t, addrs[2])
 	send := func(m zmq4.Msg) {
 		t.Helper()
@@ -34,7 +34,7 @@ func TestZMQEnvelope(t *testing.T) {
 	send(zmq4.NewMsg([]byte{envelopeMagic, 1, 2}))                            // a cut envelope
 	send(framed(0xC1, 1, 11, appMsg(1, 2, 5)))                                // right
 	send(framed(0, 1, 0, appMsg(1, 2, 6)))                                    // a sender that knows neither yet
-	send(zmq4.NewMsg(raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 7)}))) // no envelope (older node)
+	send(zmq4.NewMsg(wire.EncodeBatch(nil, []wire.Message{appMsg(1, 2, 7)}))) // no envelope (older node)
 
 	got := receiveN(t, b.Receive(), 4, 10*time.Second)
 	for i, want := range []uint64{4, 5, 6, 7} {
@@ -60,29 +60,29 @@ func TestZMQEnvelope(t *testing.T) {
 
 	// Frames our own transport sends carry its identity.
 	a := startZMQ(t, 1, addrs, func(c *ZMQConfig) { c.ClusterID, c.Incarnation = 0xC3, 11 })
-	a.Send([]raft.Message{appMsg(1, 2, 9)})
+	a.Send([]wire.Message{appMsg(1, 2, 9)})
 	if m := receiveN(t, b.Receive(), 1, 10*time.Second)[0]; m.Index != 9 {
 		t.Fatalf("got %+v", m)
 	}
 	a.SetCluster(0xC4)
-	a.Send([]raft.Message{appMsg(1, 2, 10)})
+	a.Send([]wire.Message{appMsg(1, 2, 10)})
 	eventually(t, 5*time.Second, "a frame stamped with another cluster to be refused", func() bool { return b.Stats().WrongCluster == 3 })
 }
 
 func FuzzOpenEnvelope(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{envelopeMagic})
-	f.Add(raft.EncodeBatch(appendEnvelope(nil, 1, 2, 3), []raft.Message{appMsg(2, 1, 1)}))
-	f.Add(raft.EncodeBatch(nil, []raft.Message{appMsg(2, 1, 1)}))
+	f.Add(wire.EncodeBatch(appendEnvelope(nil, 1, 2, 3), []wire.Message{appMsg(2, 1, 1)}))
+	f.Add(wire.EncodeBatch(nil, []wire.Message{appMsg(2, 1, 1)}))
 	var id identity
 	id.cluster.Store(1)
-	id.known.Store(&map[raft.NodeID]uint64{2: 3})
+	id.known.Store(&map[wire.NodeID]uint64{2: 3})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		batch, _, reason := id.openEnvelope(frame)
 		if reason != "" {
 			return
 		}
-		if _, err := raft.DecodeBatch(batch); err != nil {
+		if _, err := wire.DecodeBatch(batch); err != nil {
 			return
 		}
 	})

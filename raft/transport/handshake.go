@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Freshness across restarts. Replay windows live in memory, so a node
@@ -43,20 +43,20 @@ func newBootID() uint64 {
 // bootBook holds the latest boot learned for each sender.
 type bootBook struct {
 	mu    sync.Mutex
-	boots map[raft.NodeID]uint64
+	boots map[wire.NodeID]uint64
 }
 
-func (b *bootBook) learn(id raft.NodeID, boot uint64) {
+func (b *bootBook) learn(id wire.NodeID, boot uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.boots == nil {
-		b.boots = map[raft.NodeID]uint64{}
+		b.boots = map[wire.NodeID]uint64{}
 	}
 	b.boots[id] = boot
 }
 
 // echoFor is the boot to echo to id; 0 while none is known.
-func (b *bootBook) echoFor(id raft.NodeID) uint64 {
+func (b *bootBook) echoFor(id wire.NodeID) uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.boots[id]

@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -26,9 +26,9 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 }
 
 // receiveN collects exactly n messages from ch or fails after timeout.
-func receiveN(t testing.TB, ch <-chan raft.Message, n int, timeout time.Duration) []raft.Message {
+func receiveN(t testing.TB, ch <-chan wire.Message, n int, timeout time.Duration) []wire.Message {
 	t.Helper()
-	out := make([]raft.Message, 0, n)
+	out := make([]wire.Message, 0, n)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for len(out) < n {

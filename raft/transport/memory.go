@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // memReceiveBuffer bounds each endpoint's inbox; more is dropped, as a
@@ -24,10 +25,10 @@ const memReceiveBuffer = 1024
 type Network struct {
 	mu        sync.Mutex // guards every field below
 	rng       *rand.Rand
-	endpoints map[raft.NodeID]*MemTransport
-	groups    map[raft.NodeID]int // nil when there is no partition
-	isolated  map[raft.NodeID]bool
-	cuts      map[[2]raft.NodeID]bool // {from, to}
+	endpoints map[wire.NodeID]*MemTransport
+	groups    map[wire.NodeID]int // nil when there is no partition
+	isolated  map[wire.NodeID]bool
+	cuts      map[[2]wire.NodeID]bool // {from, to}
 	dropRate  float64
 	dupRate   float64
 	minDelay  time.Duration
@@ -44,15 +45,15 @@ type Network struct {
 
 type delivery struct {
 	timer *time.Timer
-	msg   raft.Message
+	msg   wire.Message
 }
 
 // MemTransport is one node's endpoint on a Network; it satisfies
 // raft.Transport.
 type MemTransport struct {
-	id    raft.NodeID
+	id    wire.NodeID
 	net   *Network
-	recvc chan raft.Message
+	recvc chan wire.Message
 }
 
 var _ raft.Transport = (*MemTransport)(nil)
@@ -61,22 +62,22 @@ var _ raft.Transport = (*MemTransport)(nil)
 func NewNetwork(seed int64) *Network {
 	return &Network{
 		rng:       rand.New(rand.NewSource(seed)),
-		endpoints: make(map[raft.NodeID]*MemTransport),
-		isolated:  make(map[raft.NodeID]bool),
-		cuts:      make(map[[2]raft.NodeID]bool),
+		endpoints: make(map[wire.NodeID]*MemTransport),
+		isolated:  make(map[wire.NodeID]bool),
+		cuts:      make(map[[2]wire.NodeID]bool),
 		pending:   make(map[*delivery]struct{}),
 	}
 }
 
 // Endpoint returns id's endpoint, creating it on first use. Messages sent
 // to an id before its endpoint exists are dropped.
-func (n *Network) Endpoint(id raft.NodeID) *MemTransport {
+func (n *Network) Endpoint(id wire.NodeID) *MemTransport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if e, ok := n.endpoints[id]; ok {
 		return e
 	}
-	e := &MemTransport{id: id, net: n, recvc: make(chan raft.Message, memReceiveBuffer)}
+	e := &MemTransport{id: id, net: n, recvc: make(chan wire.Message, memReceiveBuffer)}
 	n.endpoints[id] = e
 	return e
 }
@@ -84,10 +85,10 @@ func (n *Network) Endpoint(id raft.NodeID) *MemTransport {
 // Partition splits the network: nodes in different groups cannot talk,
 // and nodes named in no group can talk to nobody. It replaces any earlier
 // partition; Heal removes it.
-func (n *Network) Partition(groups ...[]raft.NodeID) {
+func (n *Network) Partition(groups ...[]wire.NodeID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.groups = make(map[raft.NodeID]int)
+	n.groups = make(map[wire.NodeID]int)
 	for i, g := range groups {
 		for _, id := range g {
 			n.groups[id] = i
@@ -96,17 +97,17 @@ func (n *Network) Partition(groups ...[]raft.NodeID) {
 }
 
 // Isolate cuts id off from every other node, both ways, until Heal.
-func (n *Network) Isolate(id raft.NodeID) {
+func (n *Network) Isolate(id wire.NodeID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.isolated[id] = true
 }
 
 // Cut drops every message from one node to another (one way) until Heal.
-func (n *Network) Cut(from, to raft.NodeID) {
+func (n *Network) Cut(from, to wire.NodeID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.cuts[[2]raft.NodeID{from, to}] = true
+	n.cuts[[2]wire.NodeID{from, to}] = true
 }
 
 // Heal removes partitions, isolations and cuts. Drop, delay and
@@ -172,16 +173,16 @@ func (n *Network) Close() {
 }
 
 // Send routes each message through the network. It never blocks.
-func (e *MemTransport) Send(msgs []raft.Message) {
+func (e *MemTransport) Send(msgs []wire.Message) {
 	for i := range msgs {
 		e.net.route(&msgs[i])
 	}
 }
 
 // Receive delivers the messages addressed to this endpoint. It is never closed.
-func (e *MemTransport) Receive() <-chan raft.Message { return e.recvc }
+func (e *MemTransport) Receive() <-chan wire.Message { return e.recvc }
 
-func (n *Network) route(m *raft.Message) {
+func (n *Network) route(m *wire.Message) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed || !n.linkUpLocked(m.From, m.To) || n.chanceLocked(n.dropRate) {
@@ -221,7 +222,7 @@ func (n *Network) land(d *delivery) {
 	n.deliverLocked(d.msg)
 }
 
-func (n *Network) deliverLocked(m raft.Message) {
+func (n *Network) deliverLocked(m wire.Message) {
 	dst := n.endpoints[m.To]
 	if dst == nil {
 		n.dropped++
@@ -235,11 +236,11 @@ func (n *Network) deliverLocked(m raft.Message) {
 	}
 }
 
-func (n *Network) linkUpLocked(from, to raft.NodeID) bool {
+func (n *Network) linkUpLocked(from, to wire.NodeID) bool {
 	if from == to {
 		return true
 	}
-	if n.isolated[from] || n.isolated[to] || n.cuts[[2]raft.NodeID{from, to}] {
+	if n.isolated[from] || n.isolated[to] || n.cuts[[2]wire.NodeID{from, to}] {
 		return false
 	}
 	if n.groups != nil {
@@ -270,7 +271,7 @@ func (n *Network) delayLocked() time.Duration {
 
 // cloneMessage copies m so that sender and receiver share nothing mutable:
 // a new Entries slice and one new allocation for all entry data.
-func cloneMessage(m *raft.Message) raft.Message {
+func cloneMessage(m *wire.Message) wire.Message {
 	c := *m
 	if len(m.Entries) == 0 {
 		c.Entries = nil
@@ -281,7 +282,7 @@ func cloneMessage(m *raft.Message) raft.Message {
 		size += len(m.Entries[i].Data)
 	}
 	data := make([]byte, 0, size)
-	c.Entries = make([]raft.Entry, len(m.Entries))
+	c.Entries = make([]wire.Entry, len(m.Entries))
 	for i, e := range m.Entries {
 		if e.Data != nil {
 			start := len(data)

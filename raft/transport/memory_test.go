@@ -7,18 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func hb(from, to raft.NodeID, idx uint64) raft.Message {
-	return raft.Message{Type: raft.MsgHeartbeat, From: from, To: to, Index: idx}
+func hb(from, to wire.NodeID, idx uint64) wire.Message {
+	return wire.Message{Type: wire.MsgHeartbeat, From: from, To: to, Index: idx}
 }
 
 // drain returns what is queued on ch right now. With no delay configured
 // the network delivers synchronously, so this is everything that will
 // ever arrive.
-func drain(ch <-chan raft.Message) []raft.Message {
-	var out []raft.Message
+func drain(ch <-chan wire.Message) []wire.Message {
+	var out []wire.Message
 	for {
 		select {
 		case m := <-ch:
@@ -31,14 +31,14 @@ func drain(ch <-chan raft.Message) []raft.Message {
 
 // reach sends one message over every ordered pair of ids and reports which
 // pairs got through, as "from->to".
-func reach(n *Network, ids []raft.NodeID) map[string]bool {
+func reach(n *Network, ids []wire.NodeID) map[string]bool {
 	for _, id := range ids {
 		n.Endpoint(id)
 	}
 	for _, from := range ids {
 		for _, to := range ids {
 			if from != to {
-				n.Endpoint(from).Send([]raft.Message{hb(from, to, 0)})
+				n.Endpoint(from).Send([]wire.Message{hb(from, to, 0)})
 			}
 		}
 	}
@@ -52,21 +52,21 @@ func reach(n *Network, ids []raft.NodeID) map[string]bool {
 }
 
 func TestMemFaults(t *testing.T) {
-	ids := []raft.NodeID{1, 2, 3, 4, 5}
+	ids := []wire.NodeID{1, 2, 3, 4, 5}
 	tests := []struct {
 		name   string
 		fault  func(n *Network)
-		linked func(from, to raft.NodeID) bool
+		linked func(from, to wire.NodeID) bool
 	}{
-		{"healthy", func(*Network) {}, func(_, _ raft.NodeID) bool { return true }},
+		{"healthy", func(*Network) {}, func(_, _ wire.NodeID) bool { return true }},
 		{
 			"partition with an unlisted node",
-			func(n *Network) { n.Partition([]raft.NodeID{1, 2}, []raft.NodeID{3, 4}) },
-			func(f, to raft.NodeID) bool { return f != 5 && to != 5 && (f <= 2) == (to <= 2) },
+			func(n *Network) { n.Partition([]wire.NodeID{1, 2}, []wire.NodeID{3, 4}) },
+			func(f, to wire.NodeID) bool { return f != 5 && to != 5 && (f <= 2) == (to <= 2) },
 		},
-		{"isolate", func(n *Network) { n.Isolate(3) }, func(f, to raft.NodeID) bool { return f != 3 && to != 3 }},
-		{"one-way cut", func(n *Network) { n.Cut(1, 2) }, func(f, to raft.NodeID) bool { return !(f == 1 && to == 2) }},
-		{"drop everything", func(n *Network) { n.SetDropRate(1) }, func(_, _ raft.NodeID) bool { return false }},
+		{"isolate", func(n *Network) { n.Isolate(3) }, func(f, to wire.NodeID) bool { return f != 3 && to != 3 }},
+		{"one-way cut", func(n *Network) { n.Cut(1, 2) }, func(f, to wire.NodeID) bool { return !(f == 1 && to == 2) }},
+		{"drop everything", func(n *Network) { n.SetDropRate(1) }, func(_, _ wire.NodeID) bool { return false }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestMemDropRateIsSeeded(t *testing.T) {
 		n.Endpoint(2) // messages to a node without an endpoint are dropped
 		n.SetDropRate(0.5)
 		for i := range 500 {
-			n.Endpoint(1).Send([]raft.Message{hb(1, 2, uint64(i))})
+			n.Endpoint(1).Send([]wire.Message{hb(1, 2, uint64(i))})
 		}
 		var idx []uint64
 		for _, m := range drain(n.Endpoint(2).Receive()) {
@@ -136,7 +136,7 @@ func TestMemDelayReorders(t *testing.T) {
 	const total = 200
 	start := time.Now()
 	for i := range total {
-		n.Endpoint(1).Send([]raft.Message{hb(1, 2, uint64(i))})
+		n.Endpoint(1).Send([]wire.Message{hb(1, 2, uint64(i))})
 	}
 	// Only meaningful while the sends took less than the minimum delay: on
 	// a loaded machine they may not (this flaked in CI with a 1 ms delay).
@@ -170,7 +170,7 @@ func TestMemDuplicate(t *testing.T) {
 	n.SetDuplicateRate(1)
 	const total = 50
 	for i := range total {
-		n.Endpoint(1).Send([]raft.Message{hb(1, 2, uint64(i))})
+		n.Endpoint(1).Send([]wire.Message{hb(1, 2, uint64(i))})
 	}
 	count := make(map[uint64]int)
 	for _, m := range drain(n.Endpoint(2).Receive()) {
@@ -191,8 +191,8 @@ func TestMemCopiesEntries(t *testing.T) {
 	defer n.Close()
 	n.Endpoint(2) // messages to a node without an endpoint are dropped
 	n.SetDuplicateRate(1)
-	ents := []raft.Entry{{Index: 1, Term: 1, Data: []byte("abc")}, {Index: 2, Term: 1, Data: []byte("de")}}
-	n.Endpoint(1).Send([]raft.Message{{Type: raft.MsgApp, From: 1, To: 2, Entries: ents}})
+	ents := []wire.Entry{{Index: 1, Term: 1, Data: []byte("abc")}, {Index: 2, Term: 1, Data: []byte("de")}}
+	n.Endpoint(1).Send([]wire.Message{{Type: wire.MsgApp, From: 1, To: 2, Entries: ents}})
 	ents[0].Data[0] = 'X'
 	ents[1].Index = 99
 
@@ -216,14 +216,14 @@ func TestMemReceiveBufferOverflowDrops(t *testing.T) {
 	defer n.Close()
 	n.Endpoint(2) // messages to a node without an endpoint are dropped
 	for i := range memReceiveBuffer + 10 {
-		n.Endpoint(1).Send([]raft.Message{hb(1, 2, uint64(i))})
+		n.Endpoint(1).Send([]wire.Message{hb(1, 2, uint64(i))})
 	}
 	delivered, dropped := n.Stats()
 	if delivered != memReceiveBuffer || dropped != 10 {
 		t.Fatalf("delivered=%d dropped=%d, want %d and 10", delivered, dropped, memReceiveBuffer)
 	}
 	// Unknown destinations are dropped, not blocked on.
-	n.Endpoint(1).Send([]raft.Message{hb(1, 42, 0)})
+	n.Endpoint(1).Send([]wire.Message{hb(1, 42, 0)})
 	if _, d := n.Stats(); d != 11 {
 		t.Fatalf("message to an unknown node: dropped=%d, want 11", d)
 	}
@@ -234,7 +234,7 @@ func TestMemCutDropsInFlight(t *testing.T) {
 	defer n.Close()
 	n.Endpoint(2) // messages to a node without an endpoint are dropped
 	n.SetDelay(50*time.Millisecond, 50*time.Millisecond)
-	n.Endpoint(1).Send([]raft.Message{hb(1, 2, 1)})
+	n.Endpoint(1).Send([]wire.Message{hb(1, 2, 1)})
 	n.Cut(1, 2)
 	eventually(t, 5*time.Second, "the in-flight message to be dropped", func() bool {
 		_, dropped := n.Stats()
@@ -250,7 +250,7 @@ func TestMemClose(t *testing.T) {
 	n.Endpoint(2) // messages to a node without an endpoint are dropped
 	n.SetDelay(time.Hour, time.Hour)
 	for i := range 10 {
-		n.Endpoint(1).Send([]raft.Message{hb(1, 2, uint64(i))})
+		n.Endpoint(1).Send([]wire.Message{hb(1, 2, uint64(i))})
 	}
 	done := make(chan struct{})
 	go func() {
@@ -263,7 +263,7 @@ func TestMemClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close blocked on pending deliveries")
 	}
-	n.Endpoint(1).Send([]raft.Message{hb(1, 2, 99)})
+	n.Endpoint(1).Send([]wire.Message{hb(1, 2, 99)})
 	delivered, dropped := n.Stats()
 	if delivered != 0 || dropped != 11 {
 		t.Fatalf("after Close delivered=%d dropped=%d, want 0 and 11", delivered, dropped)
@@ -277,13 +277,13 @@ func TestMemConcurrentClose(t *testing.T) {
 	n.SetDelay(0, 2*time.Millisecond)
 	n.SetDropRate(0.1)
 	n.SetDuplicateRate(0.1)
-	n.Partition([]raft.NodeID{1, 2, 3}, []raft.NodeID{4})
-	for id := raft.NodeID(1); id <= 4; id++ {
+	n.Partition([]wire.NodeID{1, 2, 3}, []wire.NodeID{4})
+	for id := wire.NodeID(1); id <= 4; id++ {
 		n.Endpoint(id)
 	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for id := raft.NodeID(1); id <= 4; id++ {
+	for id := wire.NodeID(1); id <= 4; id++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -295,7 +295,7 @@ func TestMemConcurrentClose(t *testing.T) {
 				case <-e.Receive():
 				default:
 				}
-				e.Send([]raft.Message{hb(id, 1+i%4, i)})
+				e.Send([]wire.Message{hb(id, 1+i%4, i)})
 			}
 		}()
 	}

@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // dropReason is why the opener refused a frame.
@@ -44,7 +44,7 @@ var dropWarnings = [numDropReasons]string{
 // opener checks the sealing of inbound frames. Nothing it refuses goes
 // further, and it keeps state only for frames that authenticated.
 type opener struct {
-	self   raft.NodeID
+	self   wire.NodeID
 	boot   uint64   // this transport's; frames must echo it
 	ring   *keyRing // nil: this node seals nothing and refuses sealed frames
 	replay replayGuard
@@ -54,7 +54,7 @@ type opener struct {
 // opened is what open makes of a frame.
 type opened struct {
 	plain  []byte      // envelope and batch; nil when dropped
-	from   raft.NodeID // authenticated when sealed, raft.None when not; on a drop, only claimed (for logs)
+	from   wire.NodeID // authenticated when sealed, wire.None when not; on a drop, only claimed (for logs)
 	reason dropReason
 }
 
@@ -64,15 +64,15 @@ func (o *opener) open(frame []byte) opened {
 	sealed := len(frame) > 0 && frame[0] == sealedMagic
 	switch {
 	case o.ring == nil && !sealed:
-		return opened{plain: frame, from: raft.None}
+		return opened{plain: frame, from: wire.None}
 	case o.ring == nil:
-		return opened{from: raft.None, reason: dropUnknownKey}
+		return opened{from: wire.None, reason: dropUnknownKey}
 	case !sealed:
-		return opened{from: raft.None, reason: dropUnsealed}
+		return opened{from: wire.None, reason: dropUnsealed}
 	}
 	h, err := parseSealedHeader(frame)
 	if err != nil {
-		return opened{from: raft.None, reason: dropMalformed}
+		return opened{from: wire.None, reason: dropMalformed}
 	}
 	drop := opened{from: h.from}
 	if h.to != o.self {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // nullSM applies entries by counting them; the cluster test looks only at
@@ -24,7 +25,7 @@ type nullSM struct {
 	applied, term uint64
 }
 
-func (s *nullSM) Apply(ents []raft.Entry) error {
+func (s *nullSM) Apply(ents []wire.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(ents); n > 0 {
@@ -124,11 +125,11 @@ func (tp *tap) intercept(t *testing.T, send func()) []byte {
 // and the victim's term and log do not move.
 func TestSealedClusterDropsForgeries(t *testing.T) {
 	key, wrong := testKey(1), testKey(9)
-	ids := []raft.NodeID{1, 2, 3}
-	const victim = raft.NodeID(3)
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
+	ids := []wire.NodeID{1, 2, 3}
+	const victim = wire.NodeID(3)
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
 	tapAddr := freeAddr(t)
-	trs := map[raft.NodeID]*ZMQ{}
+	trs := map[wire.NodeID]*ZMQ{}
 	sealed := func(c *ZMQConfig) { c.PeerKeys = []PeerKey{key} }
 	// The victim first, so that the tap can dial it and is closed after
 	// the nodes that send through it.
@@ -140,7 +141,7 @@ func TestSealedClusterDropsForgeries(t *testing.T) {
 			c.Peers[victim] = tapAddr
 		})
 	}
-	nodes := map[raft.NodeID]*raft.Node{}
+	nodes := map[wire.NodeID]*raft.Node{}
 	for _, id := range ids {
 		wal, err := logs.Open(filepath.Join(t.TempDir(), "wal"), logs.Options{NoSync: true, Logger: quietLogger()})
 		if err != nil {
@@ -177,7 +178,7 @@ func TestSealedClusterDropsForgeries(t *testing.T) {
 	})
 	before := nodes[victim].Status()
 	captured := tp.intercept(t, nil) // Raft's heartbeats make one go
-	from := raft.NodeID(senderOf(captured))
+	from := wire.NodeID(senderOf(captured))
 
 	attacks := forgeries(t, before, from, victim, key, wrong, captured)
 	raw := rawPush(t, addrs[victim])
@@ -224,20 +225,20 @@ type attack struct {
 // the cluster, in each form an attacker without the key can make; an
 // intercepted frame bit-flipped (in the ciphertext and in the tag), then
 // delivered as it was (accepted: it is genuine), then replayed.
-func forgeries(t *testing.T, st raft.Status, from, to raft.NodeID, key, wrong PeerKey, captured []byte) []attack {
+func forgeries(t *testing.T, st raft.Status, from, to wire.NodeID, key, wrong PeerKey, captured []byte) []attack {
 	high := st.Term + 100
-	vote := raft.Message{Type: raft.MsgVote, From: from, To: to, Term: high, LogTerm: high, Index: st.LastLogIndex + 100}
-	app := raft.Message{Type: raft.MsgApp, From: from, To: to, Term: high, LogTerm: st.Term, Index: st.LastLogIndex,
-		Commit: st.LastLogIndex + 1, Entries: []raft.Entry{{Index: st.LastLogIndex + 1, Term: high, Data: []byte("forged")}}}
+	vote := wire.Message{Type: wire.MsgVote, From: from, To: to, Term: high, LogTerm: high, Index: st.LastLogIndex + 100}
+	app := wire.Message{Type: wire.MsgApp, From: from, To: to, Term: high, LogTerm: st.Term, Index: st.LastLogIndex,
+		Commit: st.LastLogIndex + 1, Entries: []wire.Entry{{Index: st.LastLogIndex + 1, Term: high, Data: []byte("forged")}}}
 	ourID := testRing(t, key).keys[0].id
 	var out []attack
-	for _, m := range []raft.Message{vote, app} {
-		plain := raft.EncodeBatch(appendEnvelope(nil, 0, from, 0), []raft.Message{m})
+	for _, m := range []wire.Message{vote, app} {
+		plain := wire.EncodeBatch(appendEnvelope(nil, 0, from, 0), []wire.Message{m})
 		underOurID := testSealer(testRing(t, wrong), from, to).seal(nil, plain, testBoot)
 		copy(underOurID[offKeyID:], ourID[:])
 		out = append(out,
 			attack{m.Type.String() + " unsealed", plain, func(d *SealDrops) { d.Unsealed++ }},
-			attack{m.Type.String() + " legacy", raft.EncodeBatch(nil, []raft.Message{m}), func(d *SealDrops) { d.Unsealed++ }},
+			attack{m.Type.String() + " legacy", wire.EncodeBatch(nil, []wire.Message{m}), func(d *SealDrops) { d.Unsealed++ }},
 			attack{m.Type.String() + " another key", testSealer(testRing(t, wrong), from, to).seal(nil, plain, testBoot),
 				func(d *SealDrops) { d.UnknownKey++ }},
 			attack{m.Type.String() + " another key, our key id", underOurID, func(d *SealDrops) { d.BadAuth++ }},
@@ -263,17 +264,17 @@ func senderOf(frame []byte) uint64 {
 }
 
 // waitLeader waits until every node follows one leader.
-func waitLeader(t *testing.T, nodes map[raft.NodeID]*raft.Node) raft.NodeID {
+func waitLeader(t *testing.T, nodes map[wire.NodeID]*raft.Node) wire.NodeID {
 	t.Helper()
-	var lead raft.NodeID
+	var lead wire.NodeID
 	eventually(t, 20*time.Second, "one leader", func() bool {
-		lead = raft.None
+		lead = wire.None
 		for _, n := range nodes {
 			st := n.Status()
-			if lead == raft.None {
+			if lead == wire.None {
 				lead = st.Leader
 			}
-			if st.Leader == raft.None || st.Leader != lead {
+			if st.Leader == wire.None || st.Leader != lead {
 				return false
 			}
 		}

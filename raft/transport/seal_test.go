@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func testKey(b byte) PeerKey {
@@ -24,11 +24,11 @@ const (
 	senderBoot = 0x5E4D
 )
 
-func testOpener(self raft.NodeID, ring *keyRing) *opener {
+func testOpener(self wire.NodeID, ring *keyRing) *opener {
 	return &opener{self: self, boot: testBoot, ring: ring}
 }
 
-func testSealer(r *keyRing, from, to raft.NodeID) *sealer { return newSealer(r, from, to, senderBoot) }
+func testSealer(r *keyRing, from, to wire.NodeID) *sealer { return newSealer(r, from, to, senderBoot) }
 
 func testRing(t testing.TB, keys ...PeerKey) *keyRing {
 	t.Helper()
@@ -40,17 +40,17 @@ func testRing(t testing.TB, keys ...PeerKey) *keyRing {
 }
 
 // sealFrame is a real frame (envelope and batch) from -> to, sealed.
-func sealFrame(s *sealer, from, to raft.NodeID) []byte {
-	plain := raft.EncodeBatch(appendEnvelope(nil, 7, from, 0), []raft.Message{appMsg(from, to, 1)})
+func sealFrame(s *sealer, from, to wire.NodeID) []byte {
+	plain := wire.EncodeBatch(appendEnvelope(nil, 7, from, 0), []wire.Message{appMsg(from, to, 1)})
 	return s.seal(nil, plain, testBoot)
 }
 
 // openCopy opens a copy, since open decrypts in place.
-func openCopy(o *opener, frame []byte) ([]byte, raft.NodeID, dropReason) {
+func openCopy(o *opener, frame []byte) ([]byte, wire.NodeID, dropReason) {
 	return openInPlace(o, bytes.Clone(frame))
 }
 
-func openInPlace(o *opener, frame []byte) ([]byte, raft.NodeID, dropReason) {
+func openInPlace(o *opener, frame []byte) ([]byte, wire.NodeID, dropReason) {
 	r := o.open(frame)
 	return r.plain, r.from, r.reason
 }
@@ -78,7 +78,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 func TestOpenRefuses(t *testing.T) {
 	a, b := testKey(1), testKey(2)
 	ringA := testRing(t, a)
-	plainFrame := raft.EncodeBatch(appendEnvelope(nil, 7, 1, 0), []raft.Message{appMsg(1, 2, 1)})
+	plainFrame := wire.EncodeBatch(appendEnvelope(nil, 7, 1, 0), []wire.Message{appMsg(1, 2, 1)})
 	forgedID := sealFrame(testSealer(testRing(t, b), 1, 2), 1, 2)
 	copy(forgedID[offKeyID:], ringA.keys[0].id[:]) // right key id, wrong key
 	for _, tc := range []struct {
@@ -90,7 +90,7 @@ func TestOpenRefuses(t *testing.T) {
 		{"sealed with another key", ringA, sealFrame(testSealer(testRing(t, b), 1, 2), 1, 2), dropUnknownKey},
 		{"another key under our key id", ringA, forgedID, dropBadAuth},
 		{"unsealed frame", ringA, plainFrame, dropUnsealed},
-		{"legacy frame without envelope", ringA, raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)}), dropUnsealed},
+		{"legacy frame without envelope", ringA, wire.EncodeBatch(nil, []wire.Message{appMsg(1, 2, 1)}), dropUnsealed},
 		{"empty", ringA, nil, dropUnsealed},
 		{"truncated", ringA, sealFrame(testSealer(ringA, 1, 2), 1, 2)[:sealOverhead-1], dropMalformed},
 		{"sealed for another node", ringA, sealFrame(testSealer(ringA, 1, 3), 1, 3), dropWrongReceiver},
@@ -235,7 +235,7 @@ func TestOpenSessions(t *testing.T) {
 	}
 }
 
-func newSealerAt(r *keyRing, from, to raft.NodeID, started uint64) *sealer {
+func newSealerAt(r *keyRing, from, to wire.NodeID, started uint64) *sealer {
 	s := testSealer(r, from, to)
 	binary.LittleEndian.PutUint64(s.header[offStarted:], started)
 	return s

@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 func withKeys(keys ...PeerKey) func(*ZMQConfig) {
@@ -38,7 +38,7 @@ func TestZMQSealedExchange(t *testing.T) {
 			dropsAtB: func(d SealDrops) uint64 { return d.UnknownKey }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+			addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 			a := startZMQ(t, 1, addrs, withKeys(tc.keysA...))
 			b := startZMQ(t, 2, addrs, withKeys(tc.keysB...))
 			if a.Stats().Sealed != (len(tc.keysA) > 0) || b.Stats().Sealed != (len(tc.keysB) > 0) {
@@ -48,7 +48,7 @@ func TestZMQSealedExchange(t *testing.T) {
 				// Sent until the boots are exchanged (handshake.go), as
 				// Raft would retry.
 				eventually(t, 10*time.Second, "a message through", func() bool {
-					a.Send([]raft.Message{appMsg(1, 2, 7)})
+					a.Send([]wire.Message{appMsg(1, 2, 7)})
 					return len(b.Receive()) > 0
 				})
 				if m := <-b.Receive(); m.Index != 7 || string(m.Entries[0].Data) != "entry 1->2 #7" {
@@ -61,7 +61,7 @@ func TestZMQSealedExchange(t *testing.T) {
 			}
 			// The sender redials and resends until a frame arrives.
 			eventually(t, 10*time.Second, "a refused frame", func() bool {
-				a.Send([]raft.Message{appMsg(1, 2, 7)})
+				a.Send([]wire.Message{appMsg(1, 2, 7)})
 				return tc.dropsAtB(b.Stats().SealDrops) > 0
 			})
 			if st := b.Stats(); st.RecvMsgs != 0 || st.RecvFrames != 0 || len(b.Receive()) != 0 {
@@ -72,13 +72,13 @@ func TestZMQSealedExchange(t *testing.T) {
 }
 
 // sinkZMQ is a ZMQ without sockets, to drive deliverFrame directly.
-func sinkZMQ(t testing.TB, self raft.NodeID, keys ...PeerKey) *ZMQ {
+func sinkZMQ(t testing.TB, self wire.NodeID, keys ...PeerKey) *ZMQ {
 	ring := testRing(t, keys...)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	z := &ZMQ{cfg: ZMQConfig{ID: self}, log: quietLogger(), ctx: ctx, cancel: cancel,
-		recvc: make(chan raft.Message, receiveBuffer), ring: ring, open: opener{self: self, boot: testBoot, ring: ring}}
-	z.peers.Store(&map[raft.NodeID]*peer{})
+		recvc: make(chan wire.Message, receiveBuffer), ring: ring, open: opener{self: self, boot: testBoot, ring: ring}}
+	z.peers.Store(&map[wire.NodeID]*peer{})
 	return z
 }
 
@@ -97,8 +97,8 @@ func FuzzOpenFrame(f *testing.F) {
 	f.Add([]byte{sealedMagic})
 	f.Add(make([]byte, sealOverhead))
 	f.Add(sealFrame(testSealer(testRing(f, testKey(2)), 1, 2), 1, 2))
-	f.Add(raft.EncodeBatch(appendEnvelope(nil, 7, 1, 0), []raft.Message{appMsg(1, 2, 1)}))
-	f.Add(raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)}))
+	f.Add(wire.EncodeBatch(appendEnvelope(nil, 7, 1, 0), []wire.Message{appMsg(1, 2, 1)}))
+	f.Add(wire.EncodeBatch(nil, []wire.Message{appMsg(1, 2, 1)}))
 	z := sinkZMQ(f, 2, testKey(1))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		isGenuine := bytes.Equal(frame, genuine)
@@ -119,7 +119,7 @@ func FuzzOpenFrame(f *testing.F) {
 // boot. The same kind of frame was taken before the restart.
 func TestZMQRefusesFramesCapturedBeforeARestart(t *testing.T) {
 	key := testKey(1)
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	b := startZMQ(t, 2, addrs, withKeys(key))
 	tapAddr := freeAddr(t)
 	tp := startTap(t, tapAddr, addrs[2])
@@ -135,7 +135,7 @@ func TestZMQRefusesFramesCapturedBeforeARestart(t *testing.T) {
 		}
 	}()
 	eventually(t, 10*time.Second, "the handshake", func() bool { return a.open.boots.echoFor(2) != 0 })
-	send := func() { a.Send([]raft.Message{appMsg(1, 2, 9)}) }
+	send := func() { a.Send([]wire.Message{appMsg(1, 2, 9)}) }
 	before, after := tp.intercept(t, send), tp.intercept(t, send)
 
 	raw := rawPush(t, addrs[2])

@@ -3,7 +3,7 @@ package transport
 import (
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // Stats are the ZMQ transport's counters since NewZMQ. Totals over peers
@@ -39,7 +39,7 @@ type Stats struct {
 	Reconnects   uint64 // peer sockets re-created after an error or a silence
 	DialFailures uint64
 
-	Peers map[raft.NodeID]PeerStats
+	Peers map[wire.NodeID]PeerStats
 }
 
 // SealDrops counts inbound frames refused by the opener (open.go), by reason.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // The queue depth in PeerStats is what sits in the peer's queue now, so
@@ -17,7 +17,7 @@ func TestPeerStatsQueueDepth(t *testing.T) {
 			t.Fatalf("after %d queued: QueueLen %d QueueCap %d, want %d and 8", n, st.QueueLen, st.QueueCap, n)
 		}
 		if n < 8 {
-			p.queue <- raft.Message{Type: raft.MsgHeartbeat, To: 2}
+			p.queue <- wire.Message{Type: wire.MsgHeartbeat, To: 2}
 		}
 	}
 	<-p.queue

@@ -17,13 +17,14 @@ import (
 	"github.com/go-zeromq/zmq4"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // ZMQConfig configures a ZMQ transport. Zero values take the defaults.
 type ZMQConfig struct {
-	ID     raft.NodeID
+	ID     wire.NodeID
 	Listen string                 // e.g. "tcp://127.0.0.1:7000"; bind address of this node's PULL inbox
-	Peers  map[raft.NodeID]string // peer id -> its Listen address (this node excluded)
+	Peers  map[wire.NodeID]string // peer id -> its Listen address (this node excluded)
 	// ClusterID and Incarnation are stamped on every frame (see
 	// envelope.go); 0 until known. SetCluster changes the former later.
 	ClusterID   uint64
@@ -97,8 +98,8 @@ func (c *ZMQConfig) setDefaults() {
 }
 
 func (c *ZMQConfig) validate() error {
-	if c.ID == raft.None {
-		return errors.New("node ID is raft.None")
+	if c.ID == wire.None {
+		return errors.New("node ID is wire.None")
 	}
 	if c.QueueSize < 0 || c.SendTimeout < 0 || c.MaxFrameBytes < 0 || c.SilenceTimeout < 0 ||
 		c.DialTimeout < 0 || c.HandshakeTimeout < 0 {
@@ -123,8 +124,8 @@ type ZMQ struct {
 	inbox zmq4.Socket // used by recvLoop; closed by Close
 	// peers is replaced whole by SetPeers and never modified in place, so
 	// Send and the receive loop read it without a lock.
-	peers   atomic.Pointer[map[raft.NodeID]*peer]
-	recvc   chan raft.Message
+	peers   atomic.Pointer[map[wire.NodeID]*peer]
+	recvc   chan wire.Message
 	ident   identity
 	ring    *keyRing // nil: no sealing
 	open    opener
@@ -184,7 +185,7 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		log:    cfg.Logger.With("component", "transport", "node", cfg.ID),
 		ctx:    ctx,
 		cancel: cancel,
-		recvc:  make(chan raft.Message, receiveBuffer),
+		recvc:  make(chan wire.Message, receiveBuffer),
 		ring:   ring,
 		open:   opener{self: cfg.ID, boot: newBootID(), ring: ring},
 	}
@@ -198,7 +199,7 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 	t.ident.self.Store(cfg.Incarnation)
 	t.sockCtx = withPolicy(ctx, t.policy)
 	t.zlog = slog.NewLogLogger(t.log.With("lib", "zmq4").Handler(), slog.LevelDebug)
-	t.peers.Store(&map[raft.NodeID]*peer{})
+	t.peers.Store(&map[wire.NodeID]*peer{})
 	if _, err := t.resolvePeers(cfg.Peers); err != nil {
 		cancel()
 		return nil, err
@@ -223,13 +224,13 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 
 // resolvePeers checks every address before anything changes, so that a
 // bad one leaves the transport as it was.
-func (t *ZMQ) resolvePeers(peers map[raft.NodeID]string) (map[raft.NodeID]string, error) {
-	eps := make(map[raft.NodeID]string, len(peers))
+func (t *ZMQ) resolvePeers(peers map[wire.NodeID]string) (map[wire.NodeID]string, error) {
+	eps := make(map[wire.NodeID]string, len(peers))
 	for id, addr := range peers {
 		if id == t.cfg.ID {
 			continue
 		}
-		if id == raft.None {
+		if id == wire.None {
 			return nil, fmt.Errorf("zmq transport peer id %d is reserved", id)
 		}
 		ep, err := zmqEndpoint(addr)
@@ -247,7 +248,7 @@ func (t *ZMQ) resolvePeers(peers map[raft.NodeID]string) (map[raft.NodeID]string
 // unchanged peers keep their connection and queue. This node's own id is
 // ignored. An invalid address is an error and changes nothing. After
 // Close it does nothing.
-func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
+func (t *ZMQ) SetPeers(peers map[wire.NodeID]string) error {
 	eps, err := t.resolvePeers(peers)
 	if err != nil {
 		return err
@@ -258,7 +259,7 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 		return nil
 	}
 	old := *t.peers.Load()
-	next := make(map[raft.NodeID]*peer, len(eps))
+	next := make(map[wire.NodeID]*peer, len(eps))
 	var started []*peer
 	for id, ep := range eps {
 		if p := old[id]; p != nil && p.addr == peers[id] {
@@ -295,7 +296,7 @@ func (t *ZMQ) SetPeers(peers map[raft.NodeID]string) error {
 	return nil
 }
 
-func (t *ZMQ) peer(id raft.NodeID) *peer { return (*t.peers.Load())[id] }
+func (t *ZMQ) peer(id wire.NodeID) *peer { return (*t.peers.Load())[id] }
 
 // Send queues each message for its destination and returns at once. A
 // message is dropped and counted when its peer's queue is full, its peer is
@@ -303,7 +304,7 @@ func (t *ZMQ) peer(id raft.NodeID) *peer { return (*t.peers.Load())[id] }
 // Entries are copied so the caller may reuse its slice; their Data is
 // shared and must not be modified afterwards. After Close, Send does
 // nothing.
-func (t *ZMQ) Send(msgs []raft.Message) {
+func (t *ZMQ) Send(msgs []wire.Message) {
 	if t.closed.Load() {
 		return
 	}
@@ -317,7 +318,7 @@ func (t *ZMQ) Send(msgs []raft.Message) {
 		case !m.Type.Valid():
 			t.droppedInvalid.Add(1)
 			continue
-		case frameOverhead+raft.EncodedMessageSize(m) > t.cfg.MaxFrameBytes:
+		case frameOverhead+wire.EncodedMessageSize(m) > t.cfg.MaxFrameBytes:
 			if n := p.droppedTooLarge.Add(1); n&(n-1) == 0 {
 				t.log.Warn("message larger than MaxFrameBytes dropped", "peer", m.To, "type", m.Type,
 					"entries", len(m.Entries), "max_frame_bytes", t.cfg.MaxFrameBytes, "dropped_so_far", n)
@@ -339,7 +340,7 @@ func (t *ZMQ) Send(msgs []raft.Message) {
 // Receive delivers the messages addressed to this node. The channel is
 // never closed (a closed channel would hand zero Messages to a select
 // loop); stop reading when you Close the transport.
-func (t *ZMQ) Receive() <-chan raft.Message { return t.recvc }
+func (t *ZMQ) Receive() <-chan wire.Message { return t.recvc }
 
 // recvLoop reads the inbox until Close. zmq4's Recv errors are not fatal:
 // it returns EOF each time one peer's connection ends.
@@ -366,7 +367,7 @@ func (t *ZMQ) recvLoop() {
 // It returns false when Close interrupted it.
 func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 	if len(msg.Frames) != 1 {
-		t.countMalformed(fmt.Errorf("%w: %d parts, want 1", raft.ErrMalformedFrame, len(msg.Frames)))
+		t.countMalformed(fmt.Errorf("%w: %d parts, want 1", wire.ErrMalformedFrame, len(msg.Frames)))
 		return true
 	}
 	o := t.open.open(msg.Frames[0])
@@ -378,12 +379,12 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		return true
 	}
 	batch, sender, reason := t.ident.openEnvelope(o.plain)
-	if o.from != raft.None && reason == "" {
+	if o.from != wire.None && reason == "" {
 		sender, reason = sealedSender(sender, o.from)
 	}
 	switch reason {
 	case "malformed":
-		t.countMalformed(fmt.Errorf("%w: no envelope", raft.ErrMalformedFrame))
+		t.countMalformed(fmt.Errorf("%w: no envelope", wire.ErrMalformedFrame))
 		return true
 	case "wrong_cluster":
 		t.countForeign(&t.wrongCluster, "dropped frame from another cluster", sender)
@@ -395,7 +396,7 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		t.countForeign(&t.wrongSender, "dropped sealed frame whose envelope names another sender", sender)
 		return true
 	}
-	msgs, err := raft.DecodeBatch(batch)
+	msgs, err := wire.DecodeBatch(batch)
 	if err != nil {
 		t.countMalformed(err)
 		return true
@@ -403,7 +404,7 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 	t.recvFrames.Add(1)
 	now := time.Now().UnixNano()
 	for _, m := range msgs {
-		if sender != raft.None && m.From != sender {
+		if sender != wire.None && m.From != sender {
 			t.countForeign(&t.wrongSender, "dropped message whose sender is not the frame's", m.From)
 			continue
 		}
@@ -431,8 +432,8 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 
 // sealedSender is the sender of a sealed frame: the one its header names
 // (authenticated), which the envelope, when it names one, must agree with.
-func sealedSender(envelope, sealed raft.NodeID) (raft.NodeID, string) {
-	if envelope != raft.None && envelope != sealed {
+func sealedSender(envelope, sealed wire.NodeID) (wire.NodeID, string) {
+	if envelope != wire.None && envelope != sealed {
 		return envelope, "wrong_sender"
 	}
 	return sealed, ""
@@ -440,7 +441,7 @@ func sealedSender(envelope, sealed raft.NodeID) (raft.NodeID, string) {
 
 // countSealDrop counts a frame the opener refused: DEBUG each time, WARN
 // at most once per warnEvery and reason.
-func (t *ZMQ) countSealDrop(r dropReason, from raft.NodeID) {
+func (t *ZMQ) countSealDrop(r dropReason, from wire.NodeID) {
 	warn, since := t.sealDrops.add(r, time.Now())
 	t.log.Debug("dropped peer frame", "reason", r, "claimed_from", from)
 	if warn && dropWarnings[r] != "" {
@@ -451,7 +452,7 @@ func (t *ZMQ) countSealDrop(r dropReason, from raft.NodeID) {
 
 // countForeign counts a frame or message the envelope refused, logging at
 // powers of two.
-func (t *ZMQ) countForeign(c *atomic.Uint64, what string, from raft.NodeID) {
+func (t *ZMQ) countForeign(c *atomic.Uint64, what string, from wire.NodeID) {
 	if n := c.Add(1); n&(n-1) == 0 {
 		t.log.Warn(what, "from", from, "dropped_so_far", n)
 	}
@@ -463,8 +464,8 @@ func (t *ZMQ) SetCluster(id uint64) { t.ident.cluster.Store(id) }
 
 // SetIncarnations sets each member's recorded incarnation: frames from a
 // member that carry another one are dropped (0: not recorded).
-func (t *ZMQ) SetIncarnations(incs map[raft.NodeID]uint64) {
-	m := make(map[raft.NodeID]uint64, len(incs))
+func (t *ZMQ) SetIncarnations(incs map[wire.NodeID]uint64) {
+	m := make(map[wire.NodeID]uint64, len(incs))
 	for id, inc := range incs {
 		m[id] = inc
 	}
@@ -544,7 +545,7 @@ func (t *ZMQ) Stats() Stats {
 	peers := *t.peers.Load()
 	total := t.retired
 	t.setMu.Unlock()
-	s.Peers = make(map[raft.NodeID]PeerStats, len(peers))
+	s.Peers = make(map[wire.NodeID]PeerStats, len(peers))
 	for id, p := range peers {
 		ps := p.stats()
 		s.Peers[id] = ps

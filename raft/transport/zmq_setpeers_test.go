@@ -7,24 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func heartbeat(from, to raft.NodeID) raft.Message {
-	return raft.Message{Type: raft.MsgHeartbeat, From: from, To: to, Term: 1}
+func heartbeat(from, to wire.NodeID) wire.Message {
+	return wire.Message{Type: wire.MsgHeartbeat, From: from, To: to, Term: 1}
 }
 
-func peerIDs(z *ZMQ) []raft.NodeID { return slices.Sorted(maps.Keys(z.Stats().Peers)) }
+func peerIDs(z *ZMQ) []wire.NodeID { return slices.Sorted(maps.Keys(z.Stats().Peers)) }
 
 // TestZMQSetPeers walks one transport through the changes a membership
 // makes: a peer added, its address changed, a bad address refused, and
 // the peer removed.
 func TestZMQSetPeers(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
-	a := startZMQ(t, 1, map[raft.NodeID]string{1: addrs[1]}, nil) // a joining node knows no one
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	a := startZMQ(t, 1, map[wire.NodeID]string{1: addrs[1]}, nil) // a joining node knows no one
 	b := startZMQ(t, 2, addrs, nil)
 
-	a.Send([]raft.Message{heartbeat(1, 2)})
+	a.Send([]wire.Message{heartbeat(1, 2)})
 	if st := a.Stats(); st.DroppedUnknownPeer != 1 || len(st.Peers) != 0 {
 		t.Fatalf("before SetPeers: %+v", st)
 	}
@@ -33,17 +33,17 @@ func TestZMQSetPeers(t *testing.T) {
 	if err := a.SetPeers(addrs); err != nil {
 		t.Fatalf("add peer 2: %v", err)
 	}
-	if got := peerIDs(a); !slices.Equal(got, []raft.NodeID{2}) {
+	if got := peerIDs(a); !slices.Equal(got, []wire.NodeID{2}) {
 		t.Fatalf("peers after add: %v", got)
 	}
-	a.Send([]raft.Message{heartbeat(1, 2)})
+	a.Send([]wire.Message{heartbeat(1, 2)})
 	receiveN(t, b.Receive(), 1, 10*time.Second)
 	// The sender counts after its write returns, which may be after the
 	// receiver has the message.
 	eventually(t, 5*time.Second, "the send to be counted", func() bool { return a.Stats().Peers[2].SentMsgs == 1 })
 
 	// The same set again keeps the peer (and its counters).
-	if err := a.SetPeers(map[raft.NodeID]string{2: addrs[2]}); err != nil {
+	if err := a.SetPeers(map[wire.NodeID]string{2: addrs[2]}); err != nil {
 		t.Fatal(err)
 	}
 	if st := a.Stats().Peers[2]; st.SentMsgs != 1 {
@@ -52,26 +52,26 @@ func TestZMQSetPeers(t *testing.T) {
 
 	// Node 2 moves: the message goes to its new address.
 	moved := freeAddr(t)
-	b2 := startZMQ(t, 2, map[raft.NodeID]string{1: addrs[1], 2: moved}, nil)
-	if err := a.SetPeers(map[raft.NodeID]string{2: moved}); err != nil {
+	b2 := startZMQ(t, 2, map[wire.NodeID]string{1: addrs[1], 2: moved}, nil)
+	if err := a.SetPeers(map[wire.NodeID]string{2: moved}); err != nil {
 		t.Fatalf("move peer 2: %v", err)
 	}
 	if st := a.Stats(); st.Peers[2].Addr != moved || st.Peers[2].SentMsgs != 0 || st.SentMsgs != 1 {
 		t.Fatalf("after the move: %+v (totals must keep the old peer's count)", st)
 	}
-	a.Send([]raft.Message{heartbeat(1, 2)})
+	a.Send([]wire.Message{heartbeat(1, 2)})
 	receiveN(t, b2.Receive(), 1, 10*time.Second)
 	eventually(t, 5*time.Second, "the send to the moved peer to be counted", func() bool { return a.Stats().SentMsgs == 2 })
 
 	// A bad address changes nothing.
-	bad := map[raft.NodeID]string{2: moved, 3: "udp://nowhere"}
+	bad := map[wire.NodeID]string{2: moved, 3: "udp://nowhere"}
 	if err := a.SetPeers(bad); err == nil {
 		t.Fatal("SetPeers accepted a bad address")
 	}
-	if got := peerIDs(a); !slices.Equal(got, []raft.NodeID{2}) {
+	if got := peerIDs(a); !slices.Equal(got, []wire.NodeID{2}) {
 		t.Fatalf("peers after a refused change: %v", got)
 	}
-	if err := a.SetPeers(map[raft.NodeID]string{raft.None: moved}); err == nil {
+	if err := a.SetPeers(map[wire.NodeID]string{wire.None: moved}); err == nil {
 		t.Fatal("SetPeers accepted the reserved id")
 	}
 
@@ -79,14 +79,14 @@ func TestZMQSetPeers(t *testing.T) {
 	if err := a.SetPeers(nil); err != nil {
 		t.Fatalf("remove peer 2: %v", err)
 	}
-	a.Send([]raft.Message{heartbeat(1, 2)})
+	a.Send([]wire.Message{heartbeat(1, 2)})
 	if st := a.Stats(); st.DroppedUnknownPeer != 2 || len(st.Peers) != 0 || st.SentMsgs != 2 {
 		t.Fatalf("after removal: %+v", st)
 	}
 }
 
 func TestZMQSetPeersAfterClose(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	z, err := NewZMQ(ZMQConfig{ID: 1, Listen: addrs[1], Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestZMQSetPeersAfterClose(t *testing.T) {
 // TestZMQSetPeersWhileSending is for the race detector and goleak: peers
 // come and go while messages are sent and received.
 func TestZMQSetPeersWhileSending(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
 	a := startZMQ(t, 1, addrs, nil)
 	startZMQ(t, 2, addrs, nil)
 	startZMQ(t, 3, addrs, nil)
@@ -120,7 +120,7 @@ func TestZMQSetPeersWhileSending(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				a.Send([]raft.Message{heartbeat(1, 2), heartbeat(1, 3)})
+				a.Send([]wire.Message{heartbeat(1, 2), heartbeat(1, 3)})
 				_ = a.Stats()
 			}
 		}
@@ -135,7 +135,7 @@ func TestZMQSetPeersWhileSending(t *testing.T) {
 			}
 		}
 	}()
-	sets := []map[raft.NodeID]string{addrs, {2: addrs[2]}, {3: addrs[3]}, {}, {2: addrs[2], 3: addrs[3]}}
+	sets := []map[wire.NodeID]string{addrs, {2: addrs[2]}, {3: addrs[3]}, {}, {2: addrs[2], 3: addrs[3]}}
 	for i := range 200 {
 		if err := a.SetPeers(sets[i%len(sets)]); err != nil {
 			t.Fatal(err)
@@ -143,7 +143,7 @@ func TestZMQSetPeersWhileSending(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if got := peerIDs(a); !slices.Equal(got, []raft.NodeID{2, 3}) {
+	if got := peerIDs(a); !slices.Equal(got, []wire.NodeID{2, 3}) {
 		t.Fatalf("final peers %v", got)
 	}
 }

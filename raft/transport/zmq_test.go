@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // freeAddr returns a loopback endpoint whose port was free a moment ago.
@@ -32,9 +32,9 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startZMQ starts node id of a cluster whose addresses are addrs, and
 // closes it when the test ends.
-func startZMQ(t testing.TB, id raft.NodeID, addrs map[raft.NodeID]string, tweak func(*ZMQConfig)) *ZMQ {
+func startZMQ(t testing.TB, id wire.NodeID, addrs map[wire.NodeID]string, tweak func(*ZMQConfig)) *ZMQ {
 	t.Helper()
-	cfg := ZMQConfig{ID: id, Listen: addrs[id], Peers: map[raft.NodeID]string{}, Logger: quietLogger()}
+	cfg := ZMQConfig{ID: id, Listen: addrs[id], Peers: map[wire.NodeID]string{}, Logger: quietLogger()}
 	for pid, a := range addrs {
 		if pid != id {
 			cfg.Peers[pid] = a
@@ -55,26 +55,26 @@ func startZMQ(t testing.TB, id raft.NodeID, addrs map[raft.NodeID]string, tweak 
 	return z
 }
 
-func appMsg(from, to raft.NodeID, idx uint64) raft.Message {
-	return raft.Message{
-		Type: raft.MsgApp, From: from, To: to, Term: 3, LogTerm: 2, Index: idx, Commit: idx - 1,
-		Entries: []raft.Entry{{Index: idx + 1, Term: 3, Data: []byte(fmt.Sprintf("entry %d->%d #%d", from, to, idx))}},
+func appMsg(from, to wire.NodeID, idx uint64) wire.Message {
+	return wire.Message{
+		Type: wire.MsgApp, From: from, To: to, Term: 3, LogTerm: 2, Index: idx, Commit: idx - 1,
+		Entries: []wire.Entry{{Index: idx + 1, Term: 3, Data: []byte(fmt.Sprintf("entry %d->%d #%d", from, to, idx))}},
 	}
 }
 
 func TestZMQExchange(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%d nodes", n), func(t *testing.T) {
-			addrs := make(map[raft.NodeID]string)
-			for id := range raft.NodeID(n) {
+			addrs := make(map[wire.NodeID]string)
+			for id := range wire.NodeID(n) {
 				addrs[id] = freeAddr(t)
 			}
-			nodes := make(map[raft.NodeID]*ZMQ)
+			nodes := make(map[wire.NodeID]*ZMQ)
 			for id := range addrs {
 				nodes[id] = startZMQ(t, id, addrs, nil)
 			}
 			for from, z := range nodes {
-				var out []raft.Message
+				var out []wire.Message
 				for to := range nodes {
 					if to != from {
 						out = append(out, appMsg(from, to, 100*from+to+1))
@@ -84,7 +84,7 @@ func TestZMQExchange(t *testing.T) {
 			}
 			for to, z := range nodes {
 				got := receiveN(t, z.Receive(), n-1, 10*time.Second)
-				seen := make(map[raft.NodeID]bool)
+				seen := make(map[wire.NodeID]bool)
 				for _, m := range got {
 					want := appMsg(m.From, to, 100*m.From+to+1)
 					if m.To != to || m.Index != want.Index || m.Term != want.Term || m.Commit != want.Commit ||
@@ -105,7 +105,7 @@ func TestZMQExchange(t *testing.T) {
 }
 
 func TestZMQBatchesInOrder(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	// No silence re-dial mid-test: a new connection may overtake the old
 	// one's tail, and this test checks order.
 	long := func(c *ZMQConfig) { c.SilenceTimeout = time.Minute }
@@ -114,7 +114,7 @@ func TestZMQBatchesInOrder(t *testing.T) {
 
 	const total = 1000
 	for i := range uint64(total) {
-		a.Send([]raft.Message{appMsg(1, 2, i+1)})
+		a.Send([]wire.Message{appMsg(1, 2, i+1)})
 	}
 	got := receiveN(t, b.Receive(), total, 20*time.Second)
 	for i, m := range got {
@@ -142,7 +142,7 @@ func TestZMQBatchesInOrder(t *testing.T) {
 }
 
 func TestZMQSplitsBatchesAtMaxFrame(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	small := func(c *ZMQConfig) { c.MaxFrameBytes = 4 << 10; c.SilenceTimeout = time.Minute }
 	a := startZMQ(t, 1, addrs, small)
 	b := startZMQ(t, 2, addrs, small)
@@ -151,11 +151,11 @@ func TestZMQSplitsBatchesAtMaxFrame(t *testing.T) {
 	for i := range uint64(total) {
 		m := appMsg(1, 2, i+1)
 		m.Entries[0].Data = big
-		a.Send([]raft.Message{m})
+		a.Send([]wire.Message{m})
 	}
 	tooBig := appMsg(1, 2, 999)
 	tooBig.Entries[0].Data = make([]byte, 5<<10)
-	a.Send([]raft.Message{tooBig})
+	a.Send([]wire.Message{tooBig})
 
 	got := receiveN(t, b.Receive(), total, 10*time.Second)
 	for i, m := range got {
@@ -180,11 +180,11 @@ func TestZMQSplitsBatchesAtMaxFrame(t *testing.T) {
 }
 
 func TestZMQSendDropsWhatCannotBeSent(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	a := startZMQ(t, 1, addrs, nil)
-	a.Send([]raft.Message{
-		{Type: raft.MsgHeartbeat, From: 1, To: 42},
-		{Type: raft.MsgHeartbeat, From: 1, To: 1},
+	a.Send([]wire.Message{
+		{Type: wire.MsgHeartbeat, From: 1, To: 42},
+		{Type: wire.MsgHeartbeat, From: 1, To: 1},
 		{Type: 0, From: 1, To: 2},
 		{Type: 200, From: 1, To: 2},
 	})
@@ -206,7 +206,7 @@ func TestZMQUnreachablePeer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addrs := map[raft.NodeID]string{1: freeAddr(t), 2: tt.listen(t)}
+			addrs := map[wire.NodeID]string{1: freeAddr(t), 2: tt.listen(t)}
 			a := startZMQ(t, 1, addrs, func(c *ZMQConfig) { c.HandshakeTimeout = 300 * time.Millisecond })
 
 			const total = 10000
@@ -214,7 +214,7 @@ func TestZMQUnreachablePeer(t *testing.T) {
 			go func() {
 				start := time.Now()
 				for i := range uint64(total) {
-					a.Send([]raft.Message{{Type: raft.MsgHeartbeat, From: 1, To: 2, Commit: i}})
+					a.Send([]wire.Message{{Type: wire.MsgHeartbeat, From: 1, To: 2, Commit: i}})
 				}
 				done <- time.Since(start)
 			}()
@@ -284,13 +284,13 @@ func TestZMQReconnectsToRestartedPeer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+			addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 			a := startZMQ(t, 1, addrs, nil)
-			b, err := NewZMQ(ZMQConfig{ID: 2, Listen: addrs[2], Peers: map[raft.NodeID]string{1: addrs[1]}, Logger: quietLogger()})
+			b, err := NewZMQ(ZMQConfig{ID: 2, Listen: addrs[2], Peers: map[wire.NodeID]string{1: addrs[1]}, Logger: quietLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.Send([]raft.Message{appMsg(1, 2, 1)})
+			a.Send([]wire.Message{appMsg(1, 2, 1)})
 			receiveN(t, b.Receive(), 1, 10*time.Second)
 			if err := b.Close(); err != nil {
 				t.Fatal(err)
@@ -300,7 +300,7 @@ func TestZMQReconnectsToRestartedPeer(t *testing.T) {
 			if tt.sendWhileDown {
 				eventually(t, 10*time.Second, "A to notice B is gone", func() bool {
 					seq++
-					a.Send([]raft.Message{appMsg(1, 2, seq)})
+					a.Send([]wire.Message{appMsg(1, 2, seq)})
 					p := a.Stats().Peers[2]
 					return p.DroppedSendError+p.DroppedDisconnected > 0
 				})
@@ -308,10 +308,10 @@ func TestZMQReconnectsToRestartedPeer(t *testing.T) {
 
 			b2 := startZMQ(t, 2, addrs, nil)
 			// A keeps sending, as a Raft leader would, until the new B hears it.
-			var got raft.Message
+			var got wire.Message
 			eventually(t, 10*time.Second, "a message to reach the restarted peer", func() bool {
 				seq++
-				a.Send([]raft.Message{appMsg(1, 2, seq)})
+				a.Send([]wire.Message{appMsg(1, 2, seq)})
 				select {
 				case got = <-b2.Receive():
 					return true
@@ -326,7 +326,7 @@ func TestZMQReconnectsToRestartedPeer(t *testing.T) {
 				t.Fatal("no reconnect counted")
 			}
 			// And the other way: the new process reaches A.
-			b2.Send([]raft.Message{appMsg(2, 1, 7)})
+			b2.Send([]wire.Message{appMsg(2, 1, 7)})
 			if m := receiveN(t, a.Receive(), 1, 10*time.Second)[0]; m.From != 2 || m.Index != 7 {
 				t.Fatalf("A got %+v", m)
 			}
@@ -351,7 +351,7 @@ func rawPush(t *testing.T, addr string) zmq4.Socket {
 }
 
 func TestZMQRejectsBadFrames(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	const maxFrame = 64 << 10
 	a := startZMQ(t, 1, addrs, func(c *ZMQConfig) { c.MaxFrameBytes = maxFrame })
 	b := startZMQ(t, 2, addrs, func(c *ZMQConfig) { c.MaxFrameBytes = maxFrame })
@@ -359,16 +359,16 @@ func TestZMQRejectsBadFrames(t *testing.T) {
 
 	bad := []zmq4.Msg{
 		zmq4.NewMsgString("not a raft frame"),
-		zmq4.NewMsg(append([]byte{raft.WireVersion + 1}, raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)})[1:]...)),
-		zmq4.NewMsgFrom(raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)}), []byte("second part")),
-		zmq4.NewMsg(raft.EncodeBatch(nil, []raft.Message{appMsg(1, 2, 1)})[:20]),
+		zmq4.NewMsg(append([]byte{wire.WireVersion + 1}, wire.EncodeBatch(nil, []wire.Message{appMsg(1, 2, 1)})[1:]...)),
+		zmq4.NewMsgFrom(wire.EncodeBatch(nil, []wire.Message{appMsg(1, 2, 1)}), []byte("second part")),
+		zmq4.NewMsg(wire.EncodeBatch(nil, []wire.Message{appMsg(1, 2, 1)})[:20]),
 	}
 	for _, m := range bad {
 		if err := raw.Send(m); err != nil {
 			t.Fatalf("raw send: %v", err)
 		}
 	}
-	misaddressed := raft.EncodeBatch(nil, []raft.Message{appMsg(1, 99, 1), appMsg(1, 2, 5)})
+	misaddressed := wire.EncodeBatch(nil, []wire.Message{appMsg(1, 99, 1), appMsg(1, 2, 5)})
 	if err := raw.Send(zmq4.NewMsg(misaddressed)); err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestZMQRejectsBadFrames(t *testing.T) {
 	})
 
 	// Good traffic is unaffected.
-	a.Send([]raft.Message{appMsg(1, 2, 42)})
+	a.Send([]wire.Message{appMsg(1, 2, 42)})
 	if m := receiveN(t, b.Receive(), 1, 10*time.Second)[0]; m.Index != 42 || m.From != 1 {
 		t.Fatalf("got %+v", m)
 	}
@@ -406,7 +406,7 @@ func TestZMQRejectsBadFrames(t *testing.T) {
 // One TCP client that connects and says nothing must not stop the inbox
 // from accepting real peers (zmq4's handshake has no deadline of its own).
 func TestZMQSilentClientDoesNotStallInbox(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	short := func(c *ZMQConfig) { c.HandshakeTimeout = 300 * time.Millisecond }
 	b := startZMQ(t, 2, addrs, short)
 	silent, err := net.Dial("tcp", strings.TrimPrefix(addrs[2], "tcp://"))
@@ -417,7 +417,7 @@ func TestZMQSilentClientDoesNotStallInbox(t *testing.T) {
 	a := startZMQ(t, 1, addrs, short)
 
 	eventually(t, 10*time.Second, "A's message to get past the silent client", func() bool {
-		a.Send([]raft.Message{appMsg(1, 2, 1)})
+		a.Send([]wire.Message{appMsg(1, 2, 1)})
 		return len(b.Receive()) > 0
 	})
 	// The inbox gave up on the silent client and closed it.
@@ -431,14 +431,14 @@ func TestZMQSilentClientDoesNotStallInbox(t *testing.T) {
 }
 
 func TestZMQClose(t *testing.T) {
-	addrs := map[raft.NodeID]string{1: freeAddr(t), 2: silentServer(t)}
+	addrs := map[wire.NodeID]string{1: freeAddr(t), 2: silentServer(t)}
 	// A long handshake timeout: Close must not wait for it.
-	z, err := NewZMQ(ZMQConfig{ID: 1, Listen: addrs[1], Peers: map[raft.NodeID]string{2: addrs[2]},
+	z, err := NewZMQ(ZMQConfig{ID: 1, Listen: addrs[1], Peers: map[wire.NodeID]string{2: addrs[2]},
 		HandshakeTimeout: time.Minute, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	z.Send([]raft.Message{{Type: raft.MsgHeartbeat, From: 1, To: 2}}) // starts a dial that hangs
+	z.Send([]wire.Message{{Type: wire.MsgHeartbeat, From: 1, To: 2}}) // starts a dial that hangs
 	eventually(t, 5*time.Second, "the dial to start", func() bool { return len(z.peer(2).queue) == 0 })
 
 	// Were the hung handshake not cut by Close, its goroutine would
@@ -449,7 +449,7 @@ func TestZMQClose(t *testing.T) {
 	if err := z.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	z.Send([]raft.Message{{Type: raft.MsgHeartbeat, From: 1, To: 2}})
+	z.Send([]wire.Message{{Type: wire.MsgHeartbeat, From: 1, To: 2}})
 	if st := z.Stats(); st.DroppedQueueFull+st.DroppedUnknownPeer != 0 || len(z.peer(2).queue) != 0 {
 		t.Fatalf("Send after Close queued or counted something: %+v", st)
 	}
@@ -470,7 +470,7 @@ func TestZMQClose(t *testing.T) {
 
 func TestNewZMQErrors(t *testing.T) {
 	taken := freeAddr(t)
-	startZMQ(t, 1, map[raft.NodeID]string{1: taken}, nil)
+	startZMQ(t, 1, map[wire.NodeID]string{1: taken}, nil)
 	tests := []struct {
 		name string
 		cfg  ZMQConfig
@@ -480,10 +480,10 @@ func TestNewZMQErrors(t *testing.T) {
 		{"no listen address", ZMQConfig{ID: 2}, "listen address"},
 		{"unsupported scheme", ZMQConfig{ID: 2, Listen: "udp://127.0.0.1:1"}, "unsupported scheme"},
 		{"no port", ZMQConfig{ID: 2, Listen: "tcp://127.0.0.1"}, "listen address"},
-		{"self in peers", ZMQConfig{ID: 2, Listen: freeAddr(t), Peers: map[raft.NodeID]string{2: taken}}, "peers include"},
-		{"bad peer address", ZMQConfig{ID: 2, Listen: freeAddr(t), Peers: map[raft.NodeID]string{3: "127.0.0.1:9"}}, "peer 3"},
+		{"self in peers", ZMQConfig{ID: 2, Listen: freeAddr(t), Peers: map[wire.NodeID]string{2: taken}}, "peers include"},
+		{"bad peer address", ZMQConfig{ID: 2, Listen: freeAddr(t), Peers: map[wire.NodeID]string{3: "127.0.0.1:9"}}, "peer 3"},
 		{"negative queue", ZMQConfig{ID: 2, Listen: freeAddr(t), QueueSize: -1}, "negative"},
-		{"ID None", ZMQConfig{ID: raft.None, Listen: freeAddr(t)}, "None"},
+		{"ID None", ZMQConfig{ID: wire.None, Listen: freeAddr(t)}, "None"},
 		{"three peer keys", ZMQConfig{ID: 2, Listen: freeAddr(t), PeerKeys: []PeerKey{testKey(1), testKey(2), testKey(3)}},
 			"3 peer keys; at most 2"},
 		{"a peer key twice", ZMQConfig{ID: 2, Listen: freeAddr(t), PeerKeys: []PeerKey{testKey(1), testKey(1)}},
@@ -507,14 +507,14 @@ func TestNewZMQErrors(t *testing.T) {
 // BenchmarkZMQThroughput measures one-way MsgApp throughput (16 entries
 // of 256 bytes each) between two transports in one process.
 func BenchmarkZMQThroughput(b *testing.B) {
-	addrs := map[raft.NodeID]string{1: freeAddr(b), 2: freeAddr(b)}
+	addrs := map[wire.NodeID]string{1: freeAddr(b), 2: freeAddr(b)}
 	a := startZMQ(b, 1, addrs, nil)
 	r := startZMQ(b, 2, addrs, nil)
-	ents := make([]raft.Entry, 16)
+	ents := make([]wire.Entry, 16)
 	for i := range ents {
-		ents[i] = raft.Entry{Index: uint64(i + 1), Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 256)}
+		ents[i] = wire.Entry{Index: uint64(i + 1), Term: 1, Data: bytes.Repeat([]byte{byte(i)}, 256)}
 	}
-	msg := raft.Message{Type: raft.MsgApp, From: 1, To: 2, Term: 1, Entries: ents}
+	msg := wire.Message{Type: wire.MsgApp, From: 1, To: 2, Term: 1, Entries: ents}
 
 	// Keep fewer messages in flight than the queue holds, so none is
 	// dropped and the receiver's count tells when all arrived.
@@ -549,7 +549,7 @@ send:
 			break send
 		}
 		msg.Index = uint64(i)
-		a.Send([]raft.Message{msg})
+		a.Send([]wire.Message{msg})
 	}
 	if n := <-recvDone; n != b.N {
 		b.Fatalf("received %d of %d (stats %+v)", n, b.N, a.Stats())

@@ -10,16 +10,16 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // peer is the outbound side of one peer: a bounded queue filled by Send
 // and one goroutine (run) that owns the PUSH socket.
 type peer struct {
-	id       raft.NodeID
+	id       wire.NodeID
 	addr     string // as configured
 	endpoint string // with our guarded scheme
-	queue    chan raft.Message
+	queue    chan wire.Message
 	sockCtx  context.Context
 	zlog     *log.Logger
 	log      *slog.Logger
@@ -28,7 +28,7 @@ type peer struct {
 	sealer   *sealer            // nil: frames go unsealed
 	boots    *bootBook          // with sealer: the boot each frame echoes
 	hello    chan struct{}      // asks run for an empty frame (handshake.go)
-	self     raft.NodeID        // this node: the frames' sender
+	self     wire.NodeID        // this node: the frames' sender
 
 	maxFrame    int
 	sendTimeout time.Duration
@@ -58,18 +58,18 @@ type peer struct {
 	nextDial      time.Time
 	buf           []byte // the frame's envelope and batch
 	sealed        []byte // buf sealed, when sealing
-	batch         []raft.Message
-	carry         raft.Message
+	batch         []wire.Message
+	carry         wire.Message
 	hasCarry      bool
 }
 
-func newPeer(id raft.NodeID, addr, endpoint string, cfg *ZMQConfig, sockCtx context.Context, zlog *log.Logger, lg *slog.Logger) *peer {
+func newPeer(id wire.NodeID, addr, endpoint string, cfg *ZMQConfig, sockCtx context.Context, zlog *log.Logger, lg *slog.Logger) *peer {
 	return &peer{
 		id:          id,
 		addr:        addr,
 		endpoint:    endpoint,
 		self:        cfg.ID,
-		queue:       make(chan raft.Message, cfg.QueueSize),
+		queue:       make(chan wire.Message, cfg.QueueSize),
 		hello:       make(chan struct{}, 1),
 		sockCtx:     sockCtx,
 		zlog:        zlog,
@@ -88,9 +88,9 @@ func (p *peer) run(ctx context.Context, wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer p.closeSocket()
 	for {
-		var first raft.Message
+		var first wire.Message
 		if p.hasCarry {
-			first, p.carry, p.hasCarry = p.carry, raft.Message{}, false
+			first, p.carry, p.hasCarry = p.carry, wire.Message{}, false
 		} else {
 			select {
 			case <-ctx.Done():
@@ -173,13 +173,13 @@ func (p *peer) failed(op string, err error) {
 // collect batches first with everything already queued, up to maxFrame.
 // A message that does not fit is carried to the next batch. Send refused
 // messages that cannot fit alone, so first always fits.
-func (p *peer) collect(first raft.Message) []raft.Message {
+func (p *peer) collect(first wire.Message) []wire.Message {
 	p.batch = append(p.batch[:0], first)
-	size := frameOverhead + raft.EncodedMessageSize(&first)
+	size := frameOverhead + wire.EncodedMessageSize(&first)
 	for {
 		select {
 		case m := <-p.queue:
-			s := raft.EncodedMessageSize(&m)
+			s := wire.EncodedMessageSize(&m)
 			if size+s > p.maxFrame {
 				p.carry, p.hasCarry = m, true
 				return p.batch
@@ -192,7 +192,7 @@ func (p *peer) collect(first raft.Message) []raft.Message {
 	}
 }
 
-func (p *peer) send(ctx context.Context, batch []raft.Message) {
+func (p *peer) send(ctx context.Context, batch []wire.Message) {
 	defer clear(batch) // let the entries go
 	n := uint64(len(batch))
 	frame := p.frame(batch)
@@ -214,9 +214,9 @@ func (p *peer) send(ctx context.Context, batch []raft.Message) {
 }
 
 // frame encodes batch behind its envelope, sealed when keys are set.
-func (p *peer) frame(batch []raft.Message) []byte {
+func (p *peer) frame(batch []wire.Message) []byte {
 	p.buf = appendEnvelope(p.buf[:0], p.ident.cluster.Load(), p.self, p.ident.self.Load())
-	p.buf = raft.EncodeBatch(p.buf, batch)
+	p.buf = wire.EncodeBatch(p.buf, batch)
 	if p.sealer == nil {
 		return p.buf
 	}

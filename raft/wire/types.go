@@ -1,13 +1,11 @@
-// Package raft implements the Raft consensus protocol as a deterministic core
-// (no goroutines, clocks or I/O: time arrives as ticks and messages as values)
-// wrapped by a driver that persists, sends and applies.
-package raft
+// Package wire owns the records that cross a boundary in raftkv: Message
+// between peers (and its frame encoding), Entry and HardState between the
+// Raft core and the disk, Entry again between Raft and the state machine.
+// It holds types and their encodings only, so that raft, logs and kv can
+// all import it without importing each other.
+package wire
 
-import (
-	"math"
-
-	"github.com/raftkv/raftkv/logs"
-)
+import "math"
 
 // NodeID names a member of the cluster. IDs start at 0, as in config.json.
 type NodeID = uint64
@@ -15,18 +13,32 @@ type NodeID = uint64
 // None is the NodeID that means "nobody" (no vote cast, no leader known).
 const None NodeID = math.MaxUint64
 
-// Entry and HardState are the records package logs persists; Raft shares
-// the types so that nothing is copied between the core and the disk.
-type (
-	Entry     = logs.Entry
-	HardState = logs.HardState
-	EntryType = logs.EntryType
-)
+// EntryType tells the layers above the log what an entry carries. The log
+// stores it as an opaque byte.
+type EntryType uint8
+
+// Entry is one record of the replicated log.
+type Entry struct {
+	Index uint64
+	Term  uint64
+	Type  EntryType
+	Data  []byte
+}
+
+// HardState is what Raft must have on disk before it answers anyone: the
+// current term and the vote cast in it. The commit index is deliberately not
+// here: it is recovered from the state machine's applied index and the
+// leader, so it never costs an fsync of its own.
+type HardState struct {
+	Term uint64
+	Vote NodeID
+}
 
 // Entry types.
 const (
-	EntryNormal EntryType = 0 // opaque command for the state machine
-	EntryNoop   EntryType = 1 // appended by a new leader to commit earlier terms
+	EntryNormal     EntryType = 0 // opaque command for the state machine
+	EntryNoop       EntryType = 1 // appended by a new leader to commit earlier terms
+	EntryConfChange EntryType = 2 // a whole cluster membership, which holds from that entry on
 )
 
 // MessageType enumerates the one-way messages peers exchange.
@@ -49,7 +61,7 @@ const (
 	MsgSnapChunkAck                         // the receiver's next expected offset; driver to driver
 	MsgProp                                 // a follower's proposals for the leader; driver to driver
 	MsgPropResp                             // where the leader put them; driver to driver
-	msgTypeEnd
+	MsgTypeEnd                              // one past the last type: the types are 1 … MsgTypeEnd-1
 )
 
 var msgTypeNames = [...]string{
@@ -61,14 +73,14 @@ var msgTypeNames = [...]string{
 }
 
 func (t MessageType) String() string {
-	if t > 0 && t < msgTypeEnd {
+	if t > 0 && t < MsgTypeEnd {
 		return msgTypeNames[t]
 	}
 	return "MsgUnknown"
 }
 
 // Valid reports whether t is a known message type.
-func (t MessageType) Valid() bool { return t > 0 && t < msgTypeEnd }
+func (t MessageType) Valid() bool { return t > 0 && t < MsgTypeEnd }
 
 // Message is one Raft message. Fields are reused across types as in the
 // Raft paper's RPCs:
@@ -100,4 +112,16 @@ type Message struct {
 	RejectHint uint64
 	Context    uint64
 	Entries    []Entry
+}
+
+// SafeBeforePersist reports whether m may be sent before this node's
+// pending log and hard state writes are durable. A leader's appends and
+// heartbeats may: it counts itself towards a quorum only after its own
+// fsync. Votes and acknowledgements may not: they promise durable state.
+func (m *Message) SafeBeforePersist() bool {
+	switch m.Type {
+	case MsgApp, MsgHeartbeat, MsgReadIndexResp, MsgReadIndex:
+		return true
+	}
+	return false
 }

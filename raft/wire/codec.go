@@ -1,4 +1,4 @@
-package raft
+package wire
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package raft
+package wire
 
 import (
 	"bytes"
@@ -146,7 +146,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"future version", append([]byte{WireVersion + 1}, good[1:]...)},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"type zero", wireCat(wireHdr(1), wireMsgHead(0, 0, 0))},
-		{"type past the end", wireCat(wireHdr(1), wireMsgHead(msgTypeEnd, 0, 0))},
+		{"type past the end", wireCat(wireHdr(1), wireMsgHead(MsgTypeEnd, 0, 0))},
 		{"type 255", wireCat(wireHdr(1), wireMsgHead(255, 0, 0))},
 		{"unknown flag", wireCat(wireHdr(1), wireMsgHead(MsgApp, 2, 0))},
 		{"non-minimal varint", wireCat(wireHdr(1), []byte{byte(MsgApp), 0, 0x80, 0x00, 2, 3, 4, 5, 6, 7, 8, 0})},
@@ -236,7 +236,7 @@ func codecGenBatch(seed int64) []Message {
 	msgs := make([]Message, rng.Intn(6))
 	for i := range msgs {
 		m := Message{
-			Type: MessageType(1 + rng.Intn(int(msgTypeEnd)-1)),
+			Type: MessageType(1 + rng.Intn(int(MsgTypeEnd)-1)),
 			From: u(), To: u(), Term: u(), LogTerm: u(), Index: u(), Commit: u(),
 			Reject: rng.Intn(2) == 0, RejectHint: u(), Context: u(),
 		}
