@@ -11,37 +11,47 @@ import (
 // command's name and returns the lines it prints; a missing or malformed
 // argument fails the script (see arg, num and node).
 var traceCmds = map[string]func(tr *trace, args []string) []string{
-	"nodes":     (*trace).cmdNodes,
-	"restart":   (*trace).cmdRestart,
-	"campaign":  (*trace).cmdCampaign,
-	"tick":      (*trace).cmdTick,
-	"propose":   (*trace).cmdPropose,
-	"transfer":  (*trace).cmdTransfer,
-	"isolate":   (*trace).cmdIsolate,
-	"partition": (*trace).cmdPartition,
-	"heal":      (*trace).cmdHeal,
-	"round":     (*trace).cmdRound,
-	"stabilize": (*trace).cmdStabilize,
-	"status":    (*trace).cmdStatus,
+	"nodes":      (*trace).cmdNodes,
+	"restart":    (*trace).cmdRestart,
+	"campaign":   (*trace).cmdCampaign,
+	"tick":       (*trace).cmdTick,
+	"propose":    (*trace).cmdPropose,
+	"transfer":   (*trace).cmdTransfer,
+	"isolate":    (*trace).cmdIsolate,
+	"partition":  (*trace).cmdPartition,
+	"heal":       (*trace).cmdHeal,
+	"round":      (*trace).cmdRound,
+	"stabilize":  (*trace).cmdStabilize,
+	"status":     (*trace).cmdStatus,
+	"confchange": (*trace).cmdConfChange,
+	"members":    (*trace).cmdMembers,
 }
 
-// nodes N [prevote] [checkquorum] [msgbytes=B]: a fresh cluster of N
-// voters; msgbytes=1 makes each append carry one entry.
+// nodes N [voters=V] [prevote] [checkquorum] [msgbytes=B]: a fresh
+// cluster of N voters, or of V voters and N-V empty nodes waiting to be
+// added (as a node started to join does); msgbytes=1 makes each append
+// carry one entry.
 func (tr *trace) cmdNodes(args []string) []string {
 	n := int(tr.num(args, 0))
 	if n < 1 {
 		return tr.fail("nodes %d", n)
 	}
 	var preVote, checkQuorum bool
-	msgBytes := 0
+	msgBytes, voters := 0, n
 	for _, opt := range args[1:] {
-		switch v, isMsgBytes := strings.CutPrefix(opt, "msgbytes="); {
+		name, v, hasValue := strings.Cut(opt, "=")
+		switch {
 		case opt == "prevote":
 			preVote = true
 		case opt == "checkquorum":
 			checkQuorum = true
-		case isMsgBytes:
+		case hasValue && name == "msgbytes":
 			msgBytes = int(tr.parse(v))
+		case hasValue && name == "voters":
+			voters = int(tr.parse(v))
+			if voters < 1 || voters > n {
+				return tr.fail("nodes %d voters=%d", n, voters)
+			}
 		default:
 			return tr.fail("nodes: unknown option %q", opt)
 		}
@@ -51,10 +61,18 @@ func (tr *trace) cmdNodes(args []string) []string {
 		if msgBytes > 0 {
 			c.MaxMsgBytes = msgBytes
 		}
+		c.Peers = c.Peers[:voters]
+		if int(c.ID) >= voters {
+			c.Peers, c.Incarnation = nil, joinerIncarnation(c.ID)
+		}
 	})
 	tr.side, tr.sides = map[NodeID]int{}, 0
 	return nil
 }
+
+// joinerIncarnation is the incarnation of the data of a node that starts
+// empty to join; confchange records it with the node.
+func joinerIncarnation(id NodeID) uint64 { return 1000 + uint64(id) }
 
 // restart ID TERM T1,T2,... [vote=V]: the node comes back with this term,
 // vote (none unless given) and log.
@@ -203,6 +221,49 @@ func leadName(id NodeID) string {
 	return strconv.FormatUint(uint64(id), 10)
 }
 
+// confchange ID add-learner|promote|remove N: node ID proposes the change
+// of node N. A learner is added with addresses made up from its id.
+func (tr *trace) cmdConfChange(args []string) []string {
+	c, id := tr.net.cores[tr.node(args, 0)], tr.node(args, 2)
+	cc := ConfChange{Member: Member{ID: id}}
+	switch kind := tr.arg(args, 1); kind {
+	case "add-learner":
+		cc.Type = ConfAddLearner
+		cc.Member = Member{ID: id, RaftAddr: fmt.Sprintf("tcp://n%d:7000", id), HTTPAddr: fmt.Sprintf("n%d:8000", id),
+			Incarnation: tr.net.cores[id].Config().Incarnation}
+	case "promote":
+		cc.Type = ConfPromote
+	case "remove":
+		cc.Type = ConfRemove
+	default:
+		return tr.fail("confchange: unknown change %q (add-learner, promote or remove)", kind)
+	}
+	idx, term, err := c.ProposeConfChange(cc)
+	return proposed(idx, term, err)
+}
+
+// members: the latest membership each node holds (committed or not) and
+// the index of the entry that set it (0: the bootstrap one).
+func (tr *trace) cmdMembers([]string) []string {
+	var out []string
+	for id, c := range tr.net.cores {
+		m, at := c.Membership()
+		out = append(out, fmt.Sprintf("%d: %s at=%d", id, membersOf(m), at))
+	}
+	return out
+}
+
+// membersOf prints a membership's voters and learners.
+func membersOf(m Membership) string {
+	var learners []NodeID
+	for _, mb := range m.Members {
+		if mb.Learner {
+			learners = append(learners, mb.ID)
+		}
+	}
+	return fmt.Sprintf("voters=%v learners=%v", m.Voters(), learners)
+}
+
 // round delivers one round: every message every core has ready, in the
 // order of their senders and then of the cores' own output, each printed;
 // one that crosses a cut link is printed as dropped. What the deliveries
@@ -246,7 +307,9 @@ func formatMsg(m Message) string {
 		var ents []string
 		for _, e := range m.Entries {
 			s := fmt.Sprintf("%d/%d", e.Term, e.Index)
-			if len(e.Data) > 0 {
+			if m, err := DecodeMembership(e.Data); e.Type == EntryConfChange && err == nil {
+				s += fmt.Sprintf(":conf(%s)", membersOf(m))
+			} else if len(e.Data) > 0 {
 				s += fmt.Sprintf(":%q", e.Data)
 			}
 			ents = append(ents, s)
