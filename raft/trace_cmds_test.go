@@ -9,22 +9,26 @@ import (
 
 // The commands of a trace script. Each takes the arguments after the
 // command's name and returns the lines it prints; a missing or malformed
-// argument fails the script (see arg, num and node).
-var traceCmds = map[string]func(tr *trace, args []string) []string{
-	"nodes":      (*trace).cmdNodes,
-	"restart":    (*trace).cmdRestart,
-	"campaign":   (*trace).cmdCampaign,
-	"tick":       (*trace).cmdTick,
-	"propose":    (*trace).cmdPropose,
-	"transfer":   (*trace).cmdTransfer,
-	"isolate":    (*trace).cmdIsolate,
-	"partition":  (*trace).cmdPartition,
-	"heal":       (*trace).cmdHeal,
-	"round":      (*trace).cmdRound,
-	"stabilize":  (*trace).cmdStabilize,
-	"status":     (*trace).cmdStatus,
-	"confchange": (*trace).cmdConfChange,
-	"members":    (*trace).cmdMembers,
+// argument fails the script (see arg, num and node), and so do more
+// arguments than the command takes (-1: any number).
+var traceCmds = map[string]struct {
+	run     func(tr *trace, args []string) []string
+	maxArgs int
+}{
+	"nodes":      {(*trace).cmdNodes, -1},
+	"restart":    {(*trace).cmdRestart, 4},
+	"campaign":   {(*trace).cmdCampaign, 1},
+	"tick":       {(*trace).cmdTick, 2},
+	"propose":    {(*trace).cmdPropose, 2},
+	"transfer":   {(*trace).cmdTransfer, 2},
+	"isolate":    {(*trace).cmdIsolate, 1},
+	"partition":  {(*trace).cmdPartition, -1},
+	"heal":       {(*trace).cmdHeal, 0},
+	"round":      {(*trace).cmdRound, 1},
+	"stabilize":  {(*trace).cmdStabilize, 0},
+	"status":     {(*trace).cmdStatus, 0},
+	"confchange": {(*trace).cmdConfChange, 3},
+	"members":    {(*trace).cmdMembers, 0},
 }
 
 // nodes N [voters=V] [prevote] [checkquorum] [msgbytes=B]: a fresh

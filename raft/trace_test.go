@@ -147,5 +147,8 @@ func (tr *trace) run(args []string) []string {
 	if !ok {
 		return tr.fail("unknown command %q", cmd)
 	}
-	return h(tr, args)
+	if h.maxArgs >= 0 && len(args) > h.maxArgs {
+		return tr.fail("%s takes at most %d arguments: %q", cmd, h.maxArgs, args)
+	}
+	return h.run(tr, args)
 }
