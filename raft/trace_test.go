@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,7 +97,8 @@ func runTrace(t *testing.T, script string) string {
 type trace struct {
 	t        *testing.T
 	net      *testNet
-	cut      map[wire.NodeID]bool // isolated nodes
+	side     map[wire.NodeID]int // which side of a cut each node is on (0 unless cut off)
+	sides    int                 // sides handed out so far
 	inOutput bool
 }
 
@@ -135,6 +135,8 @@ func (tr *trace) node(args []string, i int) wire.NodeID {
 	return wire.NodeID(id)
 }
 
+// run executes one command and returns what it printed; the commands
+// themselves are in trace_cmds_test.go.
 func (tr *trace) run(args []string) []string {
 	if len(args) == 0 {
 		return tr.fail("empty command")
@@ -143,133 +145,12 @@ func (tr *trace) run(args []string) []string {
 	if cmd != "nodes" && tr.net == nil {
 		return tr.fail("%s before nodes", cmd)
 	}
-	switch cmd {
-	case "nodes": // nodes N [prevote] [checkquorum]
-		n := int(tr.num(args, 0))
-		if n < 1 {
-			return tr.fail("nodes %d", n)
-		}
-		tr.net = newTestNetN(tr.t, n, func(c *Config) {
-			c.PreVote = slices.Contains(args, "prevote")
-			c.CheckQuorum = slices.Contains(args, "checkquorum")
-		})
-		tr.cut = map[wire.NodeID]bool{}
-		return nil
-	case "restart": // restart ID TERM T1,T2,...: the node comes back with this term and log
-		id, term := tr.node(args, 0), tr.num(args, 1)
-		var terms []uint64
-		for _, s := range strings.Split(tr.arg(args, 2), ",") {
-			terms = append(terms, tr.parse(s))
-		}
-		cfg := tr.net.cores[id].cfg
-		tr.net.cores[id] = mustCore(tr.t, cfg, wire.HardState{Term: term}, logOf(terms...), 0)
-		return nil
-	case "campaign": // campaign ID: its election timeout fires now
-		for _, c := range tr.net.cores {
-			c.ticks = max(c.ticks, uint64(c.cfg.ElectionTickMin)) // voters' leases long over
-		}
-		tr.net.cores[tr.node(args, 0)].campaign(false)
-		return nil
-	case "tick": // tick ID [N]
-		n := uint64(1)
-		if len(args) > 1 {
-			n = tr.num(args, 1)
-		}
-		c := tr.net.cores[tr.node(args, 0)]
-		for range n {
-			c.Tick()
-		}
-		return nil
-	case "propose": // propose ID DATA
-		idx, term, err := tr.net.cores[tr.node(args, 0)].Propose([]byte(tr.arg(args, 1)))
-		if err != nil {
-			return []string{"refused: " + err.Error()}
-		}
-		return []string{fmt.Sprintf("index %d term %d", idx, term)}
-	case "transfer": // transfer FROM TO
-		if err := tr.net.cores[tr.node(args, 0)].TransferLeader(tr.node(args, 1)); err != nil {
-			return []string{"refused: " + err.Error()}
-		}
-		return nil
-	case "isolate": // isolate ID: nothing to or from it arrives
-		tr.cut[tr.node(args, 0)] = true
-		return nil
-	case "heal":
-		tr.cut = map[wire.NodeID]bool{}
-		return nil
-	case "stabilize": // deliver rounds of messages until none is left
-		return tr.stabilize()
-	case "status":
-		var out []string
-		for id, c := range tr.net.cores {
-			out = append(out, fmt.Sprintf("%d: %v term=%d lead=%s commit=%d log=%v", id, c.role, c.term, leadName(c.lead), c.log.committed, termsOf(c)))
-		}
-		return out
+	h, ok := traceCmds[cmd]
+	if !ok {
+		return tr.fail("unknown command %q", cmd)
 	}
-	return tr.fail("unknown command %q", cmd)
-}
-
-func leadName(id wire.NodeID) string {
-	if id == wire.None {
-		return "none"
+	if h.maxArgs >= 0 && len(args) > h.maxArgs {
+		return tr.fail("%s takes at most %d arguments: %q", cmd, h.maxArgs, args)
 	}
-	return strconv.FormatUint(uint64(id), 10)
-}
-
-// stabilize delivers round after round: every message every core has
-// ready, in the order of their senders and then of the cores' own output,
-// each printed; one that crosses a cut link is printed as dropped.
-func (tr *trace) stabilize() []string {
-	var out []string
-	for round := 0; ; round++ {
-		if round > 1000 {
-			return tr.fail("messages still flowing after 1000 rounds")
-		}
-		tr.net.collect()
-		q := tr.net.queue
-		tr.net.queue = nil
-		if len(q) == 0 {
-			return out
-		}
-		slices.SortStableFunc(q, func(a, b wire.Message) int { return int(a.From) - int(b.From) })
-		for _, m := range q {
-			if tr.cut[m.From] || tr.cut[m.To] {
-				out = append(out, "dropped "+formatMsg(m))
-				continue
-			}
-			out = append(out, formatMsg(m))
-			tr.net.cores[m.To].Step(m)
-		}
-	}
-}
-
-// formatMsg prints a message's fields that are set.
-func formatMsg(m wire.Message) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d->%d %v term=%d", m.From, m.To, m.Type, m.Term)
-	field := func(name string, v uint64) {
-		if v != 0 {
-			fmt.Fprintf(&b, " %s=%d", name, v)
-		}
-	}
-	field("logterm", m.LogTerm)
-	field("index", m.Index)
-	field("commit", m.Commit)
-	if m.Reject {
-		b.WriteString(" reject")
-		field("hint", m.RejectHint)
-	}
-	field("context", m.Context)
-	if len(m.Entries) > 0 {
-		var ents []string
-		for _, e := range m.Entries {
-			s := fmt.Sprintf("%d/%d", e.Term, e.Index)
-			if len(e.Data) > 0 {
-				s += fmt.Sprintf(":%q", e.Data)
-			}
-			ents = append(ents, s)
-		}
-		fmt.Fprintf(&b, " entries=[%s]", strings.Join(ents, " "))
-	}
-	return b.String()
+	return h.run(tr, args)
 }
