@@ -15,8 +15,10 @@ import (
 )
 
 // Every field's name, default and documentation are its struct tags (the
-// vocabulary is at field, in decode.go): decoding and the defaults come
+// vocabulary is at field, in decode.go): decoding, the defaults, the
+// reference table in README.md and package internal/defaults all come
 // from them.
+//go:generate go test -run TestGeneratedFiles -update
 
 // MaxValueBytesLimit caps max_value_bytes: a value travels whole in one
 // Raft entry, one AppendEntries and one badger write.

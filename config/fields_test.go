@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,10 @@ func everyField(s *shape, path string, wrap docFor, fn func(path string, f field
 
 func topLevel(v any) any { return v }
 
+// strayQuote is a single quote left after markdown, other than an
+// apostrophe inside a word.
+var strayQuote = regexp.MustCompile(`(^|[^\pL])'|'([^\pL]|$)`)
+
 // Every field says what it means and what leaving it out does: it has a
 // default, or is required, or its absence is described; never two.
 func TestEveryFieldIsDeclared(t *testing.T) {
@@ -47,6 +52,11 @@ func TestEveryFieldIsDeclared(t *testing.T) {
 		}
 		if given != 1 {
 			t.Errorf("%s: want exactly one of config:\"required\", default and absent; has %d", path, given)
+		}
+		for _, text := range []string{f.doc, f.absent} {
+			if strayQuote.MatchString(markdown(text)) {
+				t.Errorf("%s: a quote that opens no code span, or is not closed, in %q", path, text)
+			}
 		}
 	})
 	if n < 30 {
@@ -144,7 +154,7 @@ func TestEveryFieldChecksItsInput(t *testing.T) {
 		v, shown := wrongFor(f.shape.kind)
 		expect(parse(doc(v)), fmt.Sprintf("%s must be %s, not %s", path, f.shape.kind, shown))
 		expect(parse(doc(nil)), fmt.Sprintf("%s must be %s, not null", path, f.shape.kind))
-		switch obj := elemOf(f.shape); {
+		switch obj := objectIn(f.shape); {
 		case obj.kind != kindObject:
 		case f.shape.kind == kindArray:
 			expect(parse(doc([]any{map[string]any{"zz_unknown": 1}})), path+`[0]: unknown field "zz_unknown"`)
@@ -183,9 +193,16 @@ func TestBadTagsPanic(t *testing.T) {
 	}
 }
 
-func elemOf(s *shape) *shape {
-	if s.kind == kindArray {
-		return s.elem
+func TestMarkdownCode(t *testing.T) {
+	tests := map[string]string{
+		"the node's own 'cert_file' and 'key_file'": "the node's own `cert_file` and `key_file`",
+		"'false': only 'kvcli member promote' does": "`false`: only `kvcli member promote` does",
+		"(at least 'host:port')":                    "(at least `host:port`)",
+		"the system's roots":                        "the system's roots",
 	}
-	return s
+	for in, want := range tests {
+		if got := markdown(in); got != want {
+			t.Errorf("markdown(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
