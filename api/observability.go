@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/raftkv/raftkv/internal/defaults"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -23,8 +24,8 @@ type Metrics interface {
 }
 
 // DefaultReadyMaxLag is how many entries the applied index may trail the
-// commit index on a ready node.
-const DefaultReadyMaxLag = 1000
+// commit index on a ready node (config.json's ready_max_lag_entries).
+const DefaultReadyMaxLag = defaults.ReadyMaxLagEntries
 
 // countRequests feeds every answer to Metrics. It sits outermost, so it
 // also sees the 500 written by recoverPanics. The route is gin's pattern,

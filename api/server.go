@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/auth"
+	"github.com/raftkv/raftkv/internal/defaults"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
 )
@@ -123,8 +124,9 @@ const (
 	RequestIDHeader = "Request-Id"
 	MaxKeyBytes     = 1024
 
-	DefaultRequestTimeout = 5 * time.Second
-	DefaultMaxValueBytes  = 1 << 20
+	// config.json's, so that a server built without it behaves the same.
+	DefaultRequestTimeout = defaults.RequestTimeoutMS * time.Millisecond
+	DefaultMaxValueBytes  = defaults.MaxValueBytes
 	DefaultListLimit      = 100
 	MaxListLimit          = 10000
 )

@@ -13,20 +13,18 @@ import (
 // few thousand entries, far more than any deployment lists.
 const maxTokensFileBytes = 1 << 20
 
-// AuthConfig turns on API tokens (config.json's "auth"; absent: off).
+// AuthConfig turns on API tokens (config.json's "auth").
 type AuthConfig struct {
-	// TokensFile lists the tokens by name, SHA-256, role and prefix.
-	TokensFile string `json:"tokens_file"`
-	// NodeTokenFile holds the token (the token itself, on one line) this
-	// node presents when it calls the API of another node or its own:
-	// joining, recording its incarnation, collecting cluster status. It
-	// must be an admin entry of TokensFile.
-	NodeTokenFile string `json:"node_token_file"`
-	// ProtectMetrics and ProtectUI make GET /metrics and the dashboard's
-	// files need a read token; they are open by default, as they hold no
-	// keys or values (the dashboard's data stream always needs a token).
-	ProtectMetrics bool `json:"protect_metrics,omitempty"`
-	ProtectUI      bool `json:"protect_ui,omitempty"`
+	TokensFile string `json:"tokens_file" config:"required" doc:"the tokens: name, SHA-256, role and prefix of each"`
+	// The node token is how a node gets past the tokens of the others:
+	// joining, recording its incarnation and collecting the cluster status
+	// all call the API, of another node or its own.
+	NodeTokenFile string `json:"node_token_file" config:"required" doc:"the token this node presents when it calls the API of another node or its own, on one line; it must be an admin entry of 'tokens_file'"`
+	// Metrics and the dashboard's files are open unless asked otherwise:
+	// they hold no keys or values (the dashboard's data stream does, and
+	// always needs a token).
+	ProtectMetrics bool `json:"protect_metrics,omitempty" default:"false" doc:"'GET /metrics' needs a read token"`
+	ProtectUI      bool `json:"protect_ui,omitempty" default:"false" doc:"the dashboard's files need a read token (its data stream always does)"`
 
 	// Loaded from the files by Load/Parse; never marshalled.
 	Tokens    []auth.Token `json:"-"`
@@ -35,25 +33,6 @@ type AuthConfig struct {
 
 // Enabled reports whether the API asks for tokens.
 func (a *AuthConfig) Enabled() bool { return a != nil && a.TokensFile != "" }
-
-type rawAuth struct {
-	TokensFile     *string `json:"tokens_file" config:"required"`
-	NodeTokenFile  *string `json:"node_token_file" config:"required"`
-	ProtectMetrics *bool   `json:"protect_metrics"`
-	ProtectUI      *bool   `json:"protect_ui"`
-}
-
-func (r *rawAuth) withDefaults() *AuthConfig {
-	if r == nil {
-		return nil
-	}
-	return &AuthConfig{
-		TokensFile:     orDefault(r.TokensFile, ""),
-		NodeTokenFile:  orDefault(r.NodeTokenFile, ""),
-		ProtectMetrics: orDefault(r.ProtectMetrics, false),
-		ProtectUI:      orDefault(r.ProtectUI, false),
-	}
-}
 
 // TokensPath and NodeTokenPath are the files' paths, relative ones taken
 // from the config file's directory (they are deployed beside it).

@@ -46,17 +46,12 @@ func writeFile(t *testing.T, doc string) string {
 	return path
 }
 
-func TestShippedConfigLoads(t *testing.T) {
-	c, err := Load("../config.json")
-	if err != nil {
-		t.Fatalf("Load(../config.json): %v", err)
-	}
-	want := &Config{
-		Nodes: []Node{
-			{ID: 0, RaftAddr: "tcp://127.0.0.1:7000", HTTPAddr: "127.0.0.1:8000"},
-			{ID: 1, RaftAddr: "tcp://127.0.0.1:7001", HTTPAddr: "127.0.0.1:8001"},
-			{ID: 2, RaftAddr: "tcp://127.0.0.1:7002", HTTPAddr: "127.0.0.1:8002"},
-		},
+// withDefaults is the config of a file that lists nodes and nothing else.
+// The values are written out, not read from the tags, so that a default
+// changed by mistake fails here.
+func withDefaults(nodes []Node, source, dir string) *Config {
+	return &Config{
+		Nodes:               nodes,
 		ElectionTimeoutMS:   Range{300, 600},
 		HeartbeatMS:         50,
 		DataDir:             "data",
@@ -69,9 +64,22 @@ func TestShippedConfigLoads(t *testing.T) {
 		ReadyMaxLagEntries:  1000,
 		AutoPromote:         true,
 		Badger:              BadgerConfig{8 << 20, 32 << 20, 16 << 20},
-		source:              "../config.json",
-		dir:                 "..",
+		source:              source,
+		dir:                 dir,
 	}
+}
+
+func TestShippedConfigLoads(t *testing.T) {
+	c, err := Load("../config.json")
+	if err != nil {
+		t.Fatalf("Load(../config.json): %v", err)
+	}
+	// The shipped file gives the default values, and leaves out the rest.
+	want := withDefaults([]Node{
+		{ID: 0, RaftAddr: "tcp://127.0.0.1:7000", HTTPAddr: "127.0.0.1:8000"},
+		{ID: 1, RaftAddr: "tcp://127.0.0.1:7001", HTTPAddr: "127.0.0.1:8001"},
+		{ID: 2, RaftAddr: "tcp://127.0.0.1:7002", HTTPAddr: "127.0.0.1:8002"},
+	}, "../config.json", "..")
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load = %+v\nwant   %+v", c, want)
 	}
@@ -109,23 +117,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Config{
-		Nodes:               []Node{{ID: 5, RaftAddr: "tcp://localhost:7000", HTTPAddr: "localhost:8000"}},
-		ElectionTimeoutMS:   Range{DefaultElectionMinMS, DefaultElectionMaxMS},
-		HeartbeatMS:         DefaultHeartbeatMS,
-		DataDir:             DefaultDataDir,
-		RequestTimeoutMS:    DefaultRequestTimeoutMS,
-		MaxValueBytes:       DefaultMaxValueBytes,
-		LeaseClockDriftMS:   DefaultLeaseClockDriftMS,
-		SnapshotEntries:     DefaultSnapshotEntries,
-		SnapshotBytes:       DefaultSnapshotBytes,
-		SnapshotKeepEntries: DefaultSnapshotKeepEntries,
-		ReadyMaxLagEntries:  DefaultReadyMaxLagEntries,
-		AutoPromote:         true,
-		Badger:              BadgerConfig{DefaultMemTableBytes, DefaultBlockCacheBytes, DefaultIndexCacheBytes},
-		source:              "config",
-		dir:                 ".",
-	}
+	want := withDefaults([]Node{{ID: 5, RaftAddr: "tcp://localhost:7000", HTTPAddr: "localhost:8000"}}, "config", ".")
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Parse = %+v\nwant    %+v", c, want)
 	}
@@ -135,10 +127,10 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (BadgerConfig{4 << 20, DefaultBlockCacheBytes, DefaultIndexCacheBytes}); c.Badger != want {
+	if want := (BadgerConfig{4 << 20, 32 << 20, 16 << 20}); c.Badger != want {
 		t.Fatalf("Badger = %+v, want %+v", c.Badger, want)
 	}
-	if c.HeartbeatMS != DefaultHeartbeatMS {
+	if c.HeartbeatMS != 50 {
 		t.Fatalf("HeartbeatMS = %d, want the default", c.HeartbeatMS)
 	}
 }
@@ -504,7 +496,7 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// The schema is derived from rawConfig: every field the struct has is
+// The schema is derived from Config: every field the struct has is
 // known, with its kind, and the required ones are marked.
 func TestSchemaFollowsTheStruct(t *testing.T) {
 	top := configShape

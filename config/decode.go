@@ -17,7 +17,8 @@ import (
 // syntax errors, unknown or repeated fields, wrong types and missing
 // fields are reported with their path (nodes[1].raft_addr) and line and
 // column. Then encoding/json fills the structs, which can no longer fail
-// in ways a person needs explained.
+// in ways a person needs explained, and the fields the file left out get
+// their defaults.
 
 type kind uint8
 
@@ -37,9 +38,32 @@ func (k kind) String() string {
 type shape struct {
 	kind     kind
 	fields   map[string]*shape // kindObject
-	order    []string          // kindObject: field names, for "known fields" hints
+	decl     []field           // kindObject: its fields, in declaration order
 	required []string          // kindObject
 	elem     *shape            // kindArray
+}
+
+// field is one field of an object as its struct tags declare it:
+//
+//	json:"key"         its name in the file
+//	doc:"..."          what it means, for the reference table in README.md
+//	default:"JSON"     the value it takes when the file leaves it out
+//	absent:"..."       or, in words, what leaving it out means
+//	config:"required"  or that the file must have it
+//	config:"without=k" (on an object or a list of them) that field k of its
+//	                   type is not accepted here
+//
+// Text in single quotes in doc and absent is code ('tcp://host:port').
+type field struct {
+	key, goName   string
+	index         int // in the struct
+	doc, absent   string
+	defJSON       string
+	def           reflect.Value // defJSON decoded; invalid without one
+	required      bool
+	shape         *shape
+	structType    reflect.Type // the struct the field holds (through a pointer or list), if any
+	behindPointer bool         // the field is reached through a pointer or a list
 }
 
 var (
@@ -49,11 +73,11 @@ var (
 	boolShape   = &shape{kind: kindBool}
 )
 
-// configShape is derived from rawConfig, the struct encoding/json fills:
-// the json tags name the fields, the Go types give their kinds, and
-// `config:"required"` marks what an object must have. Each field is
-// declared once, so the schema cannot drift from the struct.
-var configShape = shapeOf(reflect.TypeFor[rawConfig]())
+// configShape is derived from Config's struct tags: the json tags name
+// the fields, the Go types give their kinds, and the other tags (see
+// field) their defaults and docs. Each field is declared once, so the
+// schema, the defaults and the reference table cannot drift apart.
+var configShape = shapeOf(reflect.TypeFor[Config]())
 
 func shapeOf(t reflect.Type) *shape {
 	switch t.Kind() {
@@ -72,15 +96,8 @@ func shapeOf(t reflect.Type) *shape {
 	case reflect.Struct:
 		s := &shape{kind: kindObject, fields: map[string]*shape{}}
 		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if !f.IsExported() || name == "" || name == "-" {
-				continue
-			}
-			s.fields[name] = shapeOf(f.Type)
-			s.order = append(s.order, name)
-			if f.Tag.Get("config") == "required" {
-				s.required = append(s.required, name)
+			if f, ok := fieldOf(t.Field(i)); ok {
+				s.add(f)
 			}
 		}
 		return s
@@ -88,96 +105,107 @@ func shapeOf(t reflect.Type) *shape {
 	panic(fmt.Sprintf("config: no schema for a field of type %s", t))
 }
 
-// rawConfig mirrors the file; pointers tell a missing optional field
-// (which gets its default) from an explicit zero (which is an error).
-type rawConfig struct {
-	Nodes               []Node     `json:"nodes" config:"required"`
-	ElectionTimeoutMS   *Range     `json:"election_timeout_ms"`
-	HeartbeatMS         *int       `json:"heartbeat_ms"`
-	DataDir             *string    `json:"data_dir"`
-	RequestTimeoutMS    *int       `json:"request_timeout_ms"`
-	MaxValueBytes       *int64     `json:"max_value_bytes"`
-	LeaseClockDriftMS   *int       `json:"lease_clock_drift_ms"`
-	SnapshotEntries     *int64     `json:"snapshot_entries"`
-	SnapshotBytes       *int64     `json:"snapshot_bytes"`
-	SnapshotKeepEntries *int64     `json:"snapshot_keep_entries"`
-	ReadyMaxLagEntries  *int64     `json:"ready_max_lag_entries"`
-	AutoPromote         *bool      `json:"auto_promote"`
-	Routes              []rawRoute `json:"routes"`
-	Badger              *rawBadger `json:"badger"`
-	PeerKeyFile         *string    `json:"peer_key_file"`
-	TLS                 *TLS       `json:"tls"`
-	Auth                *rawAuth   `json:"auth"`
-}
-
-// rawRoute is a route: a Node without its tls, which a route has no use for.
-type rawRoute struct {
-	ID       uint64 `json:"id" config:"required"`
-	RaftAddr string `json:"raft_addr" config:"required"`
-	HTTPAddr string `json:"http_addr" config:"required"`
-}
-
-type rawBadger struct {
-	MemTableBytes   *int64 `json:"memtable_bytes"`
-	BlockCacheBytes *int64 `json:"block_cache_bytes"`
-	IndexCacheBytes *int64 `json:"index_cache_bytes"`
-}
-
-func (r *rawConfig) withDefaults() *Config {
-	c := &Config{
-		Nodes:               r.Nodes,
-		ElectionTimeoutMS:   Range{Min: DefaultElectionMinMS, Max: DefaultElectionMaxMS},
-		HeartbeatMS:         orDefault(r.HeartbeatMS, DefaultHeartbeatMS),
-		DataDir:             orDefault(r.DataDir, DefaultDataDir),
-		RequestTimeoutMS:    orDefault(r.RequestTimeoutMS, DefaultRequestTimeoutMS),
-		MaxValueBytes:       orDefault(r.MaxValueBytes, DefaultMaxValueBytes),
-		LeaseClockDriftMS:   orDefault(r.LeaseClockDriftMS, DefaultLeaseClockDriftMS),
-		SnapshotEntries:     orDefault(r.SnapshotEntries, DefaultSnapshotEntries),
-		SnapshotBytes:       orDefault(r.SnapshotBytes, DefaultSnapshotBytes),
-		SnapshotKeepEntries: orDefault(r.SnapshotKeepEntries, DefaultSnapshotKeepEntries),
-		ReadyMaxLagEntries:  orDefault(r.ReadyMaxLagEntries, DefaultReadyMaxLagEntries),
-		AutoPromote:         orDefault(r.AutoPromote, true),
-		Routes:              routes(r.Routes),
-		PeerKeyFile:         orDefault(r.PeerKeyFile, ""),
-		peerKeySet:          r.PeerKeyFile != nil,
-		TLS:                 r.TLS,
-		Auth:                r.Auth.withDefaults(),
-		Badger: BadgerConfig{
-			MemTableBytes:   DefaultMemTableBytes,
-			BlockCacheBytes: DefaultBlockCacheBytes,
-			IndexCacheBytes: DefaultIndexCacheBytes,
-		},
+func (s *shape) add(f field) {
+	s.fields[f.key] = f.shape
+	s.decl = append(s.decl, f)
+	if f.required {
+		s.required = append(s.required, f.key)
 	}
-	if r.ElectionTimeoutMS != nil {
-		c.ElectionTimeoutMS = *r.ElectionTimeoutMS
-	}
-	if b := r.Badger; b != nil {
-		c.Badger.MemTableBytes = orDefault(b.MemTableBytes, DefaultMemTableBytes)
-		c.Badger.BlockCacheBytes = orDefault(b.BlockCacheBytes, DefaultBlockCacheBytes)
-		c.Badger.IndexCacheBytes = orDefault(b.IndexCacheBytes, DefaultIndexCacheBytes)
-	}
-	return c
 }
 
-func routes(rs []rawRoute) []Node {
-	var out []Node
-	for _, r := range rs {
-		out = append(out, Node{ID: r.ID, RaftAddr: r.RaftAddr, HTTPAddr: r.HTTPAddr})
+// fieldOf reads one struct field's tags; ok is false for a field the file
+// does not hold. A bad tag is a programming error, found when the package
+// loads.
+func fieldOf(sf reflect.StructField) (f field, ok bool) {
+	key, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+	if !sf.IsExported() || key == "" || key == "-" {
+		return field{}, false
+	}
+	f = field{key: key, goName: sf.Name, index: sf.Index[0], doc: sf.Tag.Get("doc"), absent: sf.Tag.Get("absent"),
+		defJSON: sf.Tag.Get("default"), shape: shapeOf(sf.Type)}
+	f.structType, f.behindPointer = structIn(sf.Type)
+	opt := sf.Tag.Get("config")
+	if without, ok := strings.CutPrefix(opt, "without="); ok {
+		f.shape = f.shape.without(without)
+	} else {
+		f.required = opt == "required"
+	}
+	if f.defJSON != "" {
+		f.def = reflect.New(sf.Type)
+		if err := json.Unmarshal([]byte(f.defJSON), f.def.Interface()); err != nil {
+			panic(fmt.Sprintf("config: field %s: default %s: %v", key, f.defJSON, err))
+		}
+		f.def = f.def.Elem()
+	}
+	return f, true
+}
+
+// structIn is the struct type t holds, directly or through pointers and
+// lists (nil if none), and whether it is through one.
+func structIn(t reflect.Type) (reflect.Type, bool) {
+	indirect := false
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t, indirect = t.Elem(), true
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, false
+	}
+	return t, indirect
+}
+
+// without is s (an object, or a list of them) less the field key.
+func (s *shape) without(key string) *shape {
+	if s.kind == kindArray {
+		return &shape{kind: kindArray, elem: s.elem.without(key)}
+	}
+	if s.fields[key] == nil {
+		panic(fmt.Sprintf("config: without=%s names no field", key))
+	}
+	out := &shape{kind: kindObject, fields: map[string]*shape{}}
+	for _, f := range s.decl {
+		if f.key != key {
+			out.add(f)
+		}
 	}
 	return out
 }
 
-func orDefault[T any](p *T, def T) T {
-	if p == nil {
-		return def
+func (s *shape) keys() []string {
+	keys := make([]string, len(s.decl))
+	for i, f := range s.decl {
+		keys[i] = f.key
 	}
-	return *p
+	return keys
+}
+
+// fillDefaults gives every field the file left out (present lists the
+// paths it has) its default, in v, which has shape s and is addressable.
+func fillDefaults(v reflect.Value, s *shape, path string, present map[string]bool) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			fillDefaults(v.Elem(), s, path, present)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			fillDefaults(v.Index(i), s.elem, fmt.Sprintf("%s[%d]", path, i), present)
+		}
+	case reflect.Struct:
+		for _, f := range s.decl {
+			p, fv := join(path, f.key), v.Field(f.index)
+			if f.def.IsValid() && !present[p] {
+				fv.Set(f.def)
+			}
+			fillDefaults(fv, f.shape, p, present)
+		}
+	}
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// decode checks data against the schema and decodes it.
-func decode(name string, data []byte) (*rawConfig, error) {
+// decode checks data against the schema, decodes it and fills in the
+// defaults.
+func decode(name string, data []byte) (*Config, error) {
 	// Some editors on Windows start files with a byte order mark.
 	data = bytes.TrimPrefix(data, utf8BOM)
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -186,7 +214,7 @@ func decode(name string, data []byte) (*rawConfig, error) {
 	if err := checkSyntax(name, data); err != nil {
 		return nil, err
 	}
-	w := &walker{name: name, data: data, dec: json.NewDecoder(bytes.NewReader(data))}
+	w := &walker{name: name, data: data, dec: json.NewDecoder(bytes.NewReader(data)), present: map[string]bool{}}
 	w.dec.UseNumber()
 	if err := w.value(configShape, ""); err != nil {
 		return nil, err
@@ -196,14 +224,16 @@ func decode(name string, data []byte) (*rawConfig, error) {
 		return nil, w.errAt(at, "unexpected data after the top-level value")
 	}
 
-	var raw rawConfig
+	var c Config
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
+	if err := dec.Decode(&c); err != nil {
 		// The walk accepted the file, so this is a gap in the schema.
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
-	return &raw, nil
+	fillDefaults(reflect.ValueOf(&c).Elem(), configShape, "", w.present)
+	c.peerKeySet = w.present["peer_key_file"]
+	return &c, nil
 }
 
 // checkSyntax reports the first syntax error at its exact position. The
@@ -233,6 +263,9 @@ type walker struct {
 	name string
 	data []byte
 	dec  *json.Decoder
+	// present holds the path of every field the document has, for the
+	// defaults of the others.
+	present map[string]bool
 }
 
 // next is the offset of the next token: the decoder's offset is just past
@@ -316,12 +349,13 @@ func (w *walker) object(sh *shape, path string, start int64) error {
 		key := tok.(string) // the decoder only yields strings as keys
 		sub, ok := sh.fields[key]
 		if !ok {
-			return w.errAt(at, "%s: unknown field %q%s", displayPath(path), key, hint(key, sh.order))
+			return w.errAt(at, "%s: unknown field %q%s", displayPath(path), key, hint(key, sh.keys()))
 		}
 		if seen[key] {
 			return w.errAt(at, "%s appears twice", join(path, key))
 		}
 		seen[key] = true
+		w.present[join(path, key)] = true
 		if err := w.value(sub, join(path, key)); err != nil {
 			return err
 		}

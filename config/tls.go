@@ -12,18 +12,10 @@ import (
 // (Load resolves them; Parse, with no file, leaves them to the working
 // directory).
 type TLS struct {
-	// CertFile and KeyFile are the node's certificate (chain) and key:
-	// both or neither. The certificate must name the host of the node's
-	// http_addr (and, with client_ca_file, also allow client auth: nodes
-	// present it to each other).
-	CertFile string `json:"cert_file,omitempty"`
-	KeyFile  string `json:"key_file,omitempty"`
-	// CAFile verifies the other nodes' certificates when a node calls
-	// them (forwarding, joining); without it, the system's roots.
-	CAFile string `json:"ca_file,omitempty"`
-	// ClientCAFile turns on mutual TLS: every client, other nodes
-	// included, must present a certificate one of these CAs signed.
-	ClientCAFile string `json:"client_ca_file,omitempty"`
+	CertFile     string `json:"cert_file,omitempty" absent:"plain HTTP" doc:"the node's certificate (chain), PEM, naming the host of its 'http_addr' (and, with 'client_ca_file', allowing client auth: nodes present it to each other); with 'key_file': both or neither"`
+	KeyFile      string `json:"key_file,omitempty" absent:"plain HTTP" doc:"the certificate's key, PEM"`
+	CAFile       string `json:"ca_file,omitempty" absent:"the system's roots" doc:"CA certificates that verify the other nodes when a node calls them (forwarding, joining, the cluster status)"`
+	ClientCAFile string `json:"client_ca_file,omitempty" absent:"off" doc:"mutual TLS: every client, other nodes included, must present a certificate these CAs signed"`
 }
 
 // Enabled reports whether the node serves HTTPS.

@@ -11,7 +11,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
-	"github.com/raftkv/raftkv/internal/storedefaults"
+	"github.com/raftkv/raftkv/internal/defaults"
 )
 
 // Key layout. Every badger key starts with a namespace byte so that user
@@ -46,11 +46,11 @@ const (
 const maxUserKey = 65000 - 1
 
 // Defaults for Options fields left zero: badger's memory sizes are
-// storedefaults' (shared with config; why they are what they are is there).
+// config.json's (why they are what they are is at config.BadgerConfig).
 const (
-	DefaultMemTableBytes   = storedefaults.MemTableBytes
-	DefaultBlockCacheBytes = storedefaults.BlockCacheBytes
-	DefaultIndexCacheBytes = storedefaults.IndexCacheBytes
+	DefaultMemTableBytes   = defaults.BadgerMemTableBytes
+	DefaultBlockCacheBytes = defaults.BadgerBlockCacheBytes
+	DefaultIndexCacheBytes = defaults.BadgerIndexCacheBytes
 	DefaultGCInterval      = 5 * time.Minute
 )
 

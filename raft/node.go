@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftkv/raftkv/internal/defaults"
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -51,9 +52,9 @@ type NodeConfig struct {
 	// Snapshots holds snapshot files; nil disables snapshots.
 	Snapshots *logs.SnapshotStore
 	// SnapshotEntries: take a snapshot when this many entries were applied
-	// since the last one (default 100000, as etcd). SnapshotBytes: or when the
-	// stored log grew past this size (default 64 MiB). SnapshotKeepEntries:
-	// entries kept behind a snapshot for slow followers (default 5000).
+	// since the last one. SnapshotBytes: or when the stored log grew past
+	// this size. SnapshotKeepEntries: entries kept behind a snapshot for slow
+	// followers. Zero takes config.json's default (package internal/defaults).
 	SnapshotEntries     uint64
 	SnapshotBytes       int64
 	SnapshotKeepEntries uint64
@@ -198,13 +199,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		cfg.clock = wallClock{}
 	}
 	if cfg.SnapshotEntries == 0 {
-		cfg.SnapshotEntries = 100000
+		cfg.SnapshotEntries = defaults.SnapshotEntries
 	}
 	if cfg.SnapshotBytes == 0 {
-		cfg.SnapshotBytes = 64 << 20
+		cfg.SnapshotBytes = defaults.SnapshotBytes
 	}
 	if cfg.SnapshotKeepEntries == 0 {
-		cfg.SnapshotKeepEntries = 5000
+		cfg.SnapshotKeepEntries = defaults.SnapshotKeepEntries
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = NopObserver{}
