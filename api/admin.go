@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 const backupPath = "/v1/admin/backup"
@@ -32,7 +33,7 @@ func (s *Server) handleSnapshot(c *gin.Context) {
 // handleBackup streams a fresh snapshot file from the leader: a follower
 // forwards the request, so a backup always holds every acknowledged write.
 func (s *Server) handleBackup(c *gin.Context) {
-	if st := s.cons.Status(); st.Role != raft.Leader {
+	if st := s.cons.Status(); st.Role != core.Leader {
 		s.forward(c, st.Leader, nil)
 		return
 	}
@@ -65,7 +66,7 @@ func (s *Server) handleBackup(c *gin.Context) {
 }
 
 func (s *Server) abortAdminError(c *gin.Context, what string, err error) {
-	var notLeader *raft.NotLeaderError
+	var notLeader *core.NotLeaderError
 	switch {
 	case errors.As(err, &notLeader), errors.Is(err, raft.ErrStopped):
 		s.abortConsensusError(c, what, err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -20,7 +20,7 @@ func TestWithClient(t *testing.T) {
 	leader := httptest.NewServer(newTestServer(t, Options{NodeID: 0}, leaderNode, leaderStore).Handler())
 	t.Cleanup(leader.Close)
 
-	followerNode := (&fakeNode{id: 1, leader: 0, role: raft.Follower, store: leaderStore}).withMembers(map[uint64]string{0: leader.Listener.Addr().String()})
+	followerNode := (&fakeNode{id: 1, leader: 0, role: core.Follower, store: leaderStore}).withMembers(map[uint64]string{0: leader.Listener.Addr().String()})
 	follower := httptest.NewServer(newTestServer(t, Options{NodeID: 1}, followerNode, leaderStore).Handler())
 	t.Cleanup(follower.Close)
 

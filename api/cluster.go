@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -56,7 +57,7 @@ func (s *Server) handleTransfer(c *gin.Context) {
 	}
 	if to == s.opts.NodeID {
 		st := s.cons.Status()
-		if st.Role == raft.Leader {
+		if st.Role == core.Leader {
 			c.JSON(http.StatusOK, transferBody{Leader: s.opts.NodeID})
 			return
 		}

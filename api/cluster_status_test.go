@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -16,7 +17,7 @@ import (
 func peerAPI(t *testing.T, id uint64) string {
 	t.Helper()
 	store := newFakeStore()
-	node := &fakeNode{id: id, leader: 0, role: raft.Follower, store: store, index: 4}
+	node := &fakeNode{id: id, leader: 0, role: core.Follower, store: store, index: 4}
 	ts := httptest.NewServer(newTestServer(t, Options{NodeID: id}, node, store).Handler())
 	t.Cleanup(ts.Close)
 	return strings.TrimPrefix(ts.URL, "http://")
@@ -35,7 +36,7 @@ func TestClusterStatus(t *testing.T) {
 	defer hung.Close()
 	peers := map[uint64]string{0: "self:8000", 1: follower, 2: dead, 3: impostor, 4: strings.TrimPrefix(hung.URL, "http://")}
 	store := newFakeStore()
-	node := (&fakeNode{id: 0, leader: 0, role: raft.Leader, store: store, index: 9}).withMembers(peers)
+	node := (&fakeNode{id: 0, leader: 0, role: core.Leader, store: store, index: 9}).withMembers(peers)
 	node.members.Members[4].Learner = true
 	h := newTestServer(t, Options{}, node, store).Handler()
 

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"unicode/utf8"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -22,7 +22,7 @@ func textOrBase64(b []byte) (text, b64 *string) {
 
 // notLeader reports whether err says this node is not the leader, and who is.
 func notLeader(err error) (uint64, bool) {
-	var nl *raft.NotLeaderError
+	var nl *core.NotLeaderError
 	if errors.As(err, &nl) {
 		return nl.Leader, true
 	}

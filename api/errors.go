@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // errorBody is the JSON shape of every error answer.
@@ -27,10 +28,10 @@ func abortUnavailable(c *gin.Context, msg string) {
 }
 
 // abortConsensusError maps an error from Propose or ReadIndex (other than
-// *raft.NotLeaderError on a write, which is forwarded) to a status.
+// *core.NotLeaderError on a write, which is forwarded) to a status.
 // what names the operation for the message ("write", "read").
 func (s *Server) abortConsensusError(c *gin.Context, what string, err error) {
-	var notLeader *raft.NotLeaderError
+	var notLeader *core.NotLeaderError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		msg := what + " did not complete within " + s.opts.RequestTimeout.String()
@@ -39,11 +40,11 @@ func (s *Server) abortConsensusError(c *gin.Context, what string, err error) {
 			msg += " (it may still be applied)"
 		}
 		abortError(c, http.StatusGatewayTimeout, msg)
-	case errors.Is(err, raft.ErrNoLeader), errors.As(err, &notLeader):
+	case errors.Is(err, core.ErrNoLeader), errors.As(err, &notLeader):
 		abortUnavailable(c, "no leader: "+err.Error())
 	case errors.Is(err, raft.ErrProposalUnknown):
 		abortError(c, http.StatusGatewayTimeout, what+" outcome unknown: "+err.Error()+" (it may have been applied)")
-	case errors.Is(err, raft.ErrProposalDropped):
+	case errors.Is(err, core.ErrProposalDropped):
 		abortUnavailable(c, err.Error())
 	case errors.Is(err, raft.ErrStopped):
 		abortUnavailable(c, "node is shutting down")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -18,8 +19,8 @@ func TestEventRecorder(t *testing.T) {
 		t.Fatalf("%d subscriptions, want 1", n)
 	}
 	at := time.Unix(50, 0)
-	node.emit(raft.Event{Time: at, Kind: raft.EventElection, Node: 5, Term: 2, Role: raft.Candidate, Leader: wire.None, Cause: raft.CauseTransfer})
-	node.emit(raft.Event{Time: at, Kind: raft.EventLeader, Node: 5, Term: 2, Role: raft.Follower, Leader: 3})
+	node.emit(raft.Event{Time: at, Kind: raft.EventElection, Node: 5, Term: 2, Role: core.Candidate, Leader: wire.None, Cause: core.CauseTransfer})
+	node.emit(raft.Event{Time: at, Kind: raft.EventLeader, Node: 5, Term: 2, Role: core.Follower, Leader: 3})
 	waitFor(t, "two events", func() bool { return len(r.since(0)) == 2 })
 	evs := r.since(0)
 	if e := evs[0]; e.Node != 5 || e.Seq != 1 || e.Boot != r.boot || !e.Time.Equal(at) || e.Kind != "election" ||

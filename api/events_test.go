@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -232,8 +233,8 @@ func TestEventsStream(t *testing.T) {
 	}
 
 	// A Raft event of this node.
-	node.emit(raft.Event{Time: time.Now(), Kind: raft.EventElection, Node: 0, Term: 4, Role: raft.PreCandidate,
-		Leader: wire.None, Cause: raft.CauseTimeout})
+	node.emit(raft.Event{Time: time.Now(), Kind: raft.EventElection, Node: 0, Term: 4, Role: core.PreCandidate,
+		Leader: wire.None, Cause: core.CauseTimeout})
 	ev := decode[raftBatch](t, c.until("raft", 2*time.Second, func(e sseEvent) bool {
 		return strings.Contains(e.data, `"kind":"election"`)
 	}).data).Events
@@ -269,7 +270,7 @@ func TestEventsReplayAndGenerations(t *testing.T) {
 	writeTrail(t, trail, 1, 3)
 	node, s, ts := eventsServer(t, Options{TrailPath: trail})
 	s.RecordEvents()
-	node.emit(raft.Event{Time: time.Now(), Kind: raft.EventRole, Role: raft.Leader, Leader: 0, Term: 2})
+	node.emit(raft.Event{Time: time.Now(), Kind: raft.EventRole, Role: core.Leader, Leader: 0, Term: 2})
 	waitFor(t, "the recorder to see the event", func() bool { return len(s.events.recent(10)) == 1 })
 
 	first := openEvents(t, ts.URL)

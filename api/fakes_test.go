@@ -19,6 +19,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -128,7 +129,7 @@ type fakeNode struct {
 	mu     sync.Mutex // guards every field below
 	id     uint64
 	leader uint64 // wire.None when unknown
-	role   raft.Role
+	role   core.Role
 	term   uint64 // 0 reads as 3
 	store  *fakeStore
 	index  uint64
@@ -139,7 +140,7 @@ type fakeNode struct {
 	block     bool
 	proposals [][]byte
 	reads     int
-	peers     []raft.PeerStatus
+	peers     []core.PeerStatus
 	// leaseReads counts LeaseRead calls; transferErr fails transfers.
 	leaseReads  int
 	transferErr error
@@ -149,53 +150,53 @@ type fakeNode struct {
 	next int
 	// members is the membership Status reports (see withMembers);
 	// ChangeMembership edits it unless confErr is set.
-	members   raft.Membership
+	members   core.Membership
 	confIndex uint64
 	confErr   error
-	changes   []raft.ConfChange
+	changes   []core.ConfChange
 }
 
 // withMembers makes http (id -> "host:port") the voters of n's membership.
 func (n *fakeNode) withMembers(http map[uint64]string) *fakeNode {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.members = raft.Membership{}
+	n.members = core.Membership{}
 	for id, addr := range http {
-		n.members.Members = append(n.members.Members, raft.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 7000+id), HTTPAddr: addr})
+		n.members.Members = append(n.members.Members, core.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 7000+id), HTTPAddr: addr})
 	}
-	slices.SortFunc(n.members.Members, func(a, b raft.Member) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(n.members.Members, func(a, b core.Member) int { return cmp.Compare(a.ID, b.ID) })
 	return n
 }
 
-func (n *fakeNode) ChangeMembership(ctx context.Context, cc raft.ConfChange) (raft.Membership, uint64, error) {
+func (n *fakeNode) ChangeMembership(ctx context.Context, cc core.ConfChange) (core.Membership, uint64, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.changes = append(n.changes, cc)
 	if n.leader != n.id {
-		return raft.Membership{}, 0, &raft.NotLeaderError{Leader: n.leader}
+		return core.Membership{}, 0, &core.NotLeaderError{Leader: n.leader}
 	}
 	if n.confErr != nil {
-		return raft.Membership{}, 0, n.confErr
+		return core.Membership{}, 0, n.confErr
 	}
 	m := n.members.Clone()
-	i := slices.IndexFunc(m.Members, func(mb raft.Member) bool { return mb.ID == cc.Member.ID })
+	i := slices.IndexFunc(m.Members, func(mb core.Member) bool { return mb.ID == cc.Member.ID })
 	switch {
-	case cc.Type == raft.ConfAddLearner && i < 0:
+	case cc.Type == core.ConfAddLearner && i < 0:
 		mb := cc.Member
 		mb.Learner = true
 		m.Members = append(m.Members, mb)
-		slices.SortFunc(m.Members, func(a, b raft.Member) int { return cmp.Compare(a.ID, b.ID) })
-	case cc.Type == raft.ConfAddLearner:
-		return raft.Membership{}, 0, fmt.Errorf("add member: %w", raft.ErrMemberExists)
+		slices.SortFunc(m.Members, func(a, b core.Member) int { return cmp.Compare(a.ID, b.ID) })
+	case cc.Type == core.ConfAddLearner:
+		return core.Membership{}, 0, fmt.Errorf("add member: %w", core.ErrMemberExists)
 	case i < 0:
-		return raft.Membership{}, 0, fmt.Errorf("%v member %d: %w", cc.Type, cc.Member.ID, raft.ErrNoSuchMember)
-	case cc.Type == raft.ConfPromote:
+		return core.Membership{}, 0, fmt.Errorf("%v member %d: %w", cc.Type, cc.Member.ID, core.ErrNoSuchMember)
+	case cc.Type == core.ConfPromote:
 		m.Members[i].Learner = false
-	case cc.Type == raft.ConfRemove:
+	case cc.Type == core.ConfRemove:
 		m.Members = slices.Delete(m.Members, i, i+1)
-	case cc.Type == raft.ConfRecordIncarnation && m.Members[i].Incarnation == cc.Member.Incarnation:
-		return raft.Membership{}, 0, fmt.Errorf("record: %w", raft.ErrIncarnationRecorded)
-	case cc.Type == raft.ConfRecordIncarnation:
+	case cc.Type == core.ConfRecordIncarnation && m.Members[i].Incarnation == cc.Member.Incarnation:
+		return core.Membership{}, 0, fmt.Errorf("record: %w", core.ErrIncarnationRecorded)
+	case cc.Type == core.ConfRecordIncarnation:
 		m.Members[i].Incarnation = cc.Member.Incarnation
 	}
 	n.index++
@@ -204,7 +205,7 @@ func (n *fakeNode) ChangeMembership(ctx context.Context, cc raft.ConfChange) (ra
 }
 
 func newLeader(store *fakeStore) *fakeNode {
-	return &fakeNode{id: 0, leader: 0, role: raft.Leader, store: store}
+	return &fakeNode{id: 0, leader: 0, role: core.Leader, store: store}
 }
 
 func (n *fakeNode) Propose(ctx context.Context, data []byte) (uint64, error) {
@@ -220,7 +221,7 @@ func (n *fakeNode) Propose(ctx context.Context, data []byte) (uint64, error) {
 		return 0, n.proposeErr
 	}
 	if n.leader != n.id {
-		return 0, &raft.NotLeaderError{Leader: n.leader}
+		return 0, &core.NotLeaderError{Leader: n.leader}
 	}
 	cmd, err := kv.DecodeCommand(data)
 	if err != nil {
@@ -264,7 +265,7 @@ func (n *fakeNode) TransferLeadership(ctx context.Context, to uint64) (uint64, e
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.leader != n.id {
-		return 0, &raft.NotLeaderError{Leader: n.leader}
+		return 0, &core.NotLeaderError{Leader: n.leader}
 	}
 	if n.transferErr != nil {
 		return 0, n.transferErr
@@ -272,26 +273,26 @@ func (n *fakeNode) TransferLeadership(ctx context.Context, to uint64) (uint64, e
 	if to == wire.None {
 		to = n.id + 1
 	}
-	n.leader, n.role = to, raft.Follower
+	n.leader, n.role = to, core.Follower
 	return to, nil
 }
 
-func (n *fakeNode) SnapshotNow(ctx context.Context) (raft.SnapshotInfo, error) {
+func (n *fakeNode) SnapshotNow(ctx context.Context) (core.SnapshotInfo, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.snapErr != nil {
-		return raft.SnapshotInfo{}, n.snapErr
+		return core.SnapshotInfo{}, n.snapErr
 	}
-	return raft.SnapshotInfo{Index: n.index, Term: 3}, nil
+	return core.SnapshotInfo{Index: n.index, Term: 3}, nil
 }
 
-func (n *fakeNode) Status() raft.Status {
+func (n *fakeNode) Status() core.Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return raft.Status{
+	return core.Status{
 		ID: n.id, Role: n.role, Term: cmp.Or(n.term, 3), Leader: n.leader,
 		CommitIndex: n.index, AppliedIndex: n.index, LastLogIndex: n.index + 1,
-		FirstIndex: 1, Snapshot: raft.SnapshotInfo{Index: n.index / 2, Term: 2}, LogBytes: 4096,
+		FirstIndex: 1, Snapshot: core.SnapshotInfo{Index: n.index / 2, Term: 2}, LogBytes: 4096,
 		Peers: n.peers, Membership: n.members.Clone(), ConfigIndex: n.confIndex,
 	}
 }

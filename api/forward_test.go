@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -67,7 +67,7 @@ func newCluster(t *testing.T, leaderHandler http.Handler, followerOpts Options, 
 	t.Cleanup(ts.Close)
 	c.leaderURL = ts.URL
 
-	c.follower = &fakeNode{id: 1, leader: 0, role: raft.Follower, store: newFakeStore()}
+	c.follower = &fakeNode{id: 1, leader: 0, role: core.Follower, store: newFakeStore()}
 	followerOpts.NodeID = 1
 	peers := map[uint64]string{0: strings.TrimPrefix(ts.URL, "http://"), 1: "127.0.0.1:2"}
 	if len(followerPeers) > 0 {
@@ -195,7 +195,7 @@ func TestForwardFailures(t *testing.T) {
 			c := newCluster(t, tt.handler, Options{RequestTimeout: 100 * time.Millisecond}, peers...)
 			c.follower.leader = tt.leader
 			// Set the error directly: a fake with leader == id would act as leader.
-			c.follower.proposeErr = &raft.NotLeaderError{Leader: tt.leader}
+			c.follower.proposeErr = &core.NotLeaderError{Leader: tt.leader}
 			for _, method := range []string{http.MethodPut, http.MethodDelete} {
 				rec := serve(t, c.followerH, request{method: method, target: "/v1/kv/k", body: strings.NewReader("v")})
 				if rec.Code != tt.wantCode {
@@ -229,7 +229,7 @@ func TestForwardReusesConnections(t *testing.T) {
 		leaderH.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	follower := (&fakeNode{id: 1, leader: 0, role: raft.Follower}).withMembers(map[uint64]string{0: ts.Listener.Addr().String()})
+	follower := (&fakeNode{id: 1, leader: 0, role: core.Follower}).withMembers(map[uint64]string{0: ts.Listener.Addr().String()})
 	fh := newTestServer(t, Options{NodeID: 1}, follower, newFakeStore()).Handler()
 	for i := range 50 {
 		rec := serve(t, fh, request{method: http.MethodPut, target: "/v1/kv/k", body: strings.NewReader("v")})

@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // indexBody answers a committed write.
@@ -431,10 +431,10 @@ func (s *Server) answerMeta(c *gin.Context, it kv.Item) {
 		st := s.cons.Status()
 		info, ok := s.store.Lease(it.Lease)
 		switch {
-		case st.Role == raft.Leader && ok:
+		case st.Role == core.Leader && ok:
 			left := s.lessor.remaining(it.Lease, info.TTL).Milliseconds()
 			body.TTLRemainingMS = &left
-		case st.Role != raft.Leader && c.Query("consistency") != "stale":
+		case st.Role != core.Leader && c.Query("consistency") != "stale":
 			s.forward(c, uint64(st.Leader), nil)
 			return
 		}

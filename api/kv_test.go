@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -233,12 +234,12 @@ func TestConsensusErrors(t *testing.T) {
 		retryAfter  bool
 		wantMessage string
 	}{
-		{name: "no leader on write", proposeErr: &raft.NotLeaderError{Leader: wire.None}, wantCode: 503, retryAfter: true, wantMessage: "no leader"},
-		{name: "proposal dropped", proposeErr: raft.ErrProposalDropped, wantCode: 503, retryAfter: true},
-		{name: "wrapped proposal dropped", proposeErr: fmt.Errorf("batch: %w", raft.ErrProposalDropped), wantCode: 503, retryAfter: true},
+		{name: "no leader on write", proposeErr: &core.NotLeaderError{Leader: wire.None}, wantCode: 503, retryAfter: true, wantMessage: "no leader"},
+		{name: "proposal dropped", proposeErr: core.ErrProposalDropped, wantCode: 503, retryAfter: true},
+		{name: "wrapped proposal dropped", proposeErr: fmt.Errorf("batch: %w", core.ErrProposalDropped), wantCode: 503, retryAfter: true},
 		{name: "stopped on write", proposeErr: raft.ErrStopped, wantCode: 503, retryAfter: true, wantMessage: "shutting down"},
 		{name: "unexpected write error", proposeErr: errors.New("disk on fire"), wantCode: 500, wantMessage: "disk on fire"},
-		{name: "no leader on read", readErr: raft.ErrNoLeader, wantCode: 503, retryAfter: true, wantMessage: "no leader"},
+		{name: "no leader on read", readErr: core.ErrNoLeader, wantCode: 503, retryAfter: true, wantMessage: "no leader"},
 		{name: "stopped on read", readErr: raft.ErrStopped, wantCode: 503, retryAfter: true},
 		{name: "write times out", block: true, wantCode: 504, wantMessage: "within 50ms"},
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -73,7 +73,7 @@ func TestWriteLatencyRecorded(t *testing.T) {
 			return n
 		}, http.MethodPut, 0},
 		{"follower with no leader", func(s *fakeStore) *fakeNode {
-			return &fakeNode{id: 1, leader: wire.None, role: raft.Follower, store: s}
+			return &fakeNode{id: 1, leader: wire.None, role: core.Follower, store: s}
 		}, http.MethodPut, 0},
 		{"a read is no write", newLeader, http.MethodGet, 0},
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // Leases: the state machine keeps them (kv/lease.go) and never reads a
@@ -75,10 +75,10 @@ func (l *lessor) expired(now time.Time) []uint64 {
 	st := l.s.cons.Status()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if st.Role != raft.Leader || st.Term != l.term {
+	if st.Role != core.Leader || st.Term != l.term {
 		l.deadlines, l.term = nil, st.Term
 	}
-	if st.Role != raft.Leader {
+	if st.Role != core.Leader {
 		return nil
 	}
 	if l.deadlines == nil {
@@ -216,7 +216,7 @@ func leaseParam(c *gin.Context) (uint64, bool) {
 // onLeader runs fn when this node leads; otherwise it forwards the request.
 func (s *Server) onLeader(c *gin.Context, fn func()) {
 	st := s.cons.Status()
-	if st.Role != raft.Leader {
+	if st.Role != core.Leader {
 		s.forward(c, uint64(st.Leader), nil)
 		return
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 func leaseServer(t *testing.T) (*storeNode, http.Handler) {
@@ -117,14 +117,14 @@ func TestLeaseCountdownRestartsOnNewLeader(t *testing.T) {
 	id := grantLease(t, h, 1)
 	putLeased(t, h, "k", id)
 	n.fakeNode.mu.Lock()
-	n.role = raft.Follower
+	n.role = core.Follower
 	n.fakeNode.mu.Unlock()
 	time.Sleep(1500 * time.Millisecond) // a follower's lessor does nothing for longer than the TTL
 	if !present(t, h, "k") {
 		t.Fatal("a follower expired a lease")
 	}
 	n.fakeNode.mu.Lock()
-	n.role = raft.Leader
+	n.role = core.Leader
 	n.fakeNode.mu.Unlock()
 	start := time.Now()
 	waitFor(t, "the lease to expire under the new leader", func() bool { return !present(t, h, "k") })
@@ -159,7 +159,7 @@ func TestKeepAliveNeedsReadBarrier(t *testing.T) {
 	id := grantLease(t, h, 1)
 	time.Sleep(300 * time.Millisecond) // let the countdown run, so a restart would show
 	n.fakeNode.mu.Lock()
-	n.readErr = raft.ErrNoLeader
+	n.readErr = core.ErrNoLeader
 	n.fakeNode.mu.Unlock()
 	rec := serve(t, h, request{method: http.MethodPost, target: "/v1/leases/" + itoa(int(id)) + "/keepalive"})
 	if rec.Code != http.StatusServiceUnavailable {

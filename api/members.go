@@ -11,7 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -34,7 +34,7 @@ type membersBody struct {
 	Members     []memberBody `json:"members"`
 }
 
-func newMembersBody(m raft.Membership, index uint64) membersBody {
+func newMembersBody(m core.Membership, index uint64) membersBody {
 	out := membersBody{ConfigIndex: index, Members: make([]memberBody, 0, len(m.Members))}
 	if m.ClusterID != 0 {
 		out.ClusterID = strconv.FormatUint(m.ClusterID, 16)
@@ -73,7 +73,7 @@ func (s *Server) handleMembers(c *gin.Context) {
 		return
 	}
 	st := s.cons.Status()
-	if !stale && st.Role != raft.Leader {
+	if !stale && st.Role != core.Leader {
 		s.forward(c, st.Leader, nil)
 		return
 	}
@@ -97,12 +97,12 @@ func (s *Server) handleAddMember(c *gin.Context) {
 		abortError(c, http.StatusBadRequest, `body: "id" is missing`)
 		return
 	}
-	mb := raft.Member{ID: *req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Incarnation: req.Incarnation}
-	if err := raft.CheckMember(mb); err != nil {
+	mb := core.Member{ID: *req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Incarnation: req.Incarnation}
+	if err := core.CheckMember(mb); err != nil {
 		abortError(c, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.changeMembership(c, raft.ConfChange{Type: raft.ConfAddLearner, Member: mb}, body, http.StatusCreated)
+	s.changeMembership(c, core.ConfChange{Type: core.ConfAddLearner, Member: mb}, body, http.StatusCreated)
 }
 
 func (s *Server) handlePromoteMember(c *gin.Context) {
@@ -110,7 +110,7 @@ func (s *Server) handlePromoteMember(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.changeMembership(c, raft.ConfChange{Type: raft.ConfPromote, Member: raft.Member{ID: id}}, nil, http.StatusOK)
+	s.changeMembership(c, core.ConfChange{Type: core.ConfPromote, Member: core.Member{ID: id}}, nil, http.StatusOK)
 }
 
 func (s *Server) handleRemoveMember(c *gin.Context) {
@@ -118,7 +118,7 @@ func (s *Server) handleRemoveMember(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.changeMembership(c, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: id}}, nil, http.StatusOK)
+	s.changeMembership(c, core.ConfChange{Type: core.ConfRemove, Member: core.Member{ID: id}}, nil, http.StatusOK)
 }
 
 // handleRecordIncarnation answers POST /v1/cluster/members/<id>/incarnation
@@ -145,7 +145,7 @@ func (s *Server) handleRecordIncarnation(c *gin.Context) {
 		abortError(c, http.StatusBadRequest, `body: want {"incarnation": N} with N > 0`)
 		return
 	}
-	cc := raft.ConfChange{Type: raft.ConfRecordIncarnation, Member: raft.Member{ID: id, Incarnation: req.Incarnation}}
+	cc := core.ConfChange{Type: core.ConfRecordIncarnation, Member: core.Member{ID: id, Incarnation: req.Incarnation}}
 	s.changeMembership(c, cc, body, http.StatusOK)
 }
 
@@ -162,7 +162,7 @@ func memberID(c *gin.Context) (uint64, bool) {
 // changeMembership proposes cc here when this node leads, or forwards the
 // request (body as read) to the leader, and answers ok with the membership
 // once the change is committed.
-func (s *Server) changeMembership(c *gin.Context, cc raft.ConfChange, body []byte, ok int) {
+func (s *Server) changeMembership(c *gin.Context, cc core.ConfChange, body []byte, ok int) {
 	m, index, err := s.cons.ChangeMembership(c.Request.Context(), cc)
 	if err == nil {
 		s.log.Info("membership changed", "change", cc.Type.String(), "member", cc.Member.ID, "config_index", index)
@@ -173,25 +173,25 @@ func (s *Server) changeMembership(c *gin.Context, cc raft.ConfChange, body []byt
 		s.forward(c, l, body)
 		return
 	}
-	if errors.Is(err, raft.ErrIncarnationRecorded) {
+	if errors.Is(err, core.ErrIncarnationRecorded) {
 		st := s.cons.Status()
 		c.JSON(ok, newMembersBody(st.Membership, st.ConfigIndex))
 		return
 	}
-	var behind *raft.LearnerBehindError
+	var behind *core.LearnerBehindError
 	switch {
 	case errors.As(err, &behind):
 		c.AbortWithStatusJSON(http.StatusConflict, learnerBehindBody{Error: err.Error(),
 			MatchIndex: behind.Match, LastIndex: behind.Last, Behind: behind.Last - min(behind.Match, behind.Last),
 			RecentlySeen: behind.RecentlySeen})
-	case errors.Is(err, raft.ErrBadMember):
+	case errors.Is(err, core.ErrBadMember):
 		abortError(c, http.StatusBadRequest, err.Error())
-	case errors.Is(err, raft.ErrNoSuchMember):
+	case errors.Is(err, core.ErrNoSuchMember):
 		abortError(c, http.StatusNotFound, err.Error())
-	case errors.Is(err, raft.ErrMemberExists), errors.Is(err, raft.ErrConfChangeInFlight),
-		errors.Is(err, raft.ErrLastVoter), errors.Is(err, raft.ErrNotLearner):
+	case errors.Is(err, core.ErrMemberExists), errors.Is(err, core.ErrConfChangeInFlight),
+		errors.Is(err, core.ErrLastVoter), errors.Is(err, core.ErrNotLearner):
 		abortError(c, http.StatusConflict, err.Error())
-	case errors.Is(err, raft.ErrConfChangeTooEarly):
+	case errors.Is(err, core.ErrConfChangeTooEarly):
 		abortUnavailable(c, err.Error())
 	default:
 		s.abortConsensusError(c, "membership change", err)
@@ -208,7 +208,7 @@ func (s *Server) memberHTTP(id uint64) (string, bool) {
 	return s.routeHTTP(mb), true
 }
 
-func (s *Server) routeHTTP(mb raft.Member) string {
+func (s *Server) routeHTTP(mb core.Member) string {
 	if r, ok := s.opts.HTTPRoutes[mb.ID]; ok {
 		return r
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -65,14 +66,14 @@ func TestMembersChange(t *testing.T) {
 		{"add reserved id", "POST", "/v1/cluster/members", fmt.Sprintf(`{"id":%d,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, wire.None), nil, 400, "reserved", 0},
 		{"add not json", "POST", "/v1/cluster/members", `id=3`, nil, 400, "body", 0},
 		{"add unknown field", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2","voter":true}`, nil, 400, "unknown field", 0},
-		{"add while another is in flight", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, raft.ErrConfChangeInFlight, 409, "not yet committed", 1},
-		{"add too early", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, raft.ErrConfChangeTooEarly, 503, "retry", 1},
+		{"add while another is in flight", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, core.ErrConfChangeInFlight, 409, "not yet committed", 1},
+		{"add too early", "POST", "/v1/cluster/members", `{"id":3,"raft_addr":"tcp://h:1","http_addr":"h:2"}`, core.ErrConfChangeTooEarly, 503, "retry", 1},
 		{"promote unknown", "POST", "/v1/cluster/members/7/promote", ``, nil, 404, "no such member", 1},
 		{"promote bad id", "POST", "/v1/cluster/members/x/promote", ``, nil, 400, "member id", 0},
-		{"promote a voter", "POST", "/v1/cluster/members/1/promote", ``, fmt.Errorf("promote: %w", raft.ErrNotLearner), 409, "already a voter", 1},
+		{"promote a voter", "POST", "/v1/cluster/members/1/promote", ``, fmt.Errorf("promote: %w", core.ErrNotLearner), 409, "already a voter", 1},
 		{"remove", "DELETE", "/v1/cluster/members/2", ``, nil, 200, "", 1},
 		{"remove unknown", "DELETE", "/v1/cluster/members/9", ``, nil, 404, "no such member", 1},
-		{"remove the last voter", "DELETE", "/v1/cluster/members/0", ``, raft.ErrLastVoter, 409, "last voter", 1},
+		{"remove the last voter", "DELETE", "/v1/cluster/members/0", ``, core.ErrLastVoter, 409, "last voter", 1},
 		{"remove, no quorum", "DELETE", "/v1/cluster/members/1", ``, raft.ErrStopped, 503, "shutting down", 1},
 	}
 	for _, tt := range tests {
@@ -117,7 +118,7 @@ func TestMembersChange(t *testing.T) {
 func TestMembersPromoteBehind(t *testing.T) {
 	store := newFakeStore()
 	node := newLeader(store).withMembers(threeVoters())
-	node.confErr = fmt.Errorf("promote member 3: %w", &raft.LearnerBehindError{ID: 3, Match: 40, Last: 100, RecentlySeen: true})
+	node.confErr = fmt.Errorf("promote member 3: %w", &core.LearnerBehindError{ID: 3, Match: 40, Last: 100, RecentlySeen: true})
 	h := newTestServer(t, Options{}, node, store).Handler()
 	rec := serve(t, h, request{method: "POST", target: "/v1/cluster/members/3/promote"})
 	if rec.Code != http.StatusConflict {

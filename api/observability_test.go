@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -53,27 +53,27 @@ func (m *fakeMetrics) last(t *testing.T) observed {
 // statusNode is a fakeNode whose Status is set by the test.
 type statusNode struct {
 	*fakeNode
-	st raft.Status
+	st core.Status
 }
 
-func (n statusNode) Status() raft.Status { return n.st }
+func (n statusNode) Status() core.Status { return n.st }
 
 func TestReadyz(t *testing.T) {
 	tests := []struct {
 		name       string
-		st         raft.Status
+		st         core.Status
 		maxLag     uint64
 		wantCode   int
 		wantReason string
 	}{
-		{"leader, caught up", raft.Status{Role: raft.Leader, Leader: 0, CommitIndex: 50, AppliedIndex: 50}, 0, 200, ""},
-		{"follower within the default lag", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 1500, AppliedIndex: 500}, 0, 200, ""},
-		{"follower past the default lag", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 1501, AppliedIndex: 500}, 0, 503, "1001 entries behind the commit index 1501"},
-		{"custom lag", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 20, AppliedIndex: 10}, 5, 503, "applied index 10 is 10 entries behind"},
-		{"custom lag, within", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 15, AppliedIndex: 10}, 5, 200, ""},
-		{"applied ahead of a stale commit index", raft.Status{Role: raft.Follower, Leader: 2, CommitIndex: 3, AppliedIndex: 10}, 0, 200, ""},
-		{"election under way", raft.Status{Role: raft.Candidate, Term: 9, Leader: wire.None, CommitIndex: 10, AppliedIndex: 10}, 0, 503, "no leader known (term 9, candidate)"},
-		{"follower without a leader", raft.Status{Role: raft.Follower, Leader: wire.None}, 0, 503, "no leader known"},
+		{"leader, caught up", core.Status{Role: core.Leader, Leader: 0, CommitIndex: 50, AppliedIndex: 50}, 0, 200, ""},
+		{"follower within the default lag", core.Status{Role: core.Follower, Leader: 2, CommitIndex: 1500, AppliedIndex: 500}, 0, 200, ""},
+		{"follower past the default lag", core.Status{Role: core.Follower, Leader: 2, CommitIndex: 1501, AppliedIndex: 500}, 0, 503, "1001 entries behind the commit index 1501"},
+		{"custom lag", core.Status{Role: core.Follower, Leader: 2, CommitIndex: 20, AppliedIndex: 10}, 5, 503, "applied index 10 is 10 entries behind"},
+		{"custom lag, within", core.Status{Role: core.Follower, Leader: 2, CommitIndex: 15, AppliedIndex: 10}, 5, 200, ""},
+		{"applied ahead of a stale commit index", core.Status{Role: core.Follower, Leader: 2, CommitIndex: 3, AppliedIndex: 10}, 0, 200, ""},
+		{"election under way", core.Status{Role: core.Candidate, Term: 9, Leader: wire.None, CommitIndex: 10, AppliedIndex: 10}, 0, 503, "no leader known (term 9, candidate)"},
+		{"follower without a leader", core.Status{Role: core.Follower, Leader: wire.None}, 0, 503, "no leader known"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -25,24 +25,24 @@ func TestStatus(t *testing.T) {
 	}{
 		{
 			name: "leader",
-			node: &fakeNode{id: 0, leader: 0, role: raft.Leader, index: 7,
-				peers: []raft.PeerStatus{{ID: 1, MatchIndex: 7, NextIndex: 8}, {ID: 2, MatchIndex: 5, NextIndex: 6}}},
+			node: &fakeNode{id: 0, leader: 0, role: core.Leader, index: 7,
+				peers: []core.PeerStatus{{ID: 1, MatchIndex: 7, NextIndex: 8}, {ID: 2, MatchIndex: 5, NextIndex: 6}}},
 			wantState: "leader", wantLeader: "0", wantHTTP: `"h0:8000"`,
 			wantPeers: `[{"id":1,"match_index":7},{"id":2,"match_index":5}]`,
 		},
 		{
 			name:      "follower",
-			node:      &fakeNode{id: 0, leader: 2, role: raft.Follower},
+			node:      &fakeNode{id: 0, leader: 2, role: core.Follower},
 			wantState: "follower", wantLeader: "2", wantHTTP: `"h2:8002"`, wantPeers: `[]`,
 		},
 		{
 			name:      "precandidate, no leader",
-			node:      &fakeNode{id: 0, leader: wire.None, role: raft.PreCandidate},
+			node:      &fakeNode{id: 0, leader: wire.None, role: core.PreCandidate},
 			wantState: "candidate", wantLeader: "null", wantHTTP: "null", wantPeers: `[]`,
 		},
 		{
 			name:      "candidate",
-			node:      &fakeNode{id: 0, leader: wire.None, role: raft.Candidate},
+			node:      &fakeNode{id: 0, leader: wire.None, role: core.Candidate},
 			wantState: "candidate", wantLeader: "null", wantHTTP: "null", wantPeers: `[]`,
 		},
 	}

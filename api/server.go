@@ -19,26 +19,27 @@ import (
 	"github.com/raftkv/raftkv/internal/defaults"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // Consensus is the part of a Raft node the API needs.
 type Consensus interface {
 	// Propose replicates data and returns its log index once it is committed and applied on this node.
-	// Errors: *raft.NotLeaderError (this node is not the leader; .Leader may be wire.None), raft.ErrProposalDropped,
+	// Errors: *core.NotLeaderError (this node is not the leader; .Leader may be wire.None), core.ErrProposalDropped,
 	// raft.ErrStopped, context errors.
 	Propose(ctx context.Context, data []byte) (uint64, error)
 	// ReadIndex returns once this node's state machine reflects every write committed before the call
-	// (linearizable read barrier, via the leader). Errors: raft.ErrNoLeader, raft.ErrStopped, context errors.
+	// (linearizable read barrier, via the leader). Errors: core.ErrNoLeader, raft.ErrStopped, context errors.
 	ReadIndex(ctx context.Context) error
 	// LeaseRead is ReadIndex without the heartbeat round while this node leads and its lease holds;
 	// otherwise it behaves as ReadIndex.
 	LeaseRead(ctx context.Context) error
 	// TransferLeadership hands leadership from this node (the leader) to `to` (wire.None: the most
-	// up-to-date follower) and returns the new leader. *raft.NotLeaderError on other nodes.
+	// up-to-date follower) and returns the new leader. *core.NotLeaderError on other nodes.
 	TransferLeadership(ctx context.Context, to uint64) (uint64, error)
 	// SnapshotNow takes a snapshot of this node's state now and compacts its log.
-	SnapshotNow(ctx context.Context) (raft.SnapshotInfo, error)
-	Status() raft.Status
+	SnapshotNow(ctx context.Context) (core.SnapshotInfo, error)
+	Status() core.Status
 	// Subscribe returns this node's election, leader and role events
 	// (buffered to buf; a full channel loses events) and a function that
 	// ends the subscription.
@@ -46,8 +47,8 @@ type Consensus interface {
 	// ChangeMembership makes one membership change on this node (the
 	// leader) and returns, once it is committed and applied here, the
 	// membership it made and its entry's index. Refusals wrap the raft
-	// package's reasons (raft.ErrMemberExists, *raft.LearnerBehindError...).
-	ChangeMembership(ctx context.Context, cc raft.ConfChange) (raft.Membership, uint64, error)
+	// package's reasons (core.ErrMemberExists, *core.LearnerBehindError...).
+	ChangeMembership(ctx context.Context, cc core.ConfChange) (core.Membership, uint64, error)
 }
 
 // Snapshots gives access to this node's snapshot files, for backups.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -42,9 +42,9 @@ type peerStatus struct {
 
 // stateName folds PreCandidate into "candidate": operators care that an
 // election is under way, not which phase of it.
-func stateName(r raft.Role) string {
+func stateName(r core.Role) string {
 	switch r {
-	case raft.PreCandidate, raft.Candidate:
+	case core.PreCandidate, core.Candidate:
 		return "candidate"
 	}
 	return r.String()

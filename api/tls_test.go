@@ -11,7 +11,7 @@ import (
 
 	"github.com/raftkv/raftkv/internal/testcert"
 	"github.com/raftkv/raftkv/internal/tlsconf"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // A follower with PeerTLS forwards writes to the leader, and asks it for
@@ -41,7 +41,7 @@ func TestForwardOverTLS(t *testing.T) {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 
-	follower := &fakeNode{id: 1, leader: 0, role: raft.Follower, store: newFakeStore()}
+	follower := &fakeNode{id: 1, leader: 0, role: core.Follower, store: newFakeStore()}
 	follower.withMembers(map[uint64]string{0: strings.TrimPrefix(ts.URL, "https://"), 1: "127.0.0.1:2"})
 	h := newTestServer(t, Options{NodeID: 1, PeerTLS: peerTLS}, follower, follower.store).Handler()
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -113,7 +114,7 @@ func TestNodeFakeClockTicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop()
-	minTicks, maxTicks := n.core.cfg.ElectionTickMin, n.core.cfg.ElectionTickMax
+	minTicks, maxTicks := n.core.Config().ElectionTickMin, n.core.Config().ElectionTickMax
 	if minTicks != 10 || maxTicks != 20 {
 		t.Fatalf("election timeout of %d-%d ticks, want 10-20", minTicks, maxTicks)
 	}
@@ -122,12 +123,12 @@ func TestNodeFakeClockTicks(t *testing.T) {
 	}
 	clk.wake(time.Duration(minTicks-1) * tick) // one tick short of the shortest timeout
 	clk.wake(0)                                // the driver has handled that wake-up
-	if st := n.Status(); st.Term != 0 || st.Role != Follower {
+	if st := n.Status(); st.Term != 0 || st.Role != core.Follower {
 		t.Fatalf("campaigned before an election timeout passed on the clock: %+v", st)
 	}
 	clk.wake(time.Hour)
 	deadline := time.Now().Add(5 * time.Second)
-	for n.Status().Role != Leader {
+	for n.Status().Role != core.Leader {
 		if time.Now().After(deadline) {
 			t.Fatalf("no election after the clock jumped an hour: %+v", n.Status())
 		}

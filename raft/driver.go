@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -242,14 +243,14 @@ func (d driverIO) send(msgs []wire.Message)         { d.n.cfg.Transport.Send(msg
 func (d driverIO) sendSnapshot(m wire.Message) bool { return d.n.sendSnapshot(m) }
 func (d driverIO) reached(readyPoint) error         { return nil }
 
-func (d driverIO) resetLog(snap SnapshotInfo) error {
+func (d driverIO) resetLog(snap core.SnapshotInfo) error {
 	if err := d.n.cfg.Storage.Reset(); err != nil {
 		return fmt.Errorf("reset raft log for snapshot %d: %w", snap.Index, err)
 	}
 	return nil
 }
 
-func (d driverIO) restore(snap SnapshotInfo, conf Membership) error {
+func (d driverIO) restore(snap core.SnapshotInfo, conf core.Membership) error {
 	d.n.applyq.push(applyTask{restore: &snap, conf: conf})
 	d.n.handed = max(d.n.handed, snap.Index)
 	return nil
@@ -280,7 +281,7 @@ func (n *Node) applyBacklog() uint64 {
 	return n.handed - applied
 }
 
-func (d driverIO) readStates(rss []ReadState) {
+func (d driverIO) readStates(rss []core.ReadState) {
 	n := d.n
 	for _, rs := range rss {
 		pr, ok := n.reads[rs.Context]
@@ -290,7 +291,7 @@ func (d driverIO) readStates(rss []ReadState) {
 		delete(n.reads, rs.Context)
 		if rs.Dropped {
 			for _, w := range pr.waiters {
-				w <- ErrNoLeader
+				w <- core.ErrNoLeader
 			}
 			continue
 		}
@@ -298,7 +299,7 @@ func (d driverIO) readStates(rss []ReadState) {
 	}
 }
 
-func (n *Node) logRoleChange(prev, cur SoftState) {
+func (n *Node) logRoleChange(prev, cur core.SoftState) {
 	term := n.core.Term()
 	if cur.Role != prev.Role {
 		n.logger.Info("raft role changed", "from", prev.Role.String(), "to", cur.Role.String(), "term", term)

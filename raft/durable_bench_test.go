@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -135,7 +136,7 @@ func durableLeader(b *testing.B, nodes []*raft.Node) *raft.Node {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, n := range nodes {
-			if n.Status().Role == raft.Leader {
+			if n.Status().Role == core.Leader {
 				return n
 			}
 		}

@@ -4,14 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
-)
-
-// Election causes.
-const (
-	CauseTimeout       = "timeout"        // no leader heard from for an election timeout
-	CauseTransfer      = "transfer"       // told to campaign by a leader handing over
-	CausePreVoteFailed = "prevote-failed" // a pre-vote round found no majority
 )
 
 // Event kinds.
@@ -28,7 +22,7 @@ type Event struct {
 	Kind   string
 	Node   wire.NodeID
 	Term   uint64
-	Role   Role
+	Role   core.Role
 	Leader wire.NodeID
 	Cause  string
 }
@@ -73,7 +67,7 @@ func (h *eventHub) publish(e Event) {
 }
 
 // publishChanges turns a change of soft state into events. Driver only.
-func (n *Node) publishChanges(prev, cur SoftState) {
+func (n *Node) publishChanges(prev, cur core.SoftState) {
 	base := Event{Time: time.Now(), Node: n.cfg.ID, Term: n.core.Term(), Role: cur.Role, Leader: cur.Lead}
 	if cur.Elections != prev.Elections {
 		e := base
@@ -83,8 +77,8 @@ func (n *Node) publishChanges(prev, cur SoftState) {
 	if cur.Role != prev.Role {
 		e := base
 		e.Kind = EventRole
-		if prev.Role == PreCandidate && cur.Role == Follower && cur.ElectionCause == CausePreVoteFailed {
-			e.Cause = CausePreVoteFailed
+		if prev.Role == core.PreCandidate && cur.Role == core.Follower && cur.ElectionCause == core.CausePreVoteFailed {
+			e.Cause = core.CausePreVoteFailed
 		}
 		n.emit(e)
 	}

@@ -3,6 +3,7 @@ package raft
 import (
 	"time"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -116,7 +117,7 @@ func (n *Node) proposeForwarded(m wire.Message) {
 	}
 	var err error
 	if len(data) != len(m.Entries) || len(data) == 0 {
-		err = errEmptyProposal // only commands are forwarded; anything else is refused whole
+		err = core.ErrEmptyProposal // only commands are forwarded; anything else is refused whole
 	} else {
 		resp.Index, resp.LogTerm, err = n.core.Propose(data...)
 	}
@@ -139,7 +140,7 @@ func (n *Node) forwardAnswered(m wire.Message) {
 	delete(n.forwards, m.Context)
 	for i, p := range f.batch {
 		if m.Reject {
-			p.resp <- proposeResult{err: &NotLeaderError{Leader: wire.NodeID(m.RejectHint)}}
+			p.resp <- proposeResult{err: &core.NotLeaderError{Leader: wire.NodeID(m.RejectHint)}}
 			continue
 		}
 		idx := m.Index + uint64(i)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -20,7 +21,7 @@ func TestRegister(t *testing.T) {
 		waitsToApply bool
 	}{
 		{"applied, same term: ours", 5, 2, nil, false},
-		{"applied, other term: overwritten", 6, 2, ErrProposalDropped, false},
+		{"applied, other term: overwritten", 6, 2, core.ErrProposalDropped, false},
 		{"applied but compacted away: unknown", 3, 1, ErrProposalUnknown, false},
 		{"not applied yet: waits", 7, 3, nil, true},
 	}

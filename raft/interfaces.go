@@ -2,7 +2,6 @@ package raft
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/raftkv/raftkv/raft/wire"
@@ -59,74 +58,10 @@ type StateMachine interface {
 	Sync() error
 }
 
-// Role of a node.
-type Role uint8
-
-const (
-	Follower Role = iota
-	PreCandidate
-	Candidate
-	Leader
-)
-
-func (r Role) String() string {
-	switch r {
-	case Follower:
-		return "follower"
-	case PreCandidate:
-		return "precandidate"
-	case Candidate:
-		return "candidate"
-	case Leader:
-		return "leader"
-	}
-	return "unknown"
-}
-
-// PeerStatus is the leader's view of one follower.
-type PeerStatus struct {
-	ID         wire.NodeID `json:"id"`
-	MatchIndex uint64      `json:"match_index"`
-	NextIndex  uint64      `json:"next_index"`
-	Learner    bool        `json:"learner,omitempty"`
-}
-
-// Status is a snapshot of a node's Raft state for operators.
-type Status struct {
-	ID           wire.NodeID
-	Role         Role
-	Term         uint64
-	Leader       wire.NodeID // None when unknown
-	CommitIndex  uint64
-	AppliedIndex uint64
-	LastLogIndex uint64
-	FirstIndex   uint64       // first entry still in the log
-	Snapshot     SnapshotInfo // latest snapshot on this node
-	LogBytes     int64        // size of the stored log
-	Peers        []PeerStatus // filled on the leader only
-	Membership   Membership   // the latest in the log, committed or not
-	ConfigIndex  uint64       // index of the entry that set Membership (0: bootstrap)
-}
-
 // Errors returned by Node.
 var (
-	ErrStopped         = errors.New("raft: node stopped")
-	ErrNoLeader        = errors.New("raft: no leader known")
-	ErrProposalDropped = errors.New("raft: proposal lost to a leader change; it was not applied")
+	ErrStopped = errors.New("raft: node stopped")
 	// ErrProposalUnknown: the node installed a snapshot covering the
 	// proposal's index, so whether it was applied cannot be told here.
 	ErrProposalUnknown = errors.New("raft: proposal outcome unknown (a snapshot replaced the log)")
 )
-
-// NotLeaderError is returned when a proposal reaches a node that is not
-// the leader. Leader is None when no leader is known.
-type NotLeaderError struct {
-	Leader wire.NodeID
-}
-
-func (e *NotLeaderError) Error() string {
-	if e.Leader == wire.None {
-		return "raft: not the leader, and no leader is known"
-	}
-	return fmt.Sprintf("raft: not the leader; leader is node %d", e.Leader)
-}

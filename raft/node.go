@@ -1,3 +1,9 @@
+// Package raft runs the Raft protocol for a real node: the driver
+// goroutine around the deterministic core (package raft/core), which
+// persists through Storage, talks through Transport, hands committed
+// entries to the StateMachine, and answers proposals, reads, membership
+// changes and leadership transfers. Only the driver touches the core, and
+// only through the core's exported methods.
 package raft
 
 import (
@@ -12,6 +18,7 @@ import (
 
 	"github.com/raftkv/raftkv/internal/defaults"
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -22,7 +29,7 @@ type NodeConfig struct {
 	// Bootstrap is the membership of a brand-new cluster, used only while
 	// the log and snapshots hold none; empty for a node that joins a
 	// running cluster. Peers is the older form: voters with no addresses.
-	Bootstrap        Membership
+	Bootstrap        core.Membership
 	Peers            []wire.NodeID
 	Incarnation      uint64        // this data directory's, see Member
 	MaxPromoteLag    uint64        // see Config
@@ -30,7 +37,7 @@ type NodeConfig struct {
 	// OnMembership is called on the driver goroutine whenever the latest
 	// membership in the log changes, and once at start; it must not block
 	// (the transport's SetPeers, a status refresh).
-	OnMembership       func(Membership)
+	OnMembership       func(core.Membership)
 	TickInterval       time.Duration // default 10ms
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
@@ -70,14 +77,14 @@ type NodeConfig struct {
 	clock clock
 }
 
-func (nc *NodeConfig) coreConfig() Config {
+func (nc *NodeConfig) coreConfig() core.Config {
 	tick := nc.TickInterval
 	ticks := func(d time.Duration) int { return int((d + tick - 1) / tick) }
 	seed := nc.Seed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	return Config{
+	return core.Config{
 		ID: nc.ID, Peers: nc.Peers, Bootstrap: nc.Bootstrap, Incarnation: nc.Incarnation,
 		MaxPromoteLag: nc.MaxPromoteLag, AutoPromoteTicks: ticks(nc.AutoPromoteAfter),
 		ElectionTickMin: ticks(nc.ElectionTimeoutMin), ElectionTickMax: ticks(nc.ElectionTimeoutMax),
@@ -120,7 +127,7 @@ type pendingRead struct {
 // applier). All exported methods are safe for concurrent use.
 type Node struct {
 	cfg    NodeConfig
-	core   *Core // owned by the driver goroutine
+	core   *core.Core // owned by the driver goroutine
 	logger *slog.Logger
 
 	propc chan proposal
@@ -148,9 +155,9 @@ type Node struct {
 	tickNum  uint64
 	nextTick time.Time // when the core is due its next tick
 	// lastSoft is what events were last published for.
-	lastSoft SoftState
+	lastSoft core.SoftState
 	// lastConf and lastConfIndex are what OnMembership was last told.
-	lastConf      Membership
+	lastConf      core.Membership
 	lastConfIndex uint64
 	confsApplied  appliedConfs
 
@@ -168,7 +175,7 @@ type Node struct {
 	snapInstall  chan wire.Message   // receiver -> driver: MsgSnap once a file is in
 
 	waits   *waitList
-	status  atomic.Pointer[Status] // refreshed by the driver after each step
+	status  atomic.Pointer[core.Status] // refreshed by the driver after each step
 	applied atomic.Uint64
 
 	errMu sync.Mutex // guards err
@@ -227,10 +234,10 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.core, err = NewCoreFrom(cfg.coreConfig(), st); err != nil {
+	if n.core, err = core.NewCoreFrom(cfg.coreConfig(), st); err != nil {
 		return nil, err
 	}
-	n.lastSoft = SoftState{Lead: n.core.Leader(), Role: n.core.Role()}
+	n.lastSoft = core.SoftState{Lead: n.core.Leader(), Role: n.core.Role()}
 	n.confsApplied.reset(st.Applied, n.core.ConfAt(st.Applied))
 	n.noteMembership()
 	n.applied.Store(st.Applied)
@@ -282,7 +289,7 @@ func (n *Node) fail(err error) {
 }
 
 // Status returns the node's latest published state.
-func (n *Node) Status() Status {
+func (n *Node) Status() core.Status {
 	s := *n.status.Load()
 	s.AppliedIndex = n.applied.Load()
 	return s

@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // confReq is one ChangeMembership call waiting for the driver.
 type confReq struct {
-	cc   ConfChange
+	cc   core.ConfChange
 	resp chan confResult
 }
 
 type confResult struct {
 	index uint64
-	next  Membership
+	next  core.Membership
 	wait  chan error
 	err   error
 }
@@ -27,23 +28,23 @@ type confResult struct {
 // reason (ErrConfChangeInFlight, ErrConfChangeTooEarly, ErrMemberExists,
 // ErrNoSuchMember, ErrLastVoter, ErrNotLearner, *LearnerBehindError,
 // ErrBadMember, *NotLeaderError).
-func (n *Node) ChangeMembership(ctx context.Context, cc ConfChange) (Membership, uint64, error) {
+func (n *Node) ChangeMembership(ctx context.Context, cc core.ConfChange) (core.Membership, uint64, error) {
 	req := confReq{cc: cc, resp: make(chan confResult, 1)}
 	select {
 	case n.confc <- req:
 	case <-ctx.Done():
-		return Membership{}, 0, ctx.Err()
+		return core.Membership{}, 0, ctx.Err()
 	case <-n.stopc:
-		return Membership{}, 0, ErrStopped
+		return core.Membership{}, 0, ErrStopped
 	}
 	var r confResult
 	select {
 	case r = <-req.resp:
 	case <-n.stopc:
-		return Membership{}, 0, ErrStopped
+		return core.Membership{}, 0, ErrStopped
 	}
 	if r.err != nil {
-		return Membership{}, 0, r.err
+		return core.Membership{}, 0, r.err
 	}
 	return r.next, r.index, n.waits.waitProposal(ctx, r.index, r.wait)
 }
@@ -75,17 +76,23 @@ func (n *Node) noteMembership() {
 	}
 }
 
+// appliedConf is a committed membership and the index it holds from.
+type appliedConf struct {
+	index uint64
+	m     core.Membership
+}
+
 // appliedConfs records the committed configurations the applier has seen,
 // so a snapshot taken at an applied index records the membership there.
 type appliedConfs struct {
-	mu    sync.Mutex // guards confs; the applier appends, snapshots read
-	confs []confAt   // ascending by index; confs[0] covers everything before
+	mu    sync.Mutex    // guards confs; the applier appends, snapshots read
+	confs []appliedConf // ascending by index; confs[0] covers everything before
 }
 
-func (a *appliedConfs) reset(index uint64, m Membership) {
+func (a *appliedConfs) reset(index uint64, m core.Membership) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.confs = []confAt{{index: index, m: m}}
+	a.confs = []appliedConf{{index: index, m: m}}
 }
 
 // note records the configuration entries among ents.
@@ -94,12 +101,12 @@ func (a *appliedConfs) note(ents []wire.Entry) error {
 		if e.Type != wire.EntryConfChange {
 			continue
 		}
-		m, err := DecodeMembership(e.Data)
+		m, err := core.DecodeMembership(e.Data)
 		if err != nil {
 			return fmt.Errorf("configuration entry %d: %w", e.Index, err)
 		}
 		a.mu.Lock()
-		a.confs = append(a.confs, confAt{index: e.Index, m: m})
+		a.confs = append(a.confs, appliedConf{index: e.Index, m: m})
 		a.mu.Unlock()
 	}
 	return nil
@@ -107,11 +114,11 @@ func (a *appliedConfs) note(ents []wire.Entry) error {
 
 // at returns the membership in force at index and forgets older ones no
 // snapshot will ask for again (snapshots only move forward).
-func (a *appliedConfs) at(index uint64) Membership {
+func (a *appliedConfs) at(index uint64) core.Membership {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.confs) == 0 {
-		return Membership{}
+		return core.Membership{}
 	}
 	i := 0
 	for i+1 < len(a.confs) && a.confs[i+1].index <= index {

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func member(id wire.NodeID) raft.Member {
-	return raft.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 17000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 18000+id)}
+func member(id wire.NodeID) core.Member {
+	return core.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 17000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 18000+id)}
 }
 
 // join starts node id with no membership, as `kvserver --join` does.
@@ -22,7 +22,7 @@ func (c *testCluster) join(id wire.NodeID) {
 	c.start(id)
 }
 
-func (c *testCluster) change(id wire.NodeID, cc raft.ConfChange) (raft.Membership, error) {
+func (c *testCluster) change(id wire.NodeID, cc core.ConfChange) (core.Membership, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	m, _, err := c.nodes[id].node.ChangeMembership(ctx, cc)
@@ -36,7 +36,7 @@ func (c *testCluster) proposeToLeader(v string) {
 	c.t.Helper()
 	waitFor(c.t, "proposal of "+v, func() bool {
 		_, err := c.propose(c.leader(), v)
-		if err != nil && !errors.As(err, new(*raft.NotLeaderError)) && !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrProposalDropped) {
+		if err != nil && !errors.As(err, new(*core.NotLeaderError)) && !errors.Is(err, core.ErrNoLeader) && !errors.Is(err, core.ErrProposalDropped) {
 			c.t.Fatalf("propose %s: %v", v, err)
 		}
 		return err == nil
@@ -47,8 +47,8 @@ func (c *testCluster) proposeToLeader(v string) {
 func (c *testCluster) promote(id wire.NodeID) {
 	c.t.Helper()
 	waitFor(c.t, fmt.Sprintf("promotion of %d", id), func() bool {
-		_, err := c.change(c.leader(), raft.ConfChange{Type: raft.ConfPromote, Member: raft.Member{ID: id}})
-		if err != nil && !errors.Is(err, raft.ErrLearnerBehind) && !errors.Is(err, raft.ErrConfChangeTooEarly) {
+		_, err := c.change(c.leader(), core.ConfChange{Type: core.ConfPromote, Member: core.Member{ID: id}})
+		if err != nil && !errors.Is(err, core.ErrLearnerBehind) && !errors.Is(err, core.ErrConfChangeTooEarly) {
 			c.t.Fatalf("promote %d: %v", id, err)
 		}
 		return err == nil
@@ -67,7 +67,7 @@ func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	lead := c.leader()
 	waitFor(t, "the leader to compact its log", func() bool { return c.nodes[lead].node.Status().FirstIndex > 50 })
 	c.join(3)
-	m, err := c.change(lead, raft.ConfChange{Type: raft.ConfAddLearner, Member: member(3)})
+	m, err := c.change(lead, core.ConfChange{Type: core.ConfAddLearner, Member: member(3)})
 	if err != nil {
 		t.Fatalf("add learner: %v", err)
 	}
@@ -78,17 +78,17 @@ func TestNodeMembershipGrowReplaceRestart(t *testing.T) {
 	if c.nodes[3].sm.restoreCount() == 0 {
 		t.Errorf("the learner caught up without a snapshot; the test wants one")
 	}
-	if _, err := c.change((lead+1)%3, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: 3}}); !errors.As(err, new(*raft.NotLeaderError)) {
+	if _, err := c.change((lead+1)%3, core.ConfChange{Type: core.ConfRemove, Member: core.Member{ID: 3}}); !errors.As(err, new(*core.NotLeaderError)) {
 		t.Fatalf("change on a follower: %v, want NotLeaderError", err)
 	}
 	c.promote(3)
 
-	if _, err := c.change(lead, raft.ConfChange{Type: raft.ConfRemove, Member: raft.Member{ID: lead}}); err != nil {
+	if _, err := c.change(lead, core.ConfChange{Type: core.ConfRemove, Member: core.Member{ID: lead}}); err != nil {
 		t.Fatalf("remove the leader: %v", err)
 	}
 	waitFor(t, "a new leader", func() bool {
 		for _, id := range c.ids {
-			if st := c.nodes[id].node.Status(); id != lead && st.Role == raft.Leader {
+			if st := c.nodes[id].node.Status(); id != lead && st.Role == core.Leader {
 				return true
 			}
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -237,7 +238,7 @@ func (c *testCluster) leader() wire.NodeID {
 			if tn.node == nil {
 				continue
 			}
-			if st := tn.node.Status(); st.Role == raft.Leader {
+			if st := tn.node.Status(); st.Role == core.Leader {
 				lead = id
 			}
 		}
@@ -305,7 +306,7 @@ func TestNodeProposeOnFollower(t *testing.T) {
 		return c.nodes[follower].node.Status().Leader == lead
 	})
 	_, err = c.propose(follower, "y")
-	var nle *raft.NotLeaderError
+	var nle *core.NotLeaderError
 	if !errors.As(err, &nle) || nle.Leader != lead {
 		t.Fatalf("propose on follower with NoForward: got %v, want NotLeaderError{%d}", err, lead)
 	}
@@ -343,7 +344,7 @@ func TestNodeFailoverAndRejoin(t *testing.T) {
 	var lead wire.NodeID
 	waitFor(t, "a new leader", func() bool {
 		for _, id := range c.ids {
-			if id != old && c.nodes[id].node.Status().Role == raft.Leader {
+			if id != old && c.nodes[id].node.Status().Role == core.Leader {
 				lead = id
 				return true
 			}
@@ -355,7 +356,7 @@ func TestNodeFailoverAndRejoin(t *testing.T) {
 	}
 	// The isolated old leader steps down (check-quorum) and cannot serve
 	// linearizable reads.
-	waitFor(t, "old leader to step down", func() bool { return c.nodes[old].node.Status().Role != raft.Leader })
+	waitFor(t, "old leader to step down", func() bool { return c.nodes[old].node.Status().Role != core.Leader })
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	err := c.nodes[old].node.ReadIndex(ctx)
 	cancel()
@@ -528,7 +529,7 @@ func TestNodeStopsOnDiskError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Stop()
-	waitFor(t, "single node to lead", func() bool { return node.Status().Role == raft.Leader })
+	waitFor(t, "single node to lead", func() bool { return node.Status().Role == core.Leader })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := node.Propose(ctx, []byte("durable")); err != nil {
@@ -576,10 +577,10 @@ func TestNodeEvents(t *testing.T) {
 		}
 	}
 	e := next(lead, raft.EventElection, func(e raft.Event) bool { return true })
-	if e.Cause != raft.CauseTimeout || e.Node != lead {
+	if e.Cause != core.CauseTimeout || e.Node != lead {
 		t.Fatalf("first election event %+v", e)
 	}
-	next(lead, raft.EventRole, func(e raft.Event) bool { return e.Role == raft.Leader })
+	next(lead, raft.EventRole, func(e raft.Event) bool { return e.Role == core.Leader })
 	follower := (lead + 1) % 3
 	next(follower, raft.EventLeader, func(e raft.Event) bool { return e.Leader == lead })
 
@@ -590,7 +591,7 @@ func TestNodeEvents(t *testing.T) {
 	}
 	// A starved test machine may also see elections by timeout; the one
 	// the transfer started must say so.
-	e = next(follower, raft.EventElection, func(e raft.Event) bool { return e.Cause == raft.CauseTransfer })
+	e = next(follower, raft.EventElection, func(e raft.Event) bool { return e.Cause == core.CauseTransfer })
 	if e.Node != follower {
 		t.Fatalf("transfer election event %+v", e)
 	}

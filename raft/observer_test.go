@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -163,7 +164,7 @@ func TestObserverSeesNodeWork(t *testing.T) {
 		}
 		return true
 	})
-	if !lr.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventElection && e.Cause == raft.CauseTimeout }) {
+	if !lr.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventElection && e.Cause == core.CauseTimeout }) {
 		t.Error("leader: no election event with cause timeout")
 	}
 	fr := recs[follower]
@@ -199,7 +200,7 @@ func TestObserverSeesNodeWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "a transfer election observed", func() bool {
-		return fr.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventElection && e.Cause == raft.CauseTransfer })
+		return fr.hasEvent(func(e raft.Event) bool { return e.Kind == raft.EventElection && e.Cause == core.CauseTransfer })
 	})
 
 	// A snapshot taken is observed with its size.

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/seeds"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -23,7 +25,7 @@ func TestSimRandomFaults(t *testing.T) {
 	}
 	before := totalInstalls.Load()
 	crashesBefore := [2]int64{totalCrashes[sentEarly].Load(), totalCrashes[persisted].Load()}
-	for _, seed := range testSeeds(n) {
+	for _, seed := range seeds.List(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			runRandomFaults(t, seed, steps)
 		})
@@ -46,7 +48,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 	// on pre-vote, check-quorum or the flow-control limits.
 	size := []int{3, 5, 5, 7}[seed%4]
 	pick := seed / 4
-	s := newSimClusterWith(t, size, seed, func(c *Config) {
+	s := newSimClusterWith(t, size, seed, func(c *core.Config) {
 		c.PreVote = pick%5 != 1
 		c.CheckQuorum = pick%5 != 2
 		c.MaxInflight = []int{8, 1, 2}[pick%3]

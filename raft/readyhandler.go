@@ -1,6 +1,9 @@
 package raft
 
-import "github.com/raftkv/raftkv/raft/wire"
+import (
+	"github.com/raftkv/raftkv/raft/core"
+	"github.com/raftkv/raftkv/raft/wire"
+)
 
 // readyIO is everything handling one Ready does outside the core. The
 // driver's implementation (driverIO) wraps Storage, Transport and the
@@ -15,16 +18,16 @@ type readyIO interface {
 	sendSnapshot(m wire.Message) bool
 	// resetLog drops the whole stored log: the received snapshot snap
 	// replaces it.
-	resetLog(snap SnapshotInfo) error
+	resetLog(snap core.SnapshotInfo) error
 	// restore has the state machine become snap, whose membership is
 	// conf, in log order with the entries handed to apply.
-	restore(snap SnapshotInfo, conf Membership) error
+	restore(snap core.SnapshotInfo, conf core.Membership) error
 	// save makes hs (when non-nil) and ents durable before it returns.
 	save(hs *wire.HardState, ents []wire.Entry) error
 	// apply hands committed entries to the state machine, in order.
 	apply(ents []wire.Entry) error
 	// readStates delivers answered ReadIndex requests.
-	readStates(rss []ReadState)
+	readStates(rss []core.ReadState)
 	// reached is called at each readyPoint; an error stops the handling
 	// there, before Advance, and is returned. It is the simulation's hook
 	// to crash a node part-way through a Ready; the driver's returns nil.
@@ -64,7 +67,7 @@ const (
 //
 // On an error nothing after the failing step is done and rd is not
 // advanced: the node must stop.
-func processReady(c *Core, rd Ready, io readyIO) error {
+func processReady(c *core.Core, rd core.Ready, io readyIO) error {
 	var later, now []wire.Message
 	var unsent []wire.NodeID // snapshots that could not start
 	for _, m := range rd.Messages {

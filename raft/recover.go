@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -20,13 +21,13 @@ import (
 //     its applied index (a snapshot was installed and the log not yet
 //     reset): the log is stale, drop it;
 //   - otherwise the log replays what the state machine lacks.
-func (n *Node) recoverState() (InitialState, error) {
+func (n *Node) recoverState() (core.InitialState, error) {
 	cfg := n.cfg
 	hs, ents, err := cfg.Storage.Load()
 	if err != nil {
-		return InitialState{}, fmt.Errorf("load raft log: %w", err)
+		return core.InitialState{}, fmt.Errorf("load raft log: %w", err)
 	}
-	st := InitialState{Hard: hs, Entries: ents}
+	st := core.InitialState{Hard: hs, Entries: ents}
 	if cfg.Snapshots != nil {
 		meta, err := cfg.Snapshots.Latest()
 		switch {
@@ -34,9 +35,9 @@ func (n *Node) recoverState() (InitialState, error) {
 		case err != nil:
 			return st, fmt.Errorf("read latest snapshot: %w", err)
 		default:
-			st.Snapshot = SnapshotInfo{Index: meta.Index, Term: meta.Term}
+			st.Snapshot = core.SnapshotInfo{Index: meta.Index, Term: meta.Term}
 			if len(meta.Conf) > 0 {
-				m, err := DecodeMembership(meta.Conf)
+				m, err := core.DecodeMembership(meta.Conf)
 				if err != nil {
 					return st, fmt.Errorf("snapshot %d membership record: %w", meta.Index, err)
 				}
@@ -102,7 +103,7 @@ func logStaleAt(ents []wire.Entry, applied, appliedTerm uint64) bool {
 
 // restoreStateMachine loads the snapshot file at snap into the state
 // machine; the file's checksum is verified as it is read.
-func (n *Node) restoreStateMachine(snap SnapshotInfo) error {
+func (n *Node) restoreStateMachine(snap core.SnapshotInfo) error {
 	meta, body, err := n.cfg.Snapshots.Open(snap.Index)
 	if err != nil {
 		return fmt.Errorf("open snapshot %d: %w", snap.Index, err)
@@ -126,17 +127,17 @@ func (n *Node) snapshotMeta(index, term uint64) logs.SnapshotMeta {
 	for _, id := range conf.Voters() {
 		meta.Peers = append(meta.Peers, uint64(id))
 	}
-	meta.Conf = EncodeMembership(conf)
+	meta.Conf = core.EncodeMembership(conf)
 	return meta
 }
 
 // snapshotNow writes a snapshot of the state machine to the store and
 // returns where it stands. Safe to call from any goroutine.
-func (n *Node) snapshotNow() (SnapshotInfo, error) {
+func (n *Node) snapshotNow() (core.SnapshotInfo, error) {
 	var w *logs.SnapshotWriter
-	var snap SnapshotInfo
+	var snap core.SnapshotInfo
 	err := n.cfg.StateMachine.Snapshot(func(index, term uint64) (io.Writer, error) {
-		snap = SnapshotInfo{Index: index, Term: term}
+		snap = core.SnapshotInfo{Index: index, Term: term}
 		var err error
 		w, err = n.cfg.Snapshots.Create(n.snapshotMeta(index, term))
 		return w, err

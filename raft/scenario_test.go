@@ -1,9 +1,12 @@
 package raft
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/seeds"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -15,7 +18,7 @@ import (
 
 // forSeeds runs f as one subtest per seed.
 func forSeeds(t *testing.T, n int, f func(t *testing.T, seed uint64)) {
-	for _, seed := range testSeeds(n) {
+	for _, seed := range seeds.List(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { f(t, seed) })
 	}
 }
@@ -24,7 +27,7 @@ func forSeeds(t *testing.T, n int, f func(t *testing.T, seed uint64)) {
 func (s *simCluster) leaderCount() int {
 	n := 0
 	for _, id := range s.ids {
-		if nd := s.nodes[id]; nd.up && !s.disc[id] && nd.core.role == Leader {
+		if nd := s.nodes[id]; nd.up && !s.disc[id] && nd.core.Role() == core.Leader {
 			n++
 		}
 	}
@@ -35,20 +38,20 @@ func TestSimInitialElection(t *testing.T) {
 	forSeeds(t, 10, func(t *testing.T, seed uint64) {
 		s := newSimCluster(t, 3, seed)
 		l := s.waitLeader(100)
-		term := s.nodes[l].core.term
+		term := s.nodes[l].core.Term()
 		if term < 1 {
 			s.fatalf("leader %d in term %d", l, term)
 		}
 		// With no faults the leader and term stay put.
 		for range 200 {
 			s.step()
-			if l2, _ := s.leader(); l2 != l || s.nodes[l].core.term != term || s.leaderCount() != 1 {
+			if l2, _ := s.leader(); l2 != l || s.nodes[l].core.Term() != term || s.leaderCount() != 1 {
 				s.fatalf("leader changed from %d/%d with no faults", l, term)
 			}
 		}
 		for _, id := range s.ids {
-			if c := s.nodes[id].core; c.term != term || c.lead != l {
-				s.fatalf("node %d in term %d follows %d, want %d/%d", id, c.term, c.lead, term, l)
+			if c := s.nodes[id].core; c.Term() != term || c.Leader() != l {
+				s.fatalf("node %d in term %d follows %d, want %d/%d", id, c.Term(), c.Leader(), term, l)
 			}
 		}
 	})
@@ -70,8 +73,8 @@ func TestSimReElection(t *testing.T) {
 		if l, _ := s.leader(); l != l2 || s.leaderCount() != 1 {
 			s.fatalf("after the old leader rejoined: leader %d (%d leaders), want %d", l, s.leaderCount(), l2)
 		}
-		if c := s.nodes[l1].core; c.role != Follower || c.lead != l2 {
-			s.fatalf("old leader is %v following %d", c.role, c.lead)
+		if c := s.nodes[l1].core; c.Role() != core.Follower || c.Leader() != l2 {
+			s.fatalf("old leader is %v following %d", c.Role(), c.Leader())
 		}
 		// No quorum: no leader.
 		s.disconnect(l2)
@@ -183,7 +186,7 @@ func TestSimConcurrentStarts(t *testing.T) {
 		s := newSimCluster(t, 3, seed)
 		s.one("warm-up", 3)
 		l := s.waitLeader(100)
-		term := s.nodes[l].core.term
+		term := s.nodes[l].core.Term()
 		want := map[string]uint64{}
 		for i := range 5 {
 			cmd := fmt.Sprintf("c%d", i)
@@ -320,7 +323,7 @@ func TestSimCount(t *testing.T) {
 			s.fatalf("%d messages to elect a leader and commit its no-op", s.msgCount)
 		}
 		l, _ := s.leader()
-		term := s.nodes[l].core.term
+		term := s.nodes[l].core.Term()
 
 		const n = 20
 		msgs, start := s.msgCount, s.steps
@@ -328,7 +331,7 @@ func TestSimCount(t *testing.T) {
 		for i := range n {
 			s.one(fmt.Sprintf("c%d", i), 3)
 		}
-		if l2, _ := s.leader(); l2 != l || s.nodes[l].core.term != term {
+		if l2, _ := s.leader(); l2 != l || s.nodes[l].core.Term() != term {
 			s.fatalf("leader changed during the count")
 		}
 		// Per agreement, to each of 2 followers: the entry, the commit
@@ -377,15 +380,15 @@ func TestSimPersist1(t *testing.T) {
 		s.one("11", 3)
 		before := map[wire.NodeID]wire.HardState{}
 		for _, id := range s.ids {
-			before[id] = s.nodes[id].core.hardState()
+			before[id] = s.nodes[id].core.Inspect().Hard
 			s.crash(id)
 		}
 		s.restartAll()
 		for _, id := range s.ids {
 			c, n := s.nodes[id].core, s.nodes[id]
-			if c.hardState() != before[id] || c.LastIndex() != n.lastStored() || c.Committed() != uint64(len(n.applied)) {
+			if c.Inspect().Hard != before[id] || c.LastIndex() != n.lastStored() || c.Committed() != uint64(len(n.applied)) {
 				s.fatalf("node %d restarted with %+v last %d commit %d; had %+v, %d stored, %d applied",
-					id, c.hardState(), c.LastIndex(), c.Committed(), before[id], n.lastStored(), len(n.applied))
+					id, c.Inspect().Hard, c.LastIndex(), c.Committed(), before[id], n.lastStored(), len(n.applied))
 			}
 		}
 		s.one("12", 3)
@@ -470,7 +473,7 @@ func TestSimFigure8(t *testing.T) {
 		up := 5
 		for i := range iters {
 			for _, id := range s.ids {
-				if n := s.nodes[id]; n.up && n.core.role == Leader {
+				if n := s.nodes[id]; n.up && n.core.Role() == core.Leader {
 					n.core.Propose(fmt.Appendf(nil, "f%d", i))
 					s.process()
 				}
@@ -536,7 +539,7 @@ func TestSimFigure8Unreliable(t *testing.T) {
 				s.delayRate, s.maxDelay = 0.3, 40 // long reordering
 			}
 			for _, id := range s.ids {
-				if n := s.nodes[id]; n.up && n.core.role == Leader && !s.disc[id] {
+				if n := s.nodes[id]; n.up && n.core.Role() == core.Leader && !s.disc[id] {
 					n.core.Propose(fmt.Appendf(nil, "u%d", i))
 					s.process()
 				}
@@ -567,7 +570,7 @@ func TestSimFigure8Unreliable(t *testing.T) {
 // TestSimSnapshotCatchUp: a follower down while the leader compacts its log
 // comes back and catches up through InstallSnapshot, then through appends.
 func TestSimSnapshotCatchUp(t *testing.T) {
-	for _, seed := range testSeeds(10) {
+	for _, seed := range seeds.List(10) {
 		s := newSimCluster(t, 3, seed)
 		ld := s.waitLeader(300)
 		lagger := (ld + 1) % 3
@@ -595,4 +598,275 @@ func TestSimSnapshotCatchUp(t *testing.T) {
 		s.start(lagger)
 		s.one("after-restart", 3)
 	}
+}
+
+// TestSimLeaseReadAfterPartition: a leader cut off from the majority keeps
+// serving lease reads only until its lease ends, which is before the
+// majority can elect a new leader and commit; the harness fails the test
+// on any stale lease read.
+func TestSimLeaseReadAfterPartition(t *testing.T) {
+	for _, seed := range seeds.List(20) {
+		s := newSimCluster(t, 5, seed)
+		old := s.waitLeader(300)
+		s.run(20)
+		served := 0
+		s.isolate(old)
+		for range 200 {
+			before := s.leaseReads
+			s.leaseRead(old)
+			served += s.leaseReads - before
+			s.step()
+			if id, ok := s.leader(); ok && id != old {
+				s.propose("after-partition")
+			}
+		}
+		if served == 0 {
+			s.fatalf("the isolated leader never served a lease read, not even right after the partition")
+		}
+		if _, ok := s.nodes[old].core.LeaseRead(); ok {
+			s.fatalf("isolated old leader still holds a lease")
+		}
+		if uint64(len(s.commits)) == 0 {
+			s.fatalf("the majority committed nothing")
+		}
+	}
+}
+
+// A node cut off for many election timeouts does not raise its term (it
+// only ever asks for pre-votes), so when it comes back it neither deposes
+// the leader nor bumps the cluster's term; it just catches up.
+func TestPreVoteIsolatedNodeDoesNotDisrupt(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		for _, seed := range seeds.List(4) {
+			t.Run(fmt.Sprintf("busy=%v/seed=%d", busy, seed), func(t *testing.T) {
+				s := newSimCluster(t, 5, seed)
+				s.one("a", 5)
+				ld := s.waitLeader(100)
+				term := s.nodes[ld].core.Term()
+				f := (ld + 1) % 5
+				s.isolate(f)
+				for i := range 400 {
+					if busy && i%40 == 0 {
+						s.one(fmt.Sprintf("b%d", i), 4)
+					}
+					s.step()
+					c := s.nodes[f].core
+					if c.Term() != term || c.Role() == core.Candidate || c.Role() == core.Leader {
+						s.fatalf("isolated node %d: role %v term %d (cluster term %d)", f, c.Role(), c.Term(), term)
+					}
+				}
+				s.heal()
+				last := s.nodes[ld].core.LastIndex()
+				s.runUntil(100, "rejoined node catches up", func() bool { return s.nodes[f].core.Committed() >= last })
+				s.run(100)
+				if l2, _ := s.leader(); l2 != ld || s.nodes[ld].core.Term() != term || s.nodes[f].core.Term() != term {
+					s.fatalf("rejoin disrupted the cluster: leader %d term %d, was %d term %d", l2, s.nodes[l2].core.Term(), ld, term)
+				}
+			})
+		}
+	}
+}
+
+// The control for the test above: without pre-vote the same isolation does
+// raise the node's term, and its return deposes the leader.
+func TestWithoutPreVoteIsolatedNodeDisrupts(t *testing.T) {
+	s := newSimClusterWith(t, 5, 1, func(c *core.Config) { c.PreVote, c.CheckQuorum = false, false })
+	s.one("a", 5)
+	ld := s.waitLeader(100)
+	term := s.nodes[ld].core.Term()
+	f := (ld + 1) % 5
+	s.isolate(f)
+	s.run(200)
+	if s.nodes[f].core.Term() <= term {
+		s.fatalf("isolated node kept term %d without pre-vote", term)
+	}
+	s.heal()
+	s.runUntil(100, "the cluster moves to the rejoined node's term", func() bool {
+		l2, ok := s.leader()
+		return ok && s.nodes[l2].core.Term() > term
+	})
+}
+
+// A leader cut off from the majority steps down within about an election
+// timeout (check-quorum); the majority elects a new leader; on healing the
+// old leader follows it.
+func TestCheckQuorumLeaderStepsDown(t *testing.T) {
+	for _, seed := range seeds.List(5) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			s := newSimCluster(t, 5, seed)
+			old := s.waitLeader(100)
+			s.one("a", 5)
+			term := s.nodes[old].core.Term()
+			s.partition([]wire.NodeID{old, (old + 1) % 5}, []wire.NodeID{(old + 2) % 5, (old + 3) % 5, (old + 4) % 5})
+			start := s.steps
+			s.runUntil(100, "old leader steps down", func() bool { return s.nodes[old].core.Role() != core.Leader })
+			if took, limit := s.steps-start, 2*s.cfg(old).ElectionTickMin+1; took > limit {
+				s.fatalf("cut-off leader stepped down after %d ticks, want <= %d", took, limit)
+			}
+			s.runUntil(200, "majority elects a new leader", func() bool {
+				l2, ok := s.leader()
+				return ok && l2 != old && s.nodes[l2].core.Term() > term
+			})
+			s.one("b", 3)
+			s.heal()
+			s.runUntil(200, "old leader follows the new one", func() bool {
+				l2, _ := s.leader()
+				c := s.nodes[old].core
+				return c.Role() == core.Follower && c.Leader() == l2 && c.Term() == s.nodes[l2].core.Term()
+			})
+			s.one("c", 5)
+		})
+	}
+}
+
+// The control: without check-quorum the cut-off leader keeps believing it
+// leads, which is what makes check-quorum (or ReadIndex) necessary.
+func TestWithoutCheckQuorumLeaderStaysLeader(t *testing.T) {
+	s := newSimClusterWith(t, 5, 3, func(c *core.Config) { c.CheckQuorum = false })
+	old := s.waitLeader(100)
+	s.isolate(old)
+	s.run(200)
+	if s.nodes[old].core.Role() != core.Leader {
+		s.fatalf("isolated leader stepped down without check-quorum")
+	}
+}
+
+// No stale read: a leader cut off in a minority that still believes it
+// leads (no check-quorum here) never confirms a read while the majority
+// moves on and commits, and fails its reads once it learns the new term.
+func TestReadIndexMinorityLeaderNoStaleRead(t *testing.T) {
+	for _, checkQuorum := range []bool{false, true} {
+		for _, seed := range seeds.List(3) {
+			t.Run(fmt.Sprintf("checkQuorum=%v/seed=%d", checkQuorum, seed), func(t *testing.T) {
+				s := newSimClusterWith(t, 5, seed, func(c *core.Config) { c.CheckQuorum = checkQuorum })
+				s.one("a", 5)
+				old := s.waitLeader(100)
+				s.partition([]wire.NodeID{old, (old + 1) % 5}, []wire.NodeID{(old + 2) % 5, (old + 3) % 5, (old + 4) % 5})
+				before := s.read(old)
+				s.runUntil(200, "majority elects a new leader", func() bool {
+					l2, ok := s.leader()
+					return ok && l2 != old
+				})
+				s.one("b", 3)
+				after := s.read(old) // 0 once the old leader stepped down
+				s.run(100)
+				if !checkQuorum && s.nodes[old].core.Role() != core.Leader {
+					s.fatalf("without check-quorum the cut-off leader should still believe it leads")
+				}
+				for _, rs := range s.nodes[old].readStates {
+					if !rs.Dropped {
+						s.fatalf("cut-off leader confirmed read %+v", rs)
+					}
+				}
+				s.heal()
+				s.runUntil(100, "old leader steps down", func() bool { return s.nodes[old].core.Role() != core.Leader })
+				s.process()
+				for _, ctx := range []uint64{before, after} {
+					if ctx == 0 {
+						continue
+					}
+					if r := s.reads[ctx]; !r.answered {
+						s.fatalf("read %d never failed after the old leader stepped down", ctx)
+					}
+				}
+				for _, rs := range s.nodes[old].readStates {
+					if !rs.Dropped {
+						s.fatalf("old leader confirmed read %+v", rs)
+					}
+				}
+			})
+		}
+	}
+}
+
+// An up-to-date follower told to take over wins at once, well before any
+// election timeout could have fired, and the cluster keeps committing.
+func TestTransferLeaderUpToDate(t *testing.T) {
+	for _, seed := range seeds.List(5) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			s := newSimCluster(t, 3, seed)
+			s.one("a", 3)
+			old := s.waitLeader(100)
+			term := s.nodes[old].core.Term()
+			target := (old + 1) % 3
+			if err := s.nodes[old].core.TransferLeader(target); err != nil {
+				s.fatalf("TransferLeader: %v", err)
+			}
+			s.process()
+			start := s.steps
+			s.runUntil(100, "target leads", func() bool { l, ok := s.leader(); return ok && l == target })
+			if took := s.steps - start; took >= s.cfg(target).ElectionTickMin {
+				s.fatalf("transfer took %d steps, no faster than an election timeout", took)
+			}
+			if got := s.nodes[target].core.Term(); got != term+1 {
+				s.fatalf("new leader's term %d, want %d", got, term+1)
+			}
+			s.one("b", 3)
+			if c := s.nodes[old].core; c.Role() != core.Follower || c.Leader() != target {
+				s.fatalf("old leader: %v following %d", c.Role(), c.Leader())
+			}
+		})
+	}
+}
+
+// A lagging target is brought up to date first, then takes over.
+func TestTransferLeaderLagging(t *testing.T) {
+	for _, seed := range seeds.List(5) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			s := newSimCluster(t, 3, seed)
+			s.one("a", 3)
+			old := s.waitLeader(100)
+			target := (old + 2) % 3
+			s.disconnect(target)
+			for i := range 20 {
+				s.one(fmt.Sprintf("x%d", i), 2)
+			}
+			if s.nodes[target].core.LastIndex() >= s.nodes[old].core.LastIndex() {
+				s.fatalf("target is not behind")
+			}
+			s.connect(target)
+			if err := s.nodes[old].core.TransferLeader(target); err != nil {
+				s.fatalf("TransferLeader: %v", err)
+			}
+			s.process()
+			term := s.nodes[old].core.Term()
+			start := s.steps
+			s.runUntil(100, "target leads", func() bool { l, ok := s.leader(); return ok && l == target })
+			if got := s.nodes[target].core.Term(); got != term+1 {
+				s.fatalf("new leader's term %d, want %d: it did not win by the transfer", got, term+1)
+			}
+			// Catching up costs a few round trips (the leader waits for a
+			// heartbeat answer before it probes a node it lost track of).
+			if took := s.steps - start; took > 2*s.cfg(target).ElectionTickMin {
+				s.fatalf("transfer to a lagging node took %d steps", took)
+			}
+			s.one("b", 3)
+		})
+	}
+}
+
+// While a transfer is under way proposals fail fast; when the target never
+// takes over, the leader gives up after an election timeout and serves
+// proposals again.
+func TestTransferLeaderProposalsFail(t *testing.T) {
+	s := newSimCluster(t, 3, 1)
+	s.one("a", 3)
+	old := s.waitLeader(100)
+	target := (old + 1) % 3
+	s.disconnect(target)
+	ld := s.nodes[old].core
+	if err := ld.TransferLeader(target); err != nil {
+		s.fatalf("TransferLeader: %v", err)
+	}
+	if _, _, err := ld.Propose([]byte("x")); !errors.Is(err, core.ErrProposalDropped) {
+		s.fatalf("proposal during transfer: %v", err)
+	}
+	s.runUntil(3*s.cfg(old).ElectionTickMin, "transfer abandoned", func() bool {
+		_, _, err := ld.Propose([]byte("y"))
+		return err == nil
+	})
+	if l, _ := s.leader(); l != old || ld.Term() != s.nodes[(old+2)%3].core.Term() {
+		s.fatalf("leadership moved although the target was unreachable")
+	}
+	s.one("b", 2)
 }

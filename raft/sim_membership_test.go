@@ -6,15 +6,17 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/seeds"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // confAt is the membership the commit record says holds at index: the
 // latest committed configuration entry at or before it, or the bootstrap.
-func (s *simCluster) confAt(index uint64) Membership {
+func (s *simCluster) confAt(index uint64) core.Membership {
 	for i := min(index, uint64(len(s.commits))); i > 0; i-- {
 		if e := s.commits[i-1]; e.Type == wire.EntryConfChange {
-			m, err := DecodeMembership(e.Data)
+			m, err := core.DecodeMembership(e.Data)
 			if err != nil {
 				s.fatalf("committed configuration %d: %v", i, err)
 			}
@@ -24,20 +26,20 @@ func (s *simCluster) confAt(index uint64) Membership {
 	if cfg := s.cfg(0); len(cfg.Bootstrap.Members) > 0 {
 		return cfg.Bootstrap
 	}
-	return NewMembership(s.cfg(0).Peers...)
+	return core.NewMembership(s.cfg(0).Peers...)
 }
 
 // newSimGrowCluster is a simulation of voters bootstrapped nodes plus
 // spare ones that start empty, waiting to be added.
-func newSimGrowCluster(t testing.TB, voters, spares int, seed uint64, adjust func(*Config)) *simCluster {
+func newSimGrowCluster(t testing.TB, voters, spares int, seed uint64, adjust func(*core.Config)) *simCluster {
 	ids := make([]wire.NodeID, voters)
 	for i := range ids {
 		ids[i] = wire.NodeID(i)
 	}
-	s := newSimClusterWith(t, voters, seed, func(c *Config) {
+	s := newSimClusterWith(t, voters, seed, func(c *core.Config) {
 		c.Peers = nil
 		for _, id := range ids {
-			c.Bootstrap.Members = append(c.Bootstrap.Members, testMember(id))
+			c.Bootstrap.Members = append(c.Bootstrap.Members, simMember(id))
 		}
 		if adjust != nil {
 			adjust(c)
@@ -71,28 +73,28 @@ func (s *simCluster) membershipFault() {
 	if w, ok := s.wipedMember(m); ok {
 		id = w // an operator replaces the broken member first
 	}
-	var cc ConfChange
+	var cc core.ConfChange
 	switch mb, in := m.Get(id); {
 	case in && mb.Incarnation == 0 && s.nodes[id].incarn != 0:
-		cc = ConfChange{Type: ConfRecordIncarnation, Member: Member{ID: id, Incarnation: s.nodes[id].incarn}}
+		cc = core.ConfChange{Type: core.ConfRecordIncarnation, Member: core.Member{ID: id, Incarnation: s.nodes[id].incarn}}
 	case !in:
-		mb := testMember(id)
+		mb := simMember(id)
 		mb.Incarnation = s.nodes[id].incarn
-		cc = ConfChange{Type: ConfAddLearner, Member: mb}
+		cc = core.ConfChange{Type: core.ConfAddLearner, Member: mb}
 	case mb.Learner && s.rng.IntN(3) > 0:
-		cc = ConfChange{Type: ConfPromote, Member: Member{ID: id}}
+		cc = core.ConfChange{Type: core.ConfPromote, Member: core.Member{ID: id}}
 	default:
-		cc = ConfChange{Type: ConfRemove, Member: Member{ID: id}}
+		cc = core.ConfChange{Type: core.ConfRemove, Member: core.Member{ID: id}}
 	}
-	if cc.Type == ConfAddLearner {
+	if cc.Type == core.ConfAddLearner {
 		if !s.wipeIfOut(id) {
 			return
 		}
 		cc.Member.Incarnation = s.nodes[id].incarn
 	}
 	_, _, err := c.ProposeConfChange(cc)
-	known := []error{ErrConfChangeInFlight, ErrConfChangeTooEarly, ErrLearnerBehind, ErrLastVoter, ErrProposalDropped,
-		ErrIncarnationRecorded}
+	known := []error{core.ErrConfChangeInFlight, core.ErrConfChangeTooEarly, core.ErrLearnerBehind, core.ErrLastVoter, core.ErrProposalDropped,
+		core.ErrIncarnationRecorded}
 	if err != nil && !slices.ContainsFunc(known, func(k error) bool { return errors.Is(err, k) }) {
 		s.fatalf("%v %d refused without a known reason: %v", cc.Type, id, err)
 	}
@@ -161,7 +163,7 @@ func (s *simCluster) wipeMember(id wire.NodeID) {
 
 // wipedMember is a member of m whose recorded incarnation is not its
 // node's: one wipeMember made.
-func (s *simCluster) wipedMember(m Membership) (wire.NodeID, bool) {
+func (s *simCluster) wipedMember(m core.Membership) (wire.NodeID, bool) {
 	for _, o := range m.Members {
 		if o.Incarnation != 0 && o.Incarnation != s.nodes[o.ID].incarn {
 			return o.ID, true
@@ -178,21 +180,21 @@ func (s *simCluster) checkMembership() {
 		if !n.up {
 			continue
 		}
-		c := n.core
-		switch c.role {
-		case Candidate, PreCandidate:
-			if !c.mayCampaign() && c.role == Candidate {
-				s.fatalf("node %d campaigns as a non-voter of %+v", id, c.members)
+		c := n.core.Inspect()
+		switch c.Role {
+		case core.Candidate, core.PreCandidate:
+			if !c.MayCampaign && c.Role == core.Candidate {
+				s.fatalf("node %d campaigns as a non-voter of %+v", id, c.Members)
 			}
-		case Leader:
-			if !c.isVoter() && c.confIndex() <= c.log.committed {
+		case core.Leader:
+			if !c.Voter && c.ConfIndex <= c.Committed {
 				s.fatalf("node %d leads while not a voter of its committed configuration", id)
 			}
 		}
 		// A wiped member learns from the log that it is another
 		// incarnation, and from then on never votes or campaigns.
-		if mb, ok := c.members.Get(id); ok && mb.Incarnation != 0 && mb.Incarnation != n.incarn {
-			if c.mayVote() || c.mayCampaign() || c.role == Leader {
+		if mb, ok := c.Members.Get(id); ok && mb.Incarnation != 0 && mb.Incarnation != n.incarn {
+			if c.MayVote || c.MayCampaign || c.Role == core.Leader {
 				s.fatalf("node %d (incarnation %d) acts as the member recorded with incarnation %d", id, n.incarn, mb.Incarnation)
 			}
 		}
@@ -212,7 +214,7 @@ func TestSimMembershipFaults(t *testing.T) {
 		n = *seedsFlag
 	}
 	changes, wipes := 0, 0
-	for _, seed := range testSeeds(n) {
+	for _, seed := range seeds.List(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			c, w := runMembershipFaults(t, seed, steps)
 			changes, wipes = changes+c, wipes+w
@@ -229,7 +231,7 @@ func TestSimMembershipFaults(t *testing.T) {
 
 func runMembershipFaults(t *testing.T, seed uint64, steps int) (changes, wipes int) {
 	size := []int{3, 5, 7}[seed%3]
-	s := newSimGrowCluster(t, size, 2, seed, func(c *Config) {
+	s := newSimGrowCluster(t, size, 2, seed, func(c *core.Config) {
 		c.PreVote = seed/3%4 != 1
 		c.CheckQuorum = seed/3%4 != 2
 		c.MaxPromoteLag = 4
@@ -295,4 +297,9 @@ func runMembershipFaults(t *testing.T, seed uint64, steps int) (changes, wipes i
 		}
 	}
 	return changes, s.wipes
+}
+
+// simMember is a member with the addresses a real node would have.
+func simMember(id wire.NodeID) core.Member {
+	return core.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://127.0.0.1:%d", 7000+id), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+id)}
 }

@@ -9,35 +9,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
 var (
-	seedFlag  = flag.Uint64("seed", 0, "replay only this simulation seed (e.g. -run TestSimRandomFaults -seed 17)")
 	seedsFlag = flag.Int("seeds", 0, "number of seeds TestSimRandomFaults runs (0: 200, or 30 with -short)")
 )
 
-// testSeeds returns the seeds a simulation test runs: the -seed flag when
-// given (to replay a failure), else 1..n.
-func testSeeds(n int) []uint64 {
-	if *seedFlag != 0 {
-		return []uint64{*seedFlag}
-	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = uint64(i + 1)
-	}
-	return seeds
-}
-
 // simNode is one core plus the durable state a crash would leave behind.
 type simNode struct {
-	core       *Core
+	core       *core.Core
 	hard       wire.HardState
-	stored     []wire.Entry // what "disk" holds: the log after the last compaction
-	snap       SnapshotInfo // the latest durable snapshot
-	applied    []wire.Entry // what the state machine applied, in order; it survives crashes
-	readStates []ReadState
+	stored     []wire.Entry      // what "disk" holds: the log after the last compaction
+	snap       core.SnapshotInfo // the latest durable snapshot
+	applied    []wire.Entry      // what the state machine applied, in order; it survives crashes
+	readStates []core.ReadState
 	up         bool
 	joined     bool   // started empty, to join: no bootstrap membership
 	incarn     uint64 // its data's incarnation; a wipe makes a new one
@@ -102,7 +89,7 @@ type simCluster struct {
 	afterSaveCrash  float64
 	midReadyCrashes [2]int // crashes so far at sentEarly and at persisted
 
-	cfg        func(id wire.NodeID) Config
+	cfg        func(id wire.NodeID) core.Config
 	leaders    map[uint64]wire.NodeID // term -> leader, for election safety
 	commits    []wire.Entry           // commits[i-1] is the committed entry at index i
 	commitTerm []uint64               // lowest term in which a node was seen with that index committed
@@ -125,9 +112,9 @@ type simRead struct {
 	answered bool
 }
 
-func defaultSimConfig(ids []wire.NodeID, seed uint64) func(wire.NodeID) Config {
-	return func(id wire.NodeID) Config {
-		return Config{ID: id, Peers: ids, ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 2,
+func defaultSimConfig(ids []wire.NodeID, seed uint64) func(wire.NodeID) core.Config {
+	return func(id wire.NodeID) core.Config {
+		return core.Config{ID: id, Peers: ids, ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 2,
 			PreVote: true, CheckQuorum: true, LeaseTicks: 8, MaxInflight: 8, MaxMsgBytes: 4096, Seed: seed}
 	}
 }
@@ -137,7 +124,7 @@ func newSimCluster(t testing.TB, n int, seed uint64) *simCluster {
 }
 
 // newSimClusterWith lets a test adjust the default configuration.
-func newSimClusterWith(t testing.TB, n int, seed uint64, adjust func(*Config)) *simCluster {
+func newSimClusterWith(t testing.TB, n int, seed uint64, adjust func(*core.Config)) *simCluster {
 	ids := make([]wire.NodeID, n)
 	for i := range ids {
 		ids[i] = wire.NodeID(i)
@@ -146,7 +133,7 @@ func newSimClusterWith(t testing.TB, n int, seed uint64, adjust func(*Config)) *
 		ids: ids, cut: map[[2]wire.NodeID]bool{}, disc: map[wire.NodeID]bool{}, leaders: map[uint64]wire.NodeID{},
 		reads: map[uint64]*simRead{}, dupReads: map[uint64]bool{}}
 	base := defaultSimConfig(ids, seed)
-	s.cfg = func(id wire.NodeID) Config {
+	s.cfg = func(id wire.NodeID) core.Config {
 		c := base(id)
 		if adjust != nil {
 			adjust(&c)
@@ -180,15 +167,15 @@ func (s *simCluster) start(id wire.NodeID) {
 	}
 	cfg := s.cfg(id)
 	if n.joined {
-		cfg.Peers, cfg.Bootstrap = nil, Membership{}
+		cfg.Peers, cfg.Bootstrap = nil, core.Membership{}
 	}
 	cfg.Incarnation = n.incarn
-	st := InitialState{Hard: n.hard, Snapshot: n.snap, Entries: slices.Clone(n.stored), Applied: applied}
+	st := core.InitialState{Hard: n.hard, Snapshot: n.snap, Entries: slices.Clone(n.stored), Applied: applied}
 	if n.snap.Index > 0 {
 		conf := s.confAt(n.snap.Index)
 		st.SnapshotConf = &conf
 	}
-	c, err := NewCoreFrom(cfg, st)
+	c, err := core.NewCoreFrom(cfg, st)
 	if err != nil {
 		s.fatalf("start %d: %v", id, err)
 	}
@@ -315,13 +302,13 @@ func (io simIO) reached(p readyPoint) error {
 	return nil
 }
 
-func (io simIO) resetLog(snap SnapshotInfo) error {
+func (io simIO) resetLog(snap core.SnapshotInfo) error {
 	n := io.s.nodes[io.id]
 	n.stored, n.snap = nil, snap
 	return nil
 }
 
-func (io simIO) restore(snap SnapshotInfo, _ Membership) error {
+func (io simIO) restore(snap core.SnapshotInfo, _ core.Membership) error {
 	io.s.installSnapshot(io.id, snap)
 	return nil
 }
@@ -357,7 +344,7 @@ func (io simIO) apply(ents []wire.Entry) error {
 	return nil
 }
 
-func (io simIO) readStates(rss []ReadState) {
+func (io simIO) readStates(rss []core.ReadState) {
 	for _, rs := range rss {
 		io.s.checkRead(io.id, rs)
 	}
@@ -441,7 +428,7 @@ func (s *simCluster) leaseRead(id wire.NodeID) {
 	idx, ok := s.nodes[id].core.LeaseRead()
 	if ok && idx < uint64(len(s.commits)) {
 		s.fatalf("stale lease read: node %d (term %d) served index %d, but %d was committed",
-			id, s.nodes[id].core.term, idx, len(s.commits))
+			id, s.nodes[id].core.Term(), idx, len(s.commits))
 	}
 	if ok {
 		s.leaseReads++
@@ -451,7 +438,7 @@ func (s *simCluster) leaseRead(id wire.NodeID) {
 // checkRead: each read is answered at most once, on the node that issued
 // it, and a confirmed read's index covers every entry that was committed
 // when it was issued (else the read could miss an acknowledged write).
-func (s *simCluster) checkRead(id wire.NodeID, rs ReadState) {
+func (s *simCluster) checkRead(id wire.NodeID, rs core.ReadState) {
 	r, ok := s.reads[rs.Context]
 	switch {
 	case !ok || r.node != id:
@@ -494,24 +481,25 @@ func (s *simCluster) checkApply(id wire.NodeID, e wire.Entry) {
 // ones), a leader is alone in its term and holds every entry committed
 // before its term.
 func (s *simCluster) checkNode(id wire.NodeID) {
-	c := s.nodes[id].core
+	c := s.nodes[id].core.Inspect()
 	s.recordCommits(id)
-	if c.role != Leader {
+	if c.Role != core.Leader {
 		return
 	}
-	if ld, ok := s.leaders[c.term]; ok && ld != id {
-		s.fatalf("election safety: nodes %d and %d both lead term %d", ld, id, c.term)
+	term := c.Hard.Term
+	if ld, ok := s.leaders[term]; ok && ld != id {
+		s.fatalf("election safety: nodes %d and %d both lead term %d", ld, id, term)
 	}
-	s.leaders[c.term] = id
+	s.leaders[term] = id
 	// Leader completeness: an entry committed in an earlier term is in the
 	// log of every later leader. commitTerm is an upper bound on the term
 	// the entry really committed in, so this never fires spuriously.
 	// Entries compacted into a snapshot are covered by the state machine,
 	// which checkApply verified entry by entry.
-	for i := int(c.log.ents[0].Index); i < len(s.commits); i++ {
-		if s.commitTerm[i] < c.term && !c.log.matchTerm(uint64(i+1), s.commits[i].Term) {
+	for i := int(c.Log[0].Index); i < len(s.commits); i++ {
+		if e, ok := c.Entry(uint64(i + 1)); s.commitTerm[i] < term && (!ok || e.Term != s.commits[i].Term) {
 			s.fatalf("leader completeness: leader %d of term %d lacks %d/%d, committed by term %d",
-				id, c.term, i+1, s.commits[i].Term, s.commitTerm[i])
+				id, term, i+1, s.commits[i].Term, s.commitTerm[i])
 		}
 	}
 }
@@ -521,27 +509,26 @@ func (s *simCluster) checkNode(id wire.NodeID) {
 // time.
 func (s *simCluster) recordCommits(id wire.NodeID) {
 	n := s.nodes[id]
-	c := n.core
-	l := c.log
-	if l.applied > l.committed || l.committed > l.lastIndex() {
-		s.fatalf("node %d: applied %d, committed %d, last %d", id, l.applied, l.committed, l.lastIndex())
+	l := n.core.Inspect()
+	if l.Applied > l.Committed || l.Committed > l.LastIndex() {
+		s.fatalf("node %d: applied %d, committed %d, last %d", id, l.Applied, l.Committed, l.LastIndex())
 	}
 	// Entries at or below the commit index can only change through
 	// memLog.appendEntries, which refuses to; so checking each index once
 	// after it commits (and again after a restart) covers them all.
-	for i := max(n.checked+1, l.firstIndex()); i <= l.committed; i++ {
-		e := l.ents[i-l.ents[0].Index]
+	for i := max(n.checked+1, l.FirstIndex()); i <= l.Committed; i++ {
+		e, _ := l.Entry(i)
 		if i > uint64(len(s.commits)) {
 			s.commits = append(s.commits, e)
-			s.commitTerm = append(s.commitTerm, c.term)
+			s.commitTerm = append(s.commitTerm, l.Hard.Term)
 			continue
 		}
 		if ce := s.commits[i-1]; ce.Term != e.Term || string(ce.Data) != string(e.Data) {
 			s.fatalf("node %d committed %d/%d %q, but %d/%d %q was committed", id, i, e.Term, e.Data, i, ce.Term, ce.Data)
 		}
-		s.commitTerm[i-1] = min(s.commitTerm[i-1], c.term)
+		s.commitTerm[i-1] = min(s.commitTerm[i-1], l.Hard.Term)
 	}
-	n.checked = max(n.checked, l.committed)
+	n.checked = max(n.checked, l.Committed)
 }
 
 // checkLogMatching: if two logs hold an entry with the same index and
@@ -554,13 +541,13 @@ func (s *simCluster) checkLogMatching() {
 			if a >= b || !na.up || !nb.up {
 				continue
 			}
-			la, lb := na.core.log, nb.core.log
-			lo := min(la.committed, lb.committed)
-			hi := min(la.lastIndex(), lb.lastIndex())
+			la, lb := na.core, nb.core
+			lo := min(la.Committed(), lb.Committed())
+			hi := min(la.LastIndex(), lb.LastIndex())
 			agreedAt := uint64(0)
 			for i := hi; i > lo; i-- {
-				ta, oka := la.term(i)
-				tb, okb := lb.term(i)
+				ta, oka := la.LogTerm(i)
+				tb, okb := lb.LogTerm(i)
 				if !oka || !okb {
 					continue // compacted away on one side
 				}
@@ -619,7 +606,7 @@ func (s *simCluster) reportSnapshot(m wire.Message, ok bool) {
 // installSnapshot does what the applier does for Ready.Snapshot: the
 // state machine becomes the snapshot's image (every committed entry up to
 // its index). simIO.resetLog discarded the stored log before.
-func (s *simCluster) installSnapshot(id wire.NodeID, snap SnapshotInfo) {
+func (s *simCluster) installSnapshot(id wire.NodeID, snap core.SnapshotInfo) {
 	n := s.nodes[id]
 	if snap.Index > uint64(len(s.commits)) {
 		s.fatalf("node %d installs a snapshot at %d, beyond anything committed (%d)", id, snap.Index, len(s.commits))
@@ -642,7 +629,7 @@ func (s *simCluster) takeSnapshot(id wire.NodeID, keep uint64) {
 		return
 	}
 	last := n.applied[len(n.applied)-1]
-	snap := SnapshotInfo{Index: last.Index, Term: last.Term}
+	snap := core.SnapshotInfo{Index: last.Index, Term: last.Term}
 	if snap.Index <= n.snap.Index {
 		return
 	}
@@ -706,8 +693,8 @@ func (s *simCluster) leader() (wire.NodeID, bool) {
 	best, term, ok := wire.None, uint64(0), false
 	for _, id := range s.ids {
 		n := s.nodes[id]
-		if n.up && !s.disc[id] && n.core.role == Leader && n.core.term >= term {
-			best, term, ok = id, n.core.term, true
+		if n.up && !s.disc[id] && n.core.Role() == core.Leader && n.core.Term() >= term {
+			best, term, ok = id, n.core.Term(), true
 		}
 	}
 	return best, ok
@@ -795,16 +782,16 @@ func (s *simCluster) dump() {
 			s.t.Logf("node %d down (hard %+v, stored %d, applied %d)", id, n.hard, len(n.stored), len(n.applied))
 			continue
 		}
-		c := n.core
+		c := n.core.Inspect()
 		s.t.Logf("node %d role=%v term=%d vote=%d lead=%d last=%d/%d commit=%d applied=%d stable=%d elapsed=%d/%d",
-			id, c.role, c.term, c.vote, c.lead, c.log.lastIndex(), c.log.lastTerm(), c.log.committed, c.log.applied,
-			c.log.stable, c.electionElapsed, c.electionTimeout)
-		s.t.Logf("   members %v (config index %d)", c.members.Members, c.confIndex())
-		if c.role == Leader {
-			for _, pid := range c.members.IDs() {
-				pr := c.prs[pid]
-				s.t.Logf("   pr %d match=%d next=%d repl=%v probeSent=%v inflight=%d", pid, pr.match, pr.next,
-					pr.replicating, pr.probeSent, len(pr.inflight))
+			id, c.Role, c.Hard.Term, c.Hard.Vote, c.Lead, c.LastIndex(), c.LastTerm(), c.Committed, c.Applied,
+			c.Stable, c.ElectionElapsed, c.ElectionTimeout)
+		s.t.Logf("   members %v (config index %d)", c.Members.Members, c.ConfIndex)
+		if c.Role == core.Leader {
+			for _, pid := range c.Members.IDs() {
+				pr := c.Progress[pid]
+				s.t.Logf("   pr %d match=%d next=%d repl=%v probeSent=%v inflight=%d", pid, pr.Match, pr.Next,
+					pr.Replicating, pr.ProbeSent, pr.Inflight)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -13,38 +14,38 @@ import (
 // snapshot to restore in their place. One channel keeps them in log order.
 type applyTask struct {
 	ents    []wire.Entry
-	restore *SnapshotInfo
-	conf    Membership // the membership at restore
+	restore *core.SnapshotInfo
+	conf    core.Membership // the membership at restore
 }
 
 // snapTaken reports a snapshot taken by this node.
 type snapTaken struct {
-	snap SnapshotInfo
+	snap core.SnapshotInfo
 	err  error
 }
 
 // SnapshotNow takes a snapshot of the state machine now (or joins the one
 // being taken) and compacts the log behind it. It returns where the
 // snapshot stands.
-func (n *Node) SnapshotNow(ctx context.Context) (SnapshotInfo, error) {
+func (n *Node) SnapshotNow(ctx context.Context) (core.SnapshotInfo, error) {
 	if n.cfg.Snapshots == nil {
-		return SnapshotInfo{}, fmt.Errorf("raft: snapshots are not enabled on this node")
+		return core.SnapshotInfo{}, fmt.Errorf("raft: snapshots are not enabled on this node")
 	}
 	reply := make(chan snapTaken, 1)
 	select {
 	case n.snapReqs <- reply:
 	case <-ctx.Done():
-		return SnapshotInfo{}, ctx.Err()
+		return core.SnapshotInfo{}, ctx.Err()
 	case <-n.stopc:
-		return SnapshotInfo{}, ErrStopped
+		return core.SnapshotInfo{}, ErrStopped
 	}
 	select {
 	case r := <-reply:
 		return r.snap, r.err
 	case <-ctx.Done():
-		return SnapshotInfo{}, ctx.Err()
+		return core.SnapshotInfo{}, ctx.Err()
 	case <-n.stopc:
-		return SnapshotInfo{}, ErrStopped
+		return core.SnapshotInfo{}, ErrStopped
 	}
 }
 
@@ -146,7 +147,7 @@ func (n *Node) sendSnapshot(m wire.Message) bool {
 		r.Close()
 		return false
 	}
-	s := &snapSender{to: m.To, from: n.cfg.ID, term: m.Term, snap: SnapshotInfo{Index: m.Index, Term: m.LogTerm},
+	s := &snapSender{to: m.To, from: n.cfg.ID, term: m.Term, snap: core.SnapshotInfo{Index: m.Index, Term: m.LogTerm},
 		file: ra, close: r.Close, size: size, tr: n.cfg.Transport, log: n.logger,
 		acks: make(chan wire.Message, 16), stop: n.stopc}
 	n.snapSenders[m.To] = s
@@ -206,7 +207,7 @@ func (n *Node) receiveSnapshots() {
 
 // restore replaces the state machine by a received snapshot; applier
 // goroutine, in log order.
-func (n *Node) restore(snap SnapshotInfo) error {
+func (n *Node) restore(snap core.SnapshotInfo) error {
 	start := time.Now()
 	if err := n.restoreStateMachine(snap); err != nil {
 		n.cfg.Observer.ObserveSnapshot(SnapshotInstalled, time.Since(start), -1, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -43,7 +44,7 @@ type snapSender struct {
 	to    wire.NodeID
 	from  wire.NodeID
 	term  uint64
-	snap  SnapshotInfo
+	snap  core.SnapshotInfo
 	file  io.ReaderAt
 	close func() error
 	size  int64
@@ -133,7 +134,7 @@ type snapReceiver struct {
 	w        *logs.RawWriter
 	from     wire.NodeID
 	term     uint64
-	snap     SnapshotInfo
+	snap     core.SnapshotInfo
 	next     int64
 	lastSeen time.Time
 }
@@ -141,7 +142,7 @@ type snapReceiver struct {
 // receive handles one chunk. It returns the MsgSnap to step into the core
 // once a whole file is in and verified.
 func (r *snapReceiver) receive(m wire.Message) (wire.Message, bool) {
-	snap := SnapshotInfo{Index: m.Index, Term: m.LogTerm}
+	snap := core.SnapshotInfo{Index: m.Index, Term: m.LogTerm}
 	off := int64(m.Context)
 	if r.w != nil && (snap != r.snap || m.From != r.from) && off == 0 {
 		r.abort("a new snapshot stream began")

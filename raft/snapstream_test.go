@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -38,13 +39,13 @@ func (t *chanTransport) Send(msgs []wire.Message) {
 func (t *chanTransport) Receive() <-chan wire.Message { return nil }
 
 // makeSnapshotFile writes a snapshot of size bytes into a new store.
-func makeSnapshotFile(t *testing.T, size int) (*logs.SnapshotStore, SnapshotInfo, []byte) {
+func makeSnapshotFile(t *testing.T, size int) (*logs.SnapshotStore, core.SnapshotInfo, []byte) {
 	t.Helper()
 	store, err := logs.OpenSnapshotStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := SnapshotInfo{Index: 500, Term: 4}
+	snap := core.SnapshotInfo{Index: 500, Term: 4}
 	w, err := store.Create(logs.SnapshotMeta{Index: snap.Index, Term: snap.Term, Peers: []uint64{0, 1, 2}})
 	if err != nil {
 		t.Fatal(err)

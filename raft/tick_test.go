@@ -3,20 +3,25 @@ package raft
 import (
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // TestTickUpToCatchesUpAfterAPause: after the process slept for five
 // seconds, the driver gives the core the ticks it missed, so the leader's
 // lease is seen to have run out and no lease read is served from it.
 func TestTickUpToCatchesUpAfterAPause(t *testing.T) {
-	net := newTestNetN(t, 3, func(c *Config) { c.CheckQuorum, c.LeaseTicks = true, 6 })
-	net.elect(0)
-	ld := net.cores[0]
-	ld.Tick()
-	net.settle()
-	if _, ok := ld.LeaseRead(); !ok {
-		t.Fatal("no lease right after a heartbeat round")
-	}
+	s := newSimClusterWith(t, 3, 1, func(c *core.Config) { c.CheckQuorum, c.LeaseTicks = true, 6 })
+	var ld *core.Core
+	s.runUntil(2000, "a leader holding a lease", func() bool {
+		id, ok := s.leader()
+		if !ok {
+			return false
+		}
+		ld = s.nodes[id].core
+		_, held := ld.LeaseRead()
+		return held
+	})
 	start := time.Now()
 	n := &Node{core: ld, cfg: NodeConfig{TickInterval: 10 * time.Millisecond}, nextTick: start.Add(10 * time.Millisecond)}
 	n.tickUpTo(start.Add(5 * time.Millisecond))
@@ -27,7 +32,7 @@ func TestTickUpToCatchesUpAfterAPause(t *testing.T) {
 	if _, ok := ld.LeaseRead(); ok {
 		t.Fatal("lease still held after a 5s pause")
 	}
-	if want := uint64(4 * ld.cfg.ElectionTickMax); n.tickNum != want {
+	if want := uint64(4 * ld.Config().ElectionTickMax); n.tickNum != want {
 		t.Fatalf("caught up %d ticks, want the cap %d", n.tickNum, want)
 	}
 	if !n.nextTick.After(start.Add(5 * time.Second)) {

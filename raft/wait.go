@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -55,7 +56,7 @@ func (w *waitList) register(index, term uint64, termAt func(uint64) (uint64, boo
 		case t == term:
 			ch <- nil
 		default:
-			ch <- ErrProposalDropped
+			ch <- core.ErrProposalDropped
 		}
 	default:
 		w.proposals[index] = proposalWait{term: term, ch: ch}
@@ -108,7 +109,7 @@ func (w *waitList) appliedTo(ents []wire.Entry) {
 			if pw.term == e.Term {
 				pw.ch <- nil
 			} else {
-				pw.ch <- ErrProposalDropped
+				pw.ch <- core.ErrProposalDropped
 			}
 		}
 	}

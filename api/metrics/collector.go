@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -60,7 +60,7 @@ var allDescs = []*prometheus.Desc{termDesc, roleDesc, hasLeaderDesc, leaderIDDes
 	queueLenDesc, queueCapDesc, connectedDesc, sentMsgsDesc, sentFramesDesc, sentBytesDesc, droppedDesc,
 	reconnectsDesc, dialFailsDesc, recvMsgsDesc, recvFramesDesc, malformedDesc, sealedDesc, sealDropsDesc}
 
-var roles = []raft.Role{raft.Follower, raft.PreCandidate, raft.Candidate, raft.Leader}
+var roles = []core.Role{core.Follower, core.PreCandidate, core.Candidate, core.Leader}
 
 func newCollector(src Sources) *collector { return &collector{src: src} }
 

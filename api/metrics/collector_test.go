@@ -11,16 +11,16 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
-func leaderStatus() raft.Status {
-	return raft.Status{ID: 0, Role: raft.Leader, Term: 7, Leader: 0,
+func leaderStatus() core.Status {
+	return core.Status{ID: 0, Role: core.Leader, Term: 7, Leader: 0,
 		CommitIndex: 90, AppliedIndex: 88, LastLogIndex: 100, FirstIndex: 40,
-		Snapshot: raft.SnapshotInfo{Index: 39, Term: 6},
-		Peers:    []raft.PeerStatus{{ID: 0, MatchIndex: 100}, {ID: 1, MatchIndex: 100}, {ID: 2, MatchIndex: 60}}}
+		Snapshot: core.SnapshotInfo{Index: 39, Term: 6},
+		Peers:    []core.PeerStatus{{ID: 0, MatchIndex: 100}, {ID: 1, MatchIndex: 100}, {ID: 2, MatchIndex: 60}}}
 }
 
 func fakeTransportStats() transport.Stats {
@@ -39,7 +39,7 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 	st := leaderStatus()
 	logBytes := int64(1 << 20)
 	if err := m.RegisterSources(Sources{
-		Status:     func() raft.Status { return st },
+		Status:     func() core.Status { return st },
 		Transport:  fakeTransportStats,
 		LogBytes:   func() int64 { return logBytes },
 		StoreBytes: func() int64 { return 5 << 20 },
@@ -98,7 +98,7 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 	}
 
 	// Values are read at each scrape, not when registered.
-	st = raft.Status{ID: 0, Role: raft.Candidate, Term: 8, Leader: wire.None}
+	st = core.Status{ID: 0, Role: core.Candidate, Term: 8, Leader: wire.None}
 	logBytes = 2 << 20
 	for _, w := range []want{
 		{"raftkv_raft_term", nil, 8},

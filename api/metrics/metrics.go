@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -74,7 +75,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.
 
 // Sources are what the scrape-time collector reads; a nil one is skipped.
 type Sources struct {
-	Status     func() raft.Status
+	Status     func() core.Status
 	Transport  func() transport.Stats
 	LogBytes   func() int64 // the Raft log on disk
 	StoreBytes func() int64 // the state machine's (badger's) files

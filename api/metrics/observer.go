@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -54,7 +55,7 @@ var msgTypeCount = func() int {
 }()
 
 // causeLabels are the causes elections are counted by.
-var causeLabels = []string{raft.CauseTimeout, raft.CausePreVoteFailed, raft.CauseTransfer}
+var causeLabels = []string{core.CauseTimeout, core.CausePreVoteFailed, core.CauseTransfer}
 
 var snapshotKinds = []string{raft.SnapshotTaken, raft.SnapshotSent, raft.SnapshotInstalled}
 
@@ -210,8 +211,8 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 	switch {
 	case e.Kind == raft.EventElection:
 		m.raft.elections.WithLabelValues(causeLabel(e.Cause)).Inc()
-	case e.Kind == raft.EventRole && e.Cause == raft.CausePreVoteFailed:
-		m.raft.elections.WithLabelValues(raft.CausePreVoteFailed).Inc()
+	case e.Kind == raft.EventRole && e.Cause == core.CausePreVoteFailed:
+		m.raft.elections.WithLabelValues(core.CausePreVoteFailed).Inc()
 	case e.Kind == raft.EventLeader && e.Leader != wire.None:
 		r := &m.raft
 		r.leaderMu.Lock()

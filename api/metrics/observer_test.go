@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -81,11 +82,11 @@ func TestObserverUpdatesMetrics(t *testing.T) {
 		{
 			name: "elections by cause, pre-vote failures among them",
 			do: func(m *Metrics) {
-				m.ObserveEvent(raft.Event{Kind: raft.EventElection, Cause: raft.CauseTimeout})
-				m.ObserveEvent(raft.Event{Kind: raft.EventElection, Cause: raft.CauseTimeout})
-				m.ObserveEvent(raft.Event{Kind: raft.EventElection, Cause: raft.CauseTransfer})
-				m.ObserveEvent(raft.Event{Kind: raft.EventRole, Role: raft.Follower, Cause: raft.CausePreVoteFailed})
-				m.ObserveEvent(raft.Event{Kind: raft.EventRole, Role: raft.Leader}) // not an election
+				m.ObserveEvent(raft.Event{Kind: raft.EventElection, Cause: core.CauseTimeout})
+				m.ObserveEvent(raft.Event{Kind: raft.EventElection, Cause: core.CauseTimeout})
+				m.ObserveEvent(raft.Event{Kind: raft.EventElection, Cause: core.CauseTransfer})
+				m.ObserveEvent(raft.Event{Kind: raft.EventRole, Role: core.Follower, Cause: core.CausePreVoteFailed})
+				m.ObserveEvent(raft.Event{Kind: raft.EventRole, Role: core.Leader}) // not an election
 			},
 			want: []want{
 				{"raftkv_raft_elections_total", map[string]string{"cause": "timeout"}, 2},
@@ -199,7 +200,7 @@ func TestLeaderChanges(t *testing.T) {
 		{raft.Event{Kind: raft.EventLeader, Leader: 1, Term: 2}, 1},
 		{raft.Event{Kind: raft.EventLeader, Leader: 1, Term: 3}, 2},
 		{raft.Event{Kind: raft.EventLeader, Leader: 2, Term: 4}, 3},
-		{raft.Event{Kind: raft.EventRole, Role: raft.Follower, Leader: 0, Term: 5}, 3},
+		{raft.Event{Kind: raft.EventRole, Role: core.Follower, Leader: 0, Term: 5}, 3},
 	}
 	for i, s := range steps {
 		m.ObserveEvent(s.e)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -260,7 +260,7 @@ func (n *node) report(err error) {
 // leaderConfirmsRemoval asks the members of st's membership which of them
 // leads, and whether its committed membership, at least as new as st's,
 // leaves id out.
-func leaderConfirmsRemoval(ctx context.Context, st raft.Status, id uint64, opts ...client.Option) bool {
+func leaderConfirmsRemoval(ctx context.Context, st core.Status, id uint64, opts ...client.Option) bool {
 	var eps []string
 	for _, mb := range st.Membership.Members {
 		eps = append(eps, mb.HTTPAddr)

@@ -8,18 +8,18 @@ import (
 
 	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/config"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // bootstrapMembership is config.json's nodes as the first membership of a
 // brand-new cluster, all voters.
-func bootstrapMembership(cfg *config.Config) raft.Membership {
-	var m raft.Membership
+func bootstrapMembership(cfg *config.Config) core.Membership {
+	var m core.Membership
 	for _, nc := range cfg.Nodes {
-		m.Members = append(m.Members, raft.Member{ID: nc.ID, RaftAddr: nc.RaftAddr, HTTPAddr: nc.HTTPAddr})
+		m.Members = append(m.Members, core.Member{ID: nc.ID, RaftAddr: nc.RaftAddr, HTTPAddr: nc.HTTPAddr})
 	}
-	slices.SortFunc(m.Members, func(a, b raft.Member) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(m.Members, func(a, b core.Member) int { return cmp.Compare(a.ID, b.ID) })
 	return m
 }
 
@@ -27,7 +27,7 @@ func bootstrapMembership(cfg *config.Config) raft.Membership {
 // membership in the log. Raft calls it on its driver goroutine, first
 // during StartNode, and then whenever the membership changes. A joining
 // node's log has no membership yet: its peers stay those joinCluster set.
-func (n *node) onMembership(m raft.Membership) {
+func (n *node) onMembership(m core.Membership) {
 	if len(m.Members) == 0 {
 		return
 	}
@@ -62,7 +62,7 @@ func (n *node) onMembership(m raft.Membership) {
 const leaveGrace = 10 * time.Second
 
 type leavingPeer struct {
-	m     raft.Member
+	m     core.Member
 	until time.Time
 }
 
@@ -101,14 +101,14 @@ func (n *node) peersFromJoin(members []client.Member) {
 	if n.peersFromLog {
 		return
 	}
-	ms := make([]raft.Member, 0, len(members))
+	ms := make([]core.Member, 0, len(members))
 	for _, mb := range members {
-		ms = append(ms, raft.Member{ID: mb.ID, RaftAddr: mb.RaftAddr})
+		ms = append(ms, core.Member{ID: mb.ID, RaftAddr: mb.RaftAddr})
 	}
 	n.setPeers(ms)
 }
 
-func (n *node) setPeers(members []raft.Member) {
+func (n *node) setPeers(members []core.Member) {
 	peers := make(map[wire.NodeID]string, len(members))
 	ids := make([]wire.NodeID, 0, len(members))
 	for _, mb := range members {

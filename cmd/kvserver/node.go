@@ -20,6 +20,7 @@ import (
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/transport"
 	"github.com/raftkv/raftkv/raft/wire"
 	"github.com/raftkv/raftkv/trail"
@@ -60,7 +61,7 @@ type node struct {
 	peersMu      sync.Mutex
 	peersFromLog bool
 	raftRoutes   map[wire.NodeID]string      // config.json's routes; fixed after startNode
-	members      []raft.Member               // the log's latest membership
+	members      []core.Member               // the log's latest membership
 	leaving      map[wire.NodeID]leavingPeer // members that left, still reachable
 }
 
@@ -126,7 +127,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	// config.json's nodes seed a brand-new cluster only; afterwards the
 	// membership comes from the log, and onMembership points the
 	// transport and metrics at it (first during StartNode).
-	var boot raft.Membership
+	var boot core.Membership
 	if o.join == nil {
 		boot = bootstrapMembership(cfg)
 	}
@@ -251,7 +252,7 @@ func (n *node) handOver(ctx context.Context) {
 	if n.raft == nil || n.raft.Err() != nil {
 		return
 	}
-	if st := n.raft.Status(); st.Role != raft.Leader || len(st.Membership.Voters()) < 2 {
+	if st := n.raft.Status(); st.Role != core.Leader || len(st.Membership.Voters()) < 2 {
 		return
 	}
 	start := time.Now()

@@ -14,7 +14,7 @@ import (
 	"github.com/raftkv/raftkv/config"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/logs"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -165,7 +165,7 @@ func copyWithMembership(cfg *config.Config, from string, snaps *logs.SnapshotSto
 	defer body.Close()
 	boot := bootstrapMembership(cfg)
 	meta.Peers = boot.Voters()
-	meta.Conf = raft.EncodeMembership(boot)
+	meta.Conf = core.EncodeMembership(boot)
 	w, err := snaps.Create(meta)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/raftkv/raftkv/config"
-	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 )
 
 // Exit codes.
@@ -168,9 +168,9 @@ func (o options) joinSpec() (*joinSpec, error) {
 	if len(j.urls) == 0 {
 		return nil, fmt.Errorf("--join %q names no node", o.join)
 	}
-	if err := raft.CheckMember(raft.Member{ID: uint64(o.nodeID), RaftAddr: j.raftAddr, HTTPAddr: j.httpAddr}); err != nil {
+	if err := core.CheckMember(core.Member{ID: uint64(o.nodeID), RaftAddr: j.raftAddr, HTTPAddr: j.httpAddr}); err != nil {
 		return nil, fmt.Errorf("--join: %s (give --raft-addr tcp://host:port and --http-addr host:port)",
-			strings.TrimPrefix(err.Error(), raft.ErrBadMember.Error()+": "))
+			strings.TrimPrefix(err.Error(), core.ErrBadMember.Error()+": "))
 	}
 	return j, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/api/client"
 )
@@ -19,8 +21,20 @@ const snapConfig = `"snapshot_entries": 50, "snapshot_keep_entries": 10`
 func (c *e2eCluster) putMany(t *testing.T, cl *client.Client, prefix string, n int) {
 	t.Helper()
 	for i := range n {
-		if _, err := cl.Put(ctx5s(t), fmt.Sprintf("%s-%03d", prefix, i%100), []byte(fmt.Sprintf("%s-%d", prefix, i))); err != nil {
-			t.Fatalf("put %d: %v", i, err)
+		key, value := fmt.Sprintf("%s-%03d", prefix, i%100), []byte(fmt.Sprintf("%s-%d", prefix, i))
+		// An election on a loaded machine leaves the cluster without a
+		// leader for a moment (503); a client retries, and a SET may
+		// safely land twice.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := cl.Put(ctx5s(t), key, value)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, client.ErrUnavailable) || time.Now().After(deadline) {
+				t.Fatalf("put %d: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond) // a retry interval, as a client's backoff
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -225,7 +226,7 @@ type attack struct {
 // the cluster, in each form an attacker without the key can make; an
 // intercepted frame bit-flipped (in the ciphertext and in the tag), then
 // delivered as it was (accepted: it is genuine), then replayed.
-func forgeries(t *testing.T, st raft.Status, from, to wire.NodeID, key, wrong PeerKey, captured []byte) []attack {
+func forgeries(t *testing.T, st core.Status, from, to wire.NodeID, key, wrong PeerKey, captured []byte) []attack {
 	high := st.Term + 100
 	vote := wire.Message{Type: wire.MsgVote, From: from, To: to, Term: high, LogTerm: high, Index: st.LastLogIndex + 100}
 	app := wire.Message{Type: wire.MsgApp, From: from, To: to, Term: high, LogTerm: st.Term, Index: st.LastLogIndex,

@@ -1,4 +1,4 @@
-package raft
+package core
 
 import (
 	"errors"
@@ -7,7 +7,8 @@ import (
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
-var errEmptyProposal = errors.New("raft: empty proposal")
+// ErrEmptyProposal: a proposal carried no command.
+var ErrEmptyProposal = errors.New("raft: empty proposal")
 
 // Step feeds one message from a peer into the core. Messages for other
 // nodes or of unknown types are ignored. Messages from nodes outside the
@@ -313,7 +314,7 @@ func (c *Core) Propose(data ...[]byte) (uint64, uint64, error) {
 		return 0, 0, ErrProposalDropped
 	}
 	if len(data) == 0 {
-		return 0, 0, errEmptyProposal
+		return 0, 0, ErrEmptyProposal
 	}
 	ents := make([]wire.Entry, len(data))
 	for i, d := range data {

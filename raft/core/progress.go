@@ -1,4 +1,4 @@
-package raft
+package core
 
 // progress is the leader's view of one follower's log.
 //

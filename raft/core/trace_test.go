@@ -1,4 +1,4 @@
-package raft
+package core
 
 import (
 	"flag"
@@ -18,7 +18,7 @@ import (
 // The test fails when the cores now print anything else; after a change
 // that is meant to alter a trace, rewrite the files with
 //
-//	go test ./raft -run TestTraces -update
+//	go test ./raft/core -run TestTraces -update
 //
 // and read the diff: the files are the review of the protocol's behaviour
 // in the cases that are easy to get wrong.

@@ -1,4 +1,12 @@
-package raft
+// Package core is the Raft protocol as a deterministic state machine: no
+// goroutines, clocks, files or sockets (TestCoreIsPure holds it to that).
+// Time arrives as Tick, messages as Step, requests as Propose, ReadIndex,
+// ProposeConfChange and TransferLeader; what the node must do comes out
+// as a Ready (entries and hard state to persist, messages to send,
+// committed entries to apply, read states), acknowledged with Advance.
+// Given the same inputs, a Core makes the same outputs, which is what lets
+// a test replay any schedule from a seed. Package raft drives it.
+package core
 
 import (
 	"fmt"

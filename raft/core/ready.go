@@ -1,4 +1,4 @@
-package raft
+package core
 
 // HasReady reports whether Ready would return any work.
 func (c *Core) HasReady() bool {
