@@ -201,7 +201,8 @@ func (n *Node) SetLatency(d time.Duration) {
 // EditStatus sets how GET /v1/status differs from the default (this
 // node leading in its term, at its index, with no peers): the n-th status
 // request from now on gets edits[n] applied, the last one once they run
-// out; a nil edit changes nothing.
+// out; a nil edit changes nothing. Edits run under the node's lock, so
+// they must not call its methods (an intercept may).
 func (n *Node) EditStatus(edits ...func(*client.Status)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
