@@ -2,16 +2,12 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,77 +17,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// fakeKV speaks just enough of the raftkv API to exercise the client.
-type fakeKV struct {
-	mu    sync.Mutex // guards data, index, last
-	data  map[string][]byte
-	index uint64
-	last  *http.Request // the last request, for asserting on the wire format
-	hits  atomic.Int64
-}
-
-func newFakeKV() *fakeKV { return &fakeKV{data: map[string][]byte{}} }
-
-func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.hits.Add(1)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.last = r.Clone(context.Background())
-	jsonOut := func(code int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(v)
-	}
-	switch p := r.URL.Path; {
-	case p == "/v1/status":
-		jsonOut(200, map[string]any{"id": 2, "state": "leader", "term": 9, "leader": 2, "leader_http": "x:1",
-			"commit_index": f.index, "applied_index": f.index, "last_log_index": f.index,
-			"peers": []map[string]any{{"id": 1, "match_index": 4}}})
-	case p == "/v1/kv" && r.Method == http.MethodGet:
-		var keys []string
-		for k := range f.data {
-			if strings.HasPrefix(k, r.URL.Query().Get("prefix")) {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		items := []map[string]string{}
-		for _, k := range keys {
-			it := map[string]string{"key": k}
-			if v := f.data[k]; strings.HasPrefix(string(v), "\xff") {
-				it["value_base64"] = base64.StdEncoding.EncodeToString(v)
-			} else {
-				it["value"] = string(v)
-			}
-			items = append(items, it)
-		}
-		jsonOut(200, map[string]any{"items": items})
-	case strings.HasPrefix(p, "/v1/kv/"):
-		key := strings.TrimPrefix(p, "/v1/kv/")
-		switch r.Method {
-		case http.MethodGet:
-			v, ok := f.data[key]
-			if !ok {
-				jsonOut(404, map[string]string{"error": "key not found"})
-				return
-			}
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Write(v)
-		case http.MethodPut:
-			v, _ := io.ReadAll(r.Body)
-			f.data[key] = v
-			f.index++
-			jsonOut(200, map[string]uint64{"index": f.index})
-		case http.MethodDelete:
-			delete(f.data, key)
-			f.index++
-			jsonOut(200, map[string]uint64{"index": f.index})
-		}
-	default:
-		jsonOut(404, map[string]string{"error": "no such route"})
-	}
 }
 
 func newServer(t *testing.T, h http.Handler) *httptest.Server {
@@ -172,120 +97,6 @@ func TestNewEndpoints(t *testing.T) {
 	}
 	if _, err := New(nil, time.Second); err == nil {
 		t.Error("New with no endpoints accepted")
-	}
-}
-
-func TestOperations(t *testing.T) {
-	fake := newFakeKV()
-	srv := newServer(t, fake)
-	c := newClient(t, 5*time.Second, srv.URL)
-	ctx := context.Background()
-
-	keys := []string{"plain", "a/b", "with space", "plus+sign", "percent%2F", "?q#f", "é"}
-	for i, key := range keys {
-		idx, err := c.Put(ctx, key, []byte("v-"+key))
-		if err != nil || idx != uint64(i+1) {
-			t.Fatalf("Put(%q) = %d, %v; want %d", key, idx, err, i+1)
-		}
-		fake.mu.Lock()
-		_, stored := fake.data[key]
-		fake.mu.Unlock()
-		if !stored {
-			t.Fatalf("Put(%q) reached the server as path %q", key, fake.last.URL.EscapedPath())
-		}
-		got, err := c.Get(ctx, key, "")
-		if err != nil || string(got) != "v-"+key {
-			t.Fatalf("Get(%q) = %q, %v", key, got, err)
-		}
-	}
-
-	if _, err := c.Get(ctx, "plain", "stale"); err != nil {
-		t.Fatal(err)
-	}
-	if q := fake.last.URL.RawQuery; q != "consistency=stale" {
-		t.Errorf("stale Get sent query %q", q)
-	}
-	if _, err := c.Get(ctx, "missing", ""); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(missing) error %v, want ErrNotFound", err)
-	}
-
-	idx, err := c.Delete(ctx, "plain")
-	if err != nil || idx != uint64(len(keys)+1) {
-		t.Fatalf("Delete = %d, %v", idx, err)
-	}
-	if _, err := c.Get(ctx, "plain", ""); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get after Delete: %v", err)
-	}
-
-	if _, err := c.Put(ctx, "bin", []byte("\xff\x00")); err != nil {
-		t.Fatal(err)
-	}
-	items, err := c.List(ctx, "", 50, "linearizable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q := fake.last.URL.Query(); q.Get("limit") != "50" || q.Get("consistency") != "linearizable" || q.Has("prefix") {
-		t.Errorf("List sent query %q", fake.last.URL.RawQuery)
-	}
-	if len(items) != len(keys) {
-		t.Fatalf("List returned %d items: %+v", len(items), items)
-	}
-	for _, it := range items {
-		if it.Key == "bin" && string(it.Value) != "\xff\x00" {
-			t.Errorf("base64 value decoded to %q", it.Value)
-		}
-	}
-	items, err = c.List(ctx, "a/", 0, "")
-	if err != nil || len(items) != 1 || items[0].Key != "a/b" || string(items[0].Value) != "v-a/b" {
-		t.Fatalf("List(a/) = %+v, %v", items, err)
-	}
-
-	st, err := c.Status(ctx, strings.TrimPrefix(srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.ID != 2 || st.State != "leader" || st.Term != 9 || st.Leader == nil || *st.Leader != 2 ||
-		len(st.Peers) != 1 || st.Peers[0].MatchIndex != 4 || st.LeaderHTTP == nil {
-		t.Errorf("Status = %+v", st)
-	}
-}
-
-func TestFailover(t *testing.T) {
-	var unavailableHits atomic.Int64
-	unavailable := newServer(t, statusHandler(http.StatusServiceUnavailable, &unavailableHits))
-	good := newFakeKV()
-	goodSrv := newServer(t, good)
-
-	// Closed first, 503 second, good third.
-	c := newClient(t, 5*time.Second, deadAddr(t), unavailable.URL, goodSrv.URL)
-	ctx := context.Background()
-	if _, err := c.Put(ctx, "k", []byte("v")); err != nil {
-		t.Fatalf("Put with failover: %v", err)
-	}
-	if unavailableHits.Load() != 1 || good.hits.Load() != 1 {
-		t.Fatalf("hits: 503 server %d, good %d", unavailableHits.Load(), good.hits.Load())
-	}
-	// The next calls start from the endpoint that answered.
-	for range 5 {
-		if v, err := c.Get(ctx, "k", ""); err != nil || string(v) != "v" {
-			t.Fatalf("Get = %q, %v", v, err)
-		}
-	}
-	if unavailableHits.Load() != 1 || good.hits.Load() != 6 {
-		t.Errorf("after settling, hits: 503 server %d, good %d", unavailableHits.Load(), good.hits.Load())
-	}
-	// A good endpoint going away moves the client round to the others.
-	goodSrv.Close()
-	_, err := c.Get(ctx, "k", "")
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("all endpoints down: %v, want ErrUnavailable", err)
-	}
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) && !strings.Contains(err.Error(), "refused") {
-		t.Errorf("error %v carries no cause", err)
-	}
-	if unavailableHits.Load() != 2 {
-		t.Errorf("503 server hit %d times, want 2", unavailableHits.Load())
 	}
 }
 

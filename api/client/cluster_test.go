@@ -1,10 +1,8 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -83,96 +81,6 @@ func TestLeaderOf(t *testing.T) {
 				t.Fatalf("leaderOf = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestStatusAllAndLeader(t *testing.T) {
-	fake := newFakeKV() // says it is leader 2 in term 9
-	srv := newServer(t, fake)
-	dead := deadAddr(t)
-	c := newClient(t, 2*time.Second, dead, srv.URL)
-
-	nodes := c.StatusAll(context.Background())
-	if len(nodes) != 2 {
-		t.Fatalf("%d answers, want 2", len(nodes))
-	}
-	if nodes[0].Endpoint != "http://"+dead || nodes[0].Err == nil {
-		t.Errorf("dead endpoint: %+v", nodes[0])
-	}
-	if nodes[1].Endpoint != srv.URL || nodes[1].Err != nil || nodes[1].Status.ID != 2 {
-		t.Errorf("live endpoint: %+v", nodes[1])
-	}
-
-	li, err := c.Leader(context.Background())
-	if err != nil || li != (LeaderInfo{ID: 2, Term: 9, Endpoint: srv.URL}) {
-		t.Fatalf("Leader = %+v, %v", li, err)
-	}
-
-	_, err = newClient(t, time.Second, dead).Leader(context.Background())
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Leader with every endpoint down: %v, want ErrUnavailable", err)
-	}
-}
-
-// TestAtHasNoFailover checks that PutAt and GetAt report the named
-// endpoint's failure instead of moving on, and do not move Current.
-func TestAtHasNoFailover(t *testing.T) {
-	var hits atomic.Int64
-	unavailable := newServer(t, statusHandler(http.StatusServiceUnavailable, &hits))
-	good := newFakeKV()
-	goodSrv := newServer(t, good)
-	c := newClient(t, 2*time.Second, goodSrv.URL, unavailable.URL)
-	ctx := context.Background()
-
-	if _, err := c.PutAt(ctx, unavailable.URL, "k", []byte("v")); err == nil {
-		t.Fatal("PutAt a 503 endpoint succeeded")
-	} else {
-		var apiErr *APIError
-		if !errors.As(err, &apiErr) || apiErr.Status != 503 || errors.Is(err, ErrUnavailable) {
-			t.Errorf("PutAt error %v, want the bare 503", err)
-		}
-	}
-	if good.hits.Load() != 0 {
-		t.Error("PutAt went to another endpoint")
-	}
-	if _, err := c.GetAt(ctx, "http://"+deadAddr(t), "k", ""); err == nil || retryable(err) == false {
-		t.Errorf("GetAt a dead endpoint: %v, want a dial error", err)
-	}
-
-	idx, err := c.PutAt(ctx, goodSrv.URL, "k", []byte("v"))
-	if err != nil || idx != 1 {
-		t.Fatalf("PutAt = %d, %v", idx, err)
-	}
-	v, err := c.GetAt(ctx, goodSrv.URL, "k", "stale")
-	if err != nil || string(v) != "v" {
-		t.Fatalf("GetAt = %q, %v", v, err)
-	}
-	if q := good.last.URL.RawQuery; q != "consistency=stale" {
-		t.Errorf("GetAt sent query %q", q)
-	}
-	if _, err := c.GetAt(ctx, goodSrv.URL, "absent", ""); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetAt absent key: %v", err)
-	}
-	if _, err := c.PutAt(ctx, "ftp://x:1", "k", nil); err == nil {
-		t.Error("PutAt accepted a bad endpoint")
-	}
-	if c.Current() != goodSrv.URL {
-		t.Errorf("Current = %s after At calls, want %s", c.Current(), goodSrv.URL)
-	}
-}
-
-func TestCurrentFollowsFailover(t *testing.T) {
-	good := newServer(t, newFakeKV())
-	dead := deadAddr(t)
-	c := newClient(t, 2*time.Second, dead, good.URL)
-	if c.Current() != "http://"+dead {
-		t.Fatalf("Current before any call = %s", c.Current())
-	}
-	if _, err := c.Put(context.Background(), "k", []byte("v")); err != nil {
-		t.Fatal(err)
-	}
-	if c.Current() != good.URL {
-		t.Fatalf("Current after failover = %s, want %s", c.Current(), good.URL)
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	"github.com/raftkv/raftkv/logs"
+
+	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/internal/fakenode"
 )
 
 // makeSnapshot writes a real snapshot file through the logs package and
@@ -189,23 +192,23 @@ func TestBackup(t *testing.T) {
 
 // fakeHandler is a fake node answering code to everything but status.
 func fakeHandler(t *testing.T, code int) http.Handler {
-	return &fakeNode{data: map[string]string{}, revs: map[string][3]uint64{}, code: code}
+	return newFakeNode(0, code)
 }
 
 func TestSnapshotCommand(t *testing.T) {
 	first, a := newFake(t, 0, 0)
-	first.set("k", "v")
-	first.index = 12
+	first.Set("k", "v")
+	first.SetIndex(12)
 	second, b := newFake(t, 1, 0)
-	second.index = 9
+	second.SetIndex(9)
 	third, c := newFake(t, 2, http.StatusServiceUnavailable)
 	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
 
 	runCLI(t, "--endpoints", a+","+b, "snapshot").check(t, exitOK, "snapshot of "+host(a)+" at index 12, term 4\n")
-	if got := second.adminRequests(); len(got) != 0 {
+	if got := adminRequests(second); len(got) != 0 {
 		t.Errorf("snapshot without --all reached the second node: %q", got)
 	}
-	if got := first.adminRequests(); len(got) != 1 || got[0] != "POST /v1/admin/snapshot " {
+	if got := adminRequests(first); len(got) != 1 || got[0] != "POST /v1/admin/snapshot " {
 		t.Errorf("first node saw %q", got)
 	}
 	runCLI(t, "--endpoints", b, "-o", "json", "snapshot").check(t, exitOK, `{"endpoint":"`+b+`","index":9,"term":4}`+"\n")
@@ -213,7 +216,7 @@ func TestSnapshotCommand(t *testing.T) {
 	// No failover: the node asked is the node that must snapshot.
 	r := runCLI(t, "--endpoints", deadAddr(t)+","+a, "snapshot")
 	r.check(t, exitUnavailable, "")
-	if n := len(first.adminRequests()); n != 1 {
+	if n := len(adminRequests(first)); n != 1 {
 		t.Errorf("a dead first endpoint moved the snapshot to the next one (%d requests)", n)
 	}
 
@@ -236,8 +239,8 @@ func TestSnapshotCommand(t *testing.T) {
 	if !strings.Contains(r.stderr, "snapshot failed on 1 of 3 nodes") || !strings.Contains(r.stderr, host(c)) {
 		t.Errorf("stderr %q", r.stderr)
 	}
-	if len(third.adminRequests()) != 1 {
-		t.Errorf("the failing node saw %q", third.adminRequests())
+	if len(adminRequests(third)) != 1 {
+		t.Errorf("the failing node saw %q", adminRequests(third))
 	}
 
 	r = runCLI(t, "--endpoints", a+","+c, "-o", "json", "snapshot", "--all")
@@ -259,16 +262,21 @@ func TestSnapshotCommand(t *testing.T) {
 func TestTransferLeader(t *testing.T) {
 	old, a := newFake(t, 0, 0)
 	newer, b := newFake(t, 1, 0)
-	old.transferTo = 1
+	old.SetTransferTarget(1)
+	// Node 99 is not a member; 7 is, though nobody knows its address.
+	old.SetMembers(client.Members{Members: []client.Member{{ID: 0}, {ID: 1}, {ID: 7}}})
 	// After the transfer: node 1 leads in term 5, node 0 follows it.
-	old.setStatus(map[string]any{"state": "follower", "term": 5, "leader": 1, "leader_http": strings.TrimPrefix(b, "http://")})
-	newer.setStatus(map[string]any{"term": 5})
+	old.EditStatus(func(st *client.Status) {
+		fakenode.Follows(1, strings.TrimPrefix(b, "http://"))(st)
+		st.Term = 5
+	})
+	newer.EditStatus(func(st *client.Status) { st.Term = 5 })
 	eps := "--endpoints=" + a + "," + b
 	want := strings.TrimPrefix(b, "http://") + " (node 1, term 5)\n"
 
 	runCLI(t, eps, "transfer-leader").check(t, exitOK, want)
 	runCLI(t, eps, "transfer-leader", "1").check(t, exitOK, want)
-	if got := old.adminRequests(); len(got) != 2 || got[0] != "POST /v1/cluster/transfer-leader " ||
+	if got := adminRequests(old); len(got) != 2 || got[0] != "POST /v1/cluster/transfer-leader " ||
 		got[1] != `POST /v1/cluster/transfer-leader {"to":1}` {
 		t.Errorf("requests %q", got)
 	}
@@ -313,7 +321,7 @@ func TestWritesCarryRequestIDs(t *testing.T) {
 	r := runWith(t, opts{stdin: "put a 1\nput b 2\ndel a\n"}, "--endpoints", url)
 	r.check(t, exitOK, "3\n4\n5\n")
 
-	g, u := good.requestIDs(), busy.requestIDs()
+	g, u := requestIDs(good), requestIDs(busy)
 	if len(g) != 5 || len(u) != 2 {
 		t.Fatalf("ids: good %q, 503 %q", g, u)
 	}
@@ -349,7 +357,7 @@ func TestHumanBytes(t *testing.T) {
 // TestShellAdminCommands: the new commands run in the shell and help
 // lists them.
 func TestShellAdminCommands(t *testing.T) {
-	f := &fakeNode{data: map[string]string{}, revs: map[string][3]uint64{}}
+	f := newFakeNode(0, 0)
 	snap := makeSnapshot(t, 3, 1, []byte("body"))
 	// The fake node answers everything but backups; a mux adds those.
 	mux := http.NewServeMux()

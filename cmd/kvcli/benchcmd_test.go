@@ -99,7 +99,7 @@ func TestBenchCommand(t *testing.T) {
 	if *b.Ops != 100 || *b.Errors != 0 {
 		t.Errorf("ops %d errors %d", *b.Ops, *b.Errors)
 	}
-	if v, ok := f.get("bench/9"); !ok || len(v) != 16 {
+	if v, ok := f.Get("bench/9"); !ok || len(v) != 16 {
 		t.Errorf("bench/9 = %q, %v", v, ok)
 	}
 
@@ -117,7 +117,7 @@ func TestBenchCommand(t *testing.T) {
 			t.Errorf("%v: %s", args, r.stdout)
 		}
 	}
-	if q := f.lastQuery(); q != "" {
+	if q := lastQuery(f); q != "" {
 		t.Errorf("a write was last, yet the query is %q", q)
 	}
 }

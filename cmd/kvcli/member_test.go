@@ -5,11 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/internal/fakenode"
 )
 
 func TestMember(t *testing.T) {
 	f, url := newFake(t, 0, 0)
-	f.members = []map[string]any{{"id": 0, "raft_addr": "tcp://127.0.0.1:7000", "http_addr": "127.0.0.1:8000", "role": "voter"}}
+	f.SetMembers(client.Members{Members: []client.Member{{ID: 0, RaftAddr: "tcp://127.0.0.1:7000", HTTPAddr: "127.0.0.1:8000", Role: "voter"}}})
 	eps := "--endpoints=" + url
 
 	runCLI(t, eps, "member", "list").check(t, exitOK,
@@ -18,7 +21,7 @@ func TestMember(t *testing.T) {
 	if r.code != exitOK || !strings.HasPrefix(r.stdout, "node 3 added as a learner") || !strings.Contains(r.stdout, "3   learner  tcp://127.0.0.1:7003") {
 		t.Fatalf("member add: %+v", r)
 	}
-	if got := f.adminRequests(); got[len(got)-1] != `POST /v1/cluster/members {"id":3,"raft_addr":"tcp://127.0.0.1:7003","http_addr":"127.0.0.1:8003"}` {
+	if got := adminRequests(f); got[len(got)-1] != `POST /v1/cluster/members {"id":3,"raft_addr":"tcp://127.0.0.1:7003","http_addr":"127.0.0.1:8003"}` {
 		t.Errorf("add sent %q", got[len(got)-1])
 	}
 	r = runCLI(t, eps, "-o", "json", "member", "promote", "3")
@@ -37,9 +40,12 @@ func TestMember(t *testing.T) {
 	}
 
 	// A refusal is one line on stderr, with the server's reason and an exit code.
-	f.mu.Lock()
-	f.memberErr = &fakeAnswer{http.StatusConflict, map[string]any{"error": "raft: learner 3 is 60 entries behind (it has 40 of 100)"}}
-	f.mu.Unlock()
+	f.Intercept(func(r fakenode.Request) *fakenode.Answer {
+		if !strings.HasPrefix(r.Path, "/v1/cluster/members") || r.Method == http.MethodGet {
+			return nil
+		}
+		return &fakenode.Answer{Code: http.StatusConflict, Body: map[string]any{"error": "raft: learner 3 is 60 entries behind (it has 40 of 100)"}}
+	})
 	r = runCLI(t, eps, "member", "promote", "3")
 	r.check(t, exitNotFound, "")
 	if !strings.Contains(r.stderr, "60 entries behind") {
@@ -66,11 +72,13 @@ func TestMember(t *testing.T) {
 func TestStatusShowsLearnersAndJoinedNodes(t *testing.T) {
 	lead, a := newFake(t, 0, 0)
 	joined, b := newFake(t, 3, 0)
-	joined.setStatus(map[string]any{"state": "follower", "leader": 0})
-	lead.setStatus(map[string]any{"members": []map[string]any{
-		{"id": 0, "raft_addr": "tcp://127.0.0.1:7000", "http_addr": strings.TrimPrefix(a, "http://"), "role": "voter"},
-		{"id": 3, "raft_addr": "tcp://127.0.0.1:7003", "http_addr": strings.TrimPrefix(b, "http://"), "role": "learner"},
-	}})
+	joined.EditStatus(fakenode.Follows(0, ""))
+	lead.EditStatus(func(st *client.Status) {
+		st.Members = []client.Member{
+			{ID: 0, RaftAddr: "tcp://127.0.0.1:7000", HTTPAddr: strings.TrimPrefix(a, "http://"), Role: "voter"},
+			{ID: 3, RaftAddr: "tcp://127.0.0.1:7003", HTTPAddr: strings.TrimPrefix(b, "http://"), Role: "learner"},
+		}
+	})
 	r := runCLI(t, "--endpoints="+a, "status")
 	if r.code != exitOK || !strings.Contains(r.stdout, "2 of 2 nodes answered") {
 		t.Fatalf("status: %+v", r)

@@ -15,6 +15,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftkv/raftkv/internal/tlsconf"
+
+	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/internal/fakenode"
 )
 
 func TestMain(m *testing.M) {
@@ -116,7 +119,7 @@ func TestCommands(t *testing.T) {
 
 	runCLI(t, ep, "put", "color", "blue").check(t, exitOK, "1\n")
 	runCLI(t, ep, "set", "a/b c", "two words").check(t, exitOK, "2\n")
-	if v, _ := f.get("a/b c"); v != "two words" {
+	if v, _ := f.Get("a/b c"); v != "two words" {
 		t.Errorf("key with slash and space stored as %q", v)
 	}
 	runCLI(t, ep, "get", "color").check(t, exitOK, "blue")
@@ -134,8 +137,8 @@ func TestCommands(t *testing.T) {
 
 func TestGetOnATerminalEndsTheLine(t *testing.T) {
 	f, url := newFake(t, 0, 0)
-	f.set("plain", "v")
-	f.set("ends", "line\n")
+	f.Set("plain", "v")
+	f.Set("ends", "line\n")
 	tty := opts{stdoutTTY: true}
 	runWith(t, tty, "--endpoints", url, "get", "plain").check(t, exitOK, "v\n")
 	runWith(t, tty, "--endpoints", url, "get", "ends").check(t, exitOK, "line\n")
@@ -144,19 +147,19 @@ func TestGetOnATerminalEndsTheLine(t *testing.T) {
 
 func TestConsistencyFlag(t *testing.T) {
 	f, url := newFake(t, 0, 0)
-	f.set("k", "v")
+	f.Set("k", "v")
 	for _, c := range []string{"stale", "linearizable", "lease"} {
 		runCLI(t, "--endpoints", url, "--consistency", c, "get", "k").check(t, exitOK, "v")
-		if q := f.lastQuery(); q != "consistency="+c {
+		if q := lastQuery(f); q != "consistency="+c {
 			t.Errorf("get --consistency %s sent %q", c, q)
 		}
 		runCLI(t, "--endpoints", url, "--consistency", c, "list").check(t, exitOK, "k\tv\n")
-		if q := f.lastQuery(); q != "consistency="+c {
+		if q := lastQuery(f); q != "consistency="+c {
 			t.Errorf("list --consistency %s sent %q", c, q)
 		}
 	}
 	runCLI(t, "--endpoints", url, "get", "k").check(t, exitOK, "v")
-	if q := f.lastQuery(); q != "" {
+	if q := lastQuery(f); q != "" {
 		t.Errorf("default get sent %q", q)
 	}
 }
@@ -165,7 +168,7 @@ func TestPutValueSources(t *testing.T) {
 	f, url := newFake(t, 0, 0)
 	ep := "--endpoints=" + url
 	runWith(t, opts{stdin: "from\nstdin\x00"}, ep, "put", "k1", "-").check(t, exitOK, "1\n")
-	if v, _ := f.get("k1"); v != "from\nstdin\x00" {
+	if v, _ := f.Get("k1"); v != "from\nstdin\x00" {
 		t.Errorf("value from stdin stored as %q", v)
 	}
 	file := filepath.Join(t.TempDir(), "value")
@@ -174,7 +177,7 @@ func TestPutValueSources(t *testing.T) {
 	}
 	runCLI(t, ep, "put", "k2", "--file", file).check(t, exitOK, "2\n")
 	runCLI(t, ep, "set", "-f", file, "k3").check(t, exitOK, "3\n")
-	if v, _ := f.get("k3"); v != "from a file" {
+	if v, _ := f.Get("k3"); v != "from a file" {
 		t.Errorf("value from file stored as %q", v)
 	}
 	r := runCLI(t, ep, "put", "k4", "--file", filepath.Join(t.TempDir(), "missing"))
@@ -188,7 +191,7 @@ func TestPutValueSources(t *testing.T) {
 func TestJSONOutput(t *testing.T) {
 	f, url := newFake(t, 3, 0)
 	ep := "--endpoints=" + url
-	f.set("bin", "\xff\x00")
+	f.Set("bin", "\xff\x00")
 	tests := []struct {
 		args []string
 		want string
@@ -219,7 +222,7 @@ func TestJSONOutput(t *testing.T) {
 func TestList(t *testing.T) {
 	f, url := newFake(t, 0, 0)
 	for k, v := range map[string]string{"a/1": "one", "a/2": "two words", "a/3": "", "b": "tab\there", "c\nd": "x", "bin": "\xff"} {
-		f.set(k, v)
+		f.Set(k, v)
 	}
 	ep := "--endpoints=" + url
 	runCLI(t, ep, "list", "a/").check(t, exitOK, "a/1\tone\na/2\t\"two words\"\na/3\t\"\"\n")
@@ -227,7 +230,7 @@ func TestList(t *testing.T) {
 	runCLI(t, ep, "ls").check(t, exitOK,
 		"a/1\tone\na/2\t\"two words\"\na/3\t\"\"\nb\t\"tab\\there\"\nbin\t\"\\xff\"\n\"c\\nd\"\tx\n")
 	runCLI(t, ep, "list", "--limit", "2").check(t, exitOK, "a/1\tone\na/2\t\"two words\"\n")
-	if q := f.lastQuery(); q != "limit=2" {
+	if q := lastQuery(f); q != "limit=2" {
 		t.Errorf("--limit sent %q", q)
 	}
 	runCLI(t, ep, "list", "-n", "0").check(t, exitOK, runCLI(t, ep, "list").stdout)
@@ -239,13 +242,21 @@ func TestList(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	leader, a := newFake(t, 0, 0)
-	leader.status = map[string]any{"last_log_index": 40, "commit_index": 40,
-		"first_log_index": 31, "snapshot_index": 30, "snapshot_term": 3, "log_bytes": 12897484,
-		"peers": []map[string]uint64{{"id": 1, "match_index": 40}, {"id": 2, "match_index": 25}, {"id": 5, "match_index": 3}}}
+	leader.EditStatus(func(st *client.Status) {
+		st.LastLogIndex, st.CommitIndex = 40, 40
+		st.FirstLogIndex, st.SnapshotIndex, st.SnapshotTerm, st.LogBytes = 31, 30, 3, 12897484
+		st.Peers = []client.PeerStatus{{ID: 1, MatchIndex: 40}, {ID: 2, MatchIndex: 25}, {ID: 5, MatchIndex: 3}}
+	})
 	follower, b := newFake(t, 1, 503) // status still answers
-	follower.status = map[string]any{"state": "follower", "leader": 0, "commit_index": 38, "applied_index": 37, "log_bytes": 1023}
+	follower.EditStatus(func(st *client.Status) {
+		fakenode.Follows(0, "")(st)
+		st.CommitIndex, st.AppliedIndex, st.LogBytes = 38, 37, 1023
+	})
 	lagging, c := newFake(t, 2, 0)
-	lagging.status = map[string]any{"state": "follower", "leader": 0, "commit_index": 20, "applied_index": 20}
+	lagging.EditStatus(func(st *client.Status) {
+		fakenode.Follows(0, "")(st)
+		st.CommitIndex, st.AppliedIndex = 20, 20
+	})
 	dead := deadAddr(t)
 	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
 
@@ -316,7 +327,7 @@ func TestStatus(t *testing.T) {
 
 	// An election: nobody leads.
 	cand, d := newFake(t, 0, 0)
-	cand.status = map[string]any{"state": "candidate", "leader": nil}
+	cand.EditStatus(noLeader)
 	r = runCLI(t, "--endpoints", d, "status")
 	r.check(t, exitOK, r.stdout)
 	if !strings.Contains(r.stdout, "no leader among them") {
@@ -327,14 +338,14 @@ func TestStatus(t *testing.T) {
 func TestLeader(t *testing.T) {
 	_, a := newFake(t, 7, 0)
 	follower, b := newFake(t, 1, 0)
-	follower.status = map[string]any{"state": "follower", "leader": 7, "leader_http": strings.TrimPrefix(a, "http://")}
+	follower.EditStatus(fakenode.Follows(7, strings.TrimPrefix(a, "http://")))
 	want := fmt.Sprintf("%s (node 7, term 4)\n", strings.TrimPrefix(a, "http://"))
 	runCLI(t, "--endpoints", a+","+b, "leader").check(t, exitOK, want)
 	// The leader is not listed: the follower names it.
 	runCLI(t, "--endpoints", b, "leader").check(t, exitOK, want)
 
 	cand, c := newFake(t, 2, 0)
-	cand.status = map[string]any{"state": "candidate", "leader": nil}
+	cand.EditStatus(noLeader)
 	r := runCLI(t, "--endpoints", c, "leader")
 	r.check(t, exitUnavailable, "")
 	if !strings.Contains(r.stderr, "no leader known") {
@@ -346,7 +357,7 @@ func TestLeader(t *testing.T) {
 func TestFailover(t *testing.T) {
 	good, url := newFake(t, 0, 0)
 	_, unavailable := newFake(t, 1, 503)
-	good.set("k", "v")
+	good.Set("k", "v")
 	eps := "--endpoints=" + deadAddr(t) + "," + unavailable + "," + url
 	runCLI(t, eps, "get", "k").check(t, exitOK, "v")
 	runCLI(t, eps, "put", "k", "w").check(t, exitOK, "1\n")
@@ -464,12 +475,10 @@ func TestConditionalWriteFlags(t *testing.T) {
 	runCLI(t, ep, "get", "--meta", "k").check(t, exitOK, "create_revision 1\nmod_revision 2\nversion 2\nvalue c\n")
 	runCLI(t, ep, "del", "k", "--if-match", "1").check(t, exitCondition, "")
 	runCLI(t, ep, "del", "k", "--if-match", "2").check(t, exitOK, "3\n")
-	if v, ok := f.get("k"); ok {
+	if v, ok := f.Get("k"); ok {
 		t.Fatalf("k = %q after the conditional delete", v)
 	}
-	f.mu.Lock()
-	conds := slices.Clone(f.conds)
-	f.mu.Unlock()
+	conds := conds(f)
 	want := []string{"*", "*", `"1"`, `"1"`, `"1"`, `"2"`}
 	if !slices.Equal(conds, want) {
 		t.Errorf("conditions sent %q, want %q", conds, want)
@@ -482,13 +491,14 @@ func TestConditionalWriteFlags(t *testing.T) {
 	} {
 		runCLI(t, append([]string{ep}, args...)...).check(t, exitUsage, "")
 	}
-	if f.index != 3 {
-		t.Errorf("a refused command line reached the server (index %d)", f.index)
+	if f.Index() != 3 {
+		t.Errorf("a refused command line reached the server (index %d)", f.Index())
 	}
 }
 
 func TestTxnCommand(t *testing.T) {
 	f, url := newFake(t, 0, 0)
+	f.SetTxnResults(json.RawMessage(`{"found":false,"key":"k","op":"get"}`))
 	ep := "--endpoints=" + url
 	body := `{"success":[{"op":"get","key":"k"}]}`
 	runWith(t, opts{stdin: body}, ep, "txn", "-").check(t, exitOK, "succeeded revision 1\n"+`{"found":false,"key":"k","op":"get"}`+"\n")
@@ -498,9 +508,7 @@ func TestTxnCommand(t *testing.T) {
 	}
 	runCLI(t, ep, "-o", "json", "txn", "--file", file).check(t, exitOK,
 		`{"succeeded":true,"revision":2,"results":[{"found":false,"key":"k","op":"get"}],"retried":false}`+"\n")
-	f.mu.Lock()
-	txns, ids := slices.Clone(f.txns), slices.Clone(f.ids)
-	f.mu.Unlock()
+	txns, ids := txns(f), requestIDs(f)
 	if len(txns) != 2 || txns[0] != body || txns[1] != body {
 		t.Errorf("server got %q", txns)
 	}
@@ -509,22 +517,24 @@ func TestTxnCommand(t *testing.T) {
 	}
 	runCLI(t, ep, "txn").check(t, exitUsage, "")
 	runWith(t, opts{stdin: "{not json"}, ep, "txn", "-").check(t, exitUsage, "")
-	if f.index != 2 {
+	if f.Index() != 2 {
 		t.Errorf("a refused transaction reached the server")
 	}
 }
 
 func TestWatchCommand(t *testing.T) {
 	f, url := newFake(t, 0, 0)
+	// Where it starts, two changes, then the history runs out.
+	f.SetWatch(5, client.WatchEvent{Type: "progress"},
+		client.WatchEvent{Type: "put", Revision: 1, Item: client.Item{Key: "k", Value: []byte("v"), CreateRevision: 1, ModRevision: 1, Version: 1}},
+		client.WatchEvent{Type: "delete", Revision: 2, Item: client.Item{Key: "k", ModRevision: 2}})
 	ep := "--endpoints=" + url
 	r := runCLI(t, ep, "watch", "k", "--prefix", "--rev", "1")
 	r.check(t, exitNotFound, "PUT k v (rev 1)\nDELETE k (rev 2)\n")
 	if !strings.Contains(r.stderr, "compacted") {
 		t.Errorf("stderr %q does not say compacted", r.stderr)
 	}
-	f.mu.Lock()
-	q := f.queries[len(f.queries)-1]
-	f.mu.Unlock()
+	q := lastQuery(f)
 	if q != "prefix=1&start_revision=1" {
 		t.Errorf("watch query %q", q)
 	}

@@ -37,10 +37,10 @@ func TestShellScript(t *testing.T) {
 	if r.code != exitUsage {
 		t.Errorf("exit %d, want %d (the last failure, a usage error)", r.code, exitUsage)
 	}
-	if v, _ := f.get("its"); v != `say "hi"` {
+	if v, _ := f.Get("its"); v != `say "hi"` {
 		t.Errorf("quoted put stored %q", v)
 	}
-	if _, ok := f.get("a"); ok {
+	if _, ok := f.Get("a"); ok {
 		t.Error(`"kvcli del a" did not delete a`)
 	}
 	for _, want := range []string{
@@ -110,10 +110,10 @@ func TestShellUse(t *testing.T) {
 	script := "put k one\nuse " + b + "\nput k two\nuse " + strings.TrimPrefix(a, "http://") + "\nget k\n"
 	r := runWith(t, opts{stdin: script}, "--endpoints", a+","+b)
 	r.check(t, exitOK, "1\n1\none\n")
-	if v, _ := second.get("k"); v != "two" {
+	if v, _ := second.Get("k"); v != "two" {
 		t.Errorf("after use, the write went elsewhere: second has %q", v)
 	}
-	if v, _ := first.get("k"); v != "one" {
+	if v, _ := first.Get("k"); v != "one" {
 		t.Errorf("first has %q", v)
 	}
 	// A used endpoint that dies fails over to the others given at start.
@@ -129,7 +129,7 @@ func TestShellUse(t *testing.T) {
 // the rest of the script, with exit code 130.
 func TestShellInterrupt(t *testing.T) {
 	f, url := newFake(t, 0, 0)
-	f.block = true
+	f.Intercept(holdAllButStatus)
 	sigs := newFakeSignals()
 	go func() {
 		<-sigs.subscribed // the shell
@@ -191,7 +191,7 @@ func TestInteractiveShell(t *testing.T) {
 	prompt := "raftkv " + strings.TrimPrefix(url, "http://") + " (leader)> "
 	waitFor("the prompt", func() bool { return strings.Contains(out.String(), prompt) })
 	typeLine(`put greeting "hello world"` + "\r")
-	waitFor("the put", func() bool { v, _ := f.get("greeting"); return v == "hello world" })
+	waitFor("the put", func() bool { v, _ := f.Get("greeting"); return v == "hello world" })
 	typeLine("put half-typed")
 	typeLine("\x03") // Ctrl-C: the line is dropped
 	typeLine("get greeting\r")
@@ -206,7 +206,7 @@ func TestInteractiveShell(t *testing.T) {
 		t.Fatal("the shell did not leave on Ctrl-D")
 	}
 	inW.Close()
-	if _, ok := f.get("half-typed"); ok {
+	if _, ok := f.Get("half-typed"); ok {
 		t.Error("Ctrl-C did not drop the half-typed line")
 	}
 	hist, err := os.ReadFile(filepath.Join(home, historyName))
@@ -224,7 +224,7 @@ func TestInteractiveShell(t *testing.T) {
 func TestCompleter(t *testing.T) {
 	f, url := newFake(t, 0, 0)
 	for _, k := range []string{"color", "colour", "shape", "with space"} {
-		f.set(k, "v")
+		f.Set(k, "v")
 	}
 	c, err := newTestSession(t, url)
 	if err != nil {

@@ -22,8 +22,7 @@ func newTLSFake(t *testing.T, ca *testcert.CA, clientCA string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := newFake(t, 0, 0)
-	srv := httptest.NewUnstartedServer(f)
+	srv := httptest.NewUnstartedServer(newFakeNode(0, 0))
 	srv.TLS = s.Config()
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some cases test
 	srv.StartTLS()

@@ -54,8 +54,7 @@ func (g *tokenGate) headers() []string {
 
 func gatedFake(t *testing.T) (*tokenGate, string) {
 	t.Helper()
-	f := &fakeNode{data: map[string]string{}, revs: map[string][3]uint64{}}
-	g := &tokenGate{next: f}
+	g := &tokenGate{next: newFakeNode(0, 0)}
 	s := httptest.NewServer(g)
 	t.Cleanup(s.Close)
 	return g, s.URL

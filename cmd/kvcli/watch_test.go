@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
+
+	"github.com/raftkv/raftkv/internal/fakenode"
 )
 
 // bgRun is kvcli running in the background, its output readable as it
@@ -61,15 +64,18 @@ const wantChange = "leader changed: node 0 -> node 1 (term 4 -> 5)"
 
 // electionFakes starts two fake nodes whose status shows node 0 leading
 // in term 4 for two refreshes, and from the third on node 1 in term 5.
-func electionFakes(t *testing.T) (n0, n1 *fakeNode, a, b string) {
+func electionFakes(t *testing.T) (n0, n1 *fakenode.Node, a, b string) {
 	t.Helper()
 	n0, a = newFake(t, 0, 0)
 	n1, b = newFake(t, 1, 0)
 	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
-	n0.setStatusSeq(map[string]any{}, map[string]any{}, // the fake leads, in term 4
-		map[string]any{"state": "follower", "term": 5, "leader": 1, "leader_http": host(b)})
-	followsA := map[string]any{"state": "follower", "leader": 0, "leader_http": host(a)}
-	n1.setStatusSeq(followsA, followsA, map[string]any{"term": 5})
+	n0.EditStatus(nil, nil, // the fake leads, in term 4
+		func(st *client.Status) {
+			fakenode.Follows(1, host(b))(st)
+			st.Term = 5
+		})
+	followsA := fakenode.Follows(0, host(a))
+	n1.EditStatus(followsA, followsA, func(st *client.Status) { st.Term = 5 })
 	return n0, n1, a, b
 }
 
@@ -87,8 +93,8 @@ func TestWatchPlain(t *testing.T) {
 	if n := tables(r.stdout); n != 4 {
 		t.Errorf("%d tables, want 4:\n%s", n, r.stdout)
 	}
-	if n0.statusRequests() != 4 || n1.statusRequests() != 4 {
-		t.Errorf("status requests %d and %d, want 4 each", n0.statusRequests(), n1.statusRequests())
+	if n0.StatusRequests() != 4 || n1.StatusRequests() != 4 {
+		t.Errorf("status requests %d and %d, want 4 each", n0.StatusRequests(), n1.StatusRequests())
 	}
 	blocks := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n\n")
 	if len(blocks) != 4 {
@@ -168,7 +174,9 @@ func TestWatchStops(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, url := newFake(t, 0, 0)
-			f.hangStatus = tt.hang
+			if tt.hang {
+				f.Intercept(holdStatus)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			sigs := newFakeSignals()
@@ -177,7 +185,7 @@ func TestWatchStops(t *testing.T) {
 				"--endpoints", url, "--timeout", "30s", "status", "-w", "--interval", "20s")
 			<-sigs.subscribed
 			if tt.hang {
-				waitUntil(t, "the status request", func() bool { return f.statusRequests() > 0 })
+				waitUntil(t, "the status request", func() bool { return f.StatusRequests() > 0 })
 			} else {
 				waitUntil(t, "a table", func() bool { return tables(b.out.String()) > 0 })
 			}
@@ -330,7 +338,7 @@ func TestWatchBadFlags(t *testing.T) {
 			t.Errorf("%q: stderr %q, want %q in it", tt.args, r.stderr, tt.want)
 		}
 	}
-	if n := f.statusRequests(); n != 0 {
+	if n := f.StatusRequests(); n != 0 {
 		t.Errorf("bad flags still sent %d status requests", n)
 	}
 }
@@ -340,7 +348,12 @@ func TestWatchBadFlags(t *testing.T) {
 // does not end the watch.
 func TestWatchNoAnswer(t *testing.T) {
 	f, url := newFake(t, 0, 0)
-	f.setStatusSeq(map[string]any{}, map[string]any{"http_code": 503}, map[string]any{})
+	f.Intercept(func(r fakenode.Request) *fakenode.Answer {
+		if r.Path == "/v1/status" && r.N == 1 {
+			return &fakenode.Answer{Code: http.StatusServiceUnavailable}
+		}
+		return nil
+	})
 	r := runCLI(t, "--endpoints", url, "status", "-w", "--interval", "10ms", "--count", "3")
 	r.check(t, exitOK, r.stdout)
 	blocks := strings.Split(r.stdout, "\n\n")
@@ -367,7 +380,7 @@ func TestWatchHungNode(t *testing.T) {
 	}
 	_, good := newFake(t, 0, 0)
 	hung, bad := newFake(t, 1, 0)
-	hung.hangStatus = true
+	hung.Intercept(holdStatus)
 	start := time.Now()
 	r := runCLI(t, "--endpoints", good+","+bad, "--timeout", "30s", "status", "-w", "--interval", "20ms", "--count", "2")
 	d := time.Since(start)

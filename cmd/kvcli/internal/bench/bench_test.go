@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/internal/fakenode"
 )
 
 func TestMain(m *testing.M) {
@@ -56,7 +58,7 @@ var jsonShape = regexp.MustCompile(`^\{"ops":\d+,"errors":\d+,"duration_s":[0-9.
 
 func TestWriteByRequests(t *testing.T) {
 	node := newFakeNode(1)
-	node.delay = time.Millisecond
+	node.SetLatency(time.Millisecond)
 	url := serve(t, node)
 	cfg := cfgFor(Write, url)
 	res, err := Run(context.Background(), cfg)
@@ -64,26 +66,25 @@ func TestWriteByRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSane(t, res)
-	if res.Ops != 200 || res.Writes != 200 || res.Errors != 0 || node.puts.Load() != 200 {
-		t.Errorf("ops %d writes %d errors %d; server saw %d puts", res.Ops, res.Writes, res.Errors, node.puts.Load())
+	if res.Ops != 200 || res.Writes != 200 || res.Errors != 0 || puts(node) != 200 {
+		t.Errorf("ops %d writes %d errors %d; server saw %d puts", res.Ops, res.Writes, res.Errors, puts(node))
 	}
 	if res.Latency.P50 < time.Millisecond {
 		t.Errorf("p50 %v is below the server's 1ms delay: not measuring the request", res.Latency.P50)
 	}
 	// Sequential keys over a space of 50: each written exactly 4 times.
-	node.mu.Lock()
-	for k, n := range node.keys {
+	keys := served(node, http.MethodPut)
+	for k, n := range keys {
 		if n != 4 || !strings.HasPrefix(k, "bench/") || len(k) != len("bench/00") {
 			t.Errorf("key %q written %d times", k, n)
 		}
-		if v := node.data[k]; len(v) != 32 {
+		if v, _ := node.Get(k); len(v) != 32 {
 			t.Errorf("value of %q is %d bytes, want 32", k, len(v))
 		}
 	}
-	if len(node.keys) != 50 {
-		t.Errorf("%d distinct keys, want 50", len(node.keys))
+	if len(keys) != 50 {
+		t.Errorf("%d distinct keys, want 50", len(keys))
 	}
-	node.mu.Unlock()
 	if wantMB := float64(200*32) / res.Duration.Seconds() / 1e6; res.MBPerSec < wantMB*0.99 || res.MBPerSec > wantMB*1.01 {
 		t.Errorf("MB/s %f, want %f", res.MBPerSec, wantMB)
 	}
@@ -149,12 +150,11 @@ func TestRandomKeys(t *testing.T) {
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	node.mu.Lock()
-	defer node.mu.Unlock()
+	keys := served(node, http.MethodPut)
 	// A sequential order would write bench/000..bench/299 once each;
 	// uniform draws land beyond 299 and, by the birthday bound, collide.
 	var beyond int
-	for k := range node.keys {
+	for k := range keys {
 		if k > "bench/299" {
 			beyond++
 		}
@@ -162,8 +162,8 @@ func TestRandomKeys(t *testing.T) {
 			t.Errorf("key %q not zero-padded to the key space", k)
 		}
 	}
-	if beyond == 0 || len(node.keys) == 300 {
-		t.Errorf("%d distinct keys, %d beyond 299: not uniform over 1000", len(node.keys), beyond)
+	if beyond == 0 || len(keys) == 300 {
+		t.Errorf("%d distinct keys, %d beyond 299: not uniform over 1000", len(keys), beyond)
 	}
 }
 
@@ -179,17 +179,15 @@ func TestRead(t *testing.T) {
 	if res.Reads != 200 || res.Writes != 0 || res.Errors != 0 {
 		t.Errorf("reads %d writes %d errors %v", res.Reads, res.Writes, res.ErrorsByKind)
 	}
-	if node.puts.Load() != 50 {
-		t.Errorf("prefill wrote %d keys, want 50", node.puts.Load())
+	if puts(node) != 50 {
+		t.Errorf("prefill wrote %d keys, want 50", puts(node))
 	}
 	if res.Prefill <= 0 {
 		t.Error("prefill time not reported")
 	}
-	node.mu.Lock()
-	if node.queries["consistency=stale"] != 200 {
-		t.Errorf("GET queries %v", node.queries)
+	if qs := getQueries(node); qs["consistency=stale"] != 200 {
+		t.Errorf("GET queries %v", qs)
 	}
-	node.mu.Unlock()
 	if want := float64(200*32) / res.Duration.Seconds() / 1e6; res.MBPerSec < want*0.99 || res.MBPerSec > want*1.01 {
 		t.Errorf("read MB/s %f, want %f", res.MBPerSec, want)
 	}
@@ -221,7 +219,7 @@ func TestMixedRatio(t *testing.T) {
 }
 
 func TestSpreadRoundRobin(t *testing.T) {
-	nodes := []*fakeNode{newFakeNode(0), newFakeNode(1), newFakeNode(2)}
+	nodes := []*fakenode.Node{newFakeNode(0), newFakeNode(1), newFakeNode(2)}
 	var eps []string
 	for _, n := range nodes {
 		eps = append(eps, serve(t, n))
@@ -233,8 +231,8 @@ func TestSpreadRoundRobin(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, n := range nodes {
-		if n.puts.Load() != 100 {
-			t.Errorf("node %d got %d of 300 writes, want 100", i, n.puts.Load())
+		if puts(n) != 100 {
+			t.Errorf("node %d got %d of 300 writes, want 100", i, puts(n))
 		}
 	}
 	if len(res.Targets) != 3 || res.Leaders {
@@ -245,15 +243,15 @@ func TestSpreadRoundRobin(t *testing.T) {
 func TestWritesGoToTheLeader(t *testing.T) {
 	leader := newFakeNode(2)
 	leaderURL := serve(t, leader)
-	follower := newFakeNode(0)
-	follower.leaderHTTP = strings.TrimPrefix(leaderURL, "http://")
+	fnode := newFakeNode(0)
+	follower(fnode, strings.TrimPrefix(leaderURL, "http://"))
 	// The leader is not even among the endpoints: a follower names it.
-	res, err := Run(context.Background(), cfgFor(Write, deadAddr(t), serve(t, follower)))
+	res, err := Run(context.Background(), cfgFor(Write, deadAddr(t), serve(t, fnode)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if leader.puts.Load() != 200 || follower.puts.Load() != 0 || res.Targets[0] != leaderURL {
-		t.Errorf("leader %d puts, follower %d, targets %v", leader.puts.Load(), follower.puts.Load(), res.Targets)
+	if puts(leader) != 200 || puts(fnode) != 0 || res.Targets[0] != leaderURL {
+		t.Errorf("leader %d puts, follower %d, targets %v", puts(leader), puts(fnode), res.Targets)
 	}
 }
 
@@ -264,9 +262,7 @@ func TestFollowsALeaderChange(t *testing.T) {
 	newLeader := newFakeNode(2)
 	newURL := serve(t, newLeader)
 	old := newFakeNode(1)
-	old.failAt = 20
-	moved := strings.TrimPrefix(newURL, "http://")
-	old.movedTo.Store(&moved)
+	stepDown(old, 20, strings.TrimPrefix(newURL, "http://"), false)
 	oldURL := serve(t, old)
 
 	cfg := cfgFor(Write, oldURL, newURL)
@@ -276,8 +272,8 @@ func TestFollowsALeaderChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if newLeader.puts.Load() == 0 || res.ErrorsByKind["http 503"] == 0 || !slices.Equal(res.Targets, []string{oldURL, newURL}) {
-		t.Errorf("new leader got %d writes; errors %v; targets %v", newLeader.puts.Load(), res.ErrorsByKind, res.Targets)
+	if puts(newLeader) == 0 || res.ErrorsByKind["http 503"] == 0 || !slices.Equal(res.Targets, []string{oldURL, newURL}) {
+		t.Errorf("new leader got %d writes; errors %v; targets %v", puts(newLeader), res.ErrorsByKind, res.Targets)
 	}
 	if res.Errors != res.ErrorsByKind["http 503"] {
 		t.Errorf("errors %d, by kind %v", res.Errors, res.ErrorsByKind)
@@ -293,9 +289,7 @@ func TestFollowsAQuietStepDown(t *testing.T) {
 	newLeader := newFakeNode(2)
 	newURL := serve(t, newLeader)
 	old := newFakeNode(1)
-	old.failAt, old.quiet = 20, true
-	moved := strings.TrimPrefix(newURL, "http://")
-	old.movedTo.Store(&moved)
+	stepDown(old, 20, strings.TrimPrefix(newURL, "http://"), true)
 	oldURL := serve(t, old)
 
 	cfg := cfgFor(Write, oldURL)
@@ -304,8 +298,8 @@ func TestFollowsAQuietStepDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Errors != 0 || newLeader.puts.Load() == 0 || !slices.Equal(res.Targets, []string{oldURL, newURL}) {
-		t.Errorf("errors %v; new leader got %d writes; targets %v", res.ErrorsByKind, newLeader.puts.Load(), res.Targets)
+	if res.Errors != 0 || puts(newLeader) == 0 || !slices.Equal(res.Targets, []string{oldURL, newURL}) {
+		t.Errorf("errors %v; new leader got %d writes; targets %v", res.ErrorsByKind, puts(newLeader), res.Targets)
 	}
 	var text bytes.Buffer
 	res.WriteText(&text)
@@ -328,7 +322,7 @@ func TestNoReachableEndpoint(t *testing.T) {
 
 func TestNoLeader(t *testing.T) {
 	node := newFakeNode(0)
-	node.leaderHTTP = "ftp://nowhere:1" // a follower that knows no usable leader
+	follower(node, "ftp://nowhere:1") // a follower that knows no usable leader
 	_, err := Run(context.Background(), cfgFor(Write, serve(t, node)))
 	if !errors.Is(err, client.ErrNoLeader) {
 		t.Fatalf("error %v, want ErrNoLeader", err)
@@ -356,7 +350,9 @@ func TestEveryRequestFails(t *testing.T) {
 		}
 	})
 	t.Run("503 within the request budget", func(t *testing.T) {
-		h := serve(t, statusOnly(newFakeNode(0)))
+		node := newFakeNode(0)
+		node.Fail(http.StatusServiceUnavailable)
+		h := serve(t, node)
 		res, err := Run(context.Background(), cfgFor(Write, h))
 		if !errors.Is(err, ErrAllFailed) || res.Errors != 200 || res.ErrorsByKind["http 503"] != 200 {
 			t.Fatalf("error %v; result %+v", err, res)
@@ -369,7 +365,7 @@ func TestEveryRequestFails(t *testing.T) {
 
 func TestInterrupt(t *testing.T) {
 	node := newFakeNode(1)
-	node.delay = 5 * time.Millisecond
+	node.SetLatency(5 * time.Millisecond)
 	cfg := cfgFor(Write, serve(t, node))
 	cfg.Requests, cfg.Duration = 0, time.Minute
 	ctx, cancel := context.WithCancel(context.Background())

@@ -206,7 +206,7 @@ func TestServerFiguresSpread(t *testing.T) {
 	leader := &withMetrics{node: newFakeNode(2), pages: []string{page(1, 1, 1, 1, 1, 1, 1, 1, 1), page(2, 2, 2, 2, 2, 2, 2, 2, 2)}}
 	lURL := serve(t, leader)
 	fnode := newFakeNode(0)
-	fnode.leaderHTTP = strings.TrimPrefix(lURL, "http://")
+	follower(fnode, strings.TrimPrefix(lURL, "http://"))
 	follower := &withMetrics{node: fnode, pages: []string{"x"}}
 	cfg := cfgFor(Write, serve(t, follower), lURL)
 	cfg.Spread = true
