@@ -64,7 +64,7 @@ func BenchmarkSnapshot(b *testing.B) {
 		}
 		var body int64
 		for b.Loop() {
-			var w *logs.SnapshotWriter
+			var w logs.SnapshotSink
 			var cw countingWriter
 			err := s.Snapshot(func(index, term uint64) (io.Writer, error) {
 				var err error

@@ -294,7 +294,7 @@ func TestRestoreFromSnapshotFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sw *logs.SnapshotWriter
+	var sw logs.SnapshotSink
 	err = src.Snapshot(func(index, term uint64) (io.Writer, error) {
 		var err error
 		sw, err = snaps.Create(logs.SnapshotMeta{Index: index, Term: term, Peers: []uint64{1, 2, 3}})

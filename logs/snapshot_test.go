@@ -276,7 +276,7 @@ func TestSnapshotLeftoverTempFilesRemoved(t *testing.T) {
 	}
 	// "Crash": reopen without Commit or Abort. The writers' files stay
 	// open until the test ends; on Linux removing them is still fine.
-	t.Cleanup(func() { _ = w.f.Close(); _ = rw.f.Close() })
+	t.Cleanup(func() { _ = w.(*SnapshotWriter).f.Close(); _ = rw.(*RawWriter).f.Close() })
 
 	openSnapStore(t, dir)
 	want := []string{snapName(5, 1), "keep.tmp"}

@@ -16,6 +16,22 @@ import (
 // errWriterDone is returned by writes after Commit or Abort.
 var errWriterDone = errors.New("logs: snapshot writer already committed or aborted")
 
+// SnapshotSink is where a snapshot is written. Nothing shows in the store
+// until Commit returns; Abort (or a crash) leaves no trace.
+type SnapshotSink interface {
+	io.Writer
+	Commit() error
+	Abort() error
+}
+
+// RawSnapshotSink receives a whole snapshot file, as OpenRaw reads one;
+// Commit verifies it before it shows in the store and returns its metadata.
+type RawSnapshotSink interface {
+	io.Writer
+	Commit() (SnapshotMeta, error)
+	Abort() error
+}
+
 // SnapshotWriter writes a snapshot taken locally. Nothing is visible in
 // the store until Commit returns; Abort (or a crash) leaves no trace but a
 // temporary file that the next OpenSnapshotStore removes.
@@ -32,7 +48,7 @@ type SnapshotWriter struct {
 // Create starts a snapshot covering the log up to meta.Index, whose entry
 // has meta.Term; the body is the state machine image written through the
 // returned writer.
-func (s *SnapshotStore) Create(meta SnapshotMeta) (*SnapshotWriter, error) {
+func (s *SnapshotStore) Create(meta SnapshotMeta) (SnapshotSink, error) {
 	if meta.Index == 0 {
 		return nil, errors.New("logs: create snapshot: index 0 (indexes start at 1)")
 	}
@@ -143,7 +159,7 @@ type RawWriter struct {
 }
 
 // CreateRaw starts receiving a snapshot file.
-func (s *SnapshotStore) CreateRaw() (*RawWriter, error) {
+func (s *SnapshotStore) CreateRaw() (RawSnapshotSink, error) {
 	f, err := s.createTemp("incoming")
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -24,6 +25,24 @@ type Storage interface {
 	Reset() error
 	// SizeBytes is the stored log's size, which decides when to snapshot.
 	SizeBytes() int64
+}
+
+// SnapshotStore keeps snapshot files: state machine images with the
+// metadata a restart needs (package logs owns the format; its
+// SnapshotStore implements this, on any vfs.FS). A snapshot appears whole
+// and durable or not at all.
+type SnapshotStore interface {
+	// Latest describes the newest snapshot; logs.ErrNoSnapshot when none.
+	Latest() (logs.SnapshotMeta, error)
+	// Create starts a snapshot of the state at meta.Index.
+	Create(meta logs.SnapshotMeta) (logs.SnapshotSink, error)
+	// Open reads snapshot index: its metadata and the image.
+	Open(index uint64) (logs.SnapshotMeta, io.ReadCloser, error)
+	// OpenRaw reads snapshot index's whole file as stored, and its size,
+	// for sending to a peer.
+	OpenRaw(index uint64) (io.ReadCloser, int64, error)
+	// CreateRaw receives a file a peer sent.
+	CreateRaw() (logs.RawSnapshotSink, error)
 }
 
 // Transport carries messages between peers. Send never blocks: a message

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/internal/defaults"
-	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -57,7 +56,7 @@ type NodeConfig struct {
 	Storage   Storage
 	Transport Transport
 	// Snapshots holds snapshot files; nil disables snapshots.
-	Snapshots *logs.SnapshotStore
+	Snapshots SnapshotStore
 	// SnapshotEntries: take a snapshot when this many entries were applied
 	// since the last one. SnapshotBytes: or when the stored log grew past
 	// this size. SnapshotKeepEntries: entries kept behind a snapshot for slow

@@ -134,7 +134,7 @@ func (n *Node) snapshotMeta(index, term uint64) logs.SnapshotMeta {
 // snapshotNow writes a snapshot of the state machine to the store and
 // returns where it stands. Safe to call from any goroutine.
 func (n *Node) snapshotNow() (core.SnapshotInfo, error) {
-	var w *logs.SnapshotWriter
+	var w logs.SnapshotSink
 	var snap core.SnapshotInfo
 	err := n.cfg.StateMachine.Snapshot(func(index, term uint64) (io.Writer, error) {
 		snap = core.SnapshotInfo{Index: index, Term: term}

@@ -126,12 +126,12 @@ func (s *snapSender) stream() error {
 // time: a chunk at offset 0 of another snapshot starts over.
 type snapReceiver struct {
 	id    wire.NodeID
-	store *logs.SnapshotStore
+	store SnapshotStore
 	tr    Transport
 	log   *slog.Logger
 
 	// Owned by the receiving goroutine.
-	w        *logs.RawWriter
+	w        logs.RawSnapshotSink
 	from     wire.NodeID
 	term     uint64
 	snap     core.SnapshotInfo
