@@ -124,7 +124,7 @@ func (n *Node) proposeForwarded(m wire.Message) {
 	n.cfg.Observer.ObserveProposals(len(data), err == nil)
 	if err != nil {
 		resp.Reject = true
-		resp.RejectHint = uint64(n.core.Leader())
+		resp.Lead = n.core.Leader()
 		resp.Index, resp.LogTerm = 0, 0
 	}
 	n.cfg.Transport.Send([]wire.Message{resp})
@@ -140,7 +140,7 @@ func (n *Node) forwardAnswered(m wire.Message) {
 	delete(n.forwards, m.Context)
 	for i, p := range f.batch {
 		if m.Reject {
-			p.resp <- proposeResult{err: &core.NotLeaderError{Leader: wire.NodeID(m.RejectHint)}}
+			p.resp <- proposeResult{err: &core.NotLeaderError{Leader: m.Lead}}
 			continue
 		}
 		idx := m.Index + uint64(i)

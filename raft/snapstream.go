@@ -92,8 +92,7 @@ func (s *snapSender) stream() error {
 			}
 			data := append([]byte(nil), buf[:n]...)
 			s.tr.Send([]wire.Message{{Type: wire.MsgSnapChunk, From: s.from, To: s.to, Term: s.term,
-				Index: s.snap.Index, LogTerm: s.snap.Term, Context: uint64(sent), Commit: uint64(s.size),
-				Entries: []wire.Entry{{Data: data}}}})
+				Index: s.snap.Index, LogTerm: s.snap.Term, Offset: uint64(sent), Size: uint64(s.size), Data: data}})
 			sent += int64(n)
 		}
 		select {
@@ -104,7 +103,7 @@ func (s *snapSender) stream() error {
 			if m.Reject {
 				return errors.New("the follower rejected the snapshot")
 			}
-			if off := int64(m.Context); off > acked {
+			if off := int64(m.Offset); off > acked {
 				acked, lastProgress = min(off, s.size), time.Now()
 			}
 		case <-resend.C:
@@ -143,7 +142,7 @@ type snapReceiver struct {
 // once a whole file is in and verified.
 func (r *snapReceiver) receive(m wire.Message) (wire.Message, bool) {
 	snap := core.SnapshotInfo{Index: m.Index, Term: m.LogTerm}
-	off := int64(m.Context)
+	off := int64(m.Offset)
 	if r.w != nil && (snap != r.snap || m.From != r.from) && off == 0 {
 		r.abort("a new snapshot stream began")
 	}
@@ -160,11 +159,11 @@ func (r *snapReceiver) receive(m wire.Message) (wire.Message, bool) {
 		}
 		r.w, r.from, r.term, r.snap, r.next = w, m.From, m.Term, snap, 0
 	}
-	if snap != r.snap || m.From != r.from || off != r.next || len(m.Entries) != 1 {
+	if snap != r.snap || m.From != r.from || off != r.next {
 		r.ack(m, r.next, false) // out of order or stale: say what we want
 		return wire.Message{}, false
 	}
-	data := m.Entries[0].Data
+	data := m.Data
 	if _, err := r.w.Write(data); err != nil {
 		r.log.Error("write received snapshot", "err", err)
 		r.abort("write failed")
@@ -173,7 +172,7 @@ func (r *snapReceiver) receive(m wire.Message) (wire.Message, bool) {
 	}
 	r.next += int64(len(data))
 	r.lastSeen = time.Now()
-	if r.next < int64(m.Commit) {
+	if r.next < int64(m.Size) {
 		r.ack(m, r.next, false)
 		return wire.Message{}, false
 	}
@@ -197,7 +196,7 @@ func (r *snapReceiver) receive(m wire.Message) (wire.Message, bool) {
 
 func (r *snapReceiver) ack(m wire.Message, next int64, reject bool) {
 	r.tr.Send([]wire.Message{{Type: wire.MsgSnapChunkAck, From: r.id, To: m.From, Term: m.Term, Index: m.Index,
-		Context: uint64(next), Reject: reject}})
+		Offset: uint64(next), Reject: reject}})
 }
 
 func (r *snapReceiver) abort(why string) {

@@ -141,7 +141,7 @@ func (c *Core) afterCommit() {
 		// learns nothing more from us; it never campaigns with that entry,
 		// and without it its pre-votes fail against the newer logs).
 		if pr.match >= c.confIndex() {
-			c.send(wire.Message{Type: wire.MsgHeartbeat, To: id, Commit: c.confIndex(), Index: c.ticks})
+			c.send(wire.Message{Type: wire.MsgHeartbeat, To: id, Commit: c.confIndex(), Tick: c.ticks})
 		} else if c.ticks-pr.lastHeard < uint64(c.cfg.ElectionTickMax) {
 			continue
 		}

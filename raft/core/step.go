@@ -131,7 +131,7 @@ func (c *Core) stepFollower(m wire.Message) {
 		// Echo the leader's send tick: its lease runs from then.
 		// And tell how far our log goes: a leader that believes we hold
 		// more learns that we lost data (a wiped disk) and starts over.
-		c.send(wire.Message{Type: wire.MsgHeartbeatResp, To: m.From, Context: m.Context, Index: m.Index, Commit: c.log.lastIndex()})
+		c.send(wire.Message{Type: wire.MsgHeartbeatResp, To: m.From, Context: m.Context, Tick: m.Tick, Index: c.log.lastIndex()})
 	case wire.MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Context: m.Context, Index: m.Index, Dropped: m.Reject})
 	case wire.MsgTimeoutNow:
@@ -177,11 +177,11 @@ func (c *Core) stepLeader(m wire.Message) {
 		c.handleAppResp(m, pr)
 	case wire.MsgHeartbeatResp:
 		pr.probeSent = false
-		pr.leaseTick = max(pr.leaseTick, m.Index)
-		if m.Commit < pr.match && pr.pendingSnap == 0 {
+		pr.leaseTick = max(pr.leaseTick, m.Tick)
+		if m.Index < pr.match && pr.pendingSnap == 0 {
 			// The follower lost entries it had acknowledged (its disk was
 			// wiped): find where it really is, from scratch.
-			pr.match = m.Commit
+			pr.match = m.Index
 			pr.becomeProbe()
 		}
 		if pr.replicating && len(pr.inflight) >= c.cfg.MaxInflight {
@@ -291,7 +291,7 @@ func (c *Core) bcastHeartbeat(readRound uint64) {
 		// Never tell a follower to commit past what it matches: its log
 		// beyond that may still hold entries the leader will overwrite.
 		commit := min(c.prs[id].match, c.log.committed)
-		c.send(wire.Message{Type: wire.MsgHeartbeat, To: id, Commit: commit, Context: readRound, Index: c.ticks})
+		c.send(wire.Message{Type: wire.MsgHeartbeat, To: id, Commit: commit, Context: readRound, Tick: c.ticks})
 	}
 }
 

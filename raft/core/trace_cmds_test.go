@@ -309,6 +309,7 @@ func formatMsg(m wire.Message) string {
 		field("hint", m.RejectHint)
 	}
 	field("context", m.Context)
+	field("tick", m.Tick)
 	if len(m.Entries) > 0 {
 		var ents []string
 		for _, e := range m.Entries {

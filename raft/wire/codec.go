@@ -11,7 +11,7 @@ import (
 // WireVersion is the first byte of every frame. Bump it whenever the layout
 // below changes: a node then rejects frames from peers it cannot understand
 // instead of misreading them.
-const WireVersion = 1
+const WireVersion = 2
 
 // ErrMalformedFrame wraps every reason DecodeBatch refuses a frame.
 var ErrMalformedFrame = errors.New("raft: malformed message frame")
@@ -20,7 +20,7 @@ var ErrMalformedFrame = errors.New("raft: malformed message frame")
 //
 //	frame   = version:byte count msg*count
 //	msg     = type:byte flags:byte from to term logTerm index commit rejectHint context
-//	          nEntries entry*nEntries
+//	          tick offset size lead len data:byte*len nEntries entry*nEntries
 //	entry   = index term type:byte len data:byte*len
 //
 // flags bit 0 is Reject; the other bits must be zero. Uvarints must be
@@ -35,8 +35,10 @@ const (
 
 	// The smallest encodings, used to bound counts read from a frame by
 	// the bytes left, before anything is allocated for them.
-	wireMinMsgSize   = 2 + 8 + 1 // type, flags, eight one-byte uvarints, nEntries
+	wireMinMsgSize   = 2 + wireMsgUvarints + 1 + 1 // type, flags, one-byte uvarints, data length, nEntries
 	wireMinEntrySize = 1 + 1 + 1 + 1
+
+	wireMsgUvarints = 12 // From .. Lead
 )
 
 // EncodedMessageSize is the exact number of bytes m occupies in a frame.
@@ -44,7 +46,8 @@ const (
 func EncodedMessageSize(m *Message) int {
 	n := 2 + wireUvarintLen(m.From) + wireUvarintLen(m.To) + wireUvarintLen(m.Term) + wireUvarintLen(m.LogTerm) +
 		wireUvarintLen(m.Index) + wireUvarintLen(m.Commit) + wireUvarintLen(m.RejectHint) + wireUvarintLen(m.Context) +
-		wireUvarintLen(uint64(len(m.Entries)))
+		wireUvarintLen(m.Tick) + wireUvarintLen(m.Offset) + wireUvarintLen(m.Size) + wireUvarintLen(m.Lead) +
+		wireUvarintLen(uint64(len(m.Data))) + len(m.Data) + wireUvarintLen(uint64(len(m.Entries)))
 	for i := range m.Entries {
 		e := &m.Entries[i]
 		n += wireUvarintLen(e.Index) + wireUvarintLen(e.Term) + 1 + wireUvarintLen(uint64(len(e.Data))) + len(e.Data)
@@ -79,6 +82,12 @@ func EncodeBatch(dst []byte, msgs []Message) []byte {
 		dst = binary.AppendUvarint(dst, m.Commit)
 		dst = binary.AppendUvarint(dst, m.RejectHint)
 		dst = binary.AppendUvarint(dst, m.Context)
+		dst = binary.AppendUvarint(dst, m.Tick)
+		dst = binary.AppendUvarint(dst, m.Offset)
+		dst = binary.AppendUvarint(dst, m.Size)
+		dst = binary.AppendUvarint(dst, m.Lead)
+		dst = binary.AppendUvarint(dst, uint64(len(m.Data)))
+		dst = append(dst, m.Data...)
 		dst = binary.AppendUvarint(dst, uint64(len(m.Entries)))
 		for j := range m.Entries {
 			e := &m.Entries[j]
@@ -100,7 +109,8 @@ func EncodeBatch(dst []byte, msgs []Message) []byte {
 // The frame is walked twice: the first pass validates and counts, the second
 // fills exactly three allocations (messages, entries, data), so decoding
 // costs the same few allocations however many messages a frame carries and
-// never allocates more than the frame justifies. Entries' Data does not
+// never allocates more than the frame justifies. Data (of messages and
+// entries) does not
 // alias frame; all Data of one frame shares one allocation (so one entry
 // kept alive keeps the frame's data alive). Entry types are not checked:
 // the log treats them as opaque and the core decides what it understands.
@@ -137,6 +147,11 @@ func DecodeBatch(frame []byte) ([]Message, error) {
 		m.Commit = r.uvarint()
 		m.RejectHint = r.uvarint()
 		m.Context = r.uvarint()
+		m.Tick = r.uvarint()
+		m.Offset = r.uvarint()
+		m.Size = r.uvarint()
+		m.Lead = r.uvarint()
+		m.Data, data = r.bytes(data)
 		n := int(r.uvarint())
 		if n == 0 {
 			continue
@@ -150,13 +165,7 @@ func DecodeBatch(frame []byte) ([]Message, error) {
 			e.Index = r.uvarint()
 			e.Term = r.uvarint()
 			e.Type = EntryType(r.byte())
-			l := int(r.uvarint())
-			if l > 0 {
-				e.Data = data[:l:l]
-				copy(e.Data, r.b[r.off:r.off+l])
-				data = data[l:]
-				r.off += l
-			}
+			e.Data, data = r.bytes(data)
 		}
 	}
 	return msgs, nil
@@ -186,11 +195,17 @@ func scanBatch(frame []byte) (nMsgs, nEntries, nData int, err error) {
 		if f := r.byte(); f&^wireFlagReject != 0 {
 			return 0, 0, 0, fmt.Errorf("%w: message %d has unknown flags %#x", ErrMalformedFrame, i, f)
 		}
-		for range 8 { // From .. Context
+		for range wireMsgUvarints {
 			if _, err := r.checkedUvarint(); err != nil {
 				return 0, 0, 0, fmt.Errorf("message %d: %w", i, err)
 			}
 		}
+		l, err := r.count("data length", 1)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("message %d: %w", i, err)
+		}
+		r.off += l
+		nData += l
 		n, err := r.count("entry count", wireMinEntrySize)
 		if err != nil {
 			return 0, 0, 0, fmt.Errorf("message %d: %w", i, err)
@@ -232,6 +247,19 @@ type wireReader struct {
 }
 
 func (r *wireReader) remaining() int { return len(r.b) - r.off }
+
+// bytes reads a length-prefixed byte string into the front of data (nil
+// when empty) and returns it with the rest of data.
+func (r *wireReader) bytes(data []byte) (out, rest []byte) {
+	l := int(r.uvarint())
+	if l == 0 {
+		return nil, data
+	}
+	out = data[:l:l]
+	copy(out, r.b[r.off:r.off+l])
+	r.off += l
+	return out, data[l:]
+}
 
 func (r *wireReader) byte() byte {
 	c := r.b[r.off]

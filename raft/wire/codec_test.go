@@ -16,7 +16,9 @@ import (
 func codecSamples() map[string][]Message {
 	return map[string][]Message{
 		"empty":     nil,
-		"heartbeat": {{Type: MsgHeartbeat, From: 1, To: 2, Term: 7, Commit: 42, Context: 9}},
+		"heartbeat": {{Type: MsgHeartbeat, From: 1, To: 2, Term: 7, Commit: 42, Context: 9, Tick: 311}},
+		"chunk":     {{Type: MsgSnapChunk, From: 1, To: 2, Term: 7, Index: 90, LogTerm: 6, Offset: 1 << 20, Size: 3 << 20, Data: bytes.Repeat([]byte{7}, 500)}},
+		"propresp":  {{Type: MsgPropResp, From: 2, To: 0, Term: 7, Context: 4, Reject: true, Lead: None}},
 		"app": {{Type: MsgApp, From: 0, To: 3, Term: 5, LogTerm: 4, Index: 100, Commit: 99, Entries: []Entry{
 			{Index: 101, Term: 5, Type: EntryNormal, Data: []byte("put k v")},
 			{Index: 102, Term: 5, Type: EntryNoop},
@@ -26,6 +28,7 @@ func codecSamples() map[string][]Message {
 		"extremes": {{
 			Type: MsgTimeoutNow, From: None, To: None, Term: math.MaxUint64, LogTerm: math.MaxUint64,
 			Index: math.MaxUint64, Commit: math.MaxUint64, RejectHint: math.MaxUint64, Context: math.MaxUint64,
+			Tick: math.MaxUint64, Offset: math.MaxUint64, Size: math.MaxUint64, Lead: None, Data: []byte{0},
 			Entries: []Entry{{Index: math.MaxUint64, Term: math.MaxUint64, Type: math.MaxUint8, Data: []byte{0}}},
 		}},
 		"mixed": {
@@ -44,6 +47,9 @@ func codecNormalize(msgs []Message) []Message {
 	}
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {
+		if len(m.Data) == 0 {
+			m.Data = nil
+		}
 		if len(m.Entries) == 0 {
 			m.Entries = nil
 		} else {
@@ -123,7 +129,7 @@ func wireHdr(count uint64) []byte {
 }
 
 func wireMsgHead(typ MessageType, flags byte, nEntries uint64) []byte {
-	b := []byte{byte(typ), flags, 1, 2, 3, 4, 5, 6, 7, 8}
+	b := []byte{byte(typ), flags, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0} // 12 uvarints, no data
 	return binary.AppendUvarint(b, nEntries)
 }
 
@@ -149,8 +155,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"type past the end", wireCat(wireHdr(1), wireMsgHead(MsgTypeEnd, 0, 0))},
 		{"type 255", wireCat(wireHdr(1), wireMsgHead(255, 0, 0))},
 		{"unknown flag", wireCat(wireHdr(1), wireMsgHead(MsgApp, 2, 0))},
-		{"non-minimal varint", wireCat(wireHdr(1), []byte{byte(MsgApp), 0, 0x80, 0x00, 2, 3, 4, 5, 6, 7, 8, 0})},
-		{"varint overflow", wireCat(wireHdr(1), []byte{byte(MsgApp), 0}, bytes.Repeat([]byte{0xff}, 10), []byte{1, 2, 3, 4, 5, 6, 7, 8, 0})},
+		{"non-minimal varint", wireCat(wireHdr(1), []byte{byte(MsgApp), 0, 0x80, 0x00, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0})},
+		{"varint overflow", wireCat(wireHdr(1), []byte{byte(MsgApp), 0}, bytes.Repeat([]byte{0xff}, 10), []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0})},
 		{"absurd message count", wireCat(wireHdr(1<<60), wireMsgHead(MsgApp, 0, 0))},
 		{"message count one too many", wireCat(wireHdr(2), wireMsgHead(MsgApp, 0, 0))},
 		{"absurd entry count", wireCat(wireHdr(1), wireMsgHead(MsgApp, 0, math.MaxUint64), []byte{1, 1, 0, 0})},
@@ -239,6 +245,11 @@ func codecGenBatch(seed int64) []Message {
 			Type: MessageType(1 + rng.Intn(int(MsgTypeEnd)-1)),
 			From: u(), To: u(), Term: u(), LogTerm: u(), Index: u(), Commit: u(),
 			Reject: rng.Intn(2) == 0, RejectHint: u(), Context: u(),
+			Tick: u(), Offset: u(), Size: u(), Lead: u(),
+		}
+		if n := rng.Intn(40); n > 0 && rng.Intn(3) == 0 {
+			m.Data = make([]byte, n)
+			rng.Read(m.Data)
 		}
 		for range rng.Intn(5) {
 			e := Entry{Index: u(), Term: u(), Type: EntryType(rng.Intn(256))}

@@ -82,35 +82,39 @@ func (t MessageType) String() string {
 // Valid reports whether t is a known message type.
 func (t MessageType) Valid() bool { return t > 0 && t < MsgTypeEnd }
 
-// Message is one Raft message. Fields are reused across types as in the
-// Raft paper's RPCs:
+// Message is one Raft message. Each field means one thing; a type uses
+// the fields its row names and leaves the others zero:
 //
 //	MsgApp:        Index/LogTerm = prevLogIndex/prevLogTerm, Entries, Commit
 //	MsgAppResp:    Index = last index matched (accept) or the rejected prevLogIndex;
-//	               Reject, RejectHint/LogTerm = hint for fast backup
+//	               Reject, RejectHint/LogTerm = where the logs may agree, for fast backup
 //	MsgVote/Pre:   Index/LogTerm = candidate's last log index/term
-//	MsgHeartbeat:  Commit, Context (read-index round id), Index (leader's tick, for leases)
-//	MsgHeartbeatResp: Context and Index echoed, Commit = the follower's last log index
-//	MsgReadIndex*: Context (request id), Index (read index in the response)
+//	MsgHeartbeat:  Commit, Context = read-index round, Tick = the leader's tick
+//	MsgHeartbeatResp: Context and Tick echoed, Index = the follower's last log index
+//	MsgReadIndex*: Context = request id, Index = the read index (in the response)
 //	MsgSnap:       Index/LogTerm = the snapshot's last index and term;
 //	               Entries[0], an EntryConfChange, the membership it holds
-//	MsgSnapChunk:  Index/LogTerm = snapshot, Context = byte offset, Commit = file size,
-//	               Entries[0].Data = the bytes
-//	MsgSnapChunkAck: Index = snapshot, Context = next offset wanted, Reject = receiver gave up
+//	MsgSnapChunk:  Index/LogTerm = the snapshot, Offset, Size, Data
+//	MsgSnapChunkAck: Index = the snapshot, Offset = next byte wanted, Reject = receiver gave up
 //	MsgProp:       Context = the follower's batch id, Entries = the commands
 //	MsgPropResp:   Context echoed, Index/LogTerm = first entry's index and term;
-//	               Reject with RejectHint = the leader this node knows of
+//	               Reject with Lead = the leader this node knows of
 type Message struct {
 	Type       MessageType
 	From       NodeID
 	To         NodeID
-	Term       uint64
-	LogTerm    uint64
-	Index      uint64
-	Commit     uint64
+	Term       uint64 // the sender's term
+	LogTerm    uint64 // the term of the entry at Index
+	Index      uint64 // a log index
+	Commit     uint64 // the sender's commit index
 	Reject     bool
-	RejectHint uint64
-	Context    uint64
+	RejectHint uint64 // a log index to back up to
+	Context    uint64 // a request or round id, echoed in the answer
+	Tick       uint64 // the leader's tick when it sent a heartbeat: a lease runs from then
+	Offset     uint64 // a byte offset in a snapshot file
+	Size       uint64 // a snapshot file's size in bytes
+	Lead       NodeID // the leader the sender knows of
+	Data       []byte // snapshot file bytes
 	Entries    []Entry
 }
 
