@@ -248,7 +248,7 @@ func (s *simCluster) process() {
 		}
 		for n.up && n.core.HasReady() {
 			rd := n.core.Ready()
-			s.recordCommits(id)
+			s.recordCommits(id, n.core.Inspect())
 			if err := processReady(n.core, rd, simIO{s: s, id: id}); err != nil {
 				if err != errSimCrash {
 					s.fatalf("node %d: handling a Ready: %v", id, err)
@@ -482,7 +482,7 @@ func (s *simCluster) checkApply(id wire.NodeID, e wire.Entry) {
 // before its term.
 func (s *simCluster) checkNode(id wire.NodeID) {
 	c := s.nodes[id].core.Inspect()
-	s.recordCommits(id)
+	s.recordCommits(id, c)
 	if c.Role != core.Leader {
 		return
 	}
@@ -506,10 +506,9 @@ func (s *simCluster) checkNode(id wire.NodeID) {
 
 // recordCommits checks that every index node id considers committed holds
 // the one committed entry, recording those seen committed for the first
-// time.
-func (s *simCluster) recordCommits(id wire.NodeID) {
+// time. l is the node's state now.
+func (s *simCluster) recordCommits(id wire.NodeID, l core.Inspection) {
 	n := s.nodes[id]
-	l := n.core.Inspect()
 	if l.Applied > l.Committed || l.Committed > l.LastIndex() {
 		s.fatalf("node %d: applied %d, committed %d, last %d", id, l.Applied, l.Committed, l.LastIndex())
 	}

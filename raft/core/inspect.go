@@ -5,8 +5,9 @@ import "github.com/raftkv/raftkv/raft/wire"
 // Inspection is the core's state behind its door, for the seeded
 // simulation's invariant checks (which sit in the driver's package and so
 // see only what is exported) and for debugging. Reading it changes
-// nothing; Log aliases the core's log until the next Step or Tick, so a
-// caller must not keep or modify it.
+// nothing; Log and Members alias the core's own until the next Step or
+// Tick, so a caller must not keep or modify them (the simulation inspects
+// every node after every Ready, and a copy each time would be its cost).
 type Inspection struct {
 	Hard            wire.HardState
 	Role            Role
@@ -41,7 +42,7 @@ func (c *Core) Inspect() Inspection {
 		Hard: c.hardState(), Role: c.role, Lead: c.lead,
 		Committed: c.log.committed, Applied: c.log.applied, Stable: c.log.stable,
 		ElectionElapsed: c.electionElapsed, ElectionTimeout: c.electionTimeout,
-		Members: c.members.Clone(), ConfIndex: c.confIndex(),
+		Members: c.members, ConfIndex: c.confIndex(),
 		Voter: c.isVoter(), MayVote: c.mayVote(), MayCampaign: c.mayCampaign(),
 		Log: c.log.ents,
 	}
