@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/raftkv/raftkv/api/client"
 )
@@ -25,17 +24,13 @@ func (c *e2eCluster) putMany(t *testing.T, cl *client.Client, prefix string, n i
 		// An election on a loaded machine leaves the cluster without a
 		// leader for a moment (503); a client retries, and a SET may
 		// safely land twice.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waitUntil(t, fmt.Sprintf("put %d accepted", i), func() bool {
 			_, err := cl.Put(ctx5s(t), key, value)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, client.ErrUnavailable) || time.Now().After(deadline) {
+			if err != nil && !errors.Is(err, client.ErrUnavailable) {
 				t.Fatalf("put %d: %v", i, err)
 			}
-			time.Sleep(50 * time.Millisecond) // a retry interval, as a client's backoff
-		}
+			return err == nil
+		})
 	}
 }
 

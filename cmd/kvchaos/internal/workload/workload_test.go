@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftkv/raftkv/cmd/kvchaos/internal/history"
+	"github.com/raftkv/raftkv/internal/fakenode"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -129,17 +129,6 @@ func (f *fakeServer) txn(w http.ResponseWriter, body []byte, status int) {
 	fmt.Fprintf(w, `{"succeeded":%v,"revision":1,"results":[]}`, holds)
 }
 
-// closedAddr is a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func newTestClient(t *testing.T, nodes map[uint64]string, lease bool) (*client, *history.Recorder) {
 	rec := history.NewRecorder()
 	w := New(Options{Clients: 1, Keys: 1, Nodes: nodes, Lease: lease, WriteRetries: 2,
@@ -180,7 +169,7 @@ func TestWriteOutcomes(t *testing.T) {
 			f := newFakeServer(t)
 			addr := f.addr()
 			if tt.refused {
-				addr = closedAddr(t)
+				addr = fakenode.DeadAddr(t)
 			}
 			f.setScript(tt.script...)
 			c, rec := newTestClient(t, map[uint64]string{0: addr, 1: addr}, false)
@@ -390,7 +379,7 @@ func TestRunAndFinalReads(t *testing.T) {
 
 func TestFinalReadsGiveUp(t *testing.T) {
 	rec := history.NewRecorder()
-	w := New(Options{Clients: 1, Keys: 1, Nodes: map[uint64]string{0: closedAddr(t)}, Timeout: time.Second}, rec)
+	w := New(Options{Clients: 1, Keys: 1, Nodes: map[uint64]string{0: fakenode.DeadAddr(t)}, Timeout: time.Second}, rec)
 	defer w.Close()
 	err := w.FinalReads(context.Background(), 1, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "read k0 from node 0") {
