@@ -44,10 +44,11 @@ type simNode struct {
 	// checked against; a restart replaces it by what the WAL recovered.
 	hard wire.HardState
 	// acked is what the WAL held when the node crashed, for the restart
-	// to check the recovery against; nil after a failed Save, which may
-	// leave any prefix of itself behind.
+	// to check the recovery against; nil when the node crashed on a
+	// failed write.
 	acked      *simRecovery
-	failed     bool              // a Save failed in this run, so the WAL may hold any prefix of it
+	failed     bool              // a write failed in this run, so the WAL may hold any prefix of it
+	armed      bool              // a disk fault was armed in this run (it may not have fired)
 	snap       core.SnapshotInfo // the latest durable snapshot
 	applied    []wire.Entry      // what the state machine applied, in order; it survives crashes
 	readStates []core.ReadState
@@ -136,7 +137,9 @@ type simCluster struct {
 	leaseReads int // lease reads served
 	// snapshotsInstalled counts installs through MsgSnap.
 	snapshotsInstalled int
-	dupReads           map[uint64]bool // reads whose request or answer the network duplicated
+	// diskFaults counts the injected disk faults that fired (armDiskFault).
+	diskFaults int
+	dupReads   map[uint64]bool // reads whose request or answer the network duplicated
 }
 
 // simRead is a ReadIndex call whose answer the harness checks: a
@@ -226,7 +229,7 @@ func (s *simCluster) start(id wire.NodeID) {
 			s.fatalf("node %d lost what its WAL acknowledged before the crash: %v", id, err)
 		}
 	}
-	n.log, n.hard, n.acked, n.failed = l, hs, nil, false
+	n.log, n.hard, n.acked, n.failed, n.armed = l, hs, nil, false, false
 	applied := uint64(0)
 	if len(n.applied) > 0 {
 		applied = n.applied[len(n.applied)-1].Index
@@ -293,6 +296,49 @@ func (s *simCluster) crash(id wire.NodeID) {
 		s.fatalf("node %d: crash its disk: %v", id, err)
 	}
 	n.closeLog()
+}
+
+// armDiskFault makes one of the next few writes or fsyncs on node id's
+// disk fail, or tears a write.
+func (s *simCluster) armDiskFault(id wire.NodeID) {
+	n := s.nodes[id]
+	if !n.up {
+		return
+	}
+	n.armed = true
+	at := 1 + s.rng.IntN(3)
+	switch s.rng.IntN(3) {
+	case 0:
+		n.disk.FailNth(faultfs.OpWrite, at, nil)
+	case 1:
+		n.disk.FailNth(faultfs.OpSync, at, nil)
+	default:
+		n.disk.TearNth(at, s.rng.IntN(64), nil)
+	}
+}
+
+// disarmDiskFaults power-cycles every node with a disk fault still armed,
+// which brings it back on a healthy disk: once the faults stop, the
+// cluster must converge.
+func (s *simCluster) disarmDiskFaults() {
+	for _, id := range s.ids {
+		if n := s.nodes[id]; n.up && n.armed {
+			s.start(id)
+		}
+	}
+}
+
+// diskFailed reports whether err is an injected disk fault, and if so
+// crashes the node: the driver stops a node whose log fails to write (its
+// page cache no longer says what is on disk), and a restart is the way back.
+func (s *simCluster) diskFailed(id wire.NodeID, err error) bool {
+	if !errors.Is(err, faultfs.ErrInjected) {
+		return false
+	}
+	s.diskFaults++
+	s.nodes[id].failed = true
+	s.crash(id)
+	return true
 }
 
 // closeLog lets go of the log's files and directory lock.
@@ -419,6 +465,9 @@ func (io simIO) reached(p readyPoint) error {
 func (io simIO) resetLog(snap core.SnapshotInfo) error {
 	n := io.s.nodes[io.id]
 	if err := n.log.Reset(); err != nil {
+		if io.s.diskFailed(io.id, err) {
+			return errSimCrash
+		}
 		io.s.fatalf("node %d: reset its log: %v", io.id, err)
 	}
 	n.snap = snap
@@ -444,6 +493,9 @@ func (io simIO) save(hs *wire.HardState, ents []wire.Entry) error {
 		}
 	}
 	if err := n.log.Save(hs, ents); err != nil {
+		if s.diskFailed(id, err) {
+			return errSimCrash
+		}
 		s.fatalf("node %d: save: %v", id, err)
 	}
 	if hs != nil {
@@ -760,7 +812,7 @@ func (s *simCluster) takeSnapshot(id wire.NodeID, keep uint64) {
 		s.fatalf("node %d: %v", id, err)
 	}
 	// The WAL drops whole segments: often less than the core did.
-	if err := n.log.TruncatePrefix(upTo); err != nil {
+	if err := n.log.TruncatePrefix(upTo); err != nil && !s.diskFailed(id, err) {
 		s.fatalf("node %d: truncate its log: %v", id, err)
 	}
 }
