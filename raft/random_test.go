@@ -24,6 +24,7 @@ func TestSimRandomFaults(t *testing.T) {
 		n = *seedsFlag
 	}
 	before := totalInstalls.Load()
+	faultsBefore := totalDiskFaults.Load()
 	crashesBefore := [2]int64{totalCrashes[sentEarly].Load(), totalCrashes[persisted].Load()}
 	for _, seed := range seeds.List(n) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -40,6 +41,11 @@ func TestSimRandomFaults(t *testing.T) {
 	t.Logf("mid-Ready crashes: %d before anything was durable, %d after the Save", early, saved)
 	if n >= 10 && (early == 0 || saved == 0) {
 		t.Error("a mid-Ready crash point was never exercised")
+	}
+	faults := totalDiskFaults.Load() - faultsBefore
+	t.Logf("%d injected disk faults fired (each crashed its node)", faults)
+	if n >= 10 && faults == 0 {
+		t.Error("no injected disk fault ever fired")
 	}
 }
 
@@ -101,6 +107,8 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 			// Snapshot and compact, keeping a short tail or none: lagging
 			// and restarted followers then need InstallSnapshot.
 			s.takeSnapshot(randomNode(), uint64(s.rng.IntN(6)))
+		case r < 425:
+			s.armDiskFault(randomNode())
 		}
 		s.step()
 	}
@@ -108,6 +116,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 	// drops off: a leader must also be found under a lossy network.
 	s.heal()
 	s.midReadyCrash, s.afterSaveCrash = 0, 0
+	s.disarmDiskFaults()
 	s.restartAll()
 	s.dupRate, s.delayRate = 0, 0
 	s.waitLeader(300)
@@ -120,6 +129,7 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 		return n == size
 	})
 	totalInstalls.Add(int64(s.snapshotsInstalled))
+	totalDiskFaults.Add(int64(s.diskFaults))
 	for p, k := range s.midReadyCrashes {
 		totalCrashes[p].Add(int64(k))
 	}
@@ -128,6 +138,9 @@ func runRandomFaults(t *testing.T, seed uint64, steps int) {
 // totalCrashes counts mid-Ready crashes over all seeds by readyPoint, to
 // show both crash points are exercised.
 var totalCrashes [2]atomic.Int64
+
+// totalDiskFaults counts injected disk faults that fired, over all seeds.
+var totalDiskFaults atomic.Int64
 
 // totalInstalls counts snapshot installs over all seeds, to show the
 // InstallSnapshot path is exercised.

@@ -118,6 +118,7 @@ func (s *simCluster) wipeIfOut(id wire.NodeID) bool {
 	}
 	old := s.nodes[id]
 	if len(old.applied) > 0 || old.hard.Term > 0 {
+		old.closeLog()
 		s.nodes[id] = &simNode{joined: true, incarn: old.incarn + 1}
 		s.start(id)
 	}
@@ -156,6 +157,7 @@ func (s *simCluster) wipeMember(id wire.NodeID) {
 			}
 		}
 	}
+	s.nodes[id].closeLog()
 	s.nodes[id] = &simNode{joined: true, incarn: s.nodes[id].incarn + 1000}
 	s.start(id)
 	s.wipes++

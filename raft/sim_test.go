@@ -4,11 +4,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
+	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/vfs/faultfs"
+	"github.com/raftkv/raftkv/internal/vfs/memfs"
+	"github.com/raftkv/raftkv/logs"
 	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -17,11 +24,31 @@ var (
 	seedsFlag = flag.Int("seeds", 0, "number of seeds TestSimRandomFaults runs (0: 200, or 30 with -short)")
 )
 
-// simNode is one core plus the durable state a crash would leave behind.
+// simSegmentBytes is small so that a run rolls segments and compaction
+// drops whole ones, as in production but within a few hundred entries.
+const simSegmentBytes = 1024
+
+var simQuiet = slog.New(slog.DiscardHandler)
+
+// simNode is one core plus its disk. The log and hard state are the real
+// WAL (package logs) on a memfs of the node's own, written through a
+// faultfs so that a crash loses what the WAL left unsynced; a restart
+// starts from what the WAL then recovers.
 type simNode struct {
-	core       *core.Core
-	hard       wire.HardState
-	stored     []wire.Entry      // what "disk" holds: the log after the last compaction
+	core *core.Core
+	mem  *memfs.FS   // the disk; it survives crashes, a wipe replaces it
+	dir  string      // the log's directory: on mem, and on the host for its lock file
+	disk *faultfs.FS // mem as the current run writes it; a crash ends it
+	log  *logs.Log   // open on disk while the node is up
+	// hard is the hard state the WAL last acknowledged, which replies are
+	// checked against; a restart replaces it by what the WAL recovered.
+	hard wire.HardState
+	// acked is what the WAL held when the node crashed, for the restart
+	// to check the recovery against; nil when the node crashed on a
+	// failed write.
+	acked      *simRecovery
+	failed     bool              // a write failed in this run, so the WAL may hold any prefix of it
+	armed      bool              // a disk fault was armed in this run (it may not have fired)
 	snap       core.SnapshotInfo // the latest durable snapshot
 	applied    []wire.Entry      // what the state machine applied, in order; it survives crashes
 	readStates []core.ReadState
@@ -31,21 +58,28 @@ type simNode struct {
 	checked    uint64 // the log is verified against the commit record up to here
 }
 
-// lastStored is the index of the last entry on disk (the snapshot's when
-// the log is empty).
-func (n *simNode) lastStored() uint64 {
-	if len(n.stored) == 0 {
-		return n.snap.Index
-	}
-	return n.stored[len(n.stored)-1].Index
+// simRecovery is a log's content: its hard state and entries.
+type simRecovery struct {
+	hard wire.HardState
+	ents []wire.Entry
 }
 
-// storedHas reports whether the node's disk holds entry e.
+// lastStored is the index of the last entry in the WAL (the snapshot's
+// when the log is empty).
+func (n *simNode) lastStored() uint64 {
+	if last := n.log.LastIndex(); last > 0 {
+		return last
+	}
+	return n.snap.Index
+}
+
+// storedHas reports whether the node's WAL holds entry e.
 func (n *simNode) storedHas(e wire.Entry) bool {
-	if len(n.stored) == 0 || e.Index < n.stored[0].Index || e.Index > n.lastStored() {
+	if e.Index < n.log.FirstIndex() || e.Index > n.log.LastIndex() {
 		return false
 	}
-	return n.stored[e.Index-n.stored[0].Index].Term == e.Term
+	got, err := n.log.Entries(e.Index, e.Index+1)
+	return err == nil && got[0].Term == e.Term
 }
 
 // simMsg is a message on the simulated wire.
@@ -66,6 +100,8 @@ type simCluster struct {
 	ids      []wire.NodeID
 	wipes    int // members wiped while still members (membership simulation)
 	inflight []simMsg
+	dir      string                  // on the host, below which each node's log takes its lock
+	disks    int                     // disks made so far, to name their directories
 	cut      map[[2]wire.NodeID]bool // directed links that drop everything
 	disc     map[wire.NodeID]bool    // nodes cut off from everyone
 	// Network faults. dropRate, dupRate and delayRate are per message;
@@ -101,7 +137,9 @@ type simCluster struct {
 	leaseReads int // lease reads served
 	// snapshotsInstalled counts installs through MsgSnap.
 	snapshotsInstalled int
-	dupReads           map[uint64]bool // reads whose request or answer the network duplicated
+	// diskFaults counts the injected disk faults that fired (armDiskFault).
+	diskFaults int
+	dupReads   map[uint64]bool // reads whose request or answer the network duplicated
 }
 
 // simRead is a ReadIndex call whose answer the harness checks: a
@@ -131,7 +169,12 @@ func newSimClusterWith(t testing.TB, n int, seed uint64, adjust func(*core.Confi
 	}
 	s := &simCluster{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), nodes: make([]*simNode, n),
 		ids: ids, cut: map[[2]wire.NodeID]bool{}, disc: map[wire.NodeID]bool{}, leaders: map[uint64]wire.NodeID{},
-		reads: map[uint64]*simRead{}, dupReads: map[uint64]bool{}}
+		reads: map[uint64]*simRead{}, dupReads: map[uint64]bool{}, dir: t.TempDir()}
+	t.Cleanup(func() {
+		for _, n := range s.nodes {
+			n.closeLog()
+		}
+	})
 	base := defaultSimConfig(ids, seed)
 	s.cfg = func(id wire.NodeID) core.Config {
 		c := base(id)
@@ -158,9 +201,35 @@ func (s *simCluster) fatalf(format string, args ...any) {
 		fmt.Sprintf(format, args...), name, s.seed)
 }
 
-// start (re)starts a node from its durable state, as after a crash.
+// start (re)starts a node from its durable state, as after a crash: the
+// WAL recovers its log and hard state from what the crash left on disk.
 func (s *simCluster) start(id wire.NodeID) {
 	n := s.nodes[id]
+	if n.up {
+		s.crash(id)
+	}
+	if n.mem == nil {
+		s.disks++
+		n.mem, n.dir = memfs.New(), filepath.Join(s.dir, fmt.Sprintf("node%d.%d", id, s.disks))
+		if err := os.MkdirAll(n.dir, 0o755); err != nil {
+			s.fatalf("node %d: %v", id, err)
+		}
+	}
+	n.disk = faultfs.New(n.mem)
+	l, err := logs.Open(n.dir, logs.Options{SegmentBytes: simSegmentBytes, FS: n.disk, Logger: simQuiet})
+	if err != nil {
+		s.fatalf("node %d: reopen its log after a crash: %v", id, err)
+	}
+	hs, ents, err := l.Load()
+	if err != nil {
+		s.fatalf("node %d: load its log after a crash: %v", id, err)
+	}
+	if w := n.acked; w != nil {
+		if err := sameLog(*w, simRecovery{hs, ents}); err != nil {
+			s.fatalf("node %d lost what its WAL acknowledged before the crash: %v", id, err)
+		}
+	}
+	n.log, n.hard, n.acked, n.failed, n.armed = l, hs, nil, false, false
 	applied := uint64(0)
 	if len(n.applied) > 0 {
 		applied = n.applied[len(n.applied)-1].Index
@@ -170,7 +239,7 @@ func (s *simCluster) start(id wire.NodeID) {
 		cfg.Peers, cfg.Bootstrap = nil, core.Membership{}
 	}
 	cfg.Incarnation = n.incarn
-	st := core.InitialState{Hard: n.hard, Snapshot: n.snap, Entries: slices.Clone(n.stored), Applied: applied}
+	st := core.InitialState{Hard: hs, Snapshot: n.snap, Entries: ents, Applied: applied}
 	if n.snap.Index > 0 {
 		conf := s.confAt(n.snap.Index)
 		st.SnapshotConf = &conf
@@ -182,11 +251,102 @@ func (s *simCluster) start(id wire.NodeID) {
 	n.core, n.up, n.checked = c, true, 0
 }
 
-// crash stops a node; what it had not persisted (nothing, between steps:
-// process persists every Ready) is lost with its volatile state.
+// sameLog reports how got differs from want.
+func sameLog(want, got simRecovery) error {
+	if got.hard != want.hard {
+		return fmt.Errorf("hard state %+v, want %+v", got.hard, want.hard)
+	}
+	if len(got.ents) != len(want.ents) {
+		return fmt.Errorf("%d entries, want %d", len(got.ents), len(want.ents))
+	}
+	for i, e := range got.ents {
+		if w := want.ents[i]; e.Index != w.Index || e.Term != w.Term || e.Type != w.Type || string(e.Data) != string(w.Data) {
+			return fmt.Errorf("entry %d/%d, want %d/%d", e.Index, e.Term, w.Index, w.Term)
+		}
+	}
+	return nil
+}
+
+// crash stops a node with its volatile state, and cuts the power to its
+// disk: of each file's changes since its last fsync, a seeded random
+// prefix survives (with the real WAL fsyncing every Save, there are none
+// between Readies).
 func (s *simCluster) crash(id wire.NodeID) {
-	s.nodes[id].up = false
-	s.nodes[id].core = nil
+	n := s.nodes[id]
+	if !n.up {
+		return
+	}
+	n.up, n.core = false, nil
+	if !n.failed {
+		hs, ents, err := n.log.Load()
+		if err != nil {
+			s.fatalf("node %d: read its log before the crash: %v", id, err)
+		}
+		n.acked = &simRecovery{hs, ents}
+	}
+	// Crash visits the files in map order: the choice must not depend on
+	// it, or a seed would not replay.
+	r := s.rng.Uint64()
+	keep := func(path string, changes int) int {
+		h := fnv.New64a()
+		h.Write([]byte(path))
+		return int((h.Sum64() ^ r) % uint64(changes+1))
+	}
+	if err := n.disk.Crash(keep); err != nil {
+		s.fatalf("node %d: crash its disk: %v", id, err)
+	}
+	n.closeLog()
+}
+
+// armDiskFault makes one of the next few writes or fsyncs on node id's
+// disk fail, or tears a write.
+func (s *simCluster) armDiskFault(id wire.NodeID) {
+	n := s.nodes[id]
+	if !n.up {
+		return
+	}
+	n.armed = true
+	at := 1 + s.rng.IntN(3)
+	switch s.rng.IntN(3) {
+	case 0:
+		n.disk.FailNth(faultfs.OpWrite, at, nil)
+	case 1:
+		n.disk.FailNth(faultfs.OpSync, at, nil)
+	default:
+		n.disk.TearNth(at, s.rng.IntN(64), nil)
+	}
+}
+
+// disarmDiskFaults power-cycles every node with a disk fault still armed,
+// which brings it back on a healthy disk: once the faults stop, the
+// cluster must converge.
+func (s *simCluster) disarmDiskFaults() {
+	for _, id := range s.ids {
+		if n := s.nodes[id]; n.up && n.armed {
+			s.start(id)
+		}
+	}
+}
+
+// diskFailed reports whether err is an injected disk fault, and if so
+// crashes the node: the driver stops a node whose log fails to write (its
+// page cache no longer says what is on disk), and a restart is the way back.
+func (s *simCluster) diskFailed(id wire.NodeID, err error) bool {
+	if !errors.Is(err, faultfs.ErrInjected) {
+		return false
+	}
+	s.diskFaults++
+	s.nodes[id].failed = true
+	s.crash(id)
+	return true
+}
+
+// closeLog lets go of the log's files and directory lock.
+func (n *simNode) closeLog() {
+	if n.log != nil {
+		_ = n.log.Close() // after a crash its files are past saving
+		n.log = nil
+	}
 }
 
 func (s *simCluster) restartAll() {
@@ -304,7 +464,13 @@ func (io simIO) reached(p readyPoint) error {
 
 func (io simIO) resetLog(snap core.SnapshotInfo) error {
 	n := io.s.nodes[io.id]
-	n.stored, n.snap = nil, snap
+	if err := n.log.Reset(); err != nil {
+		if io.s.diskFailed(io.id, err) {
+			return errSimCrash
+		}
+		io.s.fatalf("node %d: reset its log: %v", io.id, err)
+	}
+	n.snap = snap
 	return nil
 }
 
@@ -319,18 +485,21 @@ func (io simIO) save(hs *wire.HardState, ents []wire.Entry) error {
 		if hs.Term < n.hard.Term {
 			s.fatalf("node %d persisted term %d after term %d", id, hs.Term, n.hard.Term)
 		}
-		n.hard = *hs
 	}
 	if len(ents) > 0 {
 		first := ents[0].Index
-		keep := 0
-		for keep < len(n.stored) && n.stored[keep].Index < first {
-			keep++
+		if first > n.lastStored()+1 || (n.log.LastIndex() > 0 && first < n.log.FirstIndex()) {
+			s.fatalf("node %d persisted entries from %d onto a stored log [%d, %d]", id, first, n.log.FirstIndex(), n.lastStored())
 		}
-		if first > n.lastStored()+1 || (keep == 0 && len(n.stored) > 0 && first != n.stored[0].Index) {
-			s.fatalf("node %d persisted entries from %d onto a stored log ending at %d", id, first, n.lastStored())
+	}
+	if err := n.log.Save(hs, ents); err != nil {
+		if s.diskFailed(id, err) {
+			return errSimCrash
 		}
-		n.stored = append(slices.Clone(n.stored[:keep]), ents...)
+		s.fatalf("node %d: save: %v", id, err)
+	}
+	if hs != nil {
+		n.hard = *hs
 	}
 	return nil
 }
@@ -641,15 +810,10 @@ func (s *simCluster) takeSnapshot(id wire.NodeID, keep uint64) {
 	if err := n.core.Compact(upTo); err != nil {
 		s.fatalf("node %d: %v", id, err)
 	}
-	// The disk drops whole segments: sometimes less than the core did.
-	cut := upTo - min(upTo, uint64(s.rng.IntN(int(keep)+2)))
-	kept := n.stored[:0:0]
-	for _, e := range n.stored {
-		if e.Index > cut {
-			kept = append(kept, e)
-		}
+	// The WAL drops whole segments: often less than the core did.
+	if err := n.log.TruncatePrefix(upTo); err != nil && !s.diskFailed(id, err) {
+		s.fatalf("node %d: truncate its log: %v", id, err)
 	}
-	n.stored = kept
 }
 
 // step runs one round: deliver what is due, drain, tick every node, drain.
@@ -778,7 +942,7 @@ func (s *simCluster) dump() {
 	for _, id := range s.ids {
 		n := s.nodes[id]
 		if !n.up {
-			s.t.Logf("node %d down (hard %+v, stored %d, applied %d)", id, n.hard, len(n.stored), len(n.applied))
+			s.t.Logf("node %d down (hard %+v, applied %d)", id, n.hard, len(n.applied))
 			continue
 		}
 		c := n.core.Inspect()
