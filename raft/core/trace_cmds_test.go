@@ -1,4 +1,4 @@
-package core
+package core_test
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -62,18 +63,44 @@ func (tr *trace) cmdNodes(args []string) []string {
 			return tr.fail("nodes: unknown option %q", opt)
 		}
 	}
-	tr.net = newTestNetN(tr.t, n, func(c *Config) {
-		c.PreVote, c.CheckQuorum = preVote, checkQuorum
+	peers := make([]wire.NodeID, voters)
+	for i := range peers {
+		peers[i] = wire.NodeID(i)
+	}
+	tr.cores, tr.ticked, tr.queue = make([]*core.Core, n), make([]int, n), nil
+	for i := range tr.cores {
+		// The election timeouts are random but drawn from Seed, so a
+		// script replays: each node ticked alone times out after the
+		// same number of ticks every run.
+		cfg := core.Config{ID: wire.NodeID(i), Peers: peers, ElectionTickMin: 10, ElectionTickMax: 20, HeartbeatTick: 1,
+			MaxInflight: 16, MaxMsgBytes: 1 << 20, Seed: 1, PreVote: preVote, CheckQuorum: checkQuorum}
 		if msgBytes > 0 {
-			c.MaxMsgBytes = msgBytes
+			cfg.MaxMsgBytes = msgBytes
 		}
-		c.Peers = c.Peers[:voters]
-		if int(c.ID) >= voters {
-			c.Peers, c.Incarnation = nil, joinerIncarnation(c.ID)
+		if i >= voters {
+			cfg.Peers, cfg.Incarnation = nil, joinerIncarnation(cfg.ID)
 		}
-	})
+		tr.start(cfg, wire.HardState{}, nil)
+	}
 	tr.side, tr.sides = map[wire.NodeID]int{}, 0
 	return nil
+}
+
+// start (re)starts node cfg.ID from this hard state and log.
+func (tr *trace) start(cfg core.Config, hs wire.HardState, ents []wire.Entry) {
+	c, err := core.NewCore(cfg, hs, ents, 0)
+	if err != nil {
+		tr.fail("node %d: %v", cfg.ID, err)
+	}
+	tr.cores[cfg.ID], tr.ticked[cfg.ID] = c, 0
+}
+
+// tick ticks node id n times.
+func (tr *trace) tick(id wire.NodeID, n int) {
+	for range n {
+		tr.cores[id].Tick()
+	}
+	tr.ticked[id] += n
 }
 
 // joinerIncarnation is the incarnation of the data of a node that starts
@@ -95,37 +122,61 @@ func (tr *trace) cmdRestart(args []string) []string {
 		}
 		hs.Vote = tr.node([]string{v}, 0)
 	}
-	cfg := tr.net.cores[id].Config()
-	tr.net.cores[id] = mustCore(tr.t, cfg, hs, logOf(terms...), 0)
+	ents := make([]wire.Entry, len(terms))
+	for i, t := range terms {
+		ents[i] = wire.Entry{Index: uint64(i + 1), Term: t}
+	}
+	tr.start(tr.cores[id].Config(), hs, ents)
 	return nil
 }
 
-// campaign ID: its election timeout fires now.
+// campaign ID: the node is ticked until its election timeout fires. A
+// leader has none (it campaigns again only once deposed), and a node that
+// may not campaign (a learner) only waits anew, so either fails the
+// script.
+//
+// Under check-quorum a node refuses votes in its first ElectionTickMin
+// ticks (see inLease), and in a script only the nodes it names tick. The
+// campaigner's timeout takes at least that long, so had the others'
+// clocks run too they would be past it: they are ticked up to it first.
+// A script in which one of them would time out meanwhile fails instead.
 func (tr *trace) cmdCampaign(args []string) []string {
 	id := tr.node(args, 0)
-	for _, c := range tr.net.cores {
-		c.ticks = max(c.ticks, uint64(c.cfg.ElectionTickMin)) // voters' leases long over
+	in := tr.cores[id].Inspect()
+	if in.Role == core.Leader || !in.MayCampaign {
+		return tr.fail("campaign %d: a %v that may campaign=%v has no election timeout to fire", id, in.Role, in.MayCampaign)
 	}
-	tr.net.cores[id].campaign(false)
+	for i, c := range tr.cores {
+		n := c.Config().ElectionTickMin - tr.ticked[i]
+		if wire.NodeID(i) == id || !c.Config().CheckQuorum || n <= 0 {
+			continue
+		}
+		if in := c.Inspect(); in.Role == core.Leader || in.ElectionElapsed+n >= in.ElectionTimeout {
+			return tr.fail("campaign %d: node %d, a %v, would time out or heartbeat in the %d ticks it still needs", id, i, in.Role, n)
+		}
+		tr.tick(wire.NodeID(i), n)
+	}
+	n := in.ElectionTimeout - in.ElectionElapsed
+	tr.tick(id, n)
+	if after := tr.cores[id].Inspect(); after.Role == core.Follower || after.ElectionElapsed != 0 {
+		return tr.fail("campaign %d: still a %v after %d ticks", id, after.Role, n)
+	}
 	return nil
 }
 
 // tick ID [N]
 func (tr *trace) cmdTick(args []string) []string {
-	c := tr.net.cores[tr.node(args, 0)]
-	n := uint64(1)
+	id, n := tr.node(args, 0), uint64(1)
 	if len(args) > 1 {
 		n = tr.num(args, 1)
 	}
-	for range n {
-		c.Tick()
-	}
+	tr.tick(id, int(n))
 	return nil
 }
 
 // propose ID DATA
 func (tr *trace) cmdPropose(args []string) []string {
-	idx, term, err := tr.net.cores[tr.node(args, 0)].Propose([]byte(tr.arg(args, 1)))
+	idx, term, err := tr.cores[tr.node(args, 0)].Propose([]byte(tr.arg(args, 1)))
 	return proposed(idx, term, err)
 }
 
@@ -139,7 +190,7 @@ func proposed(idx, term uint64, err error) []string {
 
 // transfer FROM TO
 func (tr *trace) cmdTransfer(args []string) []string {
-	if err := tr.net.cores[tr.node(args, 0)].TransferLeader(tr.node(args, 1)); err != nil {
+	if err := tr.cores[tr.node(args, 0)].TransferLeader(tr.node(args, 1)); err != nil {
 		return []string{"refused: " + err.Error()}
 	}
 	return nil
@@ -170,8 +221,8 @@ func (tr *trace) cmdPartition(args []string) []string {
 			side[id] = tr.sides + 1 + i
 		}
 	}
-	if len(side) != len(tr.net.cores) {
-		return tr.fail("partition: %d of %d nodes named; name each once", len(side), len(tr.net.cores))
+	if len(side) != len(tr.cores) {
+		return tr.fail("partition: %d of %d nodes named; name each once", len(side), len(tr.cores))
 	}
 	tr.side = side
 	tr.sides += len(side)
@@ -214,7 +265,7 @@ func (tr *trace) cmdStabilize([]string) []string {
 // status: each node's role, term, leader, commit index and log terms.
 func (tr *trace) cmdStatus([]string) []string {
 	var out []string
-	for id, c := range tr.net.cores {
+	for id, c := range tr.cores {
 		out = append(out, fmt.Sprintf("%d: %v term=%d lead=%s commit=%d log=%v", id, c.Role(), c.Term(), leadName(c.Leader()), c.Committed(), termsOf(c)))
 	}
 	return out
@@ -230,17 +281,17 @@ func leadName(id wire.NodeID) string {
 // confchange ID add-learner|promote|remove N: node ID proposes the change
 // of node N. A learner is added with addresses made up from its id.
 func (tr *trace) cmdConfChange(args []string) []string {
-	c, id := tr.net.cores[tr.node(args, 0)], tr.node(args, 2)
-	cc := ConfChange{Member: Member{ID: id}}
+	c, id := tr.cores[tr.node(args, 0)], tr.node(args, 2)
+	cc := core.ConfChange{Member: core.Member{ID: id}}
 	switch kind := tr.arg(args, 1); kind {
 	case "add-learner":
-		cc.Type = ConfAddLearner
-		cc.Member = Member{ID: id, RaftAddr: fmt.Sprintf("tcp://n%d:7000", id), HTTPAddr: fmt.Sprintf("n%d:8000", id),
-			Incarnation: tr.net.cores[id].Config().Incarnation}
+		cc.Type = core.ConfAddLearner
+		cc.Member = core.Member{ID: id, RaftAddr: fmt.Sprintf("tcp://n%d:7000", id), HTTPAddr: fmt.Sprintf("n%d:8000", id),
+			Incarnation: tr.cores[id].Config().Incarnation}
 	case "promote":
-		cc.Type = ConfPromote
+		cc.Type = core.ConfPromote
 	case "remove":
-		cc.Type = ConfRemove
+		cc.Type = core.ConfRemove
 	default:
 		return tr.fail("confchange: unknown change %q (add-learner, promote or remove)", kind)
 	}
@@ -252,7 +303,7 @@ func (tr *trace) cmdConfChange(args []string) []string {
 // the index of the entry that set it (0: the bootstrap one).
 func (tr *trace) cmdMembers([]string) []string {
 	var out []string
-	for id, c := range tr.net.cores {
+	for id, c := range tr.cores {
 		m, at := c.Membership()
 		out = append(out, fmt.Sprintf("%d: %s at=%d", id, membersOf(m), at))
 	}
@@ -260,7 +311,7 @@ func (tr *trace) cmdMembers([]string) []string {
 }
 
 // membersOf prints a membership's voters and learners.
-func membersOf(m Membership) string {
+func membersOf(m core.Membership) string {
 	var learners []wire.NodeID
 	for _, mb := range m.Members {
 		if mb.Learner {
@@ -276,9 +327,9 @@ func membersOf(m Membership) string {
 // make the cores send waits for the next round. It reports whether there
 // was anything to deliver.
 func (tr *trace) round() ([]string, bool) {
-	tr.net.collect()
-	q := tr.net.queue
-	tr.net.queue = nil
+	tr.collect()
+	q := tr.queue
+	tr.queue = nil
 	slices.SortStableFunc(q, func(a, b wire.Message) int { return int(a.From) - int(b.From) })
 	var out []string
 	for _, m := range q {
@@ -287,9 +338,30 @@ func (tr *trace) round() ([]string, bool) {
 			continue
 		}
 		out = append(out, formatMsg(m))
-		tr.net.cores[m.To].Step(m)
+		tr.cores[m.To].Step(m)
 	}
 	return out, len(q) > 0
+}
+
+// collect queues what every core has to send, doing with each Ready what
+// the driver does (the trace has nothing to persist or apply).
+func (tr *trace) collect() {
+	for _, c := range tr.cores {
+		for c.HasReady() {
+			rd := c.Ready()
+			tr.queue = append(tr.queue, rd.Messages...)
+			c.Advance(rd)
+		}
+	}
+}
+
+// termsOf lists the terms of a core's log, its first entry first.
+func termsOf(c *core.Core) []uint64 {
+	var ts []uint64
+	for _, e := range c.Inspect().Log[1:] {
+		ts = append(ts, e.Term)
+	}
+	return ts
 }
 
 // formatMsg prints a message's fields that are set.
@@ -314,7 +386,7 @@ func formatMsg(m wire.Message) string {
 		var ents []string
 		for _, e := range m.Entries {
 			s := fmt.Sprintf("%d/%d", e.Term, e.Index)
-			if m, err := DecodeMembership(e.Data); e.Type == wire.EntryConfChange && err == nil {
+			if m, err := core.DecodeMembership(e.Data); e.Type == wire.EntryConfChange && err == nil {
 				s += fmt.Sprintf(":conf(%s)", membersOf(m))
 			} else if len(e.Data) > 0 {
 				s += fmt.Sprintf(":%q", e.Data)

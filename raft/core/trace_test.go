@@ -1,4 +1,4 @@
-package core
+package core_test
 
 import (
 	"flag"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -22,7 +23,7 @@ import (
 //
 // and read the diff: the files are the review of the protocol's behaviour
 // in the cases that are easy to get wrong.
-var updateTraces = flag.Bool("update", false, "rewrite raft/testdata/trace/*.txt with what the cores print now")
+var updateTraces = flag.Bool("update", false, "rewrite raft/core/testdata/trace/*.txt with what the cores print now")
 
 func TestTraces(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "trace", "*.txt"))
@@ -93,10 +94,15 @@ func runTrace(t *testing.T, script string) string {
 }
 
 // trace is the state of one script: cores on a network that delivers in
-// rounds, in a fixed order, and drops what crosses a cut link.
+// rounds, in a fixed order, and drops what crosses a cut link. It drives
+// the cores as package raft's driver does, through their exported methods
+// alone (hence package core_test), so that a trace shows what a user of
+// the core can make happen and nothing a test could only force.
 type trace struct {
 	t        *testing.T
-	net      *testNet
+	cores    []*core.Core
+	ticked   []int               // Tick calls on each core since it started: the driver's clock
+	queue    []wire.Message      // sent and not yet delivered
 	side     map[wire.NodeID]int // which side of a cut each node is on (0 unless cut off)
 	sides    int                 // sides handed out so far
 	inOutput bool
@@ -129,7 +135,7 @@ func (tr *trace) parse(s string) uint64 {
 // node is args[i] as a node of the script's cluster.
 func (tr *trace) node(args []string, i int) wire.NodeID {
 	id := tr.num(args, i)
-	if tr.net == nil || id >= uint64(len(tr.net.cores)) {
+	if id >= uint64(len(tr.cores)) {
 		tr.fail("no node %d", id)
 	}
 	return wire.NodeID(id)
@@ -142,7 +148,7 @@ func (tr *trace) run(args []string) []string {
 		return tr.fail("empty command")
 	}
 	cmd, args := args[0], args[1:]
-	if cmd != "nodes" && tr.net == nil {
+	if cmd != "nodes" && tr.cores == nil {
 		return tr.fail("%s before nodes", cmd)
 	}
 	h, ok := traceCmds[cmd]
