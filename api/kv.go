@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft/core"
 )
@@ -442,33 +443,15 @@ func (s *Server) answerMeta(c *gin.Context, it kv.Item) {
 	c.JSON(http.StatusOK, body)
 }
 
-// listItem is one key with its revisions, in a list answer and in
-// GET ?meta=1. A key or value that is not valid UTF-8 cannot be a JSON
-// string without loss, so it goes base64 in the *_base64 field instead;
-// exactly one of each pair is set. Revisions are 0 for a key last written
-// before the store recorded them.
-type listItem struct {
-	Key            *string `json:"key,omitempty"`
-	KeyBase64      *string `json:"key_base64,omitempty"`
-	Value          *string `json:"value,omitempty"`
-	ValueBase64    *string `json:"value_base64,omitempty"`
-	CreateRevision uint64  `json:"create_revision"`
-	ModRevision    uint64  `json:"mod_revision"`
-	Version        uint64  `json:"version"`
-	Lease          uint64  `json:"lease,omitempty"`
-	// TTLRemainingMS is the time left on the key's lease (GET ?meta=1).
-	TTLRemainingMS *int64 `json:"ttl_remaining_ms,omitempty"`
-}
-
-func itemBody(it kv.Item) listItem {
-	li := listItem{CreateRevision: it.CreateRevision, ModRevision: it.ModRevision, Version: it.Version, Lease: it.Lease}
-	li.Key, li.KeyBase64 = textOrBase64(it.Key)
-	li.Value, li.ValueBase64 = textOrBase64(it.Value)
-	return li
+func itemBody(it kv.Item) client.WireItem {
+	wi := client.WireItem{CreateRevision: it.CreateRevision, ModRevision: it.ModRevision, Version: it.Version, Lease: it.Lease}
+	wi.Key, wi.KeyBase64 = client.EncodeBytes(it.Key)
+	wi.Value, wi.ValueBase64 = client.EncodeBytes(it.Value)
+	return wi
 }
 
 type listBody struct {
-	Items []listItem `json:"items"`
+	Items []client.WireItem `json:"items"`
 }
 
 func (s *Server) handleList(c *gin.Context) {
@@ -490,7 +473,7 @@ func (s *Server) handleList(c *gin.Context) {
 		abortError(c, http.StatusInternalServerError, "list: "+err.Error())
 		return
 	}
-	out := listBody{Items: make([]listItem, 0, len(items))}
+	out := listBody{Items: make([]client.WireItem, 0, len(items))}
 	for _, it := range items {
 		out.Items = append(out.Items, itemBody(it))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft/core"
 )
@@ -267,7 +268,7 @@ func (s *Server) handleGetLease(c *gin.Context) {
 		out := leaseInfoBody{ID: id, TTL: int64(info.TTL / time.Second), RemainingMS: left.Milliseconds(), Keys: []leaseKeyEntry{}}
 		for _, k := range info.Keys {
 			var e leaseKeyEntry
-			e.Key, e.KeyBase64 = textOrBase64(k)
+			e.Key, e.KeyBase64 = client.EncodeBytes(k)
 			out.Keys = append(out.Keys, e)
 		}
 		c.JSON(http.StatusOK, out)

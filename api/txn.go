@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/raftkv/raftkv/api/client"
 	"github.com/raftkv/raftkv/kv"
 )
 
@@ -220,13 +221,13 @@ func txnResults(ops []kv.TxnOp, res []kv.OpResult) []txnResultJSON {
 	out := make([]txnResultJSON, len(res))
 	for i, r := range res {
 		j := txnResultJSON{Op: txnOpNames[r.Op]}
-		j.Key, j.KeyBase64 = textOrBase64(ops[i].Key)
+		j.Key, j.KeyBase64 = client.EncodeBytes(ops[i].Key)
 		found := r.Found
 		switch r.Op {
 		case kv.OpGet:
 			j.Found = &found
 			if found {
-				j.Value, j.ValueBase64 = textOrBase64(r.Item.Value)
+				j.Value, j.ValueBase64 = client.EncodeBytes(r.Item.Value)
 				j.setMeta(r.Item.Meta)
 			}
 		case kv.OpDel:

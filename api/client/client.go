@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors.
@@ -57,34 +58,65 @@ type Item struct {
 	TTLRemaining time.Duration
 }
 
-// rawItem is an item on the wire.
-type rawItem struct {
-	Key            *string `json:"key"`
-	KeyBase64      *string `json:"key_base64"`
-	Value          *string `json:"value"`
-	ValueBase64    *string `json:"value_base64"`
+// WireItem is an Item as the server sends it in a list, GET ?meta=1 and
+// a watch event, and the one declaration of that JSON: the server and the
+// fake node encode it, so neither can drift from what Item decodes. A key
+// or value that is not valid UTF-8 cannot be a JSON string without loss,
+// so it goes base64 in the *_base64 field instead (see EncodeBytes);
+// exactly one of each pair is set, except that a delete event has no
+// value. Revisions are 0 for a key last written before the server kept
+// them.
+type WireItem struct {
+	Key            *string `json:"key,omitempty"`
+	KeyBase64      *string `json:"key_base64,omitempty"`
+	Value          *string `json:"value,omitempty"`
+	ValueBase64    *string `json:"value_base64,omitempty"`
 	CreateRevision uint64  `json:"create_revision"`
 	ModRevision    uint64  `json:"mod_revision"`
 	Version        uint64  `json:"version"`
-	Lease          uint64  `json:"lease"`
-	TTLRemainingMS *int64  `json:"ttl_remaining_ms"`
+	Lease          uint64  `json:"lease,omitempty"`
+	// TTLRemainingMS is the time left on the key's lease (GET ?meta=1).
+	TTLRemainingMS *int64 `json:"ttl_remaining_ms,omitempty"`
 }
 
-func (r rawItem) item() (Item, error) {
-	k, err := textOrBase64(r.Key, r.KeyBase64)
+// Item decodes w. It fails when the key or the value is in neither field.
+func (w WireItem) Item() (Item, error) {
+	k, err := DecodeBytes(w.Key, w.KeyBase64)
 	if err != nil {
 		return Item{}, fmt.Errorf("key: %w", err)
 	}
-	v, err := textOrBase64(r.Value, r.ValueBase64)
+	v, err := DecodeBytes(w.Value, w.ValueBase64)
 	if err != nil {
 		return Item{}, fmt.Errorf("value: %w", err)
 	}
 	left := time.Duration(-1)
-	if r.TTLRemainingMS != nil {
-		left = time.Duration(*r.TTLRemainingMS) * time.Millisecond
+	if w.TTLRemainingMS != nil {
+		left = time.Duration(*w.TTLRemainingMS) * time.Millisecond
 	}
-	return Item{Key: string(k), Value: v, CreateRevision: r.CreateRevision, ModRevision: r.ModRevision, Version: r.Version,
-		Lease: r.Lease, TTLRemaining: left}, nil
+	return Item{Key: string(k), Value: v, CreateRevision: w.CreateRevision, ModRevision: w.ModRevision, Version: w.Version,
+		Lease: w.Lease, TTLRemaining: left}, nil
+}
+
+// EncodeBytes returns b for a pair of JSON fields such as key and
+// key_base64: as text when it is valid UTF-8, else as standard base64.
+func EncodeBytes(b []byte) (text, b64 *string) {
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
+}
+
+// DecodeBytes undoes EncodeBytes.
+func DecodeBytes(text, b64 *string) ([]byte, error) {
+	switch {
+	case text != nil:
+		return []byte(*text), nil
+	case b64 != nil:
+		return base64.StdEncoding.DecodeString(*b64)
+	}
+	return nil, errors.New("neither text nor base64 present")
 }
 
 // Status mirrors GET /v1/status.
@@ -324,14 +356,14 @@ func (c *Client) List(ctx context.Context, prefix string, limit int, consistency
 		return nil, err
 	}
 	var raw struct {
-		Items []rawItem `json:"items"`
+		Items []WireItem `json:"items"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("client: decode list: %w", err)
 	}
 	items := make([]Item, 0, len(raw.Items))
 	for i, r := range raw.Items {
-		it, err := r.item()
+		it, err := r.Item()
 		if err != nil {
 			return nil, fmt.Errorf("client: list item %d %w", i, err)
 		}
@@ -346,11 +378,11 @@ func (c *Client) GetItem(ctx context.Context, key string, consistency string) (I
 	if err != nil {
 		return Item{}, err
 	}
-	var r rawItem
+	var r WireItem
 	if err := json.Unmarshal(body, &r); err != nil {
 		return Item{}, fmt.Errorf("client: decode item: %w", err)
 	}
-	it, err := r.item()
+	it, err := r.Item()
 	if err != nil {
 		return Item{}, fmt.Errorf("client: item %w", err)
 	}
@@ -425,14 +457,4 @@ func decodeIndex(body []byte) (uint64, error) {
 		return 0, fmt.Errorf("client: answer %q has no index", truncate(body))
 	}
 	return *b.Index, nil
-}
-
-func textOrBase64(text, b64 *string) ([]byte, error) {
-	switch {
-	case text != nil:
-		return []byte(*text), nil
-	case b64 != nil:
-		return base64.StdEncoding.DecodeString(*b64)
-	}
-	return nil, errors.New("neither text nor base64 present")
 }

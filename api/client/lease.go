@@ -83,7 +83,7 @@ func (c *Client) Lease(ctx context.Context, id uint64) (LeaseInfo, error) {
 	}
 	info := LeaseInfo{ID: b.ID, TTL: time.Duration(b.TTL) * time.Second, Remaining: time.Duration(b.RemainingMS) * time.Millisecond}
 	for i, k := range b.Keys {
-		key, err := textOrBase64(k.Key, k.KeyBase64)
+		key, err := DecodeBytes(k.Key, k.KeyBase64)
 		if err != nil {
 			return LeaseInfo{}, fmt.Errorf("client: lease key %d: %w", i, err)
 		}

@@ -147,14 +147,14 @@ func deliver(name, id, data string, seen **uint64, fn func(WatchEvent) error) er
 		}
 		ev.Revision = b.Revision
 	} else {
-		var r rawItem
+		var r WireItem
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
 			return fmt.Errorf("client: decode %s event: %w", name, err)
 		}
 		if r.Value == nil && r.ValueBase64 == nil {
 			r.Value = new(string) // a delete has no value
 		}
-		it, err := r.item()
+		it, err := r.Item()
 		if err != nil {
 			return fmt.Errorf("client: %s event %w", name, err)
 		}

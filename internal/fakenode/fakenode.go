@@ -12,7 +12,6 @@
 package fakenode
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,7 +25,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/raftkv/raftkv/api/client"
 )
@@ -398,32 +396,12 @@ const (
 	maxListLimit     = 10000
 )
 
-// wireItem is an item as the server sends it in a list, GET ?meta=1 and
-// watch events: a key or value that is not UTF-8 goes base64.
-type wireItem struct {
-	Key            *string `json:"key,omitempty"`
-	KeyBase64      *string `json:"key_base64,omitempty"`
-	Value          *string `json:"value,omitempty"`
-	ValueBase64    *string `json:"value_base64,omitempty"`
-	CreateRevision uint64  `json:"create_revision"`
-	ModRevision    uint64  `json:"mod_revision"`
-	Version        uint64  `json:"version"`
-}
-
-func textOrBase64(b []byte) (text, b64 *string) {
-	if utf8.Valid(b) {
-		s := string(b)
-		return &s, nil
-	}
-	s := base64.StdEncoding.EncodeToString(b)
-	return nil, &s
-}
-
-func encodeItem(k string, v []byte, create, mod, version uint64) wireItem {
-	wi := wireItem{CreateRevision: create, ModRevision: mod, Version: version}
-	wi.Key, wi.KeyBase64 = textOrBase64([]byte(k))
+// encodeItem leaves out a nil value, as the server does in a delete event.
+func encodeItem(k string, v []byte, create, mod, version uint64) client.WireItem {
+	wi := client.WireItem{CreateRevision: create, ModRevision: mod, Version: version}
+	wi.Key, wi.KeyBase64 = client.EncodeBytes([]byte(k))
 	if v != nil {
-		wi.Value, wi.ValueBase64 = textOrBase64(v)
+		wi.Value, wi.ValueBase64 = client.EncodeBytes(v)
 	}
 	return wi
 }
@@ -446,13 +424,13 @@ func (n *Node) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Strings(keys)
-	items := []wireItem{}
+	items := []client.WireItem{}
 	for _, k := range keys[:min(limit, len(keys))] {
 		it := n.items[k]
 		items = append(items, encodeItem(k, it.value, it.create, it.mod, it.version))
 	}
 	answer(w, http.StatusOK, struct {
-		Items []wireItem `json:"items"`
+		Items []client.WireItem `json:"items"`
 	}{items})
 }
 
