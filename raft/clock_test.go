@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -83,6 +84,10 @@ type clockTransport struct{}
 
 func (clockTransport) Send([]wire.Message)          {}
 func (clockTransport) Receive() <-chan wire.Message { return nil }
+func (clockTransport) SendSnapshot(context.Context, SnapshotHeader, int64, io.Reader) error {
+	return errors.New("no snapshots")
+}
+func (clockTransport) IncomingSnapshots() <-chan *IncomingSnapshot { return nil }
 
 type clockSM struct{}
 

@@ -60,7 +60,7 @@ func (n *Node) run() {
 			n.core.Step(m)
 		case o := <-n.snapOutcomes:
 			n.cfg.Observer.ObserveSnapshot(SnapshotSent, o.took, o.bytes, o.err)
-			delete(n.snapSenders, o.to)
+			delete(n.snapSending, o.to)
 			n.core.ReportSnapshot(o.to, o.ok)
 		case t := <-n.snapTaken:
 			n.snapshotDone(t)
@@ -88,7 +88,10 @@ func (n *Node) run() {
 
 func (n *Node) step(m wire.Message) {
 	n.cfg.Observer.ObserveMessage(DirReceived, m.From, m.Type, len(m.Entries))
-	if !n.routeSnapMessage(m) && !n.routeProposalMessage(m) {
+	if m.Type == wire.MsgSnapChunk || m.Type == wire.MsgSnapChunkAck {
+		return // the snapshot transport's own traffic, never Raft's: it could move the term
+	}
+	if !n.routeProposalMessage(m) {
 		n.core.Step(m)
 	}
 }

@@ -1,10 +1,12 @@
 package raft
 
 import (
+	"context"
 	"errors"
 	"io"
 
 	"github.com/raftkv/raftkv/logs"
+	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
 
@@ -45,12 +47,51 @@ type SnapshotStore interface {
 	CreateRaw() (logs.RawSnapshotSink, error)
 }
 
-// Transport carries messages between peers. Send never blocks: a message
-// that cannot be queued is dropped (and counted), since Raft retries.
+// Transport carries messages between peers, and snapshot files beside
+// them. Send never blocks: a message that cannot be queued is dropped (and
+// counted), since Raft retries.
 type Transport interface {
 	Send(msgs []wire.Message)
 	// Receive delivers messages addressed to this node.
 	Receive() <-chan wire.Message
+	SnapshotTransport
+}
+
+// SnapshotTransport moves snapshot files between nodes as streams: the
+// transport chunks them, paces them and resends what is lost, so that
+// Raft's messages carry no file data and neither end holds a whole file
+// in memory.
+type SnapshotTransport interface {
+	// SendSnapshot streams size bytes of body, the snapshot file h names,
+	// to h.To. It returns nil once the receiver kept the whole file, and
+	// an error when the receiver refused it, the stream stopped making
+	// progress or ctx ended. One stream per peer at a time.
+	SendSnapshot(ctx context.Context, h SnapshotHeader, size int64, body io.Reader) error
+	// IncomingSnapshots delivers each stream addressed to this node as
+	// it begins.
+	IncomingSnapshots() <-chan *IncomingSnapshot
+}
+
+// SnapshotHeader names a snapshot stream: who sends which snapshot to
+// whom, in which term of the sender's.
+type SnapshotHeader struct {
+	From, To wire.NodeID
+	Term     uint64
+	Snap     core.SnapshotInfo
+}
+
+// IncomingSnapshot is a snapshot file arriving from a peer.
+type IncomingSnapshot struct {
+	SnapshotHeader
+	Size int64 // the whole file's
+	// Body yields the file from its first byte to its last, then io.EOF.
+	// A Read fails when the stream is abandoned (the sender gave up or a
+	// newer stream replaced it).
+	Body io.Reader
+	// Done must be called once, when the reader has finished with Body:
+	// nil when it kept the file, else why not. The sender's SendSnapshot
+	// returns only after it. A Read still pending fails.
+	Done func(err error)
 }
 
 // StateMachine is what Raft replicates into. Raft knows nothing else of it.

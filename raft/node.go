@@ -146,7 +146,10 @@ type Node struct {
 	handed   uint64
 	stopc    chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// ctx ends with stopc, for what takes a context (snapshot streams).
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	// Owned by the driver goroutine.
 	reads    map[uint64]*pendingRead
@@ -162,16 +165,15 @@ type Node struct {
 
 	events eventHub
 
-	// Snapshots. snapSenders and snapRunning are owned by the driver.
-	snapSenders  map[wire.NodeID]*snapSender
-	snapOutcomes chan snapOutcome    // senders report here
-	snapRunning  bool                // a snapshot is being taken
-	snapWaiters  []chan snapTaken    // admin requests waiting for the running snapshot
-	snapNext     []chan snapTaken    // admin requests waiting for the next one
-	snapTaken    chan snapTaken      // the snapshot goroutine reports here
-	snapReqs     chan chan snapTaken // admin requests to snapshot now
-	chunkc       chan wire.Message   // driver -> receiver: snapshot chunks
-	snapInstall  chan wire.Message   // receiver -> driver: MsgSnap once a file is in
+	// Snapshots. snapSending and snapRunning are owned by the driver.
+	snapSending  map[wire.NodeID]bool // followers a stream is running to
+	snapOutcomes chan snapOutcome     // senders report here
+	snapRunning  bool                 // a snapshot is being taken
+	snapWaiters  []chan snapTaken     // admin requests waiting for the running snapshot
+	snapNext     []chan snapTaken     // admin requests waiting for the next one
+	snapTaken    chan snapTaken       // the snapshot goroutine reports here
+	snapReqs     chan chan snapTaken  // admin requests to snapshot now
+	snapInstall  chan wire.Message    // receiver -> driver: MsgSnap once a file is in
 
 	waits   *waitList
 	status  atomic.Pointer[core.Status] // refreshed by the driver after each step
@@ -225,9 +227,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		forwards: map[uint64]*forwarded{}, forwardSeq: rand.Uint64() >> 1, seenProps: map[wire.NodeID]*seenProposals{},
 		stopc: make(chan struct{}), failc: make(chan struct{}),
 		reads: map[uint64]*pendingRead{}, waits: newWaitList(),
-		snapSenders: map[wire.NodeID]*snapSender{}, snapOutcomes: make(chan snapOutcome),
+		snapSending: map[wire.NodeID]bool{}, snapOutcomes: make(chan snapOutcome),
 		snapTaken: make(chan snapTaken), snapReqs: make(chan chan snapTaken),
-		chunkc: make(chan wire.Message, 64), snapInstall: make(chan wire.Message),
+		snapInstall: make(chan wire.Message),
 	}
 	st, err := n.recoverState()
 	if err != nil {
@@ -244,6 +246,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.publishStatus()
 	n.logger.Info("raft node started", "term", st.Hard.Term, "snapshot", st.Snapshot.Index,
 		"first_index", n.core.FirstIndex(), "last_index", n.core.LastIndex(), "applied", st.Applied)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(2)
 	go n.run()
 	go n.applyLoop()
@@ -257,8 +260,16 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 // Stop stops the node and waits for its goroutines. Pending proposals and
 // reads fail with ErrStopped. It does not close Storage or Transport.
 func (n *Node) Stop() {
-	n.stopOnce.Do(func() { close(n.stopc) })
+	n.halt()
 	n.wg.Wait()
+}
+
+// halt tells every goroutine of the node to stop.
+func (n *Node) halt() {
+	n.stopOnce.Do(func() {
+		close(n.stopc)
+		n.cancel()
+	})
 }
 
 // Done is closed when the node stopped on a fatal error (see Err).
@@ -283,7 +294,7 @@ func (n *Node) fail(err error) {
 	if first {
 		n.logger.Error("raft node stopping on fatal error", "err", err)
 		close(n.failc)
-		n.stopOnce.Do(func() { close(n.stopc) })
+		n.halt()
 	}
 }
 

@@ -2,9 +2,12 @@ package raft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/raftkv/raftkv/logs"
 
 	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
@@ -129,12 +132,22 @@ func (n *Node) snapshotDone(t snapTaken) {
 	}
 }
 
+// snapOutcome is how a stream to a follower ended.
+type snapOutcome struct {
+	to wire.NodeID
+	ok bool
+	// For the Observer: why it failed, how long it ran, the file's size.
+	err   error
+	took  time.Duration
+	bytes int64
+}
+
 // sendSnapshot starts streaming the snapshot a MsgSnap names to its
 // follower. It reports false when it cannot (a stream to that follower
 // is still running, or the file is gone): the caller then tells the core,
 // which tries again later.
 func (n *Node) sendSnapshot(m wire.Message) bool {
-	if _, busy := n.snapSenders[m.To]; busy || n.cfg.Snapshots == nil {
+	if n.snapSending[m.To] || n.cfg.Snapshots == nil {
 		return false
 	}
 	r, size, err := n.cfg.Snapshots.OpenRaw(m.Index)
@@ -142,67 +155,96 @@ func (n *Node) sendSnapshot(m wire.Message) bool {
 		n.logger.Error("open snapshot to send", "index", m.Index, "err", err)
 		return false
 	}
-	ra, ok := r.(io.ReaderAt)
-	if !ok {
-		r.Close()
-		return false
-	}
-	s := &snapSender{to: m.To, from: n.cfg.ID, term: m.Term, snap: core.SnapshotInfo{Index: m.Index, Term: m.LogTerm},
-		file: ra, close: r.Close, size: size, tr: n.cfg.Transport, log: n.logger,
-		acks: make(chan wire.Message, 16), stop: n.stopc}
-	n.snapSenders[m.To] = s
+	h := SnapshotHeader{From: n.cfg.ID, To: m.To, Term: m.Term, Snap: core.SnapshotInfo{Index: m.Index, Term: m.LogTerm}}
+	n.snapSending[m.To] = true
 	n.logger.Info("sending snapshot", "to", m.To, "index", m.Index, "bytes", size)
 	n.wg.Add(1)
-	go s.run(n.snapOutcomes, &n.wg)
+	go n.streamSnapshot(h, size, r)
 	return true
 }
 
-// routeSnapMessage hands snapshot stream traffic to the sender or the
-// receiver; it reports whether m was such traffic.
-func (n *Node) routeSnapMessage(m wire.Message) bool {
-	switch m.Type {
-	case wire.MsgSnapChunk:
-		select {
-		case n.chunkc <- m:
-		default: // the sender resends what is dropped
-		}
-		return true
-	case wire.MsgSnapChunkAck:
-		if s, ok := n.snapSenders[m.From]; ok {
-			select {
-			case s.acks <- m:
-			default:
-			}
-		}
-		return true
+// streamSnapshot hands one snapshot file to the transport and reports the
+// outcome to the driver.
+func (n *Node) streamSnapshot(h SnapshotHeader, size int64, r io.ReadCloser) {
+	defer n.wg.Done()
+	start := time.Now()
+	err := n.cfg.Transport.SendSnapshot(n.ctx, h, size, r)
+	if cerr := r.Close(); cerr != nil {
+		n.logger.Warn("close sent snapshot", "index", h.Snap.Index, "err", cerr)
 	}
-	return false
+	took := time.Since(start)
+	if err == nil {
+		n.logger.Info("snapshot sent", "to", h.To, "index", h.Snap.Index, "bytes", size, "took", took.Round(time.Millisecond))
+	} else {
+		n.logger.Warn("snapshot not sent", "to", h.To, "index", h.Snap.Index, "err", err)
+	}
+	select {
+	case n.snapOutcomes <- snapOutcome{to: h.To, ok: err == nil, err: err, took: took, bytes: size}:
+	case <-n.stopc:
+	}
 }
 
-// receiveSnapshots assembles incoming snapshot files and hands each
-// complete one to the driver as a MsgSnap.
+// receiveSnapshots stores the snapshot files peers stream to this node, one
+// at a time, and hands each one kept to the driver as a MsgSnap.
 func (n *Node) receiveSnapshots() {
 	defer n.wg.Done()
-	r := &snapReceiver{id: n.cfg.ID, store: n.cfg.Snapshots, tr: n.cfg.Transport, log: n.logger}
-	defer r.abort("node stopping")
-	expire := time.NewTicker(time.Second)
-	defer expire.Stop()
+	incoming := n.cfg.Transport.IncomingSnapshots()
 	for {
 		select {
-		case m := <-n.chunkc:
-			if snap, done := r.receive(m); done {
+		case in := <-incoming:
+			if m, ok := n.receiveSnapshot(in); ok {
 				select {
-				case n.snapInstall <- snap:
+				case n.snapInstall <- m:
 				case <-n.stopc:
 					return
 				}
 			}
-		case <-expire.C:
-			r.expire()
 		case <-n.stopc:
 			return
 		}
 	}
+}
+
+// receiveSnapshot keeps one incoming file and tells its sender whether it
+// did; it returns the MsgSnap to step into the core.
+func (n *Node) receiveSnapshot(in *IncomingSnapshot) (wire.Message, bool) {
+	unwatch := context.AfterFunc(n.ctx, func() { in.Done(ErrStopped) }) // fails a Read the sender keeps waiting
+	defer unwatch()
+	meta, err := storeSnapshot(n.cfg.Snapshots, in)
+	in.Done(err)
+	if err != nil {
+		n.logger.Error("received snapshot rejected", "from", in.From, "index", in.Snap.Index, "err", err)
+		return wire.Message{}, false
+	}
+	n.logger.Info("snapshot received", "from", in.From, "index", in.Snap.Index, "term", in.Snap.Term, "bytes", in.Size)
+	m := wire.Message{Type: wire.MsgSnap, From: in.From, To: n.cfg.ID, Term: in.Term, Index: in.Snap.Index, LogTerm: in.Snap.Term}
+	if len(meta.Conf) > 0 {
+		// The core takes the membership at the snapshot from here, as
+		// its own MsgSnap carries it.
+		m.Entries = []wire.Entry{{Type: wire.EntryConfChange, Index: in.Snap.Index, Term: in.Snap.Term, Data: meta.Conf}}
+	}
+	return m, true
+}
+
+// storeSnapshot writes an incoming file into the store, which verifies it
+// whole before anything can use it.
+func storeSnapshot(store SnapshotStore, in *IncomingSnapshot) (logs.SnapshotMeta, error) {
+	w, err := store.CreateRaw()
+	if err != nil {
+		return logs.SnapshotMeta{}, fmt.Errorf("create snapshot file: %w", err)
+	}
+	if _, err := io.Copy(w, in.Body); err != nil {
+		return logs.SnapshotMeta{}, errors.Join(fmt.Errorf("receive snapshot: %w", err), w.Abort())
+	}
+	meta, err := w.Commit()
+	if err != nil {
+		return meta, fmt.Errorf("verify received snapshot: %w", err)
+	}
+	if meta.Index != in.Snap.Index || meta.Term != in.Snap.Term {
+		return meta, fmt.Errorf("the file holds snapshot %d (term %d), the stream named %d (term %d)",
+			meta.Index, meta.Term, in.Snap.Index, in.Snap.Term)
+	}
+	return meta, nil
 }
 
 // restore replaces the state machine by a received snapshot; applier

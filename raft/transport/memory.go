@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"math/rand"
 	"sync"
 	"time"
@@ -54,6 +57,7 @@ type MemTransport struct {
 	id    wire.NodeID
 	net   *Network
 	recvc chan wire.Message
+	snaps *snapStreams
 }
 
 var _ raft.Transport = (*MemTransport)(nil)
@@ -78,6 +82,7 @@ func (n *Network) Endpoint(id wire.NodeID) *MemTransport {
 		return e
 	}
 	e := &MemTransport{id: id, net: n, recvc: make(chan wire.Message, memReceiveBuffer)}
+	e.snaps = newSnapStreams(id, e.Send)
 	n.endpoints[id] = e
 	return e
 }
@@ -168,8 +173,16 @@ func (n *Network) Close() {
 		}
 		clear(n.pending)
 	}
+	eps := make([]*MemTransport, 0, len(n.endpoints))
+	for _, e := range n.endpoints {
+		eps = append(eps, e)
+	}
 	n.mu.Unlock()
 	n.inflight.Wait()
+	// Unlocked: a stream's last acks go through route.
+	for _, e := range eps {
+		e.snaps.close()
+	}
 }
 
 // Send routes each message through the network. It never blocks.
@@ -177,6 +190,16 @@ func (e *MemTransport) Send(msgs []wire.Message) {
 	for i := range msgs {
 		e.net.route(&msgs[i])
 	}
+}
+
+// SendSnapshot streams a snapshot file to a peer (see raft.SnapshotTransport).
+func (e *MemTransport) SendSnapshot(ctx context.Context, h raft.SnapshotHeader, size int64, body io.Reader) error {
+	return e.snaps.SendSnapshot(ctx, h, size, body)
+}
+
+// IncomingSnapshots delivers the snapshot streams peers send this endpoint.
+func (e *MemTransport) IncomingSnapshots() <-chan *raft.IncomingSnapshot {
+	return e.snaps.IncomingSnapshots()
 }
 
 // Receive delivers the messages addressed to this endpoint. It is never closed.
@@ -228,6 +251,10 @@ func (n *Network) deliverLocked(m wire.Message) {
 		n.dropped++
 		return
 	}
+	if dst.snaps.intercept(&m) {
+		n.delivered++
+		return
+	}
 	select {
 	case dst.recvc <- m:
 		n.delivered++
@@ -273,6 +300,7 @@ func (n *Network) delayLocked() time.Duration {
 // a new Entries slice and one new allocation for all entry data.
 func cloneMessage(m *wire.Message) wire.Message {
 	c := *m
+	c.Data = bytes.Clone(m.Data)
 	if len(m.Entries) == 0 {
 		c.Entries = nil
 		return c

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"slices"
@@ -126,6 +127,7 @@ type ZMQ struct {
 	// Send and the receive loop read it without a lock.
 	peers   atomic.Pointer[map[wire.NodeID]*peer]
 	recvc   chan wire.Message
+	snaps   *snapStreams // snapshot files, beside the messages on recvc
 	ident   identity
 	ring    *keyRing // nil: no sealing
 	open    opener
@@ -195,6 +197,7 @@ func NewZMQ(cfg ZMQConfig) (*ZMQ, error) {
 		oversized:        &t.oversized,
 		handshakeFails:   &t.handshakeFails,
 	}
+	t.snaps = newSnapStreams(cfg.ID, t.Send)
 	t.ident.cluster.Store(cfg.ClusterID)
 	t.ident.self.Store(cfg.Incarnation)
 	t.sockCtx = withPolicy(ctx, t.policy)
@@ -337,6 +340,14 @@ func (t *ZMQ) Send(msgs []wire.Message) {
 	}
 }
 
+// SendSnapshot streams a snapshot file to a peer (see raft.SnapshotTransport).
+func (t *ZMQ) SendSnapshot(ctx context.Context, h raft.SnapshotHeader, size int64, body io.Reader) error {
+	return t.snaps.SendSnapshot(ctx, h, size, body)
+}
+
+// IncomingSnapshots delivers the snapshot streams peers send this node.
+func (t *ZMQ) IncomingSnapshots() <-chan *raft.IncomingSnapshot { return t.snaps.IncomingSnapshots() }
+
 // Receive delivers the messages addressed to this node. The channel is
 // never closed (a closed channel would hand zero Messages to a select
 // loop); stop reading when you Close the transport.
@@ -416,6 +427,9 @@ func (t *ZMQ) deliverFrame(msg zmq4.Msg) bool {
 		}
 		if p := t.peer(m.From); p != nil {
 			p.lastHeard.Store(now)
+		}
+		if t.snaps.intercept(&m) {
+			continue
 		}
 		// Counted first so that a reader never sees a message the
 		// counter does not include yet.
@@ -503,6 +517,7 @@ func (t *ZMQ) Close() error {
 		t.closed.Store(true)
 		t.setMu.Unlock()
 		t.cancel()
+		t.snaps.close()
 		if err := t.inbox.Close(); err != nil {
 			t.log.Debug("close inbox", "err", err)
 		}

@@ -57,8 +57,8 @@ const (
 	MsgReadIndexResp                        // leader's answer with the index
 	MsgTimeoutNow                           // leader tells a target to campaign now (leadership transfer)
 	MsgSnap                                 // install the snapshot at Index/LogTerm (the driver has its data)
-	MsgSnapChunk                            // a piece of a snapshot file; driver to driver, never stepped
-	MsgSnapChunkAck                         // the receiver's next expected offset; driver to driver
+	MsgSnapChunk                            // a piece of a snapshot file; transport to transport, never stepped
+	MsgSnapChunkAck                         // the receiver's next expected offset, or its verdict; transport to transport
 	MsgProp                                 // a follower's proposals for the leader; driver to driver
 	MsgPropResp                             // where the leader put them; driver to driver
 	MsgTypeEnd                              // one past the last type: the types are 1 … MsgTypeEnd-1
@@ -95,7 +95,7 @@ func (t MessageType) Valid() bool { return t > 0 && t < MsgTypeEnd }
 //	MsgSnap:       Index/LogTerm = the snapshot's last index and term;
 //	               Entries[0], an EntryConfChange, the membership it holds
 //	MsgSnapChunk:  Index/LogTerm = the snapshot, Offset, Size, Data
-//	MsgSnapChunkAck: Index = the snapshot, Offset = next byte wanted, Reject = receiver gave up
+//	MsgSnapChunkAck: Index = the snapshot, Offset = next byte wanted (Size: kept), Reject = receiver gave up
 //	MsgProp:       Context = the follower's batch id, Entries = the commands
 //	MsgPropResp:   Context echoed, Index/LogTerm = first entry's index and term;
 //	               Reject with Lead = the leader this node knows of
