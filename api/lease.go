@@ -148,17 +148,6 @@ type leaseBody struct {
 	TTL int64  `json:"ttl_s"`
 }
 
-type leaseInfoBody struct {
-	ID          uint64          `json:"id"`
-	TTL         int64           `json:"ttl_s"`
-	RemainingMS int64           `json:"remaining_ms"`
-	Keys        []leaseKeyEntry `json:"keys"`
-}
-
-type leaseKeyEntry struct {
-	Key       *string `json:"key,omitempty"`
-	KeyBase64 *string `json:"key_base64,omitempty"`
-}
 
 // leaseTTL checks a TTL in whole seconds against the bounds.
 func (s *Server) leaseTTL(secs int64) (time.Duration, error) {
@@ -265,9 +254,9 @@ func (s *Server) handleGetLease(c *gin.Context) {
 		}
 		id := info.ID
 		left := s.lessor.remaining(id, info.TTL)
-		out := leaseInfoBody{ID: id, TTL: int64(info.TTL / time.Second), RemainingMS: left.Milliseconds(), Keys: []leaseKeyEntry{}}
+		out := client.WireLease{ID: id, TTL: int64(info.TTL / time.Second), RemainingMS: left.Milliseconds(), Keys: []client.WireKey{}}
 		for _, k := range info.Keys {
-			var e leaseKeyEntry
+			var e client.WireKey
 			e.Key, e.KeyBase64 = client.EncodeBytes(k)
 			out.Keys = append(out.Keys, e)
 		}

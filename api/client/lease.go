@@ -69,15 +69,7 @@ func (c *Client) Lease(ctx context.Context, id uint64) (LeaseInfo, error) {
 	if err != nil {
 		return LeaseInfo{}, leaseErr(err)
 	}
-	var b struct {
-		ID          uint64 `json:"id"`
-		TTL         int64  `json:"ttl_s"`
-		RemainingMS int64  `json:"remaining_ms"`
-		Keys        []struct {
-			Key       *string `json:"key"`
-			KeyBase64 *string `json:"key_base64"`
-		} `json:"keys"`
-	}
+	var b WireLease
 	if err := json.Unmarshal(out, &b); err != nil {
 		return LeaseInfo{}, fmt.Errorf("client: decode lease: %w", err)
 	}
@@ -112,4 +104,19 @@ func keyPathOnly(p string) string {
 		}
 	}
 	return p
+}
+
+// WireLease is a lease as GET /v1/leases/:id answers it, the one
+// declaration of that JSON (the server encodes it).
+type WireLease struct {
+	ID          uint64    `json:"id"`
+	TTL         int64     `json:"ttl_s"`
+	RemainingMS int64     `json:"remaining_ms"`
+	Keys        []WireKey `json:"keys"`
+}
+
+// WireKey is a key alone, as text or base64 (see EncodeBytes).
+type WireKey struct {
+	Key       *string `json:"key,omitempty"`
+	KeyBase64 *string `json:"key_base64,omitempty"`
 }
