@@ -148,7 +148,6 @@ type leaseBody struct {
 	TTL int64  `json:"ttl_s"`
 }
 
-
 // leaseTTL checks a TTL in whole seconds against the bounds.
 func (s *Server) leaseTTL(secs int64) (time.Duration, error) {
 	ttl := time.Duration(secs) * time.Second
