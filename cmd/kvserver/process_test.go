@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +51,15 @@ func newProcCluster(t *testing.T, extra ...string) *procCluster {
 		args: map[uint64][]string{}, extra: map[uint64]config.Node{}}
 	t.Cleanup(func() {
 		for id := range c.procs {
+			cmd := c.procs[id]
 			c.kill(id)
+			// Killed by us, its status says SIGKILL; else it had ended on its own.
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && t.Failed() && ws.Signal() != syscall.SIGKILL {
+				t.Logf("node %d had ended before the test did: %v", id, cmd.ProcessState)
+			}
+		}
+		if t.Failed() {
+			c.logTails(40)
 		}
 	})
 	for _, n := range cfg.Nodes {
@@ -72,6 +81,21 @@ func (c *procCluster) start(id uint64) {
 	}
 	logf.Close()
 	c.procs[id] = cmd
+}
+
+// logTails logs the last n lines of every node's output, so that a test
+// failing on a process tells why the process did what it did.
+func (c *procCluster) logTails(n int) {
+	paths, _ := filepath.Glob(filepath.Join(c.dir, "node-*.log"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			c.t.Logf("%s: %v", p, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		c.t.Logf("last lines of %s:\n%s", filepath.Base(p), strings.Join(lines[max(0, len(lines)-n):], "\n"))
+	}
 }
 
 func (c *procCluster) kill(id uint64) {
