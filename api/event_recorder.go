@@ -18,9 +18,9 @@ const (
 	peerEvents = 16
 )
 
-// raftEvent is one election, leader or role event as JSON. Boot and Seq
-// identify it across nodes and reconnects: Seq counts up within one run of
-// the node, Boot tells runs apart.
+// raftEvent is one election, leader, role or membership event as JSON.
+// Boot and Seq identify it across nodes and reconnects: Seq counts up
+// within one run of the node, Boot tells runs apart.
 type raftEvent struct {
 	Node   uint64    `json:"node"`
 	Boot   int64     `json:"boot"`
@@ -31,6 +31,12 @@ type raftEvent struct {
 	Role   string    `json:"role"` // precandidate kept apart here: the timeline teaches the phases
 	Leader *uint64   `json:"leader"`
 	Cause  string    `json:"cause,omitempty"`
+	// A membership event's entry index and members, by id: enough for a
+	// line of the timeline (/v1/cluster/members has the addresses).
+	// Omitted from other events, whose JSON stays as it was.
+	ConfigIndex uint64   `json:"config_index,omitempty"`
+	Voters      []uint64 `json:"voters,omitempty"`
+	Learners    []uint64 `json:"learners,omitempty"`
 }
 
 // eventRecorder keeps this node's recent Raft events. It subscribes to the
@@ -91,6 +97,16 @@ func (r *eventRecorder) add(e raft.Event) {
 	if e.Leader != wire.None {
 		lead := e.Leader
 		ev.Leader = &lead
+	}
+	if e.Kind == raft.EventMembership {
+		ev.ConfigIndex = e.ConfigIndex
+		for _, mb := range e.Membership.Members {
+			if mb.Learner {
+				ev.Learners = append(ev.Learners, mb.ID)
+			} else {
+				ev.Voters = append(ev.Voters, mb.ID)
+			}
+		}
 	}
 	if len(r.ring) == recentEvents {
 		r.ring = append(r.ring[:0], r.ring[1:]...)

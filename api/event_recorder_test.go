@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -62,5 +63,36 @@ func TestEventRecorder(t *testing.T) {
 	r.start(node)
 	if n := node.subscribers(); n != 0 {
 		t.Error("start after close subscribed again")
+	}
+}
+
+// TestEventRecorderMembership: a membership event is kept with its index
+// and members by id, and adds its fields to the JSON of no other event.
+func TestEventRecorderMembership(t *testing.T) {
+	store := newFakeStore()
+	node := newLeader(store)
+	r := newEventRecorder(5)
+	r.start(node)
+	defer r.close()
+	at := time.Unix(50, 0).UTC()
+	m := core.Membership{ClusterID: 9, Members: []core.Member{
+		{ID: 1, RaftAddr: "tcp://a:1"}, {ID: 3, RaftAddr: "tcp://c:3", Learner: true}, {ID: 5, RaftAddr: "tcp://e:5"}}}
+	node.emit(raft.Event{Time: at, Kind: raft.EventElection, Node: 5, Term: 2, Role: core.PreCandidate, Leader: wire.None, Cause: core.CauseTimeout})
+	node.emit(raft.Event{Time: at, Kind: raft.EventMembership, Node: 5, Term: 2, Role: core.Leader, Leader: 5, Membership: m, ConfigIndex: 12})
+	waitFor(t, "two events", func() bool { return len(r.since(0)) == 2 })
+	evs := r.since(0)
+	want := []string{
+		`{"node":5,"boot":0,"seq":1,"time":"1970-01-01T00:00:50Z","kind":"election","term":2,"role":"precandidate","leader":null,"cause":"timeout"}`,
+		`{"node":5,"boot":0,"seq":2,"time":"1970-01-01T00:00:50Z","kind":"membership","term":2,"role":"leader","leader":5,"config_index":12,"voters":[1,5],"learners":[3]}`,
+	}
+	for i, e := range evs {
+		e.Boot = 0 // a clock reading
+		got, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want[i] {
+			t.Errorf("event %d as JSON:\n got %s\nwant %s", i, got, want[i])
+		}
 	}
 }

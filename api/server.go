@@ -40,9 +40,9 @@ type Consensus interface {
 	// SnapshotNow takes a snapshot of this node's state now and compacts its log.
 	SnapshotNow(ctx context.Context) (core.SnapshotInfo, error)
 	Status() core.Status
-	// Subscribe returns this node's election, leader and role events
-	// (buffered to buf; a full channel loses events) and a function that
-	// ends the subscription.
+	// Subscribe returns this node's election, leader, role and membership
+	// events (buffered to buf; a full channel loses events) and a function
+	// that ends the subscription.
 	Subscribe(buf int) (<-chan raft.Event, func())
 	// ChangeMembership makes one membership change on this node (the
 	// leader) and returns, once it is committed and applied here, the

@@ -22,13 +22,15 @@ func (n *Node) run() {
 	recv := n.cfg.Transport.Receive()
 	for {
 		if n.core.HasReady() {
+			// Before handleReady sends: its messages may be the first to a
+			// member the log just added, which the transport must know.
+			n.noteMembership()
 			if err := n.handleReady(); err != nil {
 				if err != ErrStopped {
 					n.fail(err)
 				}
 				return
 			}
-			n.noteMembership()
 			n.publishStatus()
 			n.maybeSnapshot()
 		}

@@ -13,10 +13,14 @@ const (
 	EventElection = "election" // this node started a campaign (Cause says why)
 	EventLeader   = "leader"   // the leader this node knows changed (Leader may be None)
 	EventRole     = "role"     // this node's role changed
+	// EventMembership: the latest membership in this node's log changed,
+	// committed or not (an entry appended, truncated, or a snapshot
+	// installed); the Observer is also told the one recovered at start.
+	EventMembership = "membership"
 )
 
-// Event is something an operator watches happen: elections, leader and
-// role changes, as this node saw them.
+// Event is something an operator watches happen: elections, leader,
+// role and membership changes, as this node saw them.
 type Event struct {
 	Time   time.Time
 	Kind   string
@@ -25,6 +29,12 @@ type Event struct {
 	Role   core.Role
 	Leader wire.NodeID
 	Cause  string
+	// Membership and ConfigIndex, for EventMembership only: the
+	// membership and the index of the entry (or snapshot) it is from.
+	// The Observer and every subscriber share Membership's slice, so none
+	// may modify it.
+	Membership  core.Membership
+	ConfigIndex uint64
 }
 
 // eventHub fans events out to subscribers. A slow subscriber loses events
@@ -37,6 +47,8 @@ type eventHub struct {
 
 // Subscribe returns a channel of events (buffered to buf) and a function
 // that ends the subscription. Events a full channel cannot take are dropped.
+// Only later events come: not the membership StartNode recovered, which
+// Status has.
 func (n *Node) Subscribe(buf int) (<-chan Event, func()) {
 	h := &n.events
 	h.mu.Lock()

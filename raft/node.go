@@ -28,15 +28,11 @@ type NodeConfig struct {
 	// Bootstrap is the membership of a brand-new cluster, used only while
 	// the log and snapshots hold none; empty for a node that joins a
 	// running cluster. Peers is the older form: voters with no addresses.
-	Bootstrap        core.Membership
-	Peers            []wire.NodeID
-	Incarnation      uint64        // this data directory's, see Member
-	MaxPromoteLag    uint64        // see Config
-	AutoPromoteAfter time.Duration // 0: learners are promoted by hand only
-	// OnMembership is called on the driver goroutine whenever the latest
-	// membership in the log changes, and once at start; it must not block
-	// (the transport's SetPeers, a status refresh).
-	OnMembership       func(core.Membership)
+	Bootstrap          core.Membership
+	Peers              []wire.NodeID
+	Incarnation        uint64        // this data directory's, see Member
+	MaxPromoteLag      uint64        // see Config
+	AutoPromoteAfter   time.Duration // 0: learners are promoted by hand only
 	TickInterval       time.Duration // default 10ms
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
@@ -67,8 +63,10 @@ type NodeConfig struct {
 	StateMachine        StateMachine
 	Logger              *slog.Logger
 	// Observer, when set, is told of proposals, fsyncs, applies, messages,
-	// snapshots and events, for metrics; nil reports nothing. When set,
-	// the node wraps Transport to count what it sends.
+	// snapshots and events, for metrics, and of membership changes in
+	// time to point the transport at them (see ObserveEvent); nil
+	// reports nothing. When set, the node wraps Transport to count what
+	// it sends.
 	Observer Observer
 
 	// clock is what the driver reads the time from (see clock.go); nil is
@@ -158,7 +156,7 @@ type Node struct {
 	nextTick time.Time // when the core is due its next tick
 	// lastSoft is what events were last published for.
 	lastSoft core.SoftState
-	// lastConf and lastConfIndex are what OnMembership was last told.
+	// lastConf and lastConfIndex are the membership last emitted.
 	lastConf      core.Membership
 	lastConfIndex uint64
 	confsApplied  appliedConfs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
@@ -61,9 +62,10 @@ func (n *Node) proposeConf(req confReq) {
 	req.resp <- confResult{index: index, next: next, wait: n.waits.register(index, term, n.core.LogTerm)}
 }
 
-// noteMembership tells NodeConfig.OnMembership when the latest membership
-// in the log changed (committed or not: the transport must reach a new
-// learner as soon as the leader starts replicating to it). Driver only.
+// noteMembership emits EventMembership when the latest membership in the
+// log changed (committed or not: the transport, told by the Observer,
+// must reach a new learner as soon as the leader starts replicating to
+// it). Driver only, and before the messages of the change are sent.
 func (n *Node) noteMembership() {
 	m, index := n.core.Membership()
 	if index == n.lastConfIndex && m.Equal(n.lastConf) {
@@ -71,9 +73,8 @@ func (n *Node) noteMembership() {
 	}
 	n.lastConf, n.lastConfIndex = m, index
 	n.logger.Info("membership", "config_index", index, "members", len(m.Members), "voters", len(m.Voters()))
-	if n.cfg.OnMembership != nil {
-		n.cfg.OnMembership(m.Clone())
-	}
+	n.emit(Event{Time: time.Now(), Kind: EventMembership, Node: n.cfg.ID, Term: n.core.Term(),
+		Role: n.core.Role(), Leader: n.core.Leader(), Membership: m.Clone(), ConfigIndex: index})
 }
 
 // appliedConf is a committed membership and the index it holds from.

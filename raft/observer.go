@@ -30,8 +30,12 @@ type Observer interface {
 	// transport may still drop it) or taken from it (DirReceived). peer is
 	// the other end; entries is len(Entries).
 	ObserveMessage(dir Direction, peer wire.NodeID, t wire.MessageType, entries int)
-	// ObserveEvent: the event Subscribe would publish (elections, leader
-	// and role changes). Unlike a subscriber, an Observer never misses one.
+	// ObserveEvent: the event Subscribe would publish (elections, leader,
+	// role and membership changes). Unlike a subscriber, an Observer never
+	// misses one, and it is called on the driver goroutine before the
+	// driver acts on the change: an EventMembership reaches it before any
+	// message to a member the change added is sent (and once during
+	// StartNode, for the membership recovered).
 	ObserveEvent(e Event)
 }
 

@@ -2,6 +2,7 @@ package raft_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -24,6 +25,10 @@ type recorder struct {
 	snaps            map[string][]snapObs
 	sent, recv       map[wire.NodeID]map[wire.MessageType]int
 	events           []raft.Event
+	// told holds every member a membership event named; untold, the
+	// peers sent to before one did.
+	told   map[wire.NodeID]bool
+	untold []wire.NodeID
 }
 
 type snapObs struct {
@@ -33,7 +38,7 @@ type snapObs struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{snaps: map[string][]snapObs{},
+	return &recorder{snaps: map[string][]snapObs{}, told: map[wire.NodeID]bool{},
 		sent: map[wire.NodeID]map[wire.MessageType]int{}, recv: map[wire.NodeID]map[wire.MessageType]int{}}
 }
 
@@ -73,6 +78,8 @@ func (r *recorder) ObserveMessage(dir raft.Direction, peer wire.NodeID, t wire.M
 	m := r.sent
 	if dir == raft.DirReceived {
 		m = r.recv
+	} else if !r.told[peer] {
+		r.untold = append(r.untold, peer)
 	}
 	if m[peer] == nil {
 		m[peer] = map[wire.MessageType]int{}
@@ -84,6 +91,22 @@ func (r *recorder) ObserveEvent(e raft.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
+	for _, mb := range e.Membership.Members {
+		r.told[mb.ID] = true
+	}
+}
+
+func (r *recorder) memberships() []raft.Event {
+	var evs []raft.Event
+	r.read(func(r *recorder) bool {
+		for _, e := range r.events {
+			if e.Kind == raft.EventMembership {
+				evs = append(evs, e)
+			}
+		}
+		return true
+	})
+	return evs
 }
 
 // read runs f under the lock, for a consistent look at several fields.
@@ -254,4 +277,86 @@ func (r *recorder) snapshotBytes(kind string) []int64 {
 		return true
 	})
 	return out
+}
+
+// TestObserverAndSubscriberSeeMembershipChange: a membership change is
+// one EventMembership, to the Observer and to a subscriber alike, with
+// the membership the change made and its entry's index; and the Observer
+// hears of a new member before the first message to it is sent, which is
+// what lets kvserver point its transport at a new learner in time.
+func TestObserverAndSubscriberSeeMembershipChange(t *testing.T) {
+	c, recs := observedCluster(t, 1<<30)
+	// Before any subscriber can exist, during StartNode, the Observer is
+	// told the membership the node starts with.
+	for id, r := range recs {
+		if evs := r.memberships(); len(evs) != 1 || evs[0].Node != id || !slices.Equal(evs[0].Membership.Voters(), c.boot) {
+			t.Fatalf("node %d: membership events at start %+v, want one with voters %v", id, evs, c.boot)
+		}
+	}
+	lead := c.leader()
+	sub, cancel := c.nodes[lead].node.Subscribe(64)
+	defer cancel()
+	recs[3] = newRecorder()
+	c.obs[3] = recs[3]
+	c.join(3)
+	ctx, cancelCtx := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelCtx()
+	m, index, err := c.nodes[lead].node.ChangeMembership(ctx, core.ConfChange{Type: core.ConfAddLearner, Member: member(3)})
+	if err != nil {
+		t.Fatalf("add learner: %v", err)
+	}
+	if mb, ok := m.Get(3); !ok || !mb.Learner || len(m.Members) != 4 {
+		t.Fatalf("membership after add: %+v", m)
+	}
+	// Events are emitted on the driver goroutine, so once every node has
+	// applied a later entry, any further event the change caused would
+	// have been recorded and queued.
+	if _, err := c.propose(lead, "after"); err != nil {
+		t.Fatalf("propose after the change: %v", err)
+	}
+	for _, id := range c.ids {
+		waitFor(t, fmt.Sprintf("node %d to apply the entry after the change", id), func() bool { return c.nodes[id].sm.has("after") })
+	}
+	var published []raft.Event
+	for len(sub) > 0 { // this test is the only reader: a receive cannot block
+		if e := <-sub; e.Kind == raft.EventMembership {
+			published = append(published, e)
+		}
+	}
+	isChange := func(what string, e raft.Event, node wire.NodeID) {
+		t.Helper()
+		if e.Kind != raft.EventMembership || e.Node != node || e.ConfigIndex != index || !e.Membership.Equal(m) {
+			t.Errorf("%s: %+v, want node %d's membership event for %+v at index %d", what, e, node, m, index)
+		}
+	}
+	if len(published) != 1 {
+		t.Fatalf("the subscriber got %d membership events, want 1: %+v", len(published), published)
+	}
+	isChange("published", published[0], lead)
+	for _, id := range c.boot {
+		evs := recs[id].memberships()
+		if len(evs) != 2 {
+			t.Fatalf("node %d observed %d membership events, want the one at start and the change's: %+v", id, len(evs), evs)
+		}
+		isChange(fmt.Sprintf("node %d observed", id), evs[1], id)
+	}
+	if e := recs[lead].memberships()[1]; !e.Time.Equal(published[0].Time) || e.Term != published[0].Term {
+		t.Errorf("the Observer and the subscriber were told different events: %+v and %+v", e, published[0])
+	}
+	// The learner started with no membership and its log holds no older
+	// configuration entry.
+	if evs := recs[3].memberships(); len(evs) != 1 {
+		t.Errorf("the new learner observed %d membership events, want 1: %+v", len(evs), evs)
+	} else {
+		isChange("the new learner observed", evs[0], 3)
+	}
+	recs[lead].read(func(r *recorder) bool {
+		if r.sent[3][wire.MsgApp] == 0 {
+			t.Errorf("the leader sent the learner no MsgApp: %v", r.sent[3])
+		}
+		if len(r.untold) > 0 {
+			t.Errorf("the leader sent to %v before the Observer was told of them", r.untold)
+		}
+		return true
+	})
 }

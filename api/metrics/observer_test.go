@@ -201,6 +201,8 @@ func TestLeaderChanges(t *testing.T) {
 		{raft.Event{Kind: raft.EventLeader, Leader: 1, Term: 3}, 2},
 		{raft.Event{Kind: raft.EventLeader, Leader: 2, Term: 4}, 3},
 		{raft.Event{Kind: raft.EventRole, Role: core.Follower, Leader: 0, Term: 5}, 3},
+		// A membership event names the leader too, but is no leader change.
+		{raft.Event{Kind: raft.EventMembership, Leader: 0, Term: 6, ConfigIndex: 9}, 3},
 	}
 	for i, s := range steps {
 		m.ObserveEvent(s.e)

@@ -26,6 +26,7 @@ const state = {
   nodes: new Map(),           // id -> latest entry of a status event
   lostLocally: new Map(),     // id -> when we saw it die, before any status said so
   seenEvents: new Set(),      // node:boot:seq of timeline events shown
+  seenConfs: new Set(),       // memberships shown: every node reports each one
   timeline: [],               // {time, node, kind, cls, html parts}
   points: [],                 // stats points, oldest first
   trailLast: 0,               // highest trail index shown
@@ -404,6 +405,17 @@ function describe(e) {
       if (e.leader === null || e.leader === undefined) return { cls: "lost", msg: [`${who} lost its leader`] };
       if (e.leader === e.node) return null;
       return { cls: "follow", msg: [`${who} follows node ${e.leader}`] };
+    case "membership": {
+      // The first node to report a membership speaks for all of them.
+      const voters = e.voters || [], learners = e.learners || [];
+      const key = `${e.config_index}:${voters}:${learners}`;
+      if (state.seenConfs.has(key)) return null;
+      state.seenConfs.add(key);
+      const list = (what, ids) => `${what}${ids.length === 1 ? "" : "s"} ${ids.join(", ")}`;
+      const parts = [list("voter", voters)];
+      if (learners.length) parts.push(list("learner", learners));
+      return { cls: "membership", msg: [`Membership at index ${e.config_index}: ${parts.join("; ")}`] };
+    }
   }
   return { cls: "", msg: [`${who}: ${e.kind}`] };
 }

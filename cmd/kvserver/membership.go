@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/api/metrics"
 	"github.com/raftkv/raftkv/config"
+	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/core"
 	"github.com/raftkv/raftkv/raft/wire"
 )
@@ -23,10 +25,27 @@ func bootstrapMembership(cfg *config.Config) core.Membership {
 	return m
 }
 
+// raftObserver is the node's raft.Observer: its metrics, and the
+// membership events that the transport must follow. Raft tells an
+// Observer of a membership change before it sends to a member the change
+// added, which a subscriber (told later, on its own goroutine) could not
+// promise.
+type raftObserver struct {
+	*metrics.Metrics
+	n *node
+}
+
+func (o raftObserver) ObserveEvent(e raft.Event) {
+	if e.Kind == raft.EventMembership {
+		o.n.onMembership(e.Membership)
+	}
+	o.Metrics.ObserveEvent(e)
+}
+
 // onMembership points the transport and the per-peer metrics at the
-// membership in the log. Raft calls it on its driver goroutine, first
-// during StartNode, and then whenever the membership changes. A joining
-// node's log has no membership yet: its peers stay those joinCluster set.
+// membership in the log: first during StartNode, and then whenever the
+// membership changes. A joining node's log has no membership yet: its
+// peers stay those joinCluster set.
 func (n *node) onMembership(m core.Membership) {
 	if len(m.Members) == 0 {
 		return

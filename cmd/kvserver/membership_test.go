@@ -6,12 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/raftkv/raftkv/api/client"
+	"github.com/raftkv/raftkv/api/metrics"
 	"github.com/raftkv/raftkv/config"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/core"
+	"github.com/raftkv/raftkv/raft/transport"
+	"github.com/raftkv/raftkv/raft/wire"
 )
 
 // startJoin starts node id with --join, on addresses not in config.json.
@@ -223,5 +229,54 @@ func removeMember(t *testing.T, cl *client.Client, id uint64) error {
 			return err
 		}
 		time.Sleep(20 * time.Millisecond) // the change commits within a round trip or two
+	}
+}
+
+// TestRaftObserverFollowsMembership: raftObserver points the transport
+// and the per-peer metrics at a membership event's members, and hands
+// every event to the metrics as well.
+func TestRaftObserverFollowsMembership(t *testing.T) {
+	ports := freePorts(t, 3)
+	addr := func(i int) string { return fmt.Sprintf("tcp://127.0.0.1:%d", ports[i]) }
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tr, err := transport.NewZMQ(transport.ZMQConfig{ID: 1, Listen: addr(0), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	n := &node{tr: tr, prom: metrics.New(metrics.Options{Node: 1, NoProcessMetrics: true}), logger: quiet}
+	obs := raftObserver{n.prom, n}
+	m := core.Membership{ClusterID: 7, Members: []core.Member{
+		{ID: 1, RaftAddr: addr(0)}, {ID: 2, RaftAddr: addr(1)}, {ID: 3, RaftAddr: addr(2), Learner: true}}}
+	obs.ObserveEvent(raft.Event{Kind: raft.EventMembership, Node: 1, Membership: m, ConfigIndex: 4})
+	if !n.peersFromLog || !slices.Equal(n.members, m.Members) {
+		t.Fatalf("node's members %+v (from the log: %v), want %+v", n.members, n.peersFromLog, m.Members)
+	}
+	tr.Send([]wire.Message{{Type: wire.MsgApp, From: 1, To: 3}, {Type: wire.MsgApp, From: 1, To: 9}})
+	if got := tr.Stats().DroppedUnknownPeer; got != 1 {
+		t.Errorf("%d messages dropped for an unknown peer, want 1 (to 9, not to the new learner 3)", got)
+	}
+	obs.ObserveEvent(raft.Event{Kind: raft.EventElection, Node: 1, Cause: core.CauseTimeout})
+	fams, err := n.prom.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := scrape{}
+	for _, f := range fams {
+		s[f.GetName()] = f
+	}
+	if got := s.get(t, "raftkv_raft_elections_total", "cause", "timeout"); got != 1 {
+		t.Errorf("elections by timeout %v, want 1: the metrics were not told", got)
+	}
+	for _, peer := range []string{"2", "3"} {
+		found := false
+		for _, mt := range s["raftkv_raft_messages_sent_total"].GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				found = found || lp.GetName() == "peer" && lp.GetValue() == peer
+			}
+		}
+		if !found {
+			t.Errorf("no message series for peer %s", peer)
+		}
 	}
 }

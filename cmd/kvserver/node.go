@@ -125,7 +125,7 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 		return n, err
 	}
 	// config.json's nodes seed a brand-new cluster only; afterwards the
-	// membership comes from the log, and onMembership points the
+	// membership comes from the log, and raftObserver points the
 	// transport and metrics at it (first during StartNode).
 	var boot core.Membership
 	if o.join == nil {
@@ -157,13 +157,13 @@ func startNode(cfg *config.Config, id uint64, logger *slog.Logger, opts ...nodeO
 	n.prom = metrics.New(metrics.Options{Node: id})
 	emin, emax := cfg.ElectionTimeout()
 	n.raft, err = raft.StartNode(raft.NodeConfig{
-		ID: id, Bootstrap: boot, Incarnation: n.ident.Incarnation, OnMembership: n.onMembership,
+		ID: id, Bootstrap: boot, Incarnation: n.ident.Incarnation,
 		AutoPromoteAfter: cfg.AutoPromoteAfter(), ElectionTimeoutMin: emin, ElectionTimeoutMax: emax,
 		HeartbeatInterval: cfg.HeartbeatInterval(), LeaseClockDrift: cfg.LeaseClockDrift(),
 		MaxMsgBytes: maxMsgBytes,
 		Storage:     n.wal, Transport: n.tr, StateMachine: n.traced, Logger: logger,
 		Snapshots: n.snaps, SnapshotEntries: uint64(cfg.SnapshotEntries), SnapshotBytes: cfg.SnapshotBytes,
-		SnapshotKeepEntries: uint64(cfg.SnapshotKeepEntries), Observer: n.prom,
+		SnapshotKeepEntries: uint64(cfg.SnapshotKeepEntries), Observer: raftObserver{n.prom, n},
 	})
 	if err != nil {
 		return n, fmt.Errorf("start raft: %w", err)
