@@ -127,6 +127,8 @@ func (s *StateMachine) lines(items []item) []logs.TrailLine {
 		switch {
 		case it.snapshot:
 			cmd = "SNAPSHOT"
+		case it.Type == wire.EntryConfChange:
+			cmd = "CONFCHANGE" // a membership change: not a new leader's no-op
 		case it.Type != wire.EntryNormal:
 		case s.describe != nil:
 			cmd = s.describe(it.Data)

@@ -99,7 +99,8 @@ func TestApplyAndRestoreWriteLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(append(entries(1, 2), wire.Entry{Index: 3, Term: 2, Type: wire.EntryNoop})); err != nil {
+	if err := s.Apply(append(entries(1, 2), wire.Entry{Index: 3, Term: 2, Type: wire.EntryNoop},
+		wire.Entry{Index: 4, Term: 2, Type: wire.EntryConfChange, Data: []byte{1, 2}})); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Restore(strings.NewReader(""), 10, 3); err != nil || sm.restored != 10 {
@@ -111,7 +112,7 @@ func TestApplyAndRestoreWriteLines(t *testing.T) {
 	}
 	s.Close()
 	s.Close() // twice is harmless
-	want := []string{"1, 2, SET b", "2, 2, SET c", "3, 2, NOOP", "10, 3, SNAPSHOT"}
+	want := []string{"1, 2, SET b", "2, 2, SET c", "3, 2, NOOP", "4, 2, CONFCHANGE", "10, 3, SNAPSHOT"}
 	if got := lines(t, path); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("trail %q, want %q (nothing for the failed Apply)", got, want)
 	}
